@@ -1,0 +1,112 @@
+"""One configuration object for every runtime: defaults point at the local stack.
+
+Precedence: explicit keyword/flag > environment variable > default. Keeping it one
+frozen dataclass means the worker, replay, dashboard and tests can never disagree
+on where the services are or how windows are cut.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from auth_kappa.errors import UserError
+
+UTILITIES: tuple[str, ...] = ("electricity", "gas", "water")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+
+
+def parse_duration(text: str | int | float, *, name: str = "duration") -> float:
+    """Seconds from '90s', '1m', '1.5h', '48h', '7d' or a bare number of seconds."""
+    if isinstance(text, (int, float)):
+        return float(text)
+    m = _DURATION.match(str(text))
+    if not m:
+        raise UserError(f"{name}: cannot read {text!r} as a duration; use e.g. 30s, 1m, 2h, 7d")
+    return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+
+
+def _bool(text: str) -> bool:
+    return str(text).strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Where the services are and how the stream is cut; see docs in README."""
+
+    kafka: str = "127.0.0.1:9092"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    s3_endpoint: str = "http://127.0.0.1:8333"
+    s3_bucket: str = "auth"
+    s3_access_key: str = "auth"
+    s3_secret_key: str = "auth-secret"
+    s3_region: str = "us-east-1"
+    topics: tuple[str, ...] = UTILITIES
+    partitions: int = 4
+    window: float = 60.0
+    grace: float = 30.0
+    idle_timeout: float = 30.0
+    stack_dir: str = ".stack"
+    cache_dir: str = ".cache"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    # env var name -> (field, parser)
+    ENV = {
+        "AUTH_KAFKA": ("kafka", str),
+        "AUTH_REDIS_URL": ("redis_url", str),
+        "AUTH_S3_ENDPOINT": ("s3_endpoint", str),
+        "AUTH_S3_BUCKET": ("s3_bucket", str),
+        "AUTH_S3_ACCESS_KEY": ("s3_access_key", str),
+        "AUTH_S3_SECRET_KEY": ("s3_secret_key", str),
+        "AUTH_S3_REGION": ("s3_region", str),
+        "AUTH_PARTITIONS": ("partitions", int),
+        "AUTH_WINDOW": ("window", lambda v: parse_duration(v, name="AUTH_WINDOW")),
+        "AUTH_GRACE": ("grace", lambda v: parse_duration(v, name="AUTH_GRACE")),
+        "AUTH_IDLE_TIMEOUT": ("idle_timeout", lambda v: parse_duration(v, name="AUTH_IDLE_TIMEOUT")),
+        "AUTH_STACK_DIR": ("stack_dir", str),
+        "AUTH_CACHE_DIR": ("cache_dir", str),
+    }
+
+    def __post_init__(self) -> None:
+        if self.window <= 0:
+            raise UserError(f"window must be positive, got {self.window}s")
+        if self.grace < 0:
+            raise UserError(f"grace must be zero or positive, got {self.grace}s")
+        if self.partitions < 1:
+            raise UserError(f"partitions must be at least 1, got {self.partitions}")
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
+        """Defaults, then AUTH_* environment variables, then non-None overrides (flags)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for var, (name, parse) in cls.ENV.items():
+            if env.get(var, "") != "":
+                try:
+                    values[name] = parse(env[var])
+                except ValueError as exc:
+                    raise UserError(f"{var}={env[var]!r} is not valid: {exc}") from None
+        known = {f.name for f in fields(cls)}
+        for name, value in overrides.items():
+            if value is None:
+                continue
+            if name not in known:
+                raise UserError(f"unknown configuration option {name!r}")
+            if name in {"window", "grace", "idle_timeout"}:
+                value = parse_duration(value, name=name)
+            values[name] = value
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> Config:
+        return replace(self, **changes)
+
+    @property
+    def kafka_host_port(self) -> tuple[str, int]:
+        first = self.kafka.split(",")[0].strip()
+        host, _, port = first.rpartition(":")
+        return host or "127.0.0.1", int(port or 9092)
