@@ -1,0 +1,36 @@
+"""`auth-kappa stack up | down | status [SERVICE ...]`."""
+
+from __future__ import annotations
+
+import argparse
+
+from auth_kappa.config import Config
+from auth_kappa.stack import manager
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("stack", help="start, stop or inspect the local Kafka, Redis and S3",
+                       description="Real services on 127.0.0.1; data under AUTH_STACK_DIR "
+                                   "(default .stack). Anyone with their own services skips "
+                                   "this and sets AUTH_KAFKA, AUTH_REDIS_URL, AUTH_S3_ENDPOINT.")
+    p.add_argument("action", choices=["up", "down", "status"])
+    p.add_argument("services", nargs="*", choices=[[], *manager.SERVICES],
+                   metavar="SERVICE", help="any of: redis s3 kafka (default: all)")
+    p.add_argument("--partitions", type=int, default=None,
+                   help="partitions for the electricity/gas/water topics (default 4)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = Config.load(partitions=args.partitions)
+    only = list(dict.fromkeys(args.services)) or None
+    if args.action == "up":
+        manager.up(config, only)
+        return 0
+    if args.action == "down":
+        manager.down(config, only)
+        return 0
+    rows = manager.status(config, only)
+    for row in rows:
+        print(row.line)
+    return 0 if all(r.answering for r in rows) else 1
