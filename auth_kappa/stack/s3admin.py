@@ -21,8 +21,10 @@ def s3_client(endpoint: str, access_key: str, secret_key: str, region: str,
 
 def ensure_bucket(client: Any, bucket: str) -> bool:
     """Create the bucket if missing; True if it was created now."""
-    existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
-    if bucket in existing:
+    try:
+        client.create_bucket(Bucket=bucket)
+        return True
+    except client.exceptions.BucketAlreadyOwnedByYou:
         return False
-    client.create_bucket(Bucket=bucket)
-    return True
+    except client.exceptions.BucketAlreadyExists:
+        return False
