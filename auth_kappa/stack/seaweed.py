@@ -50,8 +50,10 @@ class SeaweedS3(Service):
         data = self.home / "data"
         data.mkdir(parents=True, exist_ok=True)
         return [weed_binary(), "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-                "-s3", f"-s3.port={self.port}", "-master.port=9333", "-volume.port=8080",
-                "-filer.port=8888", "-master.volumeSizeLimitMB=1024", "-volume.max=64"]
+                "-s3", f"-s3.port={self.port}",
+                # derived from the S3 port so a second stack (tests) never collides
+                f"-master.port={self.port + 1000}", f"-volume.port={self.port + 1001}",
+                f"-filer.port={self.port + 1002}", "-master.volumeSizeLimitMB=1024", "-volume.max=64"]
 
     def after_start(self) -> list[str]:
         bucket = self.config.s3_bucket

@@ -1,0 +1,46 @@
+# The README's two commands: `make demo` and `make test`. Both set themselves up and are safe to re-run.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat setup.cfg constraints.txt pyproject.toml | cksum | cut -d' ' -f1)
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test lint stack-up stack-down bench clean
+
+setup: $(STAMP)
+
+$(STAMP):
+	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found; install Python 3.11+"; exit 2; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "make: Python 3.11+ is needed"; exit 2; }
+	@echo "setup: creating $(VENV) and installing pinned dependencies (constraints.txt)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip
+	@$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
+	@rm -f $(VENV)/.installed-*; touch $(STAMP)
+
+demo: setup
+	$(BIN)/auth-kappa simulate --meters 1000 --duration 10m --seed 7 --out out/demo
+
+# Starts the real stack, runs the whole suite, stops the stack (KEEP_STACK=1 leaves it up).
+test: setup
+	$(BIN)/auth-kappa stack up
+	@status=0; $(BIN)/ruff check . || status=$$?; \
+	$(BIN)/python -m pytest $(PYTEST_ARGS) || status=$$?; \
+	if [ -z "$(KEEP_STACK)" ]; then $(BIN)/auth-kappa stack down; fi; \
+	exit $$status
+
+lint: setup
+	$(BIN)/ruff check .
+
+stack-up: setup
+	$(BIN)/auth-kappa stack up
+
+stack-down: setup
+	$(BIN)/auth-kappa stack down
+
+bench: setup
+	$(BIN)/auth-kappa stack up
+	$(BIN)/python benchmarks/bench_simulator_kafka.py
+
+clean:
+	rm -rf out test-artifacts .pytest_cache .ruff_cache

@@ -1,0 +1,30 @@
+"""Shared fixtures: the real local stack (never a mock), unique names per test."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from auth_kappa.config import Config
+from auth_kappa.stack import manager
+
+
+@pytest.fixture(scope="session")
+def config() -> Config:
+    return Config.load()
+
+
+@pytest.fixture(scope="session")
+def stack(config: Config) -> Config:
+    """The running stack; fail (not skip) when it is down, so CI cannot pass vacuously."""
+    down = [s.name for s in manager.status(config) if not s.answering]
+    if down:
+        pytest.fail(f"stack services not answering: {', '.join(down)}; "
+                    "run `auth-kappa stack up` (make test does it for you)")
+    return config
+
+
+@pytest.fixture
+def unique() -> str:
+    return uuid.uuid4().hex[:10]

@@ -1,0 +1,112 @@
+"""The stack's up/status/down round trip, and real traffic through the running stack."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from auth_kappa.stack import probes, process
+
+CLI = [sys.executable, "-m", "auth_kappa.cli.main"]
+
+
+def _cli(args: list[str], env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.stack
+@pytest.mark.slow
+def test_stack_round_trip_on_other_ports(tmp_path: Path):
+    """A second, private stack: up twice (idempotent), status, down stops exactly its pids."""
+    env = {**os.environ, "AUTH_STACK_DIR": str(tmp_path / "stack"),
+           "AUTH_KAFKA": "127.0.0.1:29092", "AUTH_REDIS_URL": "redis://127.0.0.1:26379/0",
+           "AUTH_S3_ENDPOINT": "http://127.0.0.1:28333", "AUTH_PARTITIONS": "2"}
+    try:
+        first = _cli(["stack", "up"], env)
+        assert first.returncode == 0, first.stderr + first.stdout
+        assert "created: electricity, gas, water" in first.stdout
+        pids = {p.parent.name: process.read_pid(p) for p in (tmp_path / "stack").glob("*/*.pid")}
+        assert set(pids) == {"kafka", "redis", "seaweedfs"} and all(pids.values())
+
+        again = _cli(["stack", "up"], env)
+        assert again.returncode == 0 and again.stdout.count("already answering") == 3
+
+        status = _cli(["stack", "status"], env)
+        assert status.returncode == 0 and status.stdout.count("running (pid") == 3
+
+        assert probes.kafka_ready("127.0.0.1:29092")
+        assert probes.redis_ping("redis://127.0.0.1:26379/0")
+        # the shared stack must be untouched by this private one
+        assert probes.port_open("127.0.0.1", 9092) and probes.port_open("127.0.0.1", 6379)
+    finally:
+        down = _cli(["stack", "down"], env)
+    assert down.returncode == 0, down.stderr
+    assert all(not process.is_alive(pid) for pid in pids.values())
+    after = _cli(["stack", "status"], env)
+    assert after.returncode == 1 and after.stdout.count("stopped") == 3
+    assert probes.kafka_ready("127.0.0.1:9092"), "down must not stop processes it did not start"
+
+
+def test_status_names_each_service_and_fails_when_down(tmp_path: Path):
+    env = {**os.environ, "AUTH_STACK_DIR": str(tmp_path), "AUTH_KAFKA": "127.0.0.1:1",
+           "AUTH_REDIS_URL": "redis://127.0.0.1:2/0", "AUTH_S3_ENDPOINT": "http://127.0.0.1:3"}
+    out = _cli(["stack", "status"], env, timeout=60)
+    assert out.returncode == 1
+    assert [ln.split()[0] for ln in out.stdout.splitlines()] == ["redis", "s3", "kafka"]
+
+
+def test_bad_arguments_are_one_line(tmp_path: Path):
+    out = _cli(["stack", "sideways"], {**os.environ})
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.stack
+async def test_produce_consume_real_kafka(stack, unique):
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    from auth_kappa.kafka_admin import ensure_topics
+
+    topic = f"t-{unique}"
+    assert ensure_topics(stack.kafka, [topic], 2) == [topic]
+    sent = {f"k{i}".encode(): f"v{i}".encode() for i in range(500)}
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka)
+    await producer.start()
+    try:
+        for k, v in sent.items():
+            await producer.send(topic, v, key=k)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=stack.kafka,
+                                auto_offset_reset="earliest", group_id=f"g-{unique}")
+    await consumer.start()
+    got: dict[bytes, bytes] = {}
+    try:
+        while len(got) < len(sent):
+            batch = await consumer.getmany(timeout_ms=5000)
+            assert batch, "consumer timed out before reading everything back"
+            for records in batch.values():
+                got.update((r.key, r.value) for r in records)
+    finally:
+        await consumer.stop()
+    assert got == sent
+
+
+@pytest.mark.stack
+def test_redis_and_s3_answer(stack, unique):
+    import redis
+
+    from auth_kappa.stack.s3admin import s3_client
+
+    r = redis.Redis.from_url(stack.redis_url)
+    r.set(f"test:{unique}", "1", ex=30)
+    assert r.get(f"test:{unique}") == b"1"
+    s3 = s3_client(stack.s3_endpoint, stack.s3_access_key, stack.s3_secret_key, stack.s3_region)
+    s3.put_object(Bucket=stack.s3_bucket, Key=f"tests/{unique}", Body=b"hello")
+    assert s3.get_object(Bucket=stack.s3_bucket, Key=f"tests/{unique}")["Body"].read() == b"hello"
+    s3.delete_object(Bucket=stack.s3_bucket, Key=f"tests/{unique}")
