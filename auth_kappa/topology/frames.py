@@ -1,0 +1,51 @@
+"""Frames: many readings in one message, as a data concentrator sends them (Arrow IPC stream).
+
+A frame is recognised by the Arrow IPC continuation marker at its start, so one topic
+can carry single CSV/JSON readings and frames side by side.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from auth_kappa.topology.schema import CSV_FIELDS
+
+MAGIC = b"\xff\xff\xff\xff"
+FRAME_SCHEMA = pa.schema([
+    ("service_id", pa.string()), ("user_name", pa.string()), ("type", pa.string()),
+    ("start_ts", pa.int64()), ("state", pa.string()), ("consumption", pa.float64()),
+    ("end_ts", pa.int64()),
+])
+
+
+def is_frame(value: bytes) -> bool:
+    return value[:4] == MAGIC
+
+
+def encode_frame(readings: pd.DataFrame | pa.Table, compression: str | None = "lz4") -> bytes:
+    """Arrow IPC stream of the seven reading columns (lz4 body compression by default)."""
+    table = readings if isinstance(readings, pa.Table) else pa.Table.from_pandas(
+        readings[list(CSV_FIELDS)], schema=FRAME_SCHEMA, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    options = ipc.IpcWriteOptions(compression=compression)
+    with ipc.new_stream(sink, table.schema, options=options) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def decode_frame(value: bytes) -> pd.DataFrame:
+    """The frame's readings; raises ValueError with a short reason when it is not valid."""
+    try:
+        table = ipc.open_stream(pa.py_buffer(value)).read_all()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ValueError(f"frame is not a readable Arrow IPC stream: {str(exc)[:80]}") from None
+    missing = [c for c in CSV_FIELDS if c not in table.column_names]
+    if missing:
+        raise ValueError(f"frame lacks columns {','.join(missing)}")
+    try:
+        table = table.select(list(CSV_FIELDS)).cast(FRAME_SCHEMA)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise ValueError(f"frame has wrong column types: {str(exc)[:80]}") from None
+    return table.to_pandas()
