@@ -7,7 +7,7 @@ import uuid
 from collections import defaultdict
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from auth_kappa import Engine
@@ -19,7 +19,7 @@ METERS = [(str(uuid.UUID(int=i * 7919 + 1, version=4)), STATES[i % len(STATES)])
 reading = st.tuples(
     st.integers(0, len(METERS) - 1),             # meter
     st.sampled_from(["electricity", "gas"]),     # utility
-    st.integers(0, 600),                         # end_ts offset (seconds)
+    st.integers(0, 120).map(lambda k: 5 * k),    # end_ts offset on the 5 s heartbeat grid
     st.floats(0, 5, allow_nan=False).map(lambda x: round(x, 6)),
 )
 
@@ -58,6 +58,11 @@ def brute_force(readings, size, grace, batch):
 @given(readings=st.lists(reading, min_size=1, max_size=150),
        size=st.sampled_from([60, 30, 300]), grace=st.sampled_from([0, 30, 90]),
        batch=st.integers(1, 40))
+# the lateness boundary: end + grace == watermark is final (late); one second less is not
+@example(readings=[(0, "gas", 90, 1.0), (1, "gas", 55, 2.0)], size=60, grace=30, batch=1)
+@example(readings=[(0, "gas", 85, 1.0), (1, "gas", 55, 2.0)], size=60, grace=30, batch=1)
+@example(readings=[(0, "gas", 90, 1.0), (0, "gas", 90, 1.0), (1, "gas", 0, 2.0)],
+         size=60, grace=0, batch=1)
 def test_windows_equal_brute_force(readings, size, grace, batch):
     eng = Engine.embedded(window=f"{size}s", grace=f"{grace}s")
     for i in range(0, len(readings), batch):
