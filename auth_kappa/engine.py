@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from auth_kappa.config import parse_duration
 from auth_kappa.errors import UserError
 from auth_kappa.runtime.embedded import Counters, EmbeddedRuntime
 from auth_kappa.sources.files import from_records, read_file, utility_files
-from auth_kappa.topology.aggregate import LEVELS
-from auth_kappa.topology.processor import Topology
+from auth_kappa.topology.processor import LEVELS, Topology, rows_frame
 from auth_kappa.topology.schema import UTILITIES
 from auth_kappa.topology.windows import WindowSpec
 
@@ -53,8 +51,7 @@ class Engine:
 
     def flush(self) -> None:
         """End of input: the watermark goes to +inf and every window becomes final."""
-        self._rt.topology.end_of_input()
-        self._rt.write_outputs()
+        self._rt.end_of_input()
 
     def windows(self, level: str = "meter", utility: str = "electricity",
                 window: str | int | None = None, key: str | None = None,
@@ -63,14 +60,13 @@ class Engine:
             raise UserError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
         if utility not in UTILITIES:
             raise UserError(f"utility must be one of {', '.join(UTILITIES)}, got {utility!r}")
-        size = self._size(window)
-        df = self._rt.store.windows(level, size)
-        df = df[df["utility"] == utility]
+        slot = (utility, level, self._size(window))
+        parts = [self._rt.store.final(slot)]
+        if not final_only:
+            parts.append(rows_frame(*slot, self._rt.topology.open_windows(*slot)))
+        df = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
         if key is not None:
             df = df[df["key"] == key]
-        if final_only:
-            df = df[df["window_start"] < self._rt.final_before(utility)]
-        df = df.assign(window_end=df["window_start"].to_numpy(dtype=np.int64) + size)
         return df[WINDOW_COLUMNS].sort_values(["key", "window_start"]).reset_index(drop=True)
 
     def late(self) -> pd.DataFrame:

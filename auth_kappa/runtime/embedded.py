@@ -41,31 +41,33 @@ class EmbeddedRuntime:
 
     def process(self, batches: Iterable[tuple[str, list[Message]]]) -> None:
         for utility, messages in batches:
-            result = self.topology.process(utility, messages, partition=0)
-            self.store.apply(result)
+            result = self.topology.process(utility, messages)
+            self.store.put_final(result.final)
             self.counters.add(result)
             if len(result.late):
-                self.late.append(result.late)
+                self.late.append(result.late.to_pandas())
             self.rejected.extend(result.rejects)
-            self._expire(result.watermark)
+            self._expire(utility, result.watermark)
 
-    def _expire(self, watermark: float) -> None:
-        if not math.isfinite(watermark):
-            return
-        for spec in self.topology.windows:
-            self.store.expire_before(spec.size, watermark - spec.retention)
+    def end_of_input(self) -> None:
+        self.store.put_final(self.topology.end_of_input())
+        self.write_outputs()
 
-    def final_before(self, utility: str) -> float:
-        return self.topology.final_before(self.topology.watermark(utility).current())
+    def _expire(self, utility: str, watermark: float) -> None:
+        if math.isfinite(watermark):
+            for spec in self.topology.windows:
+                for level in ("meter", "state"):
+                    self.store.expire_before((utility, level, spec.size),
+                                             watermark - spec.retention)
 
     def write_outputs(self) -> None:
         """Late readings and quarantine land in the out folder, as the live path's topics do."""
         if self.out_dir is None:
             return
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        late = pd.concat(self.late, ignore_index=True) if self.late else None
-        if late is not None:
-            late.drop(columns=["raw"]).to_parquet(self.out_dir / "late.parquet", index=False)
+        if self.late:
+            pd.concat(self.late, ignore_index=True).to_parquet(self.out_dir / "late.parquet")
         with open(self.out_dir / "quarantine.jsonl", "w") as fh:
             for r in self.rejected:
-                fh.write(json.dumps({**r.as_dict(), "raw": r.raw.decode("utf-8", "replace")}) + "\n")
+                fh.write(json.dumps({**r.as_dict(), "raw": r.raw.decode("utf-8", "replace")})
+                         + "\n")

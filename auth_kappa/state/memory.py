@@ -1,8 +1,4 @@
-"""In-process window store for the embedded engine: partial aggregates, merged lazily.
-
-Appending partials and compacting when they outgrow the merged table keeps the cost
-amortised O(n log n) instead of a Python dict update per window per batch.
-"""
+"""Final windows kept in memory for the embedded engine, with event-time retention."""
 
 from __future__ import annotations
 
@@ -10,36 +6,26 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from auth_kappa.topology.aggregate import empty_aggregates, merge
-from auth_kappa.topology.processor import StepResult
+from auth_kappa.state.window_table import Rows
+from auth_kappa.topology.processor import Slot, rows_frame
 
 
 @dataclass
 class MemoryWindowStore:
-    _merged: dict[tuple[str, int], pd.DataFrame] = field(default_factory=dict)
-    _pending: dict[tuple[str, int], list[pd.DataFrame]] = field(default_factory=dict)
-    _pending_rows: dict[tuple[str, int], int] = field(default_factory=dict)
+    _parts: dict[Slot, list[pd.DataFrame]] = field(default_factory=dict)
 
-    def apply(self, result: StepResult) -> None:
-        for slot, part in result.aggregates.items():
-            if part.empty:
-                continue
-            self._pending.setdefault(slot, []).append(part)
-            self._pending_rows[slot] = self._pending_rows.get(slot, 0) + len(part)
-            if self._pending_rows[slot] > max(50_000, 2 * len(self._merged.get(slot, ()))):
-                self._compact(slot)
+    def put_final(self, final: dict[Slot, Rows]) -> None:
+        for slot, rows in final.items():
+            if len(rows):
+                self._parts.setdefault(slot, []).append(rows_frame(*slot, rows))
 
-    def _compact(self, slot: tuple[str, int]) -> pd.DataFrame:
-        parts = [self._merged.get(slot, empty_aggregates()), *self._pending.pop(slot, [])]
-        self._pending_rows[slot] = 0
-        self._merged[slot] = merge(parts)
-        return self._merged[slot]
+    def final(self, slot: Slot) -> pd.DataFrame:
+        parts = self._parts.get(slot, [])
+        if len(parts) > 1:
+            self._parts[slot] = parts = [pd.concat(parts, ignore_index=True)]
+        return parts[0] if parts else rows_frame(*slot, Rows.empty())
 
-    def windows(self, level: str, size: int) -> pd.DataFrame:
-        return self._compact((level, size))
-
-    def expire_before(self, size: int, window_start: float) -> None:
-        """Event-time retention: drop windows that started before the cut."""
-        for slot in [s for s in self._merged if s[1] == size]:
-            df = self._compact(slot)
-            self._merged[slot] = df[df["window_start"] >= window_start].reset_index(drop=True)
+    def expire_before(self, slot: Slot, window_start: float) -> None:
+        df = self.final(slot)
+        if len(df) and df["window_start"].min() < window_start:
+            self._parts[slot] = [df[df["window_start"] >= window_start].reset_index(drop=True)]

@@ -1,6 +1,6 @@
-"""Bytes ► typed columns. Seed CSV, JSON and Arrow frames, told apart by their first bytes.
+"""Bytes ► Readings. Seed CSV, JSON and Arrow frames, told apart by their first bytes.
 
-Parsing is per message (each needs its own error), typing is per column (numpy).
+Splitting is per message (each bad one needs its own reason); typing is per column.
 """
 
 from __future__ import annotations
@@ -10,11 +10,13 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from auth_kappa.topology.frames import decode_frame, is_frame
-from auth_kappa.topology.quarantine import Rejected, reject_rows
-from auth_kappa.topology.schema import BATCH_COLUMNS, CSV_FIELDS, empty_batch
+from auth_kappa.topology.quarantine import Rejected
+from auth_kappa.topology.readings import SID_WIDTH, Readings, encode_codes
+from auth_kappa.topology.schema import CSV_FIELDS, METER_TYPES, STATES
 
 MAX_READING_BYTES = 4096          # one CSV/JSON reading is ~120 bytes
 MAX_FRAME_BYTES = 16 * 1024 * 1024
@@ -26,52 +28,45 @@ class Message(NamedTuple):
     offset: int = -1
 
 
-def decode(utility: str, messages: Sequence[Message]) -> tuple[pd.DataFrame, list[Rejected]]:
+def decode(utility: str, messages: Sequence[Message]) -> tuple[Readings, list[Rejected]]:
     """Decode one topic's messages; a bad message becomes a Rejected with its reason."""
-    rows: list[tuple] = []          # CSV/JSON readings: 7 fields as text/values
-    where: list[tuple[int, int, bytes]] = []
-    frames: list[pd.DataFrame] = []
+    rows: list[list] = []
+    where: list[Message] = []
+    frames: list[Readings] = []
     rejects: list[Rejected] = []
-    for value, partition, offset in messages:
-        reason = None
-        if value is None:
-            reason = "empty message (null value)"
+    for msg in messages:
+        value, reason = msg.value, None
+        if not value:
+            reason = "empty message"
         elif is_frame(value):
             if len(value) > MAX_FRAME_BYTES:
                 reason = f"frame of {len(value)} bytes exceeds {MAX_FRAME_BYTES}"
             else:
                 try:
-                    f = decode_frame(value)
-                    f["partition"], f["offset"], f["raw"] = partition, offset, None
-                    frames.append(f)
+                    frames.append(_from_table(utility, decode_frame(value), msg))
                 except ValueError as exc:
                     reason = str(exc)
         elif len(value) > MAX_READING_BYTES:
             reason = f"message of {len(value)} bytes exceeds {MAX_READING_BYTES} (not a reading)"
         else:
-            try:
-                text = value.decode("utf-8")
-            except UnicodeDecodeError:
-                reason = "invalid UTF-8"
-            else:
-                fields, reason = _parse(text)
-                if fields is not None:
-                    rows.append(fields)
-                    where.append((partition, offset, value))
+            fields, reason = _split(value)
+            if fields is not None:
+                rows.append(fields)
+                where.append(msg)
         if reason:
-            rejects.append(Rejected(utility, partition, offset, value or b"", reason))
-    parts = [f for f in frames if not f.empty]
+            rejects.append(Rejected(utility, msg.partition, msg.offset, value or b"", reason))
     if rows:
-        parts.append(_typed(rows, where))
-    if not parts:
-        return empty_batch().assign(raw=pd.Series([], dtype=object)), rejects
-    batch = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    batch["utility"] = utility
-    batch, bad = _check_types(batch, utility)
-    return batch[[*BATCH_COLUMNS, "raw"]], rejects + bad
+        typed, bad = _typed(utility, rows, where)
+        frames.append(typed)
+        rejects += bad
+    return Readings.concat(utility, frames), rejects
 
 
-def _parse(text: str) -> tuple[tuple | None, str | None]:
+def _split(value: bytes) -> tuple[list | None, str | None]:
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, "invalid UTF-8"
     if text.startswith("{"):
         try:
             obj = json.loads(text)
@@ -82,41 +77,99 @@ def _parse(text: str) -> tuple[tuple | None, str | None]:
         missing = [f for f in CSV_FIELDS if f not in obj]
         if missing:
             return None, f"JSON reading lacks {','.join(missing)}"
-        return tuple(obj[f] for f in CSV_FIELDS), None
+        fields = [obj[f] for f in CSV_FIELDS]
+        if not all(isinstance(fields[i], str) for i in (0, 1, 2, 4)):
+            return None, "JSON reading has a non-text id, name, type or state"
+        return fields, None
     fields = text.rstrip("\r\n").split(",")
     if len(fields) != len(CSV_FIELDS):
         return None, f"CSV has {len(fields)} fields, expected {len(CSV_FIELDS)}"
-    return tuple(fields), None
+    return fields, None
 
 
-def _typed(rows: list[tuple], where: list[tuple[int, int, bytes]]) -> pd.DataFrame:
-    cols = list(zip(*rows, strict=True))
-    frame = pd.DataFrame({name: pd.Series(col, dtype=object) for name, col in
-                          zip(CSV_FIELDS, cols, strict=True)})
-    part, off, raw = zip(*where, strict=True)
-    frame["partition"] = np.asarray(part, dtype=np.int32)
-    frame["offset"] = np.asarray(off, dtype=np.int64)
-    frame["raw"] = pd.Series(raw, dtype=object)
-    return frame
+def _numbers(col: tuple, dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    """Column of text/numbers ► (values, ok mask); the fast path parses all at once."""
+    try:
+        vals = np.array(col, dtype=object).astype(np.float64)
+        ok = np.ones(len(col), bool)
+    except (ValueError, TypeError):
+        vals = np.zeros(len(col), np.float64)
+        ok = np.zeros(len(col), bool)
+        for i, v in enumerate(col):
+            try:
+                vals[i] = float(v)
+                ok[i] = not isinstance(v, bool)
+            except (ValueError, TypeError):
+                pass
+    if dtype is np.int64:
+        ok &= np.isfinite(vals) & (vals == np.floor(vals)) & (np.abs(vals) < 2**53)
+        return np.where(ok, vals, 0).astype(np.int64), ok
+    return vals, ok
 
 
-def _check_types(batch: pd.DataFrame, utility: str) -> tuple[pd.DataFrame, list[Rejected]]:
-    """Numbers must be numbers; text fields text. Rows that fail leave with their reason."""
-    reason = pd.Series(None, index=batch.index, dtype=object)
-    for name in ("start_ts", "end_ts"):
-        num = pd.to_numeric(batch[name], errors="coerce")
-        bad = num.isna() | (num != np.floor(num.fillna(0))) | (num.abs() > 2**53)
-        reason = reason.mask(reason.isna() & bad, f"{name} is not an integer")
-        batch[name] = num.where(~bad, 0).astype(np.int64)
-    cons = pd.to_numeric(batch["consumption"], errors="coerce")
-    reason = reason.mask(reason.isna() & cons.isna() & batch["consumption"].notna()
-                         & ~batch["consumption"].astype(str).str.lower().isin(["nan"]),
-                         "consumption is not a number")
-    batch["consumption"] = cons.astype(np.float64)
-    for name in ("service_id", "user_name", "type", "state"):
-        notstr = ~batch[name].map(lambda v: isinstance(v, str))
-        reason = reason.mask(reason.isna() & notstr, f"{name} is not text")
-    bad = reason.notna()
-    if not bad.any():
+def _typed(utility: str, rows: list[list], where: list[Message]) -> tuple[Readings, list[Rejected]]:
+    sid, name, mtype, start, state, cons, end = zip(*rows, strict=True)
+    start_ts, ok_start = _numbers(start, np.int64)
+    end_ts, ok_end = _numbers(end, np.int64)
+    consumption, ok_cons = _numbers(cons, np.float64)
+    lengths = np.fromiter(map(len, sid), dtype=np.int64, count=len(sid))
+    batch = Readings(
+        utility,
+        service_id=np.array(sid, dtype=f"S{SID_WIDTH}") if (lengths == SID_WIDTH).all() else
+        np.array([s if len(s) == SID_WIDTH else "" for s in sid], dtype=f"S{SID_WIDTH}"),
+        user_name=np.array(name, dtype=object),
+        type_code=encode_codes(np.array(mtype, dtype=object), METER_TYPES),
+        start_ts=start_ts,
+        state_code=encode_codes(np.array(state, dtype=object), STATES),
+        consumption=consumption,
+        end_ts=end_ts,
+        partition=np.fromiter((m.partition for m in where), np.int32, len(where)),
+        offset=np.fromiter((m.offset for m in where), np.int64, len(where)),
+        raw=np.array([m.value for m in where] + [None], dtype=object)[:-1],
+    )
+    checks = [(~ok_start, "start_ts is not an integer"), (~ok_end, "end_ts is not an integer"),
+              (~ok_cons, "consumption is not a number")]
+    return split_bad(batch, checks)
+
+
+def split_bad(batch: Readings, checks: list[tuple[np.ndarray, str]]
+              ) -> tuple[Readings, list[Rejected]]:
+    """Keep rows that pass every check; the rest leave with the first reason they failed."""
+    reason = np.full(len(batch), -1)
+    for i, (bad, _) in reversed(list(enumerate(checks))):
+        reason[bad] = i
+    bad_rows = np.flatnonzero(reason >= 0)
+    if len(bad_rows) == 0:
         return batch, []
-    return batch[~bad].reset_index(drop=True), reject_rows(batch[bad], reason[bad])
+    from auth_kappa.topology.quarantine import reject_rows
+
+    rejected = reject_rows(batch.take(bad_rows), [checks[i][1] for i in reason[bad_rows]])
+    return batch.take(np.flatnonzero(reason < 0)), rejected
+
+
+def _from_table(utility: str, table: pa.Table, msg: Message) -> Readings:
+    n = table.num_rows
+    sid = table.column("service_id").combine_chunks()
+    lengths = pc.utf8_length(sid).to_numpy(zero_copy_only=False)
+    if n and (lengths == SID_WIDTH).all() and sid.null_count == 0:
+        data = np.frombuffer(sid.buffers()[2], np.uint8)
+        start = sid.offset * SID_WIDTH
+        sids = data[start:start + n * SID_WIDTH].copy().view(f"S{SID_WIDTH}")
+    else:
+        sids = np.array([s if s and len(s) == SID_WIDTH else "" for s in sid.to_pylist()],
+                        dtype=f"S{SID_WIDTH}")
+
+    def col(name: str) -> np.ndarray:
+        return table.column(name).to_numpy(zero_copy_only=False)
+
+    type_code = encode_codes(col("type"), METER_TYPES)
+    state_code = encode_codes(col("state"), STATES)
+    raw = np.full(n, None, dtype=object)
+    for i in np.flatnonzero((type_code < 0) | (state_code < 0) | (sids == b"")):
+        raw[i] = json.dumps(table.slice(int(i), 1).to_pylist()[0]).encode()  # keep the text
+    return Readings(
+        utility, service_id=sids, user_name=col("user_name").astype(object),
+        type_code=type_code, start_ts=col("start_ts"), state_code=state_code,
+        consumption=col("consumption"), end_ts=col("end_ts"),
+        partition=np.full(n, msg.partition, np.int32), offset=np.full(n, msg.offset, np.int64),
+        raw=raw)

@@ -1,8 +1,9 @@
 """The topology as one object: every runtime feeds it message batches and applies its output.
 
-It owns only what must live with the partitions it reads (watermarks, dedup sets).
-Window values go to a store the runtime chooses (memory, Redis); the processor never
-talks to Kafka, Redis or S3, which is what lets live, replay and embedded share it.
+Flow per batch: decode ► validate ► late? ► dedup (finest meter window) ► add to every
+window size, per meter and per state ► advance the watermark ► hand out final windows.
+It never talks to Kafka, Redis or S3; runtimes own I/O, which is what lets live,
+replay and embedded share every line of the math.
 """
 
 from __future__ import annotations
@@ -15,14 +16,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from auth_kappa.topology.aggregate import LEVELS, aggregate
+from auth_kappa.state.window_table import Loader, Rows, WindowTable
 from auth_kappa.topology.decode import Message, decode
-from auth_kappa.topology.dedup import Dedup, reading_ids
+from auth_kappa.topology.keys import uuid_text
 from auth_kappa.topology.quarantine import Rejected
-from auth_kappa.topology.schema import UTILITIES
+from auth_kappa.topology.readings import Readings
+from auth_kappa.topology.schema import STATES, UTILITIES
 from auth_kappa.topology.validate import Rules, validate
-from auth_kappa.topology.watermark import NO_WATERMARK, Watermark
+from auth_kappa.topology.watermark import Watermark
 from auth_kappa.topology.windows import WindowSpec
+
+LEVELS = ("meter", "state")
+Slot = tuple[str, str, int]   # (utility, level, window size)
 
 
 @dataclass
@@ -30,13 +35,12 @@ class StepResult:
     """What one batch produced; the runtime writes it (atomically, where it can)."""
 
     utility: str
-    aggregates: dict[tuple[str, int], pd.DataFrame]   # (level, window size) -> partial aggs
-    late: pd.DataFrame
+    final: dict[Slot, Rows]
+    late: Readings
     rejects: list[Rejected]
     accepted: int
     duplicates: int
     watermark: float
-    final_before: float   # windows starting before this are final (finest size)
 
 
 @dataclass
@@ -46,78 +50,103 @@ class Topology:
     idle_timeout: float = 30.0
     rules: Rules = field(default_factory=Rules)
     clock: Callable[[], float] = time.monotonic
-    _watermarks: dict[str, Watermark] = field(default_factory=dict)
-    _dedup: dict[str, Dedup] = field(default_factory=dict)
+    loader: Callable[[Slot], Loader | None] = lambda slot: None
+    tables: dict[Slot, WindowTable] = field(default_factory=dict)
+    watermarks: dict[str, Watermark] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.windows = tuple(sorted(self.windows))
         if not self.windows:
             raise ValueError("at least one window size is needed")
         for u in UTILITIES:
-            self._watermarks[u] = Watermark(self.idle_timeout, self.clock)
-            self._dedup[u] = Dedup()
+            self.watermarks[u] = Watermark(self.idle_timeout, self.clock)
+            for spec in self.windows:
+                for level in LEVELS:
+                    dedup = level == "meter" and spec == self.finest
+                    self.tables[(u, level, spec.size)] = WindowTable(spec.size, dedup)
 
     @property
     def finest(self) -> WindowSpec:
         return self.windows[0]
 
-    def watermark(self, utility: str) -> Watermark:
-        return self._watermarks[utility]
-
-    def dedup(self, utility: str) -> Dedup:
-        return self._dedup[utility]
-
     def assign(self, utility: str, partitions: Iterable[Hashable]) -> None:
-        self._watermarks[utility].assign(partitions)
+        self.watermarks[utility].assign(partitions)
 
-    def final_before(self, watermark: float) -> float:
-        """Finest windows whose start is below this are final: end + grace <= watermark."""
-        if watermark in (math.inf, -math.inf):
+    def final_cut(self, spec: WindowSpec, watermark: float) -> float:
+        """Windows of this size starting before the cut are final (end + grace <= watermark)."""
+        if not math.isfinite(watermark):
             return watermark
-        size = self.finest.size
-        return math.floor((watermark - self.grace - size) / size) * size + size
+        return math.floor((watermark - self.grace - spec.size) / spec.size) * spec.size \
+            + spec.size
 
-    def process(self, utility: str, messages: Sequence[Message],
-                partition: Hashable | None = None) -> StepResult:
-        """One batch from one topic (a partition, or several of the same topic)."""
+    def process(self, utility: str, messages: Sequence[Message]) -> StepResult:
+        """One batch of one topic (any of its partitions)."""
         batch, rejects = decode(utility, messages)
-        batch, bad = validate(batch, self.rules)
-        rejects += bad
-        wm = self._watermarks[utility]
-        cut = self.final_before(wm.current())
-        ws = self.finest.start(batch["end_ts"].to_numpy())
-        late_mask = ws < cut
-        late = batch[late_mask].reset_index(drop=True)
-        batch, ws = batch[~late_mask], ws[~late_mask]
-        keep = self._dedup[utility].first_seen(reading_ids(batch), ws) if len(batch) else \
-            np.zeros(0, dtype=bool)
-        duplicates = int((~keep).sum())
-        batch = batch[keep]
-        aggs = {}
+        batch, keys, bad = validate(batch, self.rules)
+        wm = self.watermarks[utility]
+        cut = self.final_cut(self.finest, wm.current())
+        on_time = np.flatnonzero(self.finest.start(batch.end_ts) >= cut)
+        late = batch.take(np.setdiff1d(np.arange(len(batch)), on_time))
+        accepted, duplicates = self._accumulate(utility, batch.take(on_time), keys[on_time])
+        for p, high in _highs(batch):
+            wm.observe(p, high)
+        return StepResult(utility, self.pop_final(utility), late, rejects + bad,
+                          accepted, duplicates, wm.current())
+
+    def _accumulate(self, utility: str, batch: Readings, keys: np.ndarray) -> tuple[int, int]:
+        if not len(batch):
+            return 0, 0
+        k0, k1 = keys[:, 0].copy(), keys[:, 1].copy()
+        fine = self.tables[(utility, "meter", self.finest.size)]
+        ws = self.finest.start(batch.end_ts)
+        rows = fine.locate(k0, k1, ws, self.loader((utility, "meter", self.finest.size)))
+        fresh = fine.first_seen(rows, batch.end_ts)
+        values, end = batch.consumption[fresh], batch.end_ts[fresh]
+        k0, k1, rows, ws = k0[fresh], k1[fresh], rows[fresh], ws[fresh]
+        s0 = batch.state_code[fresh].astype(np.uint64)
+        s1 = np.zeros(len(s0), np.uint64)
         for spec in self.windows:
-            starts = spec.start(batch["end_ts"].to_numpy())
-            for level in LEVELS:
-                aggs[(level, spec.size)] = aggregate(batch, starts, level)
-        self._advance(utility, batch, late, partition)
-        new_wm = wm.current()
-        new_cut = self.final_before(new_wm)
-        if new_cut > NO_WATERMARK:
-            self._dedup[utility].forget_before(int(new_cut) if math.isfinite(new_cut) else 2**62)
-        return StepResult(utility, aggs, late, rejects, len(batch), duplicates, new_wm, new_cut)
+            starts = ws if spec == self.finest else spec.start(end)
+            for level, (a, b) in (("meter", (k0, k1)), ("state", (s0, s1))):
+                slot = (utility, level, spec.size)
+                table = self.tables[slot]
+                r = rows if table is fine else table.locate(a, b, starts, self.loader(slot))
+                table.add(r, values)
+        return int(fresh.sum()), int((~fresh).sum())
 
-    def _advance(self, utility: str, batch: pd.DataFrame, late: pd.DataFrame,
-                 partition: Hashable | None) -> None:
-        wm = self._watermarks[utility]
-        frames = [f for f in (batch, late) if len(f)]
-        for f in frames:
-            if partition is not None:
-                wm.observe(partition, int(f["end_ts"].max()))
-            else:
-                for p, high in f.groupby("partition")["end_ts"].max().items():
-                    wm.observe(int(p), int(high))
+    def pop_final(self, utility: str) -> dict[Slot, Rows]:
+        wm = self.watermarks[utility].current()
+        return {(utility, level, spec.size): self.tables[(utility, level, spec.size)].pop_final(
+            self.final_cut(spec, wm)) for spec in self.windows for level in LEVELS}
 
-    def end_of_input(self) -> None:
-        for wm in self._watermarks.values():
+    def pop_dirty(self) -> dict[Slot, Rows]:
+        return {slot: table.pop_dirty() for slot, table in self.tables.items()}
+
+    def open_windows(self, utility: str, level: str, size: int) -> Rows:
+        return self.tables[(utility, level, size)].snapshot()
+
+    def end_of_input(self) -> dict[Slot, Rows]:
+        """Watermark to +inf: every window is final."""
+        out: dict[Slot, Rows] = {}
+        for u, wm in self.watermarks.items():
             wm.end_of_input()
-        for d in self._dedup.values():
-            d.forget_before(2**62)
+            out.update(self.pop_final(u))
+        return out
+
+
+def _highs(batch: Readings) -> list[tuple[int, int]]:
+    if not len(batch):
+        return []
+    s = pd.Series(batch.end_ts).groupby(batch.partition).max()
+    return [(int(p), int(h)) for p, h in s.items()]
+
+
+def rows_frame(utility: str, level: str, size: int, rows: Rows) -> pd.DataFrame:
+    """The public window shape: utility, key, window_start, window_end, sum, count, min, max."""
+    keys = uuid_text(rows.k0, rows.k1) if level == "meter" else \
+        np.array(STATES, dtype=object)[rows.k0.astype(np.int64)]
+    return pd.DataFrame({
+        "utility": utility, "key": keys, "window_start": rows.window_start,
+        "window_end": rows.window_start + size, "sum": rows.sum, "count": rows.count,
+        "min": rows.min, "max": rows.max,
+    })

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-
-from auth_kappa.topology.schema import CSV_FIELDS
+if TYPE_CHECKING:
+    from auth_kappa.topology.readings import Readings
 
 
 @dataclass(frozen=True)
@@ -24,16 +24,20 @@ class Rejected:
                 "raw": self.raw, "reason": self.reason}
 
 
-def reject_rows(rows: pd.DataFrame, reasons: pd.Series) -> list[Rejected]:
+def reject_rows(rows: Readings, reasons: Sequence[str]) -> list[Rejected]:
     """Rejected records for decoded rows; a frame's row has no raw bytes, so it is re-encoded."""
+    table = rows.to_pandas()
     out = []
-    for row, why in zip(rows.itertuples(index=False), reasons, strict=True):
-        raw = getattr(row, "raw", None)
+    for i, why in enumerate(reasons):
+        raw = rows.raw[i]
         if raw is None:
-            raw = json.dumps({f: _plain(getattr(row, f)) for f in CSV_FIELDS}).encode()
-        out.append(Rejected(row.utility, int(row.partition), int(row.offset), raw, why))
+            rec = table.iloc[i]
+            raw = json.dumps({k: _plain(rec[k]) for k in
+                              ("service_id", "user_name", "type", "start_ts", "state",
+                               "consumption", "end_ts")}).encode()
+        out.append(Rejected(rows.utility, int(rows.partition[i]), int(rows.offset[i]), raw, why))
     return out
 
 
 def _plain(v: object) -> object:
-    return v.item() if isinstance(v, np.generic) else v
+    return v.item() if hasattr(v, "item") else v

@@ -7,12 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
-from auth_kappa.topology.quarantine import Rejected, reject_rows
-from auth_kappa.topology.schema import METER_TYPES, STATES, UTILITIES
+from auth_kappa.topology.decode import split_bad
+from auth_kappa.topology.keys import uuid_keys
+from auth_kappa.topology.quarantine import Rejected
+from auth_kappa.topology.readings import Readings
+from auth_kappa.topology.schema import UTILITIES
 
-UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 MIN_TS = 946684800  # 2000-01-01T00:00:00Z: older is not a smart-meter reading
 
 
@@ -25,26 +26,28 @@ class Rules:
     clock: Callable[[], float] = time.time
 
 
-def validate(batch: pd.DataFrame, rules: Rules = Rules()) -> tuple[pd.DataFrame, list[Rejected]]:
-    if batch.empty:
-        return batch, []
-    checks: list[tuple[str, pd.Series]] = [
-        ("unknown utility", ~batch["utility"].isin(UTILITIES)),
-        ("service_id is not a uuid", ~batch["service_id"].str.fullmatch(UUID_RE).fillna(False)),
-        ("unknown meter type", ~batch["type"].isin(METER_TYPES)),
-        ("unknown state", ~batch["state"].isin(STATES)),
-        ("consumption is not finite", ~np.isfinite(batch["consumption"])),
-        ("consumption is negative", batch["consumption"] < 0),
-        ("consumption is implausibly large", batch["consumption"] > rules.max_consumption),
-        ("end_ts is not after start_ts", batch["end_ts"] <= batch["start_ts"]),
-        ("reading interval too long", batch["end_ts"] - batch["start_ts"] > rules.max_interval),
-        ("timestamp before 2000 (ancient)", batch["start_ts"] < rules.min_ts),
-        ("timestamp in the far future", batch["end_ts"] > rules.clock() + rules.max_future),
-    ]
-    reason = pd.Series(None, index=batch.index, dtype=object)
-    for why, bad in checks:
-        reason = reason.mask(reason.isna() & bad.to_numpy(dtype=bool), why)
-    bad = reason.notna().to_numpy()
-    if not bad.any():
-        return batch, []
-    return batch[~bad].reset_index(drop=True), reject_rows(batch[bad], reason[bad])
+def validate(batch: Readings, rules: Rules = Rules()
+             ) -> tuple[Readings, np.ndarray, list[Rejected]]:
+    """Good readings with their meter keys ([n,2] uint64), and the rejected ones."""
+    keys, uuid_ok = uuid_keys(batch.service_id)
+    if batch.utility not in UTILITIES:
+        uuid_ok = np.zeros(len(batch), bool)
+    with np.errstate(invalid="ignore"):
+        checks = [
+            (np.full(len(batch), batch.utility not in UTILITIES), "unknown utility"),
+            (~uuid_ok, "service_id is not a lower-case uuid"),
+            (batch.type_code < 0, "unknown meter type"),
+            (batch.state_code < 0, "unknown state"),
+            (~np.isfinite(batch.consumption), "consumption is not finite"),
+            (batch.consumption < 0, "consumption is negative"),
+            (batch.consumption > rules.max_consumption, "consumption is implausibly large"),
+            (batch.end_ts <= batch.start_ts, "end_ts is not after start_ts"),
+            (batch.end_ts - batch.start_ts > rules.max_interval, "reading interval too long"),
+            (batch.start_ts < rules.min_ts, "timestamp before 2000 (ancient)"),
+            (batch.end_ts > rules.clock() + rules.max_future, "timestamp in the far future"),
+        ]
+    bad = np.zeros(len(batch), bool)
+    for mask, _ in checks:
+        bad |= mask
+    good, rejected = split_bad(batch, checks)
+    return good, keys[~bad], rejected

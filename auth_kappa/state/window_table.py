@@ -1,0 +1,148 @@
+"""Open windows of one (utility, level, size) as columns, found by a 64-bit code index.
+
+This is the operator state every runtime shares. At the finest size and meter level it
+also holds each window's "seen" bits, one per second of the window, which is how exact
+resends are recognised: the dedup state lives and expires with the window itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from auth_kappa.topology.keys import mix
+
+# loader(k0, k1, window_start) -> dict of initial columns for windows not in memory, or None
+Loader = Callable[[np.ndarray, np.ndarray, np.ndarray], dict[str, np.ndarray] | None]
+VALUE_COLUMNS = ("sum", "count", "min", "max")
+
+
+@dataclass
+class Rows:
+    """A set of window rows taken out of a table (final windows, or dirty ones to persist)."""
+
+    k0: np.ndarray
+    k1: np.ndarray
+    window_start: np.ndarray
+    sum: np.ndarray
+    count: np.ndarray
+    min: np.ndarray
+    max: np.ndarray
+    seen: np.ndarray | None
+
+    def __len__(self) -> int:
+        return len(self.window_start)
+
+    @classmethod
+    def empty(cls) -> Rows:
+        u, f = np.zeros(0, np.uint64), np.zeros(0, np.float64)
+        return cls(u, u, np.zeros(0, np.int64), f, np.zeros(0, np.int64), f, f, None)
+
+
+class WindowTable:
+    def __init__(self, size: int, dedup: bool) -> None:
+        self.size = size
+        self.words = -(-size // 64) if dedup else 0
+        self._n = 0
+        self._cols: dict[str, np.ndarray] = {
+            "k0": np.zeros(0, np.uint64), "k1": np.zeros(0, np.uint64),
+            "window_start": np.zeros(0, np.int64), "sum": np.zeros(0, np.float64),
+            "count": np.zeros(0, np.int64), "min": np.zeros(0, np.float64),
+            "max": np.zeros(0, np.float64), "dirty": np.zeros(0, bool),
+            "seen": np.zeros((0, self.words), np.uint64),
+        }
+        self._index = pd.Index(np.zeros(0, np.uint64))
+
+    def __len__(self) -> int:
+        return self._n
+
+    def col(self, name: str) -> np.ndarray:
+        return self._cols[name][: self._n]
+
+    def locate(self, k0: np.ndarray, k1: np.ndarray, window_start: np.ndarray,
+               loader: Loader | None = None) -> np.ndarray:
+        """Row of each (key, window); windows not held yet are loaded or started empty."""
+        codes = mix(k0, k1, window_start.astype(np.uint64))
+        rows = self._index.get_indexer(codes)
+        missing = rows < 0
+        if missing.any():
+            _, first = np.unique(codes[missing], return_index=True)
+            pick = np.flatnonzero(missing)[first]
+            self._append(k0[pick], k1[pick], window_start[pick],
+                         loader(k0[pick], k1[pick], window_start[pick]) if loader else None)
+            rows = self._index.get_indexer(codes)
+        if not ((self._cols["k0"][rows] == k0).all() and (self._cols["k1"][rows] == k1).all()
+                and (self._cols["window_start"][rows] == window_start).all()):
+            raise RuntimeError("window code collision; please report this with the input")
+        return rows
+
+    def _append(self, k0: np.ndarray, k1: np.ndarray, ws: np.ndarray,
+                init: dict[str, np.ndarray] | None) -> None:
+        m, n = len(ws), self._n
+        if n + m > len(self._cols["k0"]):
+            cap = max(1024, 2 * (n + m))
+            for name, arr in self._cols.items():
+                grown = np.zeros((cap, *arr.shape[1:]), arr.dtype)
+                grown[:n] = arr[:n]
+                self._cols[name] = grown
+        c = self._cols
+        c["k0"][n:n + m], c["k1"][n:n + m], c["window_start"][n:n + m] = k0, k1, ws
+        c["sum"][n:n + m], c["count"][n:n + m] = 0.0, 0
+        c["min"][n:n + m], c["max"][n:n + m] = np.inf, -np.inf
+        c["seen"][n:n + m] = 0
+        c["dirty"][n:n + m] = False
+        if init:
+            for name, values in init.items():
+                c[name][n:n + m] = values
+        self._n = n + m
+        self._reindex()
+
+    def _reindex(self) -> None:
+        self._index = pd.Index(mix(self.col("k0"), self.col("k1"),
+                                   self.col("window_start").astype(np.uint64)))
+
+    def first_seen(self, rows: np.ndarray, end_ts: np.ndarray) -> np.ndarray:
+        """True for readings whose second-in-window is new to its window; marks it seen."""
+        bit = end_ts - self._cols["window_start"][rows]
+        word, mask = bit // 64, np.left_shift(np.uint64(1), (bit % 64).astype(np.uint64))
+        fresh = ~pd.Series(rows * (self.words * 64) + bit).duplicated().to_numpy()
+        fresh &= (self._cols["seen"][rows, word] & mask) == 0
+        np.bitwise_or.at(self._cols["seen"], (rows[fresh], word[fresh]), mask[fresh])
+        return fresh
+
+    def add(self, rows: np.ndarray, values: np.ndarray) -> None:
+        c = self._cols
+        np.add.at(c["sum"], rows, values)
+        np.add.at(c["count"], rows, 1)
+        np.minimum.at(c["min"], rows, values)
+        np.maximum.at(c["max"], rows, values)
+        c["dirty"][rows] = True
+
+    def take(self, mask: np.ndarray, remove: bool) -> Rows:
+        idx = np.flatnonzero(mask)
+        c = self._cols
+        out = Rows(*(c[name][idx].copy() for name in
+                     ("k0", "k1", "window_start", *VALUE_COLUMNS)),
+                   seen=c["seen"][idx].copy() if self.words else None)
+        if remove and len(idx):
+            keep = np.flatnonzero(~mask)
+            for arr in c.values():
+                arr[: len(keep)] = arr[keep]
+            self._n = len(keep)
+            self._reindex()
+        return out
+
+    def pop_final(self, before: float) -> Rows:
+        """Windows that started before the cut are final: hand them out and forget them."""
+        return self.take(self.col("window_start") < before, remove=True)
+
+    def pop_dirty(self) -> Rows:
+        dirty = self.col("dirty").copy()
+        self._cols["dirty"][: self._n] = False
+        return self.take(dirty, remove=False)
+
+    def snapshot(self) -> Rows:
+        return self.take(np.ones(self._n, bool), remove=False)

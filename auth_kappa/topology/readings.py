@@ -1,0 +1,92 @@
+"""A batch of readings as columns (numpy), the unit every operator works on.
+
+Strings the window math needs are fixed-width bytes or small integer codes, so no
+operator touches a Python object per reading.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+import pandas as pd
+
+from auth_kappa.topology.schema import METER_TYPES, STATES
+
+SID_WIDTH = 36  # canonical uuid text
+
+
+@dataclass(frozen=True)
+class Readings:
+    utility: str
+    service_id: np.ndarray     # S36
+    user_name: np.ndarray      # object (str)
+    type_code: np.ndarray      # int8 index into METER_TYPES, -1 unknown
+    start_ts: np.ndarray       # int64
+    state_code: np.ndarray     # int8 index into STATES, -1 unknown
+    consumption: np.ndarray    # float64
+    end_ts: np.ndarray         # int64
+    partition: np.ndarray      # int32
+    offset: np.ndarray         # int64
+    raw: np.ndarray            # object: the message bytes, or None for a frame's row
+
+    def __len__(self) -> int:
+        return len(self.end_ts)
+
+    def take(self, index: np.ndarray) -> Readings:
+        return replace(self, **{f.name: getattr(self, f.name)[index]
+                                for f in fields(self) if f.name != "utility"})
+
+    @classmethod
+    def empty(cls, utility: str) -> Readings:
+        return cls(utility, np.zeros(0, f"S{SID_WIDTH}"), np.zeros(0, object),
+                   np.zeros(0, np.int8), np.zeros(0, np.int64), np.zeros(0, np.int8),
+                   np.zeros(0, np.float64), np.zeros(0, np.int64), np.zeros(0, np.int32),
+                   np.zeros(0, np.int64), np.zeros(0, object))
+
+    @classmethod
+    def concat(cls, utility: str, parts: list[Readings]) -> Readings:
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls.empty(utility)
+        if len(parts) == 1:
+            return parts[0]
+        return cls(utility, **{f.name: np.concatenate([getattr(p, f.name) for p in parts])
+                               for f in fields(cls) if f.name != "utility"})
+
+    def to_pandas(self) -> pd.DataFrame:
+        """Readable columns (for late output, archive, tests): codes back to text."""
+        return pd.DataFrame({
+            "utility": self.utility,
+            "service_id": self.service_id.astype(str),
+            "user_name": self.user_name,
+            "type": decode_codes(self.type_code, METER_TYPES),
+            "start_ts": self.start_ts,
+            "state": decode_codes(self.state_code, STATES),
+            "consumption": self.consumption,
+            "end_ts": self.end_ts,
+            "partition": self.partition,
+            "offset": self.offset,
+        })
+
+
+_STATE_SORTED = np.array(sorted(STATES), dtype="S2")
+_STATE_ORDER = np.array([STATES.index(s.decode()) for s in _STATE_SORTED], dtype=np.int8)
+_TYPES = np.array(METER_TYPES, dtype="S16")
+
+
+def encode_codes(values: np.ndarray, vocabulary: tuple[str, ...]) -> np.ndarray:
+    """Text ► index into vocabulary (int8), -1 where unknown; vectorised by binary search."""
+    vals = np.asarray(values).astype("S16") if len(values) else np.zeros(0, "S16")
+    if vocabulary is STATES:
+        table, order = _STATE_SORTED, _STATE_ORDER
+    else:
+        order = np.argsort(_TYPES).astype(np.int8)
+        table = _TYPES[order]
+    pos = np.searchsorted(table, vals).clip(0, len(table) - 1)
+    return np.where(table[pos] == vals, order[pos], -1).astype(np.int8)
+
+
+def decode_codes(codes: np.ndarray, vocabulary: tuple[str, ...]) -> np.ndarray:
+    names = np.array([*vocabulary, "?"], dtype=object)
+    return names[np.where(codes < 0, len(vocabulary), codes)]
