@@ -47,6 +47,9 @@ class Watermark:
         self._parts.setdefault(partition, _Partition(last_seen=self.clock())).high = high
         self._value = max(self._value, min(p.high for p in self._parts.values()))
 
+    def partitions(self) -> list[Hashable]:
+        return list(self._parts)
+
     def high(self, partition: Hashable) -> float:
         part = self._parts.get(partition)
         return part.high if part else NO_WATERMARK

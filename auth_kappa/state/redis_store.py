@@ -1,0 +1,183 @@
+"""Window state in Redis: the live path's state store, checkpointed with the source offsets.
+
+Key layout (prefix `auth:<ns>:`, ns = the namespace readers follow, e.g. v1):
+  m:{<service_id>}:<utility>:<size>   HASH  window_start -> value (+ seen bits, finest size)
+  s:<utility>:<size>                  HASH  <state>:<window_start> -> value
+  offsets:<group>                     HASH  <topic>:<partition> -> next offset to read
+  highs:<group>                       HASH  <topic>:<partition> -> highest end_ts applied
+The hash tag {service_id} keeps one meter's keys in one cluster slot. A checkpoint is
+one MULTI/EXEC: meter windows (absolute), state deltas, offsets and highs together, so
+after a crash the state and the offsets it came from are always the same cut.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+import redis
+
+from auth_kappa.state import codec
+from auth_kappa.state.window_table import Loader, Rows
+from auth_kappa.topology.keys import uuid_text
+from auth_kappa.topology.processor import Slot
+from auth_kappa.topology.schema import STATES
+from auth_kappa.topology.windows import WindowSpec
+
+CHUNK = 20_000          # records per script call: keeps each under ~50 ms of Redis time
+TTL_SLACK = 86400       # idle keys outlive their retention by a day, then Redis drops them
+POINTER = "auth:namespace"
+
+
+def _script(name: str) -> str:
+    return resources.files("auth_kappa.state.lua").joinpath(name).read_text()
+
+
+@dataclass
+class RedisWindowStore:
+    client: redis.Redis
+    namespace: str
+    windows: tuple[WindowSpec, ...]
+    group: str = "auth-kappa"
+
+    def __post_init__(self) -> None:
+        self.prefix = f"auth:{self.namespace}:"
+        self._meters = self.client.register_script(_script("checkpoint_meters.lua"))
+        self._states = self.client.register_script(_script("checkpoint_states.lua"))
+        self._specs = {s.size: s for s in self.windows}
+        self._finest = min(self._specs)
+
+    @classmethod
+    def connect(cls, url: str, namespace: str | None, windows: tuple[WindowSpec, ...],
+                group: str = "auth-kappa") -> RedisWindowStore:
+        client = redis.Redis.from_url(url)
+        ns = namespace or (client.get(POINTER) or b"v1").decode()
+        return cls(client, ns, windows, group)
+
+    # ---- keys
+    def meter_key(self, service_id: str, utility: str, size: int) -> str:
+        return f"{self.prefix}m:{{{service_id}}}:{utility}:{size}"
+
+    def state_key(self, utility: str, size: int) -> str:
+        return f"{self.prefix}s:{utility}:{size}"
+
+    def words(self, size: int) -> int:
+        return -(-size // 64) if size == self._finest else 0
+
+    # ---- writes
+    def checkpoint(self, dirty: Mapping[Slot, Rows], offsets: Mapping[str, int],
+                   highs: Mapping[str, float]) -> int:
+        """Everything since the last checkpoint, and the offsets it covers, in one transaction."""
+        pipe = self.client.pipeline(transaction=True)
+        written = 0
+        for (utility, level, size), rows in dirty.items():
+            if not len(rows):
+                continue
+            spec = self._specs[size]
+            ttl = spec.retention + TTL_SLACK
+            for lo in range(0, len(rows), CHUNK):
+                part = _slice(rows, lo, lo + CHUNK)
+                if level == "meter":
+                    sid = uuid_text(part.k0, part.k1).astype("S36")
+                    blob, rs = codec.meter_blob(sid, part, self.words(size))
+                    self._meters(args=[self.prefix + "m:", f":{utility}:{size}", blob, rs,
+                                       spec.retention, ttl], client=pipe)
+                else:
+                    states = np.array(STATES, dtype="S2")[part.k0.astype(np.int64)]
+                    blob, rs = codec.state_blob(states, part)
+                    self._states(args=[self.state_key(utility, size), blob, rs,
+                                       spec.retention, ttl], client=pipe)
+            written += len(rows)
+        if offsets:
+            pipe.hset(f"{self.prefix}offsets:{self.group}", mapping=dict(offsets))
+            pipe.hset(f"{self.prefix}highs:{self.group}", mapping={k: int(v) for k, v in
+                                                                  highs.items()})
+        pipe.execute()
+        return written
+
+    # ---- reads
+    def offsets(self) -> dict[str, int]:
+        raw = self.client.hgetall(f"{self.prefix}offsets:{self.group}")
+        return {k.decode(): int(v) for k, v in raw.items()}
+
+    def highs(self) -> dict[str, int]:
+        raw = self.client.hgetall(f"{self.prefix}highs:{self.group}")
+        return {k.decode(): int(v) for k, v in raw.items()}
+
+    def loader(self, slot: Slot, newer_than: float) -> Loader | None:
+        """Fetch stored windows for rows not in memory; windows past `newer_than` are new."""
+        utility, level, size = slot
+        if level != "meter":
+            return None  # state windows are deltas: they always start empty
+
+        def load(k0: np.ndarray, k1: np.ndarray, ws: np.ndarray) -> dict[str, np.ndarray] | None:
+            need = np.flatnonzero(ws <= newer_than)
+            if not len(need):
+                return None
+            sids = uuid_text(k0[need], k1[need])
+            pipe = self.client.pipeline(transaction=False)
+            for sid, w in zip(sids, ws[need], strict=True):
+                pipe.hget(self.meter_key(sid, utility, size), str(int(w)))
+            got = codec.decode_values(pipe.execute(), self.words(size))
+            init = {name: np.zeros(len(ws), got.dtype[name].base) for name in
+                    ("sum", "count", "min", "max")}
+            init["min"][:], init["max"][:] = np.inf, -np.inf
+            for name in init:
+                init[name][need] = got[name]
+            if self.words(size):
+                seen = np.zeros((len(ws), self.words(size)), np.uint64)
+                seen[need] = got["seen"]
+                init["seen"] = seen
+            return init
+        return load
+
+    def read_windows(self, level: str, utility: str, size: int, key: str | None = None
+                ) -> pd.DataFrame:
+        """Stored windows as the public frame (open ones as of the last checkpoint)."""
+        cols = ["utility", "key", "window_start", "window_end", "sum", "count", "min", "max"]
+        if level == "state":
+            raw = self.client.hgetall(self.state_key(utility, size))
+            fields = [(f.decode().split(":"), v) for f, v in raw.items()]
+            if key is not None:
+                fields = [(f, v) for f, v in fields if f[0] == key]
+            keys = [f[0] for f, _ in fields]
+            starts = np.array([int(f[1]) for f, _ in fields], np.int64)
+            vals = codec.decode_values([v for _, v in fields], 0)
+        else:
+            if key is None:
+                raise ValueError("meter-level reads need a service_id (key=...)")
+            raw = self.client.hgetall(self.meter_key(key, utility, size))
+            keys = [key] * len(raw)
+            starts = np.array([int(f) for f in raw], np.int64)
+            vals = codec.decode_values(list(raw.values()), self.words(size))
+        df = pd.DataFrame({"utility": utility, "key": keys, "window_start": starts,
+                           "window_end": starts + size, "sum": vals["sum"],
+                           "count": vals["count"], "min": vals["min"], "max": vals["max"]})
+        return df[cols].sort_values(["key", "window_start"]).reset_index(drop=True)
+
+    def drop_namespace(self, batch: int = 1000) -> int:
+        """Delete every key of this namespace (after a rebuild's switch), in SCAN batches."""
+        n = 0
+        for keys in _chunks(self.client.scan_iter(match=f"{self.prefix}*", count=batch), batch):
+            n += self.client.unlink(*keys)
+        return n
+
+
+def _slice(rows: Rows, lo: int, hi: int) -> Rows:
+    return Rows(rows.k0[lo:hi], rows.k1[lo:hi], rows.window_start[lo:hi], rows.sum[lo:hi],
+                rows.count[lo:hi], rows.min[lo:hi], rows.max[lo:hi],
+                None if rows.seen is None else rows.seen[lo:hi])
+
+
+def _chunks(it, n):
+    buf = []
+    for x in it:
+        buf.append(x)
+        if len(buf) >= n:
+            yield buf
+            buf = []
+    if buf:
+        yield buf
