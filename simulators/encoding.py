@@ -8,7 +8,9 @@ slicing work the same for every format.
 
 Malformed messages are built in Python (they are few) from a clean reading, and every
 kind is one a consumer must reject: wrong field count, non-numeric / NaN / negative
-consumption, invalid UTF-8, bad timestamp, bad service_id, empty, truncated.
+consumption, invalid UTF-8, bad timestamp, bad service_id, blank, truncated. There is
+no empty message: a file reader cannot tell an empty line from no line, and the stream
+must be the same in files and Kafka (blank = one space instead).
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ class CsvFormat:
     name = "csv"
     extension = "csv"
     kinds = ("field_count", "non_numeric", "nan", "negative", "invalid_utf8",
-             "bad_timestamp", "bad_service_id", "empty", "truncated")
+             "bad_timestamp", "bad_service_id", "blank", "truncated")
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
@@ -122,8 +124,8 @@ class CsvFormat:
                 bad, detail = b",".join(f[:6] + [text]), f"end_ts {text!r}"
             elif kind == "bad_service_id":
                 bad, detail = b",".join([f[0][:-6]] + f[1:]), "service_id too short"
-            elif kind == "empty":
-                bad, detail = b"", "empty message"
+            elif kind == "blank":
+                bad, detail = b" ", "whitespace only"
             else:  # truncated inside the first five fields: never 7 fields
                 cut = 1 + int(detail_u * (len(b",".join(f[:5])) - 1))
                 bad, detail = line[:cut], f"truncated to {cut} bytes"
@@ -138,7 +140,7 @@ class JsonFormat:
     name = "json"
     extension = "jsonl"
     kinds = ("not_json", "missing_field", "non_numeric", "nan", "negative", "invalid_utf8",
-             "bad_timestamp", "bad_service_id", "empty")
+             "bad_timestamp", "bad_service_id", "blank")
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
@@ -176,7 +178,8 @@ class JsonFormat:
                 detail = f"no {name}"
             elif kind in ("non_numeric", "nan", "negative"):
                 if kind == "non_numeric":
-                    text = _pick((b'"n/a"', b'"0.5"', b"null", b"true"), detail_u)
+                    # never a numeric string or a bool: lenient decoders coerce those to numbers
+                    text = _pick((b'"n/a"', b'"abc"', b"null", b"[]"), detail_u)
                 elif kind == "nan":
                     text = _pick((b"NaN", b"Infinity"), detail_u)
                 else:
@@ -194,7 +197,7 @@ class JsonFormat:
                 bad = line.replace(b'"service_id":"', b'"service_id":"x', 1)
                 detail = "service_id is not a uuid"
             else:
-                bad, detail = b"", "empty message"
+                bad, detail = b" ", "whitespace only"
             out.append(bad)
             reasons.append(f"{kind}: {detail}")
         return pa.array(out, pa.binary()), reasons, out

@@ -12,6 +12,9 @@ local hour (its state's standard-time UTC offset). Shapes are normalised to a we
 mean of 1, so the fleet mean stays near the seed profile's max/2 (same order of
 magnitude: businesses are 2.5x larger, households vary by a log-normal size factor).
 
+The maxima are per 5-second heartbeat (the original's). With another --heartbeat the
+values scale by heartbeat/5, so consumption per hour does not depend on the heartbeat.
+
 Every draw is one numpy call per chunk, consumed in stream order, so the numbers do
 not depend on how the stream is cut into chunks.
 """
@@ -28,6 +31,7 @@ from simulators.states import UTC_OFFSET_HOURS
 
 UNITS: dict[str, str] = {"electricity": "kWh", "gas": "ccf", "water": "gallons"}
 SEED_MAX: dict[str, float] = {"electricity": 0.30, "gas": 0.00045, "water": 0.023}
+SEED_HEARTBEAT = 5  # seconds; SEED_MAX is per this interval
 # Fixed decimals per utility = 6 significant digits of the seed maximum, so every value
 # prints the same way on every machine and parses back to exactly the same float.
 DECIMALS: dict[str, int] = {"electricity": 6, "gas": 9, "water": 7}
@@ -53,7 +57,7 @@ class SeedProfile:
 
     def draw(self, utility: str, rng: np.random.Generator, meter: np.ndarray,
              end_ts: np.ndarray, heartbeat: int) -> np.ndarray:
-        top = SEED_MAX[utility]
+        top = SEED_MAX[utility] * heartbeat / SEED_HEARTBEAT
         return rng.triangular(0.0, top / 2, top, size=len(meter))
 
 
@@ -114,7 +118,7 @@ class RealisticProfile:
         weekend = ((day + 3) % 7 >= 5).astype(np.int64)  # 1970-01-01 was a Thursday
         angle = 2 * np.pi * ((end_ts / 86400.0) % 365.2425 - 15) / 365.2425  # 0 mid-January
         season = _SEASON[utility](np.cos(angle), np.cos(2 * angle))
-        mean = (SEED_MAX[utility] / 2) * self._shapes[utility][self._type[meter], weekend, minute]
+        mean = (SEED_MAX[utility] / 2 * heartbeat / SEED_HEARTBEAT) * self._shapes[utility][self._type[meter], weekend, minute]
         noise = rng.gamma(_NOISE_SHAPE, 1 / _NOISE_SHAPE, size=len(meter))
         return mean * season * self._scale[meter] * noise
 

@@ -78,9 +78,9 @@ def test_different_seed_gives_different_data(tmp_path: Path) -> None:
 
 def test_values_do_not_depend_on_chunking_or_pace(tmp_path: Path) -> None:
     """Kafka and files get the same stream because no sink or chunk size changes it."""
-    spec = SimSpec(meters=97, seed=5, duration=300, faults=FaultSpec(0.05, 20, 0.05, 10, 0.05))
+    spec = SimSpec(meters=97, seed=5, duration=120, faults=FaultSpec(0.05, 20, 0.05, 10, 0.05))
     outputs = []
-    for chunk in (1, 250, 97, 1 << 16):
+    for chunk in (7, 250, 97, 1 << 16):
         out = tmp_path / f"c{chunk}"
         simulate(spec, FileSink(out), out, chunk=chunk)
         outputs.append(dir_bytes(out))
@@ -262,12 +262,15 @@ def test_fault_knobs_match_ground_truth_and_manifest(tmp_path: Path) -> None:
         assert m["readings"] == sum((300 - o) // 5 for o in offsets)
         for kind, fraction in (("late", 0.03), ("duplicate", 0.02), ("malformed", 0.02)):
             assert kinds[kind] == pytest.approx(fraction * m["readings"], rel=0.2)
-        bad_positions = set()
+        bad_positions = {t["position"] for t in rows if t["kind"] == "malformed"}
+        delayed = {t["position"]: t for t in rows if t["kind"] != "malformed"}
+        on_time = [(i, int(line.split(b",")[6])) for i, line in enumerate(lines)
+                   if i not in bad_positions and i not in delayed]
+        on_time_pos = [i for i, _ in on_time]
         for t in rows:
             line = lines[t["position"]]
             if t["kind"] == "malformed":
                 assert line == t["raw"] and t["reason"]
-                bad_positions.add(t["position"])
                 continue
             f = line.decode().split(",")
             assert (f[0], int(f[3]), int(f[6])) == (t["service_id"], t["start_ts"], t["end_ts"])
@@ -275,8 +278,11 @@ def test_fault_knobs_match_ground_truth_and_manifest(tmp_path: Path) -> None:
             if t["kind"] == "duplicate":
                 assert lines[t["original_position"]] == line
                 assert t["original_position"] < t["position"]
-            else:  # late: emitted after everything on time up to end_ts + delay
-                assert int(lines[t["position"] - 1].split(b",")[6]) <= t["end_ts"] + 40
+            # A delayed message sits between the on-time messages ending <= and > its release.
+            release = t["end_ts"] + t["delay_s"]
+            k = int(np.searchsorted(on_time_pos, t["position"]))
+            assert k == 0 or on_time[k - 1][1] <= release
+            assert k == len(on_time) or on_time[k][1] > release
         # Exact sum of valid consumption: each (service_id, end_ts) once, malformed excluded.
         seen, units = set(), 0
         for i, line in enumerate(lines):
@@ -292,30 +298,24 @@ def test_fault_knobs_match_ground_truth_and_manifest(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
-def test_topology_rejects_exactly_the_malformed_messages(tmp_path: Path, fmt: str) -> None:
-    """Contract with auth_kappa.topology: every malformed kind is rejected, nothing else is."""
-    from auth_kappa.sources.files import read_file
-    from auth_kappa.topology.decode import decode
-    from auth_kappa.topology.validate import validate
+def test_engine_rejects_exactly_the_malformed_messages(tmp_path: Path, fmt: str) -> None:
+    """Contract with the embedded engine: each malformed message is quarantined, nothing
+    else is; duplicates count once; window sums equal the manifest's exact sums."""
+    from auth_kappa import Engine
 
     manifest = run_cli(tmp_path, "--meters", "100", "--duration", "10m", "--seed", "6",
-                       "--format", fmt, "--malformed-fraction", "0.05", "--duplicate-fraction", "0.01")
-    ext = {"csv": "csv", "json": "jsonl", "parquet": "parquet"}[fmt]
+                       "--format", fmt, *FAULTS)
+    engine = Engine.embedded("1m", grace="10m")  # grace > delays: late readings still count
+    engine.ingest(tmp_path)
+    engine.flush()
+    counts = manifest["utilities"]
+    assert engine.stats.quarantined == sum(c["malformed"] for c in counts.values())
+    assert engine.stats.duplicates == sum(c["duplicates"] for c in counts.values())
+    assert engine.stats.accepted == sum(c["valid_readings"] for c in counts.values())
+    assert engine.stats.late == 0
     for u in UTILITIES:
-        m = manifest["utilities"][u]
-        accepted, rejected = [], []
-        for _, messages in read_file(u, tmp_path / f"{u}.{ext}"):
-            batch, bad = decode(u, messages)
-            batch, invalid = validate(batch)
-            accepted.append(batch)
-            rejected += bad + invalid
-        assert len(rejected) == m["malformed"]
-        ok = [b for b in accepted if len(b)]
-        import pandas as pd
-
-        ok = pd.concat(ok).drop_duplicates(["service_id", "end_ts"])
-        assert len(ok) == m["valid_readings"]
-        assert ok["consumption"].sum() == pytest.approx(float(m["consumption_sum"]), rel=1e-12)
+        total = engine.windows("meter", u)["sum"].sum()
+        assert total == pytest.approx(float(counts[u]["consumption_sum"]), rel=1e-9)
 
 
 def test_every_malformed_kind_appears(tmp_path: Path) -> None:
