@@ -104,11 +104,11 @@ def run(args: argparse.Namespace) -> int:
     facts = manifest["sink"]
     where = (f"topics {', '.join(facts['topics'].values())} at {facts['bootstrap']}"
              if facts["to"] == "kafka" else f"{out}/{{{','.join(facts['files'].values())}}}")
-    progress.summary(f"{readings:,} readings as {messages:,} messages to {where}; "
-                     f"manifest {out / 'manifest.json'}")
     if facts.get("delivery_errors"):
         raise ServiceUnavailable(
             f"{facts['delivery_errors']:,} of {facts['produced']:,} messages were not delivered "
             f"to Kafka (first: {facts['first_error']}); {out}/ground_truth.parquet and "
             "manifest.json describe what was meant to be sent")
+    progress.summary(f"{readings:,} readings as {messages:,} messages to {where}; "
+                     f"manifest {out / 'manifest.json'}")
     return 0
