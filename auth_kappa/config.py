@@ -48,9 +48,15 @@ class Config:
     s3_region: str = "us-east-1"
     topics: tuple[str, ...] = UTILITIES
     partitions: int = 4
-    window: float = 60.0
     grace: float = 30.0
     idle_timeout: float = 30.0
+    windows: str = "1m,1h"
+    retention: str = ""               # e.g. "1m=48h,1h=90d"; empty: tiered defaults
+    namespace: str | None = None      # None: follow the auth:namespace pointer (default v1)
+    topic_prefix: str = ""
+    commit_interval: float = 1.0
+    batch_size: int = 10_000
+    batch_wait: float = 0.2
     stack_dir: str = ".stack"
     cache_dir: str = ".cache"
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -65,16 +71,21 @@ class Config:
         "AUTH_S3_SECRET_KEY": ("s3_secret_key", str),
         "AUTH_S3_REGION": ("s3_region", str),
         "AUTH_PARTITIONS": ("partitions", int),
-        "AUTH_WINDOW": ("window", lambda v: parse_duration(v, name="AUTH_WINDOW")),
         "AUTH_GRACE": ("grace", lambda v: parse_duration(v, name="AUTH_GRACE")),
         "AUTH_IDLE_TIMEOUT": ("idle_timeout", lambda v: parse_duration(v, name="AUTH_IDLE_TIMEOUT")),
+        "AUTH_WINDOWS": ("windows", str),
+        "AUTH_RETENTION": ("retention", str),
+        "AUTH_NAMESPACE": ("namespace", str),
+        "AUTH_TOPIC_PREFIX": ("topic_prefix", str),
+        "AUTH_COMMIT_INTERVAL": ("commit_interval",
+                                 lambda v: parse_duration(v, name="AUTH_COMMIT_INTERVAL")),
+        "AUTH_BATCH_SIZE": ("batch_size", int),
         "AUTH_STACK_DIR": ("stack_dir", str),
         "AUTH_CACHE_DIR": ("cache_dir", str),
     }
 
     def __post_init__(self) -> None:
-        if self.window <= 0:
-            raise UserError(f"window must be positive, got {self.window}s")
+        self.window_specs()  # fail at load time, not in a worker
         if self.grace < 0:
             raise UserError(f"grace must be zero or positive, got {self.grace}s")
         if self.partitions < 1:
@@ -97,10 +108,35 @@ class Config:
                 continue
             if name not in known:
                 raise UserError(f"unknown configuration option {name!r}")
-            if name in {"window", "grace", "idle_timeout"}:
+            if name in {"grace", "idle_timeout", "commit_interval"}:
                 value = parse_duration(value, name=name)
             values[name] = value
         return cls(**values)
+
+    @property
+    def source_topics(self) -> tuple[str, ...]:
+        return tuple(self.prefixed(t) for t in self.topics)
+
+    def prefixed(self, topic: str) -> str:
+        return f"{self.topic_prefix}{topic}"
+
+    def utility_of(self, topic: str) -> str:
+        return topic[len(self.topic_prefix):] if topic.startswith(self.topic_prefix) else topic
+
+    def window_specs(self) -> tuple[Any, ...]:
+        """Window sizes to compute, each with its event-time retention (tiered defaults)."""
+        from auth_kappa.topology.windows import WindowSpec
+
+        keep: dict[int, str] = {}
+        for item in filter(None, (x.strip() for x in self.retention.split(","))):
+            size, _, ret = item.partition("=")
+            if not ret:
+                raise UserError(f"retention {item!r}: use SIZE=DURATION, e.g. 1m=48h")
+            keep[int(parse_duration(size, name="retention size"))] = ret
+        sizes = [int(parse_duration(w, name="windows")) for w in self.windows.split(",") if w]
+        if not sizes:
+            raise UserError("windows: give at least one size, e.g. 1m or 1m,1h")
+        return tuple(sorted(WindowSpec.parse(s, keep.get(s)) for s in set(sizes)))
 
     def with_(self, **changes: Any) -> Config:
         return replace(self, **changes)

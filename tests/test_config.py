@@ -10,15 +10,18 @@ def test_defaults_point_at_local_stack():
     assert c.redis_url == "redis://127.0.0.1:6379/0"
     assert c.s3_endpoint == "http://127.0.0.1:8333"
     assert c.s3_bucket == "auth"
-    assert (c.window, c.grace, c.partitions) == (60.0, 30.0, 4)
+    assert (c.windows, c.grace, c.partitions) == ("1m,1h", 30.0, 4)
+    assert [w.size for w in c.window_specs()] == [60, 3600]
+    assert [w.retention for w in c.window_specs()] == [48 * 3600, 90 * 86400]
 
 
 def test_env_then_flags_take_precedence():
-    env = {"AUTH_KAFKA": "k:1", "AUTH_WINDOW": "5m", "AUTH_S3_BUCKET": "b", "AUTH_PARTITIONS": "8"}
+    env = {"AUTH_KAFKA": "k:1", "AUTH_WINDOWS": "5m", "AUTH_S3_BUCKET": "b", "AUTH_PARTITIONS": "8"}
     c = Config.load(env=env)
-    assert (c.kafka, c.window, c.s3_bucket, c.partitions) == ("k:1", 300.0, "b", 8)
-    c2 = Config.load(env=env, window="1h", kafka=None)
-    assert (c2.window, c2.kafka) == (3600.0, "k:1")
+    assert (c.kafka, c.s3_bucket, c.partitions) == ("k:1", "b", 8)
+    assert [w.size for w in c.window_specs()] == [300]
+    c2 = Config.load(env=env, windows="1h", retention="1h=7d", kafka=None)
+    assert c2.kafka == "k:1" and [(w.size, w.retention) for w in c2.window_specs()] == [(3600, 604800)]
 
 
 @pytest.mark.parametrize("text,seconds", [("90s", 90), ("1m", 60), ("1.5h", 5400), ("7d", 604800),
@@ -27,8 +30,9 @@ def test_parse_duration(text, seconds):
     assert parse_duration(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("env", [{"AUTH_WINDOW": "soon"}, {"AUTH_PARTITIONS": "x"},
-                                 {"AUTH_WINDOW": "0"}, {"AUTH_GRACE": "-1"}])
+@pytest.mark.parametrize("env", [{"AUTH_WINDOWS": "soon"}, {"AUTH_PARTITIONS": "x"},
+                                 {"AUTH_WINDOWS": "0"}, {"AUTH_GRACE": "-1"},
+                                 {"AUTH_RETENTION": "1m"}])
 def test_bad_values_are_one_line_user_errors(env):
     with pytest.raises(UserError) as err:
         Config.load(env=env)

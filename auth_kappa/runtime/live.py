@@ -85,6 +85,15 @@ class LiveRuntime:
             self.checkpoint()
         return result
 
+    def tick(self) -> None:
+        """Timer: idle partitions may have moved the watermark; due checkpoints happen."""
+        for utility in self.topology.watermarks:
+            for slot, rows in self.topology.pop_final(utility).items():
+                if len(rows):
+                    self._final.setdefault(slot, []).append(rows)
+        if time.monotonic() - self._last_commit >= self.commit_interval:
+            self.checkpoint()
+
     def _side_outputs(self, result: StepResult) -> None:
         late = result.late
         for i in range(len(late)):

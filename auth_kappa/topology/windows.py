@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from auth_kappa.config import parse_duration
+from auth_kappa.errors import UserError
 
 
 @dataclass(frozen=True, order=True)
@@ -18,7 +19,7 @@ class WindowSpec:
 
     def __post_init__(self) -> None:
         if self.size <= 0:
-            raise ValueError(f"window size must be positive, got {self.size}")
+            raise UserError(f"window size must be positive, got {self.size}s")
 
     @classmethod
     def parse(cls, size: str | int | float, retention: str | int | float | None = None) -> WindowSpec:
