@@ -144,10 +144,11 @@ class JsonFormat:
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
-        head = [json.dumps({"service_id": s, "user_name": u, "type": t}, separators=(",", ":"))[:-1]
-                for s, u, t in zip(registry.service_id.to_pylist(), registry.user_name.to_pylist(),
-                                   registry.type.to_pylist(), strict=True)]
-        self._head = pa.array([h + ',"start_ts":' for h in head], pa.string())
+        # Names, types and uuids are plain ASCII without quotes or backslashes (names.py),
+        # so the JSON text can be joined without escaping.
+        self._head = pc.binary_join_element_wise(
+            '{"service_id":"', registry.service_id, '","user_name":"', registry.user_name,
+            '","type":"', registry.type, '","start_ts":', "")
         self._state = pc.binary_join_element_wise(',"state":"', registry.state,
                                                   '","consumption":', "")
 

@@ -24,15 +24,15 @@ def simulate(spec: SimSpec, sink: Sink, out_dir: Path, fmt: str = "csv", pace: s
     """
     factor = parse_pace(pace)
     sim = Simulation(spec, fmt)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_registry(sim.registry, out_dir / REGISTRY)
     # Paced runs go one heartbeat of meters at a time so nothing is generated far ahead.
     size = chunk or (DEFAULT_CHUNK if factor is None else max(1, min(spec.meters, DEFAULT_CHUNK)))
     progress = progress or Progress(0, enabled=False)
     progress.total = 3 * sim.readings_per_utility
-    sink.open(sim)
+    sink.open(sim)  # first: an unreachable service leaves nothing half-written
+    out_dir = Path(out_dir)
     try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_registry(sim.registry, out_dir / REGISTRY)
         pacer = Pacer(factor, spec.start) if factor else None
         for emission in paced(sim.emissions(size), pacer):
             sink.write(emission)

@@ -405,3 +405,4 @@ def test_cli_subprocess_bad_input_and_unreachable_kafka(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)
     assert down.returncode == 3
     assert down.stderr.count("\n") == 1 and "cannot reach Kafka at 127.0.0.1:1" in down.stderr
+    assert not list(tmp_path.iterdir())  # nothing half-written

@@ -74,6 +74,9 @@ class KafkaSink:
             "acks": acks,
             "enable.idempotence": acks == "all",  # retries never duplicate or reorder
             "partitioner": "murmur2_random",
+            # A message not acknowledged within a minute fails (and is counted) instead of
+            # waiting for librdkafka's 5-minute default beyond our flush deadline.
+            "message.timeout.ms": 60_000,
             "delivery.report.only.error": True,
             "on_delivery": self._on_delivery,
             "logger": _quiet,
