@@ -21,10 +21,21 @@ class _Partition:
     last_seen: float = 0.0
 
 
+def _always(partition: Hashable) -> bool:
+    return True
+
+
 @dataclass
 class Watermark:
+    """A partition is idle when it sent nothing for idle_timeout AND has nothing left to read.
+
+    The second condition matters: a consumer that is merely busy with other partitions
+    must not make a backlogged one look idle, or its whole backlog turns late.
+    """
+
     idle_timeout: float = 30.0
     clock: Callable[[], float] = time.monotonic
+    caught_up: Callable[[Hashable], bool] = _always
     _parts: dict[Hashable, _Partition] = field(default_factory=dict)
     _value: float = NO_WATERMARK
 
@@ -58,7 +69,8 @@ class Watermark:
         """Monotonic: never moves back, even when an idle partition wakes with older data."""
         now = self.clock()
         # a partition not yet heard from holds back until it goes idle (start-up fetch order)
-        live = [p.high for p in self._parts.values() if now - p.last_seen < self.idle_timeout]
+        live = [p.high for key, p in self._parts.items()
+                if now - p.last_seen < self.idle_timeout or not self.caught_up(key)]
         if not live:  # all idle: the highest we have seen anywhere is safe to use
             live = [max((p.high for p in self._parts.values()), default=NO_WATERMARK)]
         self._value = max(self._value, min(live))
