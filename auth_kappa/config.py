@@ -55,6 +55,7 @@ class Config:
     namespace: str | None = None      # None: follow the auth:namespace pointer (default v1)
     topic_prefix: str = ""
     commit_interval: float = 1.0
+    session_timeout: float = 10.0     # how soon the group notices a dead worker
     batch_size: int = 10_000
     batch_wait: float = 0.2
     stack_dir: str = ".stack"
@@ -80,6 +81,8 @@ class Config:
         "AUTH_COMMIT_INTERVAL": ("commit_interval",
                                  lambda v: parse_duration(v, name="AUTH_COMMIT_INTERVAL")),
         "AUTH_BATCH_SIZE": ("batch_size", int),
+        "AUTH_SESSION_TIMEOUT": ("session_timeout",
+                                 lambda v: parse_duration(v, name="AUTH_SESSION_TIMEOUT")),
         "AUTH_STACK_DIR": ("stack_dir", str),
         "AUTH_CACHE_DIR": ("cache_dir", str),
     }
@@ -108,7 +111,7 @@ class Config:
                 continue
             if name not in known:
                 raise UserError(f"unknown configuration option {name!r}")
-            if name in {"grace", "idle_timeout", "commit_interval"}:
+            if name in {"grace", "idle_timeout", "commit_interval", "session_timeout"}:
                 value = parse_duration(value, name=name)
             values[name] = value
         return cls(**values)

@@ -71,6 +71,9 @@ class LiveRuntime:
         self.topology.loader = lambda slot: self.store.loader(slot, newest)
         return seek
 
+    def next_offset(self, utility: str, partition: int) -> int | None:
+        return self._next.get(f"{utility}:{partition}")
+
     def process(self, topic: str, messages: list[Message]) -> StepResult:
         result = self.topology.process(topic, messages)
         for m in messages:

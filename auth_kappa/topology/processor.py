@@ -51,6 +51,7 @@ class Topology:
     rules: Rules = field(default_factory=Rules)
     clock: Callable[[], float] = time.monotonic
     loader: Callable[[Slot], Loader | None] = lambda slot: None
+    caught_up: Callable[[str, Hashable], bool] = lambda utility, partition: True
     tables: dict[Slot, WindowTable] = field(default_factory=dict)
     watermarks: dict[str, Watermark] = field(default_factory=dict)
 
@@ -59,11 +60,15 @@ class Topology:
         if not self.windows:
             raise ValueError("at least one window size is needed")
         for u in UTILITIES:
-            self.watermarks[u] = Watermark(self.idle_timeout, self.clock)
+            self.watermarks[u] = Watermark(self.idle_timeout, self.clock,
+                                           caught_up=self._caught_up_for(u))
             for spec in self.windows:
                 for level in LEVELS:
                     dedup = level == "meter" and spec == self.finest
                     self.tables[(u, level, spec.size)] = WindowTable(spec.size, dedup)
+
+    def _caught_up_for(self, utility: str) -> Callable[[Hashable], bool]:
+        return lambda partition: self.caught_up(utility, partition)
 
     @property
     def finest(self) -> WindowSpec:

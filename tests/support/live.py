@@ -33,7 +33,8 @@ class LiveCase:
     @property
     def env(self) -> dict[str, str]:
         return {**os.environ, "AUTH_TOPIC_PREFIX": f"{self.name}-", "AUTH_GROUP": self.name,
-                "AUTH_NAMESPACE": self.name, "AUTH_COMMIT_INTERVAL": "0.5", **self.extra_env}
+                "AUTH_NAMESPACE": self.name, "AUTH_COMMIT_INTERVAL": "0.5",
+                "AUTH_SESSION_TIMEOUT": "6s", **self.extra_env}
 
     @property
     def config(self) -> Config:
@@ -83,9 +84,18 @@ class LiveCase:
             time.sleep(0.5)
         raise AssertionError(f"not caught up: {self.committed()} != {target}\n{self.log_tail()}")
 
+    def logs(self) -> list[str]:
+        return [p.read_text(errors="replace") for p in sorted(self.workdir.glob("worker-*.log"))]
+
     def log_tail(self) -> str:
-        logs = sorted(self.workdir.glob("worker-*.log"))
-        return "\n".join(p.read_text(errors="replace")[-3000:] for p in logs)
+        return "\n".join(text[-3000:] for text in self.logs())
+
+    def wait_for_log(self, text: str, workers: int, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while sum(text in log for log in self.logs()) < workers:
+            assert time.monotonic() < deadline, f"no {text!r} from {workers} workers\n" + \
+                self.log_tail()
+            time.sleep(0.3)
 
     def kill(self, proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
         if proc.poll() is None:
