@@ -19,7 +19,7 @@ $(STAMP):
 	@rm -f $(VENV)/.installed-*; touch $(STAMP)
 
 demo: setup
-	$(BIN)/auth-kappa simulate --meters 1000 --duration 10m --seed 7 --out out/demo
+	$(BIN)/auth-kappa demo $(DEMO_ARGS)
 
 # Starts the real stack, runs the whole suite, stops the stack (KEEP_STACK=1 leaves it up).
 test: setup

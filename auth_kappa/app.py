@@ -10,7 +10,7 @@ the committed position lives in Redis with the state and is sought on assignment
 from __future__ import annotations
 
 import logging
-import os
+from pathlib import Path
 
 import faust
 
@@ -24,9 +24,12 @@ from auth_kappa.topology.processor import Topology
 log = logging.getLogger("auth_kappa.worker")
 
 config = Config.load()
-GROUP = os.environ.get("AUTH_GROUP", "auth-kappa")
+GROUP = config.group
+FAUST_DIR = Path(config.cache_dir).resolve() / "faust"  # Faust makes <id>-data dirs; not in cwd
+FAUST_DIR.mkdir(parents=True, exist_ok=True)
 app = faust.App(f"{GROUP}-worker", broker=f"kafka://{config.kafka}", store="memory://",
                 topic_partitions=config.partitions, web_enabled=False, producer_linger_ms=20,
+                datadir=str(FAUST_DIR / "{conf.id}"),
                 # Faust's own group carries no data; a short session lets a restarted
                 # worker start without waiting out the dead one's minute-long default
                 broker_session_timeout=config.session_timeout,

@@ -54,6 +54,7 @@ class Config:
     retention: str = ""               # e.g. "1m=48h,1h=90d"; empty: tiered defaults
     namespace: str | None = None      # None: follow the auth:namespace pointer (default v1)
     topic_prefix: str = ""
+    group: str = "auth-kappa"         # consumer group; also names the offsets in Redis
     commit_interval: float = 1.0
     session_timeout: float = 10.0     # how soon the group notices a dead worker
     batch_size: int = 10_000
@@ -78,6 +79,7 @@ class Config:
         "AUTH_RETENTION": ("retention", str),
         "AUTH_NAMESPACE": ("namespace", str),
         "AUTH_TOPIC_PREFIX": ("topic_prefix", str),
+        "AUTH_GROUP": ("group", str),
         "AUTH_COMMIT_INTERVAL": ("commit_interval",
                                  lambda v: parse_duration(v, name="AUTH_COMMIT_INTERVAL")),
         "AUTH_BATCH_SIZE": ("batch_size", int),

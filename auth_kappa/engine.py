@@ -1,86 +1,140 @@
-"""The embedded Python API: the same topology as the workers, driven from a notebook or test."""
+"""The Python API: the same topology as the workers, in-process or over the live services.
+
+`Engine.embedded()` runs everything in memory (notebooks, demos, tests of your own
+code). `Engine.connect()` answers the same queries from the Redis the workers write.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from auth_kappa.config import parse_duration
-from auth_kappa.errors import UserError
+from auth_kappa.config import Config, parse_duration
+from auth_kappa.errors import ServiceUnavailable, UserError
 from auth_kappa.runtime.embedded import Counters, EmbeddedRuntime
 from auth_kappa.sources.files import from_records, read_file, utility_files
+from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.topology.processor import LEVELS, Topology, rows_frame
 from auth_kappa.topology.schema import UTILITIES
+from auth_kappa.topology.watermark import NO_WATERMARK
 from auth_kappa.topology.windows import WindowSpec
 
 WINDOW_COLUMNS = ["utility", "key", "window_start", "window_end", "sum", "count", "min", "max"]
 
 
 class Engine:
-    """Feed readings, then ask for window values. `Engine.embedded()` needs no services."""
+    """Feed readings (embedded), then ask for window values (both)."""
 
-    def __init__(self, runtime: EmbeddedRuntime) -> None:
-        self._rt = runtime
+    def __init__(self, specs: Sequence[WindowSpec], grace: float, *,
+                 runtime: EmbeddedRuntime | None = None,
+                 store: RedisWindowStore | None = None) -> None:
+        self.specs, self.grace = tuple(specs), grace
+        self._rt, self._store = runtime, store
 
     @classmethod
     def embedded(cls, window: str | Sequence[str] = "1m", grace: str | float = "30s", *,
                  retention: str | None = None, out_dir: str | Path | None = None) -> Engine:
         sizes = [window] if isinstance(window, (str, int, float)) else list(window)
         specs = [WindowSpec.parse(s, retention) for s in sizes]
+        g = parse_duration(grace, name="grace")
         # no idle time-outs in-process: input is finite and ends with flush()
-        topo = Topology(specs, grace=parse_duration(grace, name="grace"),
-                        idle_timeout=float("inf"))
+        topo = Topology(specs, grace=g, idle_timeout=float("inf"))
         for u in UTILITIES:
             topo.assign(u, [0])
-        return cls(EmbeddedRuntime(topo, Path(out_dir) if out_dir else None))
+        return cls(specs, g, runtime=EmbeddedRuntime(topo, Path(out_dir) if out_dir else None))
+
+    @classmethod
+    def connect(cls, config: Config | None = None) -> Engine:
+        """Read-only view of what the live workers (or a replay) wrote to Redis."""
+        config = config or Config.load()
+        specs = config.window_specs()
+        store = RedisWindowStore.connect(config.redis_url, config.namespace, specs,
+                                         group=config.group)
+        try:
+            store.client.ping()
+        except Exception as exc:  # noqa: BLE001 - any connection failure
+            raise ServiceUnavailable(f"cannot reach Redis at {config.redis_url} ({exc}); run "
+                                     "`auth-kappa stack up` or set AUTH_REDIS_URL") from None
+        return cls(specs, config.grace, store=store)
+
+    @property
+    def is_embedded(self) -> bool:
+        return self._rt is not None
 
     @property
     def stats(self) -> Counters:
-        return self._rt.counters
+        return self._embedded("stats").counters
 
     def ingest(self, records: Iterable[object] | str | Path, utility: str | None = None) -> Counters:
         """Dicts, CSV lines, or a path (a folder of utility files, or one utility file)."""
+        rt = self._embedded("ingest")
         if isinstance(records, (str, Path)):
             for u, path in utility_files(Path(records)):
-                self._rt.process(read_file(u, path))
+                rt.process(read_file(u, path))
         else:
-            self._rt.process(from_records(records, utility))
-        return self._rt.counters
+            rt.process(from_records(records, utility))
+        return rt.counters
 
     def flush(self) -> None:
         """End of input: the watermark goes to +inf and every window becomes final."""
-        self._rt.end_of_input()
+        self._embedded("flush").end_of_input()
+
+    def watermark(self, utility: str) -> float:
+        if self._rt is not None:
+            return self._rt.topology.watermarks[utility].current()
+        highs = [h for k, h in self._store.highs().items() if k.split(":")[0] == utility]
+        return float(min(highs)) if highs else NO_WATERMARK
 
     def windows(self, level: str = "meter", utility: str = "electricity",
                 window: str | int | None = None, key: str | None = None,
                 final_only: bool = False) -> pd.DataFrame:
+        """Columns utility, key, window_start, window_end, sum, count, min, max (epoch s)."""
         if level not in LEVELS:
             raise UserError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
         if utility not in UTILITIES:
             raise UserError(f"utility must be one of {', '.join(UTILITIES)}, got {utility!r}")
-        slot = (utility, level, self._size(window))
-        parts = [self._rt.store.final(slot)]
-        if not final_only:
-            parts.append(rows_frame(*slot, self._rt.topology.open_windows(*slot)))
-        df = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
+        spec = self._spec(window)
+        slot = (utility, level, spec.size)
+        if self._rt is not None:
+            parts = [self._rt.store.final(slot)]
+            if not final_only:
+                parts.append(rows_frame(*slot, self._rt.topology.open_windows(*slot)))
+            df = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
+        else:
+            if level == "meter" and key is None:
+                raise UserError("meter-level queries on the live store need key=<service_id>")
+            df = self._store.read_windows(level, utility, spec.size, key)
+            if final_only:
+                wm = self.watermark(utility)
+                df = df[df["window_end"] + self.grace <= wm] if math.isfinite(wm) else \
+                    (df if wm > 0 else df.iloc[:0])
         if key is not None:
             df = df[df["key"] == key]
         return df[WINDOW_COLUMNS].sort_values(["key", "window_start"]).reset_index(drop=True)
 
     def late(self) -> pd.DataFrame:
-        return pd.concat(self._rt.late, ignore_index=True) if self._rt.late else pd.DataFrame()
+        rt = self._embedded("late")
+        return pd.concat(rt.late, ignore_index=True) if rt.late else pd.DataFrame()
 
     def quarantine(self) -> pd.DataFrame:
-        return pd.DataFrame([r.as_dict() for r in self._rt.rejected],
+        return pd.DataFrame([r.as_dict() for r in self._embedded("quarantine").rejected],
                             columns=["utility", "partition", "offset", "raw", "reason"])
 
-    def _size(self, window: str | int | None) -> int:
-        sizes = [s.size for s in self._rt.topology.windows]
+    def _embedded(self, what: str) -> EmbeddedRuntime:
+        if self._rt is None:
+            raise UserError(f"{what}() is for Engine.embedded(); live data enters through "
+                            "Kafka (auth-kappa simulate --to kafka, or your producer)")
+        return self._rt
+
+    def _spec(self, window: str | int | None) -> WindowSpec:
         if window is None:
-            return sizes[0]
+            return self.specs[0]
         size = int(parse_duration(window, name="window"))
-        if size not in sizes:
-            raise UserError(f"window {window} is not computed here; sizes: {sizes}")
-        return size
+        for spec in self.specs:
+            if spec.size == size:
+                return spec
+        raise UserError(f"window {window} is not computed here; sizes: "
+                        f"{[s.label for s in self.specs]}")

@@ -13,6 +13,8 @@ from auth_kappa.errors import UserError
 COMMANDS: dict[str, str] = {
     "stack": "auth_kappa.cli.stack_cmd",
     "simulate": "simulators.cli",
+    "worker": "auth_kappa.cli.worker_cmd",
+    "demo": "auth_kappa.cli.demo_cmd",
 }
 
 
