@@ -5,6 +5,7 @@ Examples:
   auth-kappa simulate --meters 5000 --duration 1h --to kafka --pace 10x
   auth-kappa simulate --meters 100 --duration 2h --profile realistic --format json \\
       --late-fraction 0.01 --duplicate-fraction 0.005 --malformed-fraction 0.001
+  auth-kappa simulate --meters 20000 --duration 10m --to kafka --frame-size 500
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     k.add_argument("--partitions", type=int, default=None,
                    help="partitions when a topic must be created (default AUTH_PARTITIONS or 4)")
     k.add_argument("--compression", default="lz4", help="none, lz4 (default), zstd, snappy, gzip")
+    k.add_argument("--frame-size", type=int, default=None, metavar="N",
+                   help="send frames of up to N readings per message (Arrow IPC, one partition "
+                        "each, no key; malformed messages stay single); default: one reading "
+                        "per message")
     p.add_argument("--quiet", action="store_true", help="no progress or summary on stderr")
     p.set_defaults(func=run)
 
@@ -80,8 +85,13 @@ def make_sink(args: argparse.Namespace) -> Sink:
         from simulators.sinks.kafka import KafkaSink
 
         config = Config.load(kafka=args.kafka, partitions=args.partitions)
-        return KafkaSink(config.kafka, topic_prefix=args.topic_prefix,
-                         partitions=config.partitions, compression=args.compression)
+        common = {"topic_prefix": args.topic_prefix, "partitions": config.partitions,
+                  "compression": args.compression}
+        if args.frame_size is not None:
+            from simulators.sinks.frames import FrameKafkaSink
+
+            return FrameKafkaSink(config.kafka, args.frame_size, **common)
+        return KafkaSink(config.kafka, **common)
     from simulators.sinks.files import FileSink
 
     return FileSink(Path(args.out))
@@ -94,6 +104,13 @@ def run(args: argparse.Namespace) -> int:
     parse_pace(args.pace)  # reject a bad --pace before any output is written
     if args.to == "kafka" and args.format == "parquet":
         raise UserError("--to kafka sends csv or json messages; use --format csv or json")
+    if args.frame_size is not None:
+        if args.to != "kafka":
+            raise UserError("--frame-size applies only to --to kafka (files keep one reading "
+                            "per line)")
+        from simulators.sinks.frames import check_frame_size
+
+        check_frame_size(args.frame_size)
     sink = make_sink(args)
     progress = Progress(0, enabled=not args.quiet)
     out = Path(args.out)
@@ -104,11 +121,16 @@ def run(args: argparse.Namespace) -> int:
     facts = manifest["sink"]
     where = (f"topics {', '.join(facts['topics'].values())} at {facts['bootstrap']}"
              if facts["to"] == "kafka" else f"{out}/{{{','.join(facts['files'].values())}}}")
+    sent = f"{messages:,} messages"
+    if "frames" in facts:
+        f = facts["frames"]
+        sent += (f" in {sum(f['frames'].values()):,} frames of up to {f['frame_size']:,} "
+                 f"readings + {sum(f['single_messages'].values()):,} single messages")
     if facts.get("delivery_errors"):
         raise ServiceUnavailable(
             f"{facts['delivery_errors']:,} of {facts['produced']:,} messages were not delivered "
             f"to Kafka (first: {facts['first_error']}); {out}/ground_truth.parquet and "
             "manifest.json describe what was meant to be sent")
-    progress.summary(f"{readings:,} readings as {messages:,} messages to {where}; "
+    progress.summary(f"{readings:,} readings as {sent} to {where}; "
                      f"manifest {out / 'manifest.json'}")
     return 0

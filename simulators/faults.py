@@ -63,13 +63,15 @@ class Emission:
     payload: Payload
     meter: np.ndarray  # registry index per message (the key is its service_id)
     emit_ts: np.ndarray  # event time at which each message is due, non-decreasing
+    malformed: np.ndarray | None = None  # bool per message; None: no malformed message
 
     def __len__(self) -> int:
         return len(self.meter)
 
     def slice(self, lo: int, hi: int) -> Emission:
         return Emission(self.utility, self.position + lo, self.payload.slice(lo, hi - lo),
-                        self.meter[lo:hi], self.emit_ts[lo:hi])
+                        self.meter[lo:hi], self.emit_ts[lo:hi],
+                        None if self.malformed is None else self.malformed[lo:hi])
 
 
 @dataclass
@@ -245,6 +247,10 @@ class FaultInjector:
         emit_ts = np.concatenate([kept_end.astype(np.float64), released.release])[src]
 
         self._record(base, kept_pos, mal_idx, kept, readings, g, reasons, raw, released, rel_pos)
+        malformed = None
+        if len(mal_idx):  # malformed messages replace their reading in place (never delayed)
+            malformed = np.zeros(total, bool)
+            malformed[kept_pos[np.searchsorted(kept, mal_idx)]] = True
         c = self.counts
         c.readings += n
         c.messages += total
@@ -253,7 +259,7 @@ class FaultInjector:
         c.malformed += len(mal_idx)
         c.valid_units += int(readings.units[~mal].sum())
         self.position += total
-        return Emission(self.utility, base, out_payload, meter, emit_ts)
+        return Emission(self.utility, base, out_payload, meter, emit_ts, malformed)
 
     def _record(self, base: int, kept_pos: np.ndarray, mal_idx: np.ndarray, kept: np.ndarray,
                 readings: Readings, g: np.ndarray, reasons: list[str], raw: list[bytes],

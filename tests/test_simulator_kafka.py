@@ -118,3 +118,148 @@ def test_delivery_errors_are_counted_and_exit_nonzero(stack: Config, unique: str
         assert manifest["sink"]["delivery_errors"] == manifest["sink"]["produced"] > 0
     finally:
         delete_topics(stack.kafka, topics)
+
+
+# ---- frames (--frame-size): many readings per message, grouped by murmur2 partition
+
+FRAME_ARGS = ["--meters", "300", "--duration", "2m", "--seed", "33", "--late-fraction", "0.02",
+              "--duplicate-fraction", "0.02", "--malformed-fraction", "0.01",
+              "--late-delay", "20s"]
+
+
+def test_vectorised_murmur2_is_kafkas_partitioner() -> None:
+    import os
+    import random
+
+    import numpy as np
+    from aiokafka.partitioner import murmur2 as reference
+
+    from simulators.sinks.partition import murmur2, partitions_of
+
+    rnd = random.Random(5)
+    keys = [os.urandom(rnd.randint(0, 40)) for _ in range(3000)] + [b"", b"a", b"ab", b"abc"]
+    assert (murmur2(keys) == np.array([reference(k) & 0xFFFFFFFF for k in keys],
+                                      np.uint32)).all()
+    assert partitions_of(keys, 7).tolist() == [(reference(k) & 0x7FFFFFFF) % 7 for k in keys]
+
+
+def _reading(fields: list) -> tuple:
+    sid, name, mtype, start, state, cons, end = fields
+    return (sid, name, mtype, int(start), state, float(cons), int(end))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+async def test_frames_carry_the_same_readings_as_the_files(stack: Config, unique: str,
+                                                           tmp_path: Path, fmt: str) -> None:
+    from auth_kappa import Engine
+    from auth_kappa.topology.frames import decode_frame, is_frame
+    from simulators.sinks.partition import partitions_of
+
+    prefix = f"simtest-{unique}-"
+    topics = [f"{prefix}{u}" for u in UTILITIES]
+    size = 500
+    try:
+        assert main(["simulate", "--quiet", "--to", "kafka", "--format", fmt, "--frame-size",
+                     str(size), "--partitions", "3", "--topic-prefix", prefix,
+                     "--kafka", stack.kafka, "--out", str(tmp_path / "k"), *FRAME_ARGS]) == 0
+        assert main(["simulate", "--quiet", "--format", fmt, "--out", str(tmp_path / "f"),
+                     *FRAME_ARGS]) == 0
+        km = json.loads((tmp_path / "k" / "manifest.json").read_text())
+        fm = json.loads((tmp_path / "f" / "manifest.json").read_text())
+        # the manifest still counts readings and (logical) messages; Kafka messages apart
+        assert km["utilities"] == fm["utilities"]
+        facts = km["sink"]["frames"]
+        assert km["sink"]["delivery_errors"] == 0 and facts["frame_size"] == size
+        for u in UTILITIES:
+            c = fm["utilities"][u]
+            assert facts["frame_readings"][u] + facts["single_messages"][u] == c["messages"]
+            assert facts["single_messages"][u] == c["malformed"] > 0
+            assert facts["frames"][u] >= -(-facts["frame_readings"][u] // size)
+
+        expected = sum(facts["kafka_messages"].values())
+        got = await consume(stack.kafka, topics, expected)
+        assert sum(map(len, got.values())) == expected
+        truth = pq.read_table(tmp_path / "f" / "ground_truth.parquet").to_pylist()
+        ext = "csv" if fmt == "csv" else "jsonl"
+        for u, topic in zip(UTILITIES, topics, strict=True):
+            lines = (tmp_path / "f" / f"{u}.{ext}").read_bytes().split(b"\n")[:-1]
+            bad_at = {t["position"] for t in truth if t["utility"] == u and t["kind"] == "malformed"}
+            valid = [_reading(ln.decode().split(",") if fmt == "csv" else
+                              [json.loads(ln)[k] for k in json.loads(ln)])
+                     for i, ln in enumerate(lines) if i not in bad_at]
+            framed: list[tuple] = []
+            singles: list[bytes] = []
+            per_meter: dict[str, list[tuple]] = defaultdict(list)
+            for key, value, partition in got[topic]:
+                if not is_frame(value):
+                    singles.append(value)
+                    continue
+                assert key is None  # a frame holds many meters: no key
+                rows = [tuple(r.values()) for r in decode_frame(value).to_pylist()]
+                assert 0 < len(rows) <= size
+                sids = [r[0].encode() for r in rows]
+                assert set(partitions_of(sids, 3).tolist()) == {partition}
+                framed += rows
+                for r in rows:
+                    per_meter[r[0]].append(r)
+            # every valid reading (late and duplicate copies included) is a frame row,
+            # with exactly the value float() reads from its line
+            assert Counter(framed) == Counter(valid)
+            assert Counter(singles) == Counter(lines[i] for i in bad_at)
+            # a meter's readings keep the file's order (one partition, stream order)
+            file_order: dict[str, list[tuple]] = defaultdict(list)
+            for r in valid:
+                file_order[r[0]].append(r)
+            assert per_meter == file_order
+
+            # end to end: the embedded engine reads the frames like the files
+            by_frames, by_files = Engine.embedded("1m"), Engine.embedded("1m")
+            by_frames.ingest([v for _, v, _ in got[topic]], utility=u)
+            by_files.ingest(tmp_path / "f" / f"{u}.{ext}")
+            for e in (by_frames, by_files):
+                e.flush()
+            assert by_frames.stats.quarantined == by_files.stats.quarantined == len(bad_at)
+            assert by_frames.stats.accepted == by_files.stats.accepted == \
+                fm["utilities"][u]["valid_readings"]
+            a, b = by_frames.windows("meter", u), by_files.windows("meter", u)
+            assert a.equals(b)
+            sa, sb = by_frames.windows("state", u), by_files.windows("state", u)
+            assert sa[["key", "window_start", "count"]].equals(sb[["key", "window_start", "count"]])
+            assert sa["sum"].to_numpy() == pytest.approx(sb["sum"].to_numpy(), rel=1e-12)
+    finally:
+        delete_topics(stack.kafka, topics)
+
+
+def test_frame_size_is_for_kafka_only(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    code = main(["simulate", "--frame-size", "500", "--out", str(tmp_path), "--meters", "5",
+                 "--duration", "10s"])
+    err = capfd.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--frame-size" in err
+    assert not (tmp_path / "manifest.json").exists()
+
+
+def test_frame_boundaries_do_not_depend_on_chunking(stack: Config, unique: str,
+                                                    tmp_path: Path) -> None:
+    """Same arguments, same frames: chunk size and pace only change when they are sent."""
+    from simulators import FaultSpec, SimSpec, simulate
+    from simulators.sinks.frames import FrameKafkaSink
+
+    class Recording(FrameKafkaSink):
+        def _send(self, topic, value, key, partition):  # record instead of producing
+            self.sent.append((topic, value, key, partition))
+
+    prefix = f"simtest-{unique}-"
+    spec = SimSpec(meters=60, duration=120, seed=8,
+                   faults=FaultSpec(late_fraction=0.05, late_delay=25, duplicate_fraction=0.05,
+                                    malformed_fraction=0.05))
+    runs = []
+    try:
+        for i, chunk in enumerate((7, 1000, None)):
+            sink = Recording(stack.kafka, 50, topic_prefix=prefix, partitions=2)
+            sink.sent = []
+            simulate(spec, sink, tmp_path / str(i), chunk=chunk)
+            runs.append(sorted(sink.sent, key=lambda s: (s[0], s[3], s[2] is None)))
+        assert runs[0] == runs[1] == runs[2]
+        assert sum(s[2] is None for s in runs[0]) >= 3 * 2 * (60 * 24 // 2 // 50)
+    finally:
+        delete_topics(stack.kafka, [f"{prefix}{u}" for u in UTILITIES])

@@ -2,10 +2,10 @@
 
 The hook for new destinations (`--to s3`, `--to archive DIR`): implement `Sink` and
 register it in simulators.cli.make_sink. Sinks never change what is generated; they only
-encode the transport. Frames (many readings per Kafka message, `--frame-size`) are a
-later issue: a frame sink would take the parquet format's Arrow table payloads and
-encode slices with auth_kappa.topology.frames.encode_frame (the one frame codec the
-decoder reads), grouped by partition so a service_id stays on one partition.
+encode the transport. Frames (many readings per Kafka message, `--frame-size`) are the
+FrameKafkaSink in frames.py: the same messages, packed with
+auth_kappa.topology.frames.encode_frame (the one frame codec the decoder reads) and
+grouped by murmur2 partition so a service_id stays on one partition.
 """
 
 from __future__ import annotations
