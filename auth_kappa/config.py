@@ -51,7 +51,8 @@ class Config:
     grace: float = 30.0
     idle_timeout: float = 30.0
     windows: str = "1m,1h"
-    retention: str = ""               # e.g. "1m=48h,1h=90d"; empty: tiered defaults
+    retention: str = ""               # per-state windows, e.g. "1m=48h,1h=90d"
+    meter_retention: str = ""         # per-meter windows, e.g. "1m=2h,1h=7d"
     namespace: str | None = None      # None: follow the auth:namespace pointer (default v1)
     topic_prefix: str = ""
     group: str = "auth-kappa"         # consumer group; also names the offsets in Redis
@@ -77,6 +78,7 @@ class Config:
         "AUTH_IDLE_TIMEOUT": ("idle_timeout", lambda v: parse_duration(v, name="AUTH_IDLE_TIMEOUT")),
         "AUTH_WINDOWS": ("windows", str),
         "AUTH_RETENTION": ("retention", str),
+        "AUTH_METER_RETENTION": ("meter_retention", str),
         "AUTH_NAMESPACE": ("namespace", str),
         "AUTH_TOPIC_PREFIX": ("topic_prefix", str),
         "AUTH_GROUP": ("group", str),
@@ -132,16 +134,12 @@ class Config:
         """Window sizes to compute, each with its event-time retention (tiered defaults)."""
         from auth_kappa.topology.windows import WindowSpec
 
-        keep: dict[int, str] = {}
-        for item in filter(None, (x.strip() for x in self.retention.split(","))):
-            size, _, ret = item.partition("=")
-            if not ret:
-                raise UserError(f"retention {item!r}: use SIZE=DURATION, e.g. 1m=48h")
-            keep[int(parse_duration(size, name="retention size"))] = ret
+        keep, meter_keep = _per_size(self.retention), _per_size(self.meter_retention)
         sizes = [int(parse_duration(w, name="windows")) for w in self.windows.split(",") if w]
         if not sizes:
             raise UserError("windows: give at least one size, e.g. 1m or 1m,1h")
-        return tuple(sorted(WindowSpec.parse(s, keep.get(s)) for s in set(sizes)))
+        return tuple(sorted(WindowSpec.parse(s, keep.get(s), meter_keep.get(s))
+                            for s in set(sizes)))
 
     def with_(self, **changes: Any) -> Config:
         return replace(self, **changes)
@@ -151,3 +149,14 @@ class Config:
         first = self.kafka.split(",")[0].strip()
         host, _, port = first.rpartition(":")
         return host or "127.0.0.1", int(port or 9092)
+
+
+def _per_size(text: str) -> dict[int, str]:
+    """'1m=48h,1h=90d' -> {60: '48h', 3600: '90d'}."""
+    out: dict[int, str] = {}
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        size, _, keep = item.partition("=")
+        if not keep:
+            raise UserError(f"retention {item!r}: use SIZE=DURATION, e.g. 1m=48h")
+        out[int(parse_duration(size, name="retention size"))] = keep
+    return out

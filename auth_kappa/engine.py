@@ -36,9 +36,11 @@ class Engine:
 
     @classmethod
     def embedded(cls, window: str | Sequence[str] = "1m", grace: str | float = "30s", *,
-                 retention: str | None = None, out_dir: str | Path | None = None) -> Engine:
+                 retention: str | None = None, meter_retention: str | None = None,
+                 out_dir: str | Path | None = None) -> Engine:
+        """retention/meter_retention: one duration for every size (default: tiered)."""
         sizes = [window] if isinstance(window, (str, int, float)) else list(window)
-        specs = [WindowSpec.parse(s, retention) for s in sizes]
+        specs = [WindowSpec.parse(s, retention, meter_retention) for s in sizes]
         g = parse_duration(grace, name="grace")
         # no idle time-outs in-process: input is finite and ends with flush()
         topo = Topology(specs, grace=g, idle_timeout=float("inf"))

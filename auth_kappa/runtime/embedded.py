@@ -58,7 +58,7 @@ class EmbeddedRuntime:
             for spec in self.topology.windows:
                 for level in ("meter", "state"):
                     self.store.expire_before((utility, level, spec.size),
-                                             watermark - spec.retention)
+                                             watermark - spec.keep(level))
 
     def write_outputs(self) -> None:
         """Late readings and quarantine land in the out folder, as the live path's topics do."""

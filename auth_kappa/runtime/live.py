@@ -41,7 +41,9 @@ class LiveRuntime:
     emit: Emit
     outputs: Outputs = field(default_factory=Outputs)
     commit_interval: float = 1.0
+    max_uncommitted: int = 250_000   # readings: bounds a checkpoint's size under load
     counters: Counters = field(default_factory=Counters)
+    _uncommitted: int = 0
     _next: dict[str, int] = field(default_factory=dict)        # "topic:p" -> next offset
     _final: dict[Slot, list[Rows]] = field(default_factory=dict)
     _last_commit: float = field(default_factory=time.monotonic)
@@ -84,7 +86,9 @@ class LiveRuntime:
         for slot, rows in result.final.items():
             if len(rows):
                 self._final.setdefault(slot, []).append(rows)
-        if time.monotonic() - self._last_commit >= self.commit_interval:
+        self._uncommitted += result.accepted
+        if time.monotonic() - self._last_commit >= self.commit_interval or \
+                self._uncommitted >= self.max_uncommitted:
             self.checkpoint()
         return result
 
@@ -126,6 +130,7 @@ class LiveRuntime:
                 self.emit(self.outputs.windows, utility.encode(), encode_frame_windows(frame),
                           [("size", str(size).encode())])
         self._final = {}
+        self._uncommitted = 0
         self._last_commit = time.monotonic()
         return n
 

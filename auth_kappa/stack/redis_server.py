@@ -50,4 +50,6 @@ class RedisServer(Service):
                 "--port", str(self.port), "--bind", "127.0.0.1",
                 "--daemonize", "no", "--dir", str(data),
                 "--appendonly", "yes", "--appendfsync", "everysec",
-                "--save", "", "--protected-mode", "yes"]
+                "--save", "", "--protected-mode", "yes",
+                # per-meter hashes hold up to 168 hourly windows: keep them in compact listpacks
+                "--hash-max-listpack-entries", "512"]

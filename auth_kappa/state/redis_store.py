@@ -53,7 +53,8 @@ class RedisWindowStore:
     @classmethod
     def connect(cls, url: str, namespace: str | None, windows: tuple[WindowSpec, ...],
                 group: str = "auth-kappa") -> RedisWindowStore:
-        client = redis.Redis.from_url(url)
+        # a checkpoint transaction can run for seconds under load; redis-py's default is 5 s
+        client = redis.Redis.from_url(url, socket_timeout=120, socket_connect_timeout=5)
         ns = namespace or (client.get(POINTER) or b"v1").decode()
         return cls(client, ns, windows, group)
 
@@ -76,20 +77,20 @@ class RedisWindowStore:
         for (utility, level, size), rows in dirty.items():
             if not len(rows):
                 continue
-            spec = self._specs[size]
-            ttl = spec.retention + TTL_SLACK
+            keep = self._specs[size].keep(level)
+            ttl = keep + TTL_SLACK
             for lo in range(0, len(rows), CHUNK):
                 part = _slice(rows, lo, lo + CHUNK)
                 if level == "meter":
                     sid = uuid_text(part.k0, part.k1).astype("S36")
                     blob, rs = codec.meter_blob(sid, part, self.words(size))
                     self._meters(args=[self.prefix + "m:", f":{utility}:{size}", blob, rs,
-                                       spec.retention, ttl], client=pipe)
+                                       keep, ttl], client=pipe)
                 else:
                     states = np.array(STATES, dtype="S2")[part.k0.astype(np.int64)]
                     blob, rs = codec.state_blob(states, part)
                     self._states(args=[self.state_key(utility, size), blob, rs,
-                                       spec.retention, ttl], client=pipe)
+                                       keep, ttl], client=pipe)
             written += len(rows)
         if offsets:
             pipe.hset(f"{self.prefix}offsets:{self.group}", mapping=dict(offsets))

@@ -24,10 +24,14 @@ def is_frame(value: bytes) -> bool:
     return value[:4] == MAGIC
 
 
-def encode_frame(readings: pd.DataFrame | pa.Table, compression: str | None = "lz4") -> bytes:
+def encode_frame(readings: pd.DataFrame | pa.Table | pa.RecordBatch,
+                 compression: str | None = "lz4") -> bytes:
     """Arrow IPC stream of the seven reading columns (lz4 body compression by default)."""
-    table = readings if isinstance(readings, pa.Table) else pa.Table.from_pandas(
-        readings[list(CSV_FIELDS)], schema=FRAME_SCHEMA, preserve_index=False)
+    if isinstance(readings, pd.DataFrame):
+        table = pa.Table.from_pandas(readings[list(CSV_FIELDS)], schema=FRAME_SCHEMA,
+                                     preserve_index=False)
+    else:
+        table = readings if isinstance(readings, pa.Table) else pa.Table.from_batches([readings])
     sink = pa.BufferOutputStream()
     options = ipc.IpcWriteOptions(compression=compression)
     with ipc.new_stream(sink, table.schema, options=options) as writer:

@@ -12,20 +12,34 @@ from auth_kappa.errors import UserError
 
 @dataclass(frozen=True, order=True)
 class WindowSpec:
-    """One tumbling window length, with how long its values are kept (event time)."""
+    """One tumbling window length, with how long its values are kept (event time).
+
+    Per-state windows are cheap (51 keys per utility) and kept long; per-meter windows
+    cost memory for every meter, so they get their own, shorter retention.
+    """
 
     size: int
     retention: int
+    meter_retention: int = 0
 
     def __post_init__(self) -> None:
         if self.size <= 0:
             raise UserError(f"window size must be positive, got {self.size}s")
+        if not self.meter_retention:
+            object.__setattr__(self, "meter_retention",
+                               min(self.retention, default_meter_retention(self.size)))
+
+    def keep(self, level: str) -> int:
+        return self.meter_retention if level == "meter" else self.retention
 
     @classmethod
-    def parse(cls, size: str | int | float, retention: str | int | float | None = None) -> WindowSpec:
+    def parse(cls, size: str | int | float, retention: str | int | float | None = None,
+              meter_retention: str | int | float | None = None) -> WindowSpec:
         s = int(parse_duration(size, name="window"))
         r = int(parse_duration(retention, name="retention")) if retention is not None else 0
-        return cls(s, r or default_retention(s))
+        m = int(parse_duration(meter_retention, name="meter retention")) \
+            if meter_retention is not None else 0
+        return cls(s, r or default_retention(s), m)
 
     @property
     def label(self) -> str:
@@ -39,8 +53,17 @@ class WindowSpec:
         return (np.asarray(end_ts, dtype=np.int64) // self.size) * self.size
 
 
+def default_meter_retention(size: int) -> int:
+    """Per meter: minute windows 2 h (the household chart), hourly 7 days, daily 400 days."""
+    if size < 3600:
+        return 2 * 3600
+    if size < 86400:
+        return 7 * 86400
+    return 400 * 86400
+
+
 def default_retention(size: int) -> int:
-    """Tiered defaults: minute windows 48 h, hourly 90 days, longer 400 days."""
+    """Per state: minute windows 48 h, hourly 90 days, longer 400 days."""
     if size < 3600:
         return 48 * 3600
     if size < 86400:
