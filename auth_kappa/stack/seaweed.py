@@ -53,7 +53,11 @@ class SeaweedS3(Service):
                 "-s3", f"-s3.port={self.port}",
                 # derived from the S3 port so a second stack (tests) never collides
                 f"-master.port={self.port + 1000}", f"-volume.port={self.port + 1001}",
-                f"-filer.port={self.port + 1002}", "-master.volumeSizeLimitMB=1024", "-volume.max=64"]
+                f"-filer.port={self.port + 1002}",
+                # no side servers we do not use (they also collide between two stacks),
+                # and no telemetry: this machine talks to nobody
+                "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
+                "-master.volumeSizeLimitMB=1024", "-volume.max=64"]
 
     def after_start(self) -> list[str]:
         bucket = self.config.s3_bucket
