@@ -23,6 +23,7 @@ from auth_kappa.topology.frames import encode_frame
 from auth_kappa.topology.processor import Slot, StepResult, Topology, rows_frame
 from auth_kappa.topology.watermark import NO_WATERMARK
 
+MAX_QUARANTINE_BYTES = 64 * 1024  # below any broker's message limit
 # emit(topic, key, value, headers): the runtime's only way out besides Redis
 Emit = Callable[[str, bytes | None, bytes, list[tuple[str, bytes]]], None]
 
@@ -108,9 +109,13 @@ class LiveRuntime:
             self.emit(self.outputs.late, bytes(late.service_id[i]), raw,
                       [("source", f"{result.utility}:{late.partition[i]}:{late.offset[i]}".encode())])
         for r in result.rejects:
-            self.emit(self.outputs.quarantine, None, r.raw,
-                      [("reason", r.reason.encode()),
-                       ("source", f"{r.utility}:{r.partition}:{r.offset}".encode())])
+            headers = [("reason", r.reason.encode()),
+                       ("source", f"{r.utility}:{r.partition}:{r.offset}".encode())]
+            raw = r.raw
+            if len(raw) > MAX_QUARANTINE_BYTES:  # the source topic and archive keep it whole
+                headers.append(("truncated_from", str(len(raw)).encode()))
+                raw = raw[:MAX_QUARANTINE_BYTES]
+            self.emit(self.outputs.quarantine, None, raw, headers)
 
     def checkpoint(self) -> int:
         """Meter windows (absolute), state deltas and offsets: one Redis transaction."""

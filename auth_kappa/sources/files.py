@@ -56,7 +56,9 @@ def from_records(records: Iterable[object], utility: str | None,
     for n, rec in enumerate(records):
         if isinstance(rec, dict):
             u = rec.get("utility", utility)
-            value = json.dumps({k: v for k, v in rec.items() if k != "utility"}).encode()
+            if u not in UTILITIES and utility is None:
+                u = UTILITIES[0]  # carried to decode, which quarantines it with its reason
+            value = json.dumps(rec, default=str).encode()
         elif isinstance(rec, (str, bytes)):
             u = utility
             value = rec.encode() if isinstance(rec, str) else rec

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from auth_kappa.topology.frames import decode_frame, is_frame
 from auth_kappa.topology.quarantine import Rejected
 from auth_kappa.topology.readings import SID_WIDTH, Readings, encode_codes
-from auth_kappa.topology.schema import CSV_FIELDS, METER_TYPES, STATES
+from auth_kappa.topology.schema import CSV_FIELDS, METER_TYPES, STATES, UTILITIES
 
 MAX_READING_BYTES = 4096          # one CSV/JSON reading is ~120 bytes
 MAX_FRAME_BYTES = 16 * 1024 * 1024
@@ -49,7 +49,7 @@ def decode(utility: str, messages: Sequence[Message]) -> tuple[Readings, list[Re
         elif len(value) > MAX_READING_BYTES:
             reason = f"message of {len(value)} bytes exceeds {MAX_READING_BYTES} (not a reading)"
         else:
-            fields, reason = _split(value)
+            fields, reason = _split(value, utility)
             if fields is not None:
                 rows.append(fields)
                 where.append(msg)
@@ -62,7 +62,7 @@ def decode(utility: str, messages: Sequence[Message]) -> tuple[Readings, list[Re
     return Readings.concat(utility, frames), rejects
 
 
-def _split(value: bytes) -> tuple[list | None, str | None]:
+def _split(value: bytes, utility: str) -> tuple[list | None, str | None]:
     try:
         text = value.decode("utf-8")
     except UnicodeDecodeError:
@@ -74,6 +74,10 @@ def _split(value: bytes) -> tuple[list | None, str | None]:
             return None, "invalid JSON"
         if not isinstance(obj, dict):
             return None, "JSON reading is not an object"
+        if obj.get("utility", utility) != utility:
+            claimed = str(obj["utility"])[:32]
+            return None, (f"utility {claimed!r} read from the {utility} stream"
+                          if claimed in UTILITIES else f"unknown utility {claimed!r}")
         missing = [f for f in CSV_FIELDS if f not in obj]
         if missing:
             return None, f"JSON reading lacks {','.join(missing)}"
