@@ -14,12 +14,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 
 from auth_kappa.runtime.embedded import Counters
 from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.state.window_table import Rows
 from auth_kappa.topology.decode import Message
-from auth_kappa.topology.frames import encode_frame
+from auth_kappa.topology.frames import write_ipc
 from auth_kappa.topology.processor import Slot, StepResult, Topology, rows_frame
 from auth_kappa.topology.watermark import NO_WATERMARK
 
@@ -140,10 +142,9 @@ class LiveRuntime:
         return n
 
 
-def encode_frame_windows(frame) -> bytes:
-    import pyarrow as pa
-
-    return encode_frame(pa.Table.from_pandas(frame, preserve_index=False))
+def encode_frame_windows(frame: pd.DataFrame) -> bytes:
+    """Final windows for the `windows` topic: read back with frames.read_ipc(...)."""
+    return write_ipc(pa.Table.from_pandas(frame, preserve_index=False))
 
 
 def _json_row(late, i: int) -> bytes:

@@ -32,6 +32,11 @@ def encode_frame(readings: pd.DataFrame | pa.Table | pa.RecordBatch,
                                      preserve_index=False)
     else:
         table = readings if isinstance(readings, pa.Table) else pa.Table.from_batches([readings])
+    return write_ipc(table, compression)
+
+
+def write_ipc(table: pa.Table, compression: str | None = "lz4") -> bytes:
+    """Any table as one Arrow IPC stream message (frames, and the final-windows topic)."""
     sink = pa.BufferOutputStream()
     options = ipc.IpcWriteOptions(compression=compression)
     with ipc.new_stream(sink, table.schema, options=options) as writer:
@@ -39,10 +44,14 @@ def encode_frame(readings: pd.DataFrame | pa.Table | pa.RecordBatch,
     return sink.getvalue().to_pybytes()
 
 
+def read_ipc(value: bytes) -> pa.Table:
+    return ipc.open_stream(pa.py_buffer(value)).read_all()
+
+
 def decode_frame(value: bytes) -> pa.Table:
     """The frame's readings; raises ValueError with a short reason when it is not valid."""
     try:
-        table = ipc.open_stream(pa.py_buffer(value)).read_all()
+        table = read_ipc(value)
     except (pa.ArrowInvalid, OSError) as exc:
         raise ValueError(f"frame is not a readable Arrow IPC stream: {str(exc)[:80]}") from None
     missing = [c for c in CSV_FIELDS if c not in table.column_names]

@@ -1,0 +1,143 @@
+"""Design invariants across runtimes: one topology, retention, final-window output, order."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from auth_kappa import Engine
+from auth_kappa.config import Config
+from auth_kappa.runtime.live import LiveRuntime
+from auth_kappa.state.redis_store import RedisWindowStore
+from auth_kappa.topology.decode import Message
+from auth_kappa.topology.frames import read_ipc
+from auth_kappa.topology.processor import Topology
+from tests.support.live import LiveCase
+
+UTILS = ("electricity", "gas", "water")
+
+
+def _lines(folder, utility):
+    return [ln for ln in (folder / f"{utility}.csv").read_bytes().split(b"\n") if ln]
+
+
+@pytest.mark.stack
+@pytest.mark.slow
+def test_live_workers_and_embedded_engine_agree(stack, tmp_path, unique):
+    """Invariant 1: the Faust path and the embedded engine give the same windows."""
+    case = LiveCase(f"inv{unique}", tmp_path)
+    case.create_topics()
+    try:
+        args = ["--meters", "120", "--duration", "12m", "--seed", "31",
+                "--duplicate-fraction", "0.02", "--malformed-fraction", "0.01"]
+        m = case.simulate(*args)
+        case.simulate(*args, to="files")
+        case.start_worker()
+        case.wait_until({u: m["utilities"][u]["messages"] for u in UTILS})
+        eng = Engine.embedded(window=["1m", "1h"], grace="30s")
+        eng.ingest(tmp_path / "sim-files")
+        eng.flush()
+        live = Engine.connect(case.config)
+        for u in UTILS:
+            for size in ("1m", "1h"):
+                a = eng.windows(level="state", utility=u, window=size)
+                b = live.windows(level="state", utility=u, window=size)
+                assert a[["key", "window_start", "count"]].equals(b[["key", "window_start",
+                                                                      "count"]])
+                np.testing.assert_allclose(a["sum"], b["sum"], rtol=1e-12)
+                assert (a["min"] == b["min"]).all() and (a["max"] == b["max"]).all()
+            sid = eng.windows(level="meter", utility=u)["key"].iloc[0]
+            a = eng.windows(level="meter", utility=u, key=sid)
+            b = live.windows(level="meter", utility=u, key=sid)
+            assert a[["window_start", "count", "min", "max"]].equals(
+                b[["window_start", "count", "min", "max"]])
+        # the final meter windows published to the windows topic match the store
+        frames = [read_ipc(r.value).to_pandas() for r in case.read_topic("windows")]
+        published = pd.concat(frames, ignore_index=True)
+        assert len(published) > 0
+        sample = published.sample(min(50, len(published)), random_state=1)
+        for row in sample.itertuples():
+            size = f"{row.window_end - row.window_start}s"
+            got = live.windows(level="meter", utility=row.utility, window=size, key=row.key)
+            match = got[got["window_start"] == row.window_start]
+            assert int(match["count"].iloc[0]) == row.count
+    finally:
+        case.cleanup()
+
+
+def test_out_of_order_within_grace_changes_nothing(tmp_path):
+    from auth_kappa.cli.main import main
+
+    assert main(["simulate", "--meters", "50", "--duration", "10m", "--seed", "2",
+                 "--out", str(tmp_path), "--quiet"]) == 0
+    ordered = Engine.embedded(window="1m", grace="30s")
+    shuffled = Engine.embedded(window="1m", grace="30s")
+    rng = random.Random(0)
+    for u in UTILS:
+        lines = _lines(tmp_path, u)
+        ordered.ingest(lines, utility=u)
+        # shuffle inside blocks of 10 s of event time: out of order, but within grace
+        blocks: dict[int, list[bytes]] = {}
+        for ln in lines:
+            blocks.setdefault(int(ln.rsplit(b",", 1)[1]) // 10, []).append(ln)
+        mixed = []
+        for key in sorted(blocks):
+            rng.shuffle(blocks[key])
+            mixed += blocks[key]
+        for i in range(0, len(mixed), 700):  # many small batches: the watermark moves often
+            shuffled.ingest(mixed[i:i + 700], utility=u)
+    for eng in (ordered, shuffled):
+        eng.flush()
+    assert shuffled.stats.late == 0
+    for u in UTILS:
+        a, b = (e.windows(level="meter", utility=u) for e in (ordered, shuffled))
+        assert a[["key", "window_start", "count"]].equals(b[["key", "window_start", "count"]])
+        np.testing.assert_allclose(a["sum"], b["sum"], rtol=1e-12)
+
+
+def test_embedded_retention_is_event_time(tmp_path):
+    from auth_kappa.cli.main import main
+
+    assert main(["simulate", "--meters", "5", "--duration", "3h", "--seed", "3",
+                 "--out", str(tmp_path), "--quiet"]) == 0
+    eng = Engine.embedded(window="1m", retention="1h", meter_retention="20m")
+    eng.ingest(tmp_path / "electricity.csv")
+    wm = eng.watermark("electricity")
+    meters = eng.windows(level="meter", utility="electricity")
+    states = eng.windows(level="state", utility="electricity")
+    assert meters["window_start"].min() >= wm - 20 * 60 - 120
+    assert states["window_start"].min() >= wm - 3600 - 120
+    assert states["window_start"].min() < wm - 30 * 60  # states keep longer than meters
+
+
+@pytest.mark.stack
+def test_redis_retention_trims_by_event_time(stack, unique):
+    config = Config.load(windows="1m", retention="1m=1h", meter_retention="1m=15m")
+    specs = config.window_specs()
+    store = RedisWindowStore.connect(stack.redis_url, f"ret{unique}", specs)
+    rt = LiveRuntime(Topology(specs, grace=30), store, emit=lambda *a: None,
+                     commit_interval=0)
+    rt.assign([("gas", 0)])
+    sid = str(uuid.UUID(int=12345, version=4))
+    t0 = 1_772_409_600
+    lines = [f"{sid},A,household,{t0 + 5 * i},WA,0.001,{t0 + 5 * i + 5}".encode()
+             for i in range(12 * 90)]  # 90 minutes
+    try:
+        for i in range(0, len(lines), 60):
+            rt.process("gas", [Message(v, 0, i + j) for j, v in enumerate(lines[i:i + 60])])
+        high = t0 + 5 * len(lines)
+        meter = store.read_windows("meter", "gas", 60, key=sid)
+        assert len(meter) <= 16 and meter["window_start"].min() > high - 15 * 60 - 60
+        state = store.read_windows("state", "gas", 60)
+        assert 59 <= len(state) <= 61 and state["window_start"].min() > high - 3600 - 60
+        ttl = store.client.ttl(store.meter_key(sid, "gas", 60))
+        assert 0 < ttl <= 15 * 60 + 86400  # every key has a retention rule
+        assert store.client.ttl(store.state_key("gas", 60)) > 0
+    finally:
+        store.drop_namespace()
+        time.sleep(0)
