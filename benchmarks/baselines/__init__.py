@@ -1,0 +1,1 @@
+"""Baselines for benchmarks/bench_worker.py: the same job done the textbook way elsewhere."""
