@@ -110,3 +110,37 @@ def test_redis_and_s3_answer(stack, unique):
     s3.put_object(Bucket=stack.s3_bucket, Key=f"tests/{unique}", Body=b"hello")
     assert s3.get_object(Bucket=stack.s3_bucket, Key=f"tests/{unique}")["Body"].read() == b"hello"
     s3.delete_object(Bucket=stack.s3_bucket, Key=f"tests/{unique}")
+
+
+def _private_env(tmp_path: Path, path: str) -> dict[str, str]:
+    return {**os.environ, "PATH": path, "AUTH_STACK_DIR": str(tmp_path / "stack"),
+            "AUTH_CACHE_DIR": str(tmp_path / "cache"), "AUTH_KAFKA": "127.0.0.1:39092"}
+
+
+def test_missing_java_is_one_line_with_the_fix(tmp_path: Path):
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    out = _cli(["stack", "up", "kafka"], _private_env(tmp_path, str(empty)), timeout=60)
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert out.stderr.strip().count("\n") == 0
+    assert "Java 17" in out.stderr and "apt-get install" in out.stderr
+
+
+def test_missing_maven_is_one_line_with_the_fix(tmp_path: Path):
+    import shutil
+
+    only_java = tmp_path / "bin"
+    only_java.mkdir()
+    (only_java / "java").symlink_to(shutil.which("java"))
+    out = _cli(["stack", "up", "kafka"], _private_env(tmp_path, str(only_java)), timeout=60)
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert out.stderr.strip().count("\n") == 0 and "mvn" in out.stderr.lower()
+    assert "apt-get install -y maven" in out.stderr
+
+
+def test_unreachable_kafka_for_simulate_is_one_line(tmp_path: Path):
+    env = {**os.environ, "AUTH_KAFKA": "127.0.0.1:1"}
+    out = _cli(["simulate", "--meters", "5", "--duration", "1m", "--to", "kafka",
+                "--out", str(tmp_path)], env, timeout=60)
+    assert out.returncode == 3 and "Traceback" not in out.stderr
+    assert "auth-kappa stack up" in out.stderr
