@@ -141,3 +141,36 @@ def test_redis_retention_trims_by_event_time(stack, unique):
     finally:
         store.drop_namespace()
         time.sleep(0)
+
+
+@pytest.mark.stack
+def test_a_worker_that_lost_its_partition_cannot_write(stack, unique):
+    """Zombie fencing: after another worker claims the partition, the old one's checkpoint
+    is refused and nothing of it reaches Redis."""
+    from auth_kappa.state.redis_store import Fenced
+
+    specs = Config.load(windows="1m").window_specs()
+    store = RedisWindowStore.connect(stack.redis_url, f"fence{unique}", specs)
+    sid = str(uuid.UUID(int=777, version=4))
+    t0 = 1_772_409_600
+
+    def runtime():
+        rt = LiveRuntime(Topology(specs, grace=30), store, emit=lambda *a: None,
+                         commit_interval=3600)
+        rt.assign([("water", 0)])
+        return rt
+
+    try:
+        old = runtime()
+        old.process("water", [Message(f"{sid},A,household,{t0},OR,1.0,{t0 + 5}".encode(), 0, 0)])
+        new = runtime()  # takes partition water:0 over while `old` still thinks it owns it
+        new.process("water", [Message(f"{sid},A,household,{t0},OR,1.0,{t0 + 5}".encode(), 0, 0)])
+        new.checkpoint()
+        old.process("water", [Message(f"{sid},A,household,{t0 + 5},OR,2.0,{t0 + 10}".encode(),
+                                      0, 1)])
+        with pytest.raises(Fenced):
+            old.checkpoint()
+        assert store.offsets() == {"water:0": 1}
+        assert store.read_windows("state", "water", 60)["count"].tolist() == [1]
+    finally:
+        store.drop_namespace()

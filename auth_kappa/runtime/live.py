@@ -47,15 +47,18 @@ class LiveRuntime:
     max_uncommitted: int = 250_000   # readings: bounds a checkpoint's size under load
     counters: Counters = field(default_factory=Counters)
     _uncommitted: int = 0
+    _generations: dict[str, int] = field(default_factory=dict)
     _next: dict[str, int] = field(default_factory=dict)        # "topic:p" -> next offset
     _final: dict[Slot, list[Rows]] = field(default_factory=dict)
     _last_commit: float = field(default_factory=time.monotonic)
 
     def assign(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
-        """New ownership: flush, forget in-memory windows, resume from the committed cut."""
+        """New ownership: forget in-memory windows, claim, resume from the committed cut.
+
+        The caller checkpoints on revocation, before the group hands partitions around.
+        """
         partitions = list(partitions)
-        if self._next:
-            self.checkpoint()
+        self._final, self._uncommitted = {}, 0
         for table in self.topology.tables.values():
             table.take(np.ones(len(table), bool), remove=True)
         stored, highs = self.store.offsets(), self.store.highs()
@@ -72,6 +75,7 @@ class LiveRuntime:
             if name in stored:
                 seek[(topic, p)] = stored[name]
                 self._next[name] = stored[name]
+        self._generations = self.store.claim([f"{t}:{p}" for t, p in partitions])
         newest = max(highs.values(), default=NO_WATERMARK)
         self.topology.loader = lambda slot: self.store.loader(slot, newest)
         return seek
@@ -129,7 +133,7 @@ class LiveRuntime:
             writes[slot] = _concat([*self._final.get(slot, []), rows])
         highs = {f"{t}:{p}": wm.high(p) for t, wm in self.topology.watermarks.items()
                  for p in wm.partitions() if wm.high(p) > NO_WATERMARK}
-        n = self.store.checkpoint(writes, dict(self._next), highs)
+        n = self.store.checkpoint(writes, dict(self._next), highs, self._generations)
         for utility, level, size in writes:
             finals = self._final.get((utility, level, size))
             if level == "meter" and finals:

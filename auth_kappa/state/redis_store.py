@@ -69,10 +69,46 @@ class RedisWindowStore:
         return -(-size // 64) if size == self._finest else 0
 
     # ---- writes
-    def checkpoint(self, dirty: Mapping[Slot, Rows], offsets: Mapping[str, int],
-                   highs: Mapping[str, float]) -> int:
-        """Everything since the last checkpoint, and the offsets it covers, in one transaction."""
+    def claim(self, partitions: list[str]) -> dict[str, int]:
+        """Take ownership: bump each partition's generation. A worker that lost a partition
+        without noticing (a long GC pause, a network split) is fenced off by this number."""
+        if not partitions:
+            return {}
         pipe = self.client.pipeline(transaction=True)
+        for name in partitions:
+            pipe.hincrby(self._generations, name, 1)
+        return dict(zip(partitions, pipe.execute(), strict=True))
+
+    @property
+    def _generations(self) -> str:
+        return f"{self.prefix}generations:{self.group}"
+
+    def checkpoint(self, dirty: Mapping[Slot, Rows], offsets: Mapping[str, int],
+                   highs: Mapping[str, float], generations: Mapping[str, int] | None = None
+                   ) -> int:
+        """Everything since the last checkpoint, and the offsets it covers, in one transaction,
+        applied only while every partition is still ours (WATCH on the generations)."""
+        for _ in range(20):
+            with self.client.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(self._generations)
+                    if generations:
+                        now = pipe.hmget(self._generations, list(generations))
+                        if [int(g or 0) for g in now] != list(generations.values()):
+                            lost = [p for p, g in zip(generations, now, strict=True)
+                                    if int(g or 0) != generations[p]]
+                            raise Fenced(f"partitions {lost} now belong to another worker; "
+                                         "this checkpoint was discarded")
+                    pipe.multi()
+                    written = self._queue(pipe, dirty, offsets, highs)
+                    pipe.execute()
+                    return written
+                except redis.WatchError:
+                    continue  # someone's rebalance touched the generations: check again
+        raise Fenced("ownership kept changing during 20 checkpoint attempts")
+
+    def _queue(self, pipe: redis.client.Pipeline, dirty: Mapping[Slot, Rows],
+               offsets: Mapping[str, int], highs: Mapping[str, float]) -> int:
         written = 0
         for (utility, level, size), rows in dirty.items():
             if not len(rows):
@@ -96,7 +132,6 @@ class RedisWindowStore:
             pipe.hset(f"{self.prefix}offsets:{self.group}", mapping=dict(offsets))
             pipe.hset(f"{self.prefix}highs:{self.group}", mapping={k: int(v) for k, v in
                                                                   highs.items()})
-        pipe.execute()
         return written
 
     # ---- reads
@@ -165,6 +200,10 @@ class RedisWindowStore:
         for keys in _chunks(self.client.scan_iter(match=f"{self.prefix}*", count=batch), batch):
             n += self.client.unlink(*keys)
         return n
+
+
+class Fenced(RuntimeError):
+    """This worker no longer owns a partition it was about to write for."""
 
 
 def _slice(rows: Rows, lo: int, hi: int) -> Rows:
