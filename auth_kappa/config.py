@@ -14,8 +14,9 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from auth_kappa.errors import UserError
+from auth_kappa.topology.schema import UTILITIES
 
-UTILITIES: tuple[str, ...] = ("electricity", "gas", "water")
+__all__ = ["UTILITIES", "Config", "parse_duration"]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from auth_kappa.topology.schema import STATES as SCHEMA_STATES
+
 # code, population (millions), UTC offset (hours, standard time)
 _TABLE: tuple[tuple[str, float, int], ...] = (
     ("AL", 5.02, -6), ("AK", 0.73, -9), ("AZ", 7.15, -7), ("AR", 3.01, -6),
@@ -28,8 +30,10 @@ _TABLE: tuple[tuple[str, float, int], ...] = (
     ("WV", 1.79, -5), ("WI", 5.89, -6), ("WY", 0.58, -7),
 )
 
-STATES: tuple[str, ...] = tuple(code for code, _, _ in _TABLE)
-"""The 51 two-letter codes, in a fixed order (indices into this tuple are stable)."""
+STATES: tuple[str, ...] = SCHEMA_STATES
+"""The 51 two-letter codes, in the engine's fixed order (indices are stable)."""
+if tuple(code for code, _, _ in _TABLE) != STATES:
+    raise ImportError("simulators/states.py rows must follow auth_kappa.topology.schema.STATES")
 
 POPULATION_WEIGHTS: np.ndarray = np.array([p for _, p, _ in _TABLE]) / sum(p for _, p, _ in _TABLE)
 UTC_OFFSET_HOURS: np.ndarray = np.array([o for _, _, o in _TABLE], dtype=np.int64)
