@@ -63,6 +63,12 @@ class Config:
     batch_wait: float = 0.2
     stack_dir: str = ".stack"
     cache_dir: str = ".cache"
+    pointer: str = "auth:namespace"   # Redis key naming the namespace readers follow
+    archive: bool = True              # workers also archive every message to S3
+    archive_roll_bytes: int = 64 * 1024 * 1024
+    archive_roll_seconds: float = 60.0
+    archive_buffer_bytes: int = 256 * 1024 * 1024  # past this, pause consuming (S3 down)
+    archive_retry_max: float = 30.0   # longest back-off between upload attempts
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     # env var name -> (field, parser)
@@ -90,6 +96,14 @@ class Config:
                                  lambda v: parse_duration(v, name="AUTH_SESSION_TIMEOUT")),
         "AUTH_STACK_DIR": ("stack_dir", str),
         "AUTH_CACHE_DIR": ("cache_dir", str),
+        "AUTH_POINTER": ("pointer", str),
+        "AUTH_ARCHIVE": ("archive", _bool),
+        "AUTH_ARCHIVE_ROLL_BYTES": ("archive_roll_bytes", int),
+        "AUTH_ARCHIVE_ROLL_SECONDS": ("archive_roll_seconds",
+                                      lambda v: parse_duration(v, name="AUTH_ARCHIVE_ROLL_SECONDS")),
+        "AUTH_ARCHIVE_BUFFER_BYTES": ("archive_buffer_bytes", int),
+        "AUTH_ARCHIVE_RETRY_MAX": ("archive_retry_max",
+                                   lambda v: parse_duration(v, name="AUTH_ARCHIVE_RETRY_MAX")),
     }
 
     def __post_init__(self) -> None:
@@ -116,7 +130,8 @@ class Config:
                 continue
             if name not in known:
                 raise UserError(f"unknown configuration option {name!r}")
-            if name in {"grace", "idle_timeout", "commit_interval", "session_timeout"}:
+            if name in {"grace", "idle_timeout", "commit_interval", "session_timeout",
+                        "archive_roll_seconds", "archive_retry_max"}:
                 value = parse_duration(value, name=name)
             values[name] = value
         return cls(**values)
