@@ -34,7 +34,9 @@ class LiveCase:
     def env(self) -> dict[str, str]:
         return {**os.environ, "AUTH_TOPIC_PREFIX": f"{self.name}-", "AUTH_GROUP": self.name,
                 "AUTH_NAMESPACE": self.name, "AUTH_COMMIT_INTERVAL": "0.5",
-                "AUTH_SESSION_TIMEOUT": "6s", **self.extra_env}
+                "AUTH_SESSION_TIMEOUT": "6s",
+                # the archiver is opt-in here: tests that want it give a private bucket
+                "AUTH_ARCHIVE": "0", **self.extra_env}
 
     @property
     def config(self) -> Config:

@@ -1,0 +1,38 @@
+"""What the archiver and replay need from object storage: put, get, list. S3 or a folder."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class StoreUnavailable(ConnectionError):
+    """The object store did not answer (outage): the caller backs off and retries."""
+
+
+class ObjectStore(Protocol):
+    """Async object storage; keys are '/'-separated paths inside one bucket or folder."""
+
+    url: str
+
+    async def put(self, key: str, data: bytes) -> None: ...
+
+    async def get(self, key: str) -> bytes | None:
+        """The object's bytes, or None when there is no such key."""
+        ...
+
+    async def list(self, prefix: str) -> list[tuple[str, int]]:
+        """(key, size) of every object under prefix, sorted by key."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def open_store(target: str | None, config: object) -> ObjectStore:
+    """'s3' (or None) -> the configured bucket; anything else is a local folder."""
+    if target in (None, "", "s3"):
+        from auth_kappa.archive.s3_store import S3Store
+
+        return S3Store.from_config(config)
+    from auth_kappa.archive.local_store import LocalStore
+
+    return LocalStore(target)
