@@ -59,6 +59,12 @@ async def _send_pending() -> None:
 
 
 source = KafkaSource(config, runtime, GROUP, flush=_send_pending)
+archiver = None
+if config.archive:  # its own consumer group and progress: the archive never waits on the stream
+    from auth_kappa.archive.archiver import Archiver
+    from auth_kappa.archive.store import open_store
+
+    archiver = Archiver(config, open_store("s3", config))
 
 
 @app.on_worker_init.connect
@@ -76,6 +82,14 @@ async def _consume() -> None:
     await source.run()
 
 
+@app.task
+async def _archive() -> None:
+    if archiver is not None:
+        await archiver.run()
+
+
 @app.on_before_shutdown.connect
 async def _stop(app: faust.App, **kwargs: object) -> None:
     source.stop()
+    if archiver is not None:
+        archiver.stop()
