@@ -37,8 +37,12 @@ class Engine:
     @classmethod
     def embedded(cls, window: str | Sequence[str] = "1m", grace: str | float = "30s", *,
                  retention: str | None = None, meter_retention: str | None = None,
-                 out_dir: str | Path | None = None) -> Engine:
-        """retention/meter_retention: one duration for every size (default: tiered)."""
+                 out_dir: str | Path | None = None,
+                 archive_dir: str | Path | None = None) -> Engine:
+        """retention/meter_retention: one duration for every size (default: tiered).
+
+        archive_dir: also archive every message there, in the S3 archive's layout
+        (replay reads it with `auth-kappa replay ... --archive DIR`)."""
         sizes = [window] if isinstance(window, (str, int, float)) else list(window)
         specs = [WindowSpec.parse(s, retention, meter_retention) for s in sizes]
         g = parse_duration(grace, name="grace")
@@ -46,7 +50,13 @@ class Engine:
         topo = Topology(specs, grace=g, idle_timeout=float("inf"))
         for u in UTILITIES:
             topo.assign(u, [0])
-        return cls(specs, g, runtime=EmbeddedRuntime(topo, Path(out_dir) if out_dir else None))
+        archive = None
+        if archive_dir is not None:
+            from auth_kappa.archive.embedded import EmbeddedArchive
+
+            archive = EmbeddedArchive(archive_dir)
+        return cls(specs, g, runtime=EmbeddedRuntime(topo, Path(out_dir) if out_dir else None,
+                                                     archive=archive))
 
     @classmethod
     def connect(cls, config: Config | None = None) -> Engine:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from auth_kappa.archive.embedded import EmbeddedArchive
 from auth_kappa.state.memory import MemoryWindowStore
 from auth_kappa.topology.decode import Message
 from auth_kappa.topology.processor import StepResult, Topology
@@ -38,9 +39,12 @@ class EmbeddedRuntime:
     counters: Counters = field(default_factory=Counters)
     late: list[pd.DataFrame] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    archive: EmbeddedArchive | None = None   # raw messages to a local folder, archive layout
 
     def process(self, batches: Iterable[tuple[str, list[Message]]]) -> None:
         for utility, messages in batches:
+            if self.archive is not None:
+                self.archive.add(utility, messages)
             result = self.topology.process(utility, messages)
             self.store.put_final(result.final)
             self.counters.add(result)
@@ -51,6 +55,8 @@ class EmbeddedRuntime:
 
     def end_of_input(self) -> None:
         self.store.put_final(self.topology.end_of_input())
+        if self.archive is not None:
+            self.archive.flush()
         self.write_outputs()
 
     def _expire(self, utility: str, watermark: float) -> None:
