@@ -6,6 +6,8 @@ Examples:
   auth-kappa simulate --meters 100 --duration 2h --profile realistic --format json \\
       --late-fraction 0.01 --duplicate-fraction 0.005 --malformed-fraction 0.001
   auth-kappa simulate --meters 20000 --duration 10m --to kafka --frame-size 500
+  auth-kappa simulate --meters 1000 --duration 2d --to s3            # history into the archive
+  auth-kappa simulate --meters 1000 --duration 1d --to archive out/archive
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from simulators.runner import simulate
 from simulators.sinks import Sink
 from simulators.spec import DEFAULT_START, PROFILES, FaultSpec, SimSpec, parse_start
 
-SINKS: tuple[str, ...] = ("files", "kafka")  # later: s3, archive
+SINKS: tuple[str, ...] = ("files", "kafka", "s3", "archive")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -35,7 +37,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="seed: triangular like the original; realistic: daily/weekly/seasonal")
     p.add_argument("--format", choices=FORMATS, default="csv",
                    help="csv (the seed format, no header), json (jsonl) or parquet")
-    p.add_argument("--to", choices=SINKS, default="files", help="files (default) or kafka")
+    p.add_argument("--to", nargs="+", default=["files"], metavar="SINK",
+                   help="files (default), kafka, s3 (the archive bucket, AUTH_S3_*) or "
+                        "archive DIR (the archive layout in a local folder)")
     p.add_argument("--out", default="out/sim",
                    help="directory for readings (files), registry, ground truth and manifest "
                         "(default out/sim)")
@@ -81,6 +85,13 @@ def spec_from_args(args: argparse.Namespace) -> SimSpec:
 
 def make_sink(args: argparse.Namespace) -> Sink:
     """The sink named by --to."""
+    if args.to in ("s3", "archive"):
+        from auth_kappa.archive.store import open_store
+        from simulators.sinks.archive import ArchiveSink
+
+        config = Config.load(partitions=args.partitions)
+        store = open_store("s3" if args.to == "s3" else args.archive_dir, config)
+        return ArchiveSink(store, args.topic_prefix, config.partitions)
     if args.to == "kafka":
         from simulators.sinks.kafka import KafkaSink
 
@@ -97,7 +108,22 @@ def make_sink(args: argparse.Namespace) -> Sink:
     return FileSink(Path(args.out))
 
 
+def _normalise_to(args: argparse.Namespace) -> None:
+    """--to SINK, or --to archive DIR."""
+    to = [args.to] if isinstance(args.to, str) else list(args.to)
+    if to[0] not in SINKS:
+        raise UserError(f"--to {to[0]!r}: choose one of {', '.join(SINKS)}")
+    if to[0] == "archive":
+        if len(to) != 2:
+            raise UserError("--to archive needs a folder: --to archive DIR")
+        args.archive_dir = to[1]
+    elif len(to) != 1:
+        raise UserError(f"--to {to[0]} takes no argument (got {' '.join(to[1:])})")
+    args.to = to[0]
+
+
 def run(args: argparse.Namespace) -> int:
+    _normalise_to(args)
     spec = spec_from_args(args)
     from simulators.pacing import parse_pace
 
@@ -119,8 +145,13 @@ def run(args: argparse.Namespace) -> int:
     messages = sum(c["messages"] for c in counts.values())
     readings = sum(c["readings"] for c in counts.values())
     facts = manifest["sink"]
-    where = (f"topics {', '.join(facts['topics'].values())} at {facts['bootstrap']}"
-             if facts["to"] == "kafka" else f"{out}/{{{','.join(facts['files'].values())}}}")
+    if facts["to"] == "kafka":
+        where = f"topics {', '.join(facts['topics'].values())} at {facts['bootstrap']}"
+    elif facts["to"] == "archive":
+        where = (f"{facts['archive']} ({facts['objects']:,} objects, "
+                 f"{facts['parquet_bytes'] / 1e6:,.1f} MB Parquet)")
+    else:
+        where = f"{out}/{{{','.join(facts['files'].values())}}}"
     sent = f"{messages:,} messages"
     if "frames" in facts:
         f = facts["frames"]

@@ -96,3 +96,21 @@ def split_messages(utility: str, topic: str, messages: Sequence[Message],
         "raw": pa.array([bytes(q_raw[i]) for i in order], pa.binary()),
     }, schema=QUARANTINE_SCHEMA)
     return archive, quarantine
+
+
+def validated_rows(utility: str, table: pa.Table, rules: Rules | None = None
+                   ) -> tuple[np.ndarray, list[tuple[int, str, bytes]]]:
+    """For typed readings (FRAME_SCHEMA rows): the rows the topology accepts (bool mask),
+    and (row, reason, raw) for the rest; the frame decode path + validate decide."""
+    from auth_kappa.topology.frames import encode_frame
+
+    ok = np.zeros(table.num_rows, bool)
+    if not table.num_rows:
+        return ok, []
+    batch, rejects = decode(utility, [Message(encode_frame(table, compression=None), 0, 0)])
+    if rejects:   # the whole table failed to decode: every row is rejected with that reason
+        return ok, [(i, rejects[0].reason, b"") for i in range(table.num_rows)]
+    good, _, bad = validate(replace(batch, offset=np.arange(len(batch), dtype=np.int64)),
+                            rules or Rules())
+    ok[good.offset] = True
+    return ok, [(r.offset, r.reason, r.raw) for r in bad]
