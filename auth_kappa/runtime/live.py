@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,9 +49,13 @@ class LiveRuntime:
     counters: Counters = field(default_factory=Counters)
     _uncommitted: int = 0
     _generations: dict[str, int] = field(default_factory=dict)
+    _inflight: Future | None = None
+    _writer: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="checkpoint"))
     _next: dict[str, int] = field(default_factory=dict)        # "topic:p" -> next offset
     _final: dict[Slot, list[Rows]] = field(default_factory=dict)
     _last_commit: float = field(default_factory=time.monotonic)
+    _stats: dict[str, int] = field(default_factory=dict)        # "accepted:gas" -> since ckpt
 
     def assign(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """New ownership: forget in-memory windows, claim, resume from the committed cut.
@@ -58,7 +63,7 @@ class LiveRuntime:
         The caller checkpoints on revocation, before the group hands partitions around.
         """
         partitions = list(partitions)
-        self._final, self._uncommitted = {}, 0
+        self._final, self._uncommitted, self._stats = {}, 0, {}
         for table in self.topology.tables.values():
             table.take(np.ones(len(table), bool), remove=True)
         stored, highs = self.store.offsets(), self.store.highs()
@@ -89,6 +94,7 @@ class LiveRuntime:
             name = f"{topic}:{m.partition}"
             self._next[name] = max(self._next.get(name, 0), m.offset + 1)
         self.counters.add(result)
+        self._count(result)
         self._side_outputs(result)
         for slot, rows in result.final.items():
             if len(rows):
@@ -96,7 +102,7 @@ class LiveRuntime:
         self._uncommitted += result.accepted
         if time.monotonic() - self._last_commit >= self.commit_interval or \
                 self._uncommitted >= self.max_uncommitted:
-            self.checkpoint()
+            self.checkpoint(wait=False)
         return result
 
     def tick(self) -> None:
@@ -106,7 +112,15 @@ class LiveRuntime:
                 if len(rows):
                     self._final.setdefault(slot, []).append(rows)
         if time.monotonic() - self._last_commit >= self.commit_interval:
-            self.checkpoint()
+            self.checkpoint(wait=False)
+
+    def _count(self, r: StepResult) -> None:
+        """Per-utility increments for the stats hash, published with the next checkpoint."""
+        for name, n in (("accepted", r.accepted), ("duplicates", r.duplicates),
+                        ("late", len(r.late)), ("quarantined", len(r.rejects))):
+            if n:
+                key = f"{name}:{r.utility}"
+                self._stats[key] = self._stats.get(key, 0) + n
 
     def _side_outputs(self, result: StepResult) -> None:
         late = result.late
@@ -123,27 +137,45 @@ class LiveRuntime:
                 raw = raw[:MAX_QUARANTINE_BYTES]
             self.emit(self.outputs.quarantine, None, raw, headers)
 
-    def checkpoint(self) -> int:
-        """Meter windows (absolute), state deltas and offsets: one Redis transaction."""
+    def checkpoint(self, wait: bool = True) -> int:
+        """Meter windows (absolute), state deltas and offsets: one Redis transaction.
+
+        wait=False (the hot path) hands the transaction to a writer thread and returns,
+        so Python keeps processing on one core while Redis applies it on the other.
+        Transactions stay in order. While one is still being applied, a non-waiting call
+        is skipped: under load checkpoints grow and thin out instead of queueing, so each
+        Redis write covers more readings (adaptive batching, bounded by the open windows).
+        """
+        if not wait and self._inflight is not None and not self._inflight.done() and \
+                self._uncommitted < 4 * self.max_uncommitted:
+            return 0
         writes: dict[Slot, Rows] = {}
         for slot, table in self.topology.tables.items():
             level = slot[1]
             rows = table.pop_dirty() if level == "meter" else \
                 table.take(np.ones(len(table), bool), remove=True)  # deltas: hand over, reset
-            writes[slot] = _concat([*self._final.get(slot, []), rows])
+            writes[slot] = Rows.concat([*self._final.get(slot, []), rows])
         highs = {f"{t}:{p}": wm.high(p) for t, wm in self.topology.watermarks.items()
                  for p in wm.partitions() if wm.high(p) > NO_WATERMARK}
-        n = self.store.checkpoint(writes, dict(self._next), highs, self._generations)
+        self.wait_checkpoint()
+        self._inflight = self._writer.submit(self.store.checkpoint, writes, dict(self._next),
+                                             highs, dict(self._generations), stats=self._stats)
+        self._stats = {}
         for utility, level, size in writes:
             finals = self._final.get((utility, level, size))
             if level == "meter" and finals:
-                frame = rows_frame(utility, level, size, _concat(finals))
+                frame = rows_frame(utility, level, size, Rows.concat(finals))
                 self.emit(self.outputs.windows, utility.encode(), encode_frame_windows(frame),
                           [("size", str(size).encode())])
         self._final = {}
         self._uncommitted = 0
         self._last_commit = time.monotonic()
-        return n
+        return self.wait_checkpoint() if wait else 0
+
+    def wait_checkpoint(self) -> int:
+        """Block until the last checkpoint is applied; re-raises its error (e.g. Fenced)."""
+        inflight, self._inflight = self._inflight, None
+        return inflight.result() if inflight is not None else 0
 
 
 def encode_frame_windows(frame: pd.DataFrame) -> bytes:
@@ -156,14 +188,3 @@ def _json_row(late, i: int) -> bytes:
     keys = ("service_id", "user_name", "type", "start_ts", "state", "consumption", "end_ts")
     return json.dumps({k: (row[k].item() if hasattr(row[k], "item") else row[k])
                        for k in keys}).encode()
-
-
-def _concat(parts: list[Rows]) -> Rows:
-    parts = [p for p in parts if len(p)]
-    if not parts:
-        return Rows.empty()
-    if len(parts) == 1:
-        return parts[0]
-    seen = None if parts[0].seen is None else np.concatenate([p.seen for p in parts])
-    return Rows(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                  ("k0", "k1", "window_start", "sum", "count", "min", "max")), seen=seen)

@@ -28,10 +28,15 @@ def values(rows: Rows, words: int) -> np.ndarray:
 
 
 def meter_blob(sid: np.ndarray, rows: Rows, words: int) -> tuple[bytes, int]:
-    """[sid 36][window_start i64][value]* and the record size, for the checkpoint script."""
-    rec = np.zeros(len(rows), np.dtype([("sid", f"S{SID_WIDTH}"), ("ws", "<i8"),
+    """[sid 36][window_start i64][new u8][value]* and the record size, for the script.
+
+    `new` marks a window's first write: only then does the script trim retention and
+    refresh the key's TTL, so updating an existing window costs one HSET.
+    """
+    rec = np.zeros(len(rows), np.dtype([("sid", f"S{SID_WIDTH}"), ("ws", "<i8"), ("new", "u1"),
                                         ("val", value_dtype(words))]))
     rec["sid"], rec["ws"], rec["val"] = sid, rows.window_start, values(rows, words)
+    rec["new"] = 1 if rows.new is None else rows.new
     return rec.tobytes(), rec.dtype.itemsize
 
 

@@ -5,6 +5,7 @@ Key layout (prefix `auth:<ns>:`, ns = the namespace readers follow, e.g. v1):
   s:<utility>:<size>                  HASH  <state>:<window_start> -> value
   offsets:<group>                     HASH  <topic>:<partition> -> next offset to read
   highs:<group>                       HASH  <topic>:<partition> -> highest end_ts applied
+  stats:<group>                       HASH  <counter>:<utility> -> running total, checkpoint_ts
 The hash tag {service_id} keeps one meter's keys in one cluster slot. A checkpoint is
 one MULTI/EXEC: meter windows (absolute), state deltas, offsets and highs together, so
 after a crash the state and the offsets it came from are always the same cut.
@@ -12,6 +13,7 @@ after a crash the state and the offsets it came from are always the same cut.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -84,10 +86,13 @@ class RedisWindowStore:
         return f"{self.prefix}generations:{self.group}"
 
     def checkpoint(self, dirty: Mapping[Slot, Rows], offsets: Mapping[str, int],
-                   highs: Mapping[str, float], generations: Mapping[str, int] | None = None
-                   ) -> int:
+                   highs: Mapping[str, float], generations: Mapping[str, int] | None = None,
+                   stats: Mapping[str, int] | None = None) -> int:
         """Everything since the last checkpoint, and the offsets it covers, in one transaction,
-        applied only while every partition is still ours (WATCH on the generations)."""
+        applied only while every partition is still ours (WATCH on the generations).
+
+        `stats` (counter increments, e.g. accepted:gas) ride in the same transaction, so the
+        dashboard's counters count each reading once, exactly like the windows."""
         for _ in range(20):
             with self.client.pipeline(transaction=True) as pipe:
                 try:
@@ -101,6 +106,7 @@ class RedisWindowStore:
                                          "this checkpoint was discarded")
                     pipe.multi()
                     written = self._queue(pipe, dirty, offsets, highs)
+                    self._queue_stats(pipe, stats or {})
                     pipe.execute()
                     return written
                 except redis.WatchError:
@@ -116,7 +122,7 @@ class RedisWindowStore:
             keep = self._specs[size].keep(level)
             ttl = keep + TTL_SLACK
             for lo in range(0, len(rows), CHUNK):
-                part = _slice(rows, lo, lo + CHUNK)
+                part = rows.slice(lo, lo + CHUNK)
                 if level == "meter":
                     sid = uuid_text(part.k0, part.k1).astype("S36")
                     blob, rs = codec.meter_blob(sid, part, self.words(size))
@@ -134,7 +140,21 @@ class RedisWindowStore:
                                                                   highs.items()})
         return written
 
+    @property
+    def stats_key(self) -> str:
+        return f"{self.prefix}stats:{self.group}"
+
+    def _queue_stats(self, pipe: redis.client.Pipeline, stats: Mapping[str, int]) -> None:
+        for name, n in stats.items():
+            if n:
+                pipe.hincrby(self.stats_key, name, int(n))
+        pipe.hset(self.stats_key, "checkpoint_ts", f"{time.time():.3f}")
+
     # ---- reads
+    def stats(self) -> dict[str, float]:
+        """Running counters published by the workers' checkpoints (see _queue_stats)."""
+        return {k.decode(): float(v) for k, v in self.client.hgetall(self.stats_key).items()}
+
     def offsets(self) -> dict[str, int]:
         raw = self.client.hgetall(f"{self.prefix}offsets:{self.group}")
         return {k.decode(): int(v) for k, v in raw.items()}
@@ -167,6 +187,8 @@ class RedisWindowStore:
                 seen = np.zeros((len(ws), self.words(size)), np.uint64)
                 seen[need] = got["seen"]
                 init["seen"] = seen
+            init["stored"] = np.zeros(len(ws), bool)
+            init["stored"][need] = got["count"] > 0
             return init
         return load
 
@@ -204,12 +226,6 @@ class RedisWindowStore:
 
 class Fenced(RuntimeError):
     """This worker no longer owns a partition it was about to write for."""
-
-
-def _slice(rows: Rows, lo: int, hi: int) -> Rows:
-    return Rows(rows.k0[lo:hi], rows.k1[lo:hi], rows.window_start[lo:hi], rows.sum[lo:hi],
-                rows.count[lo:hi], rows.min[lo:hi], rows.max[lo:hi],
-                None if rows.seen is None else rows.seen[lo:hi])
 
 
 def _chunks(it, n):

@@ -8,7 +8,7 @@ resends are recognised: the dedup state lives and expires with the window itself
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -32,9 +32,25 @@ class Rows:
     min: np.ndarray
     max: np.ndarray
     seen: np.ndarray | None
+    new: np.ndarray | None = None   # True: not in the store yet (first write of the window)
 
     def __len__(self) -> int:
         return len(self.window_start)
+
+    def slice(self, lo: int, hi: int) -> Rows:
+        return Rows(**{f.name: None if getattr(self, f.name) is None else
+                       getattr(self, f.name)[lo:hi] for f in fields(self)})
+
+    @classmethod
+    def concat(cls, parts: list[Rows]) -> Rows:
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls.empty()
+        if len(parts) == 1:
+            return parts[0]
+        return Rows(**{f.name: None if getattr(parts[0], f.name) is None else
+                       np.concatenate([getattr(p, f.name) for p in parts])
+                       for f in fields(cls)})
 
     @classmethod
     def empty(cls) -> Rows:
@@ -52,6 +68,7 @@ class WindowTable:
             "window_start": np.zeros(0, np.int64), "sum": np.zeros(0, np.float64),
             "count": np.zeros(0, np.int64), "min": np.zeros(0, np.float64),
             "max": np.zeros(0, np.float64), "dirty": np.zeros(0, bool),
+            "stored": np.zeros(0, bool),
             "seen": np.zeros((0, self.words), np.uint64),
         }
         self._index = pd.Index(np.zeros(0, np.uint64))
@@ -69,8 +86,8 @@ class WindowTable:
         rows = self._index.get_indexer(codes)
         missing = rows < 0
         if missing.any():
-            _, first = np.unique(codes[missing], return_index=True)
-            pick = np.flatnonzero(missing)[first]
+            pick = np.flatnonzero(missing)
+            pick = pick[~pd.Series(codes[pick]).duplicated().to_numpy()]
             self._append(k0[pick], k1[pick], window_start[pick],
                          loader(k0[pick], k1[pick], window_start[pick]) if loader else None)
             rows = self._index.get_indexer(codes)
@@ -94,6 +111,7 @@ class WindowTable:
         c["min"][n:n + m], c["max"][n:n + m] = np.inf, -np.inf
         c["seen"][n:n + m] = 0
         c["dirty"][n:n + m] = False
+        c["stored"][n:n + m] = False
         if init:
             for name, values in init.items():
                 c[name][n:n + m] = values
@@ -126,7 +144,8 @@ class WindowTable:
         c = self._cols
         out = Rows(*(c[name][idx].copy() for name in
                      ("k0", "k1", "window_start", *VALUE_COLUMNS)),
-                   seen=c["seen"][idx].copy() if self.words else None)
+                   seen=c["seen"][idx].copy() if self.words else None,
+                   new=~c["stored"][idx])
         if remove and len(idx):
             keep = np.flatnonzero(~mask)
             for arr in c.values():
@@ -140,9 +159,13 @@ class WindowTable:
         return self.take(self.col("window_start") < before, remove=True)
 
     def pop_dirty(self) -> Rows:
+        """Rows changed since the last call; they count as stored from now on (a failed
+        checkpoint crashes the worker, which then reloads from the store)."""
         dirty = self.col("dirty").copy()
+        out = self.take(dirty, remove=False)
         self._cols["dirty"][: self._n] = False
-        return self.take(dirty, remove=False)
+        self._cols["stored"][: self._n] |= dirty
+        return out
 
     def snapshot(self) -> Rows:
         return self.take(np.ones(self._n, bool), remove=False)

@@ -122,9 +122,9 @@ def _typed(utility: str, rows: list[list], where: list[Message]) -> tuple[Readin
         service_id=np.array(sid, dtype=f"S{SID_WIDTH}") if (lengths == SID_WIDTH).all() else
         np.array([s if len(s) == SID_WIDTH else "" for s in sid], dtype=f"S{SID_WIDTH}"),
         user_name=np.array(name, dtype=object),
-        type_code=encode_codes(np.array(mtype, dtype=object), METER_TYPES),
+        type_code=encode_codes(mtype, METER_TYPES),
         start_ts=start_ts,
-        state_code=encode_codes(np.array(state, dtype=object), STATES),
+        state_code=encode_codes(state, STATES),
         consumption=consumption,
         end_ts=end_ts,
         partition=np.fromiter((m.partition for m in where), np.int32, len(where)),
@@ -166,13 +166,13 @@ def _from_table(utility: str, table: pa.Table, msg: Message) -> Readings:
     def col(name: str) -> np.ndarray:
         return table.column(name).to_numpy(zero_copy_only=False)
 
-    type_code = encode_codes(col("type"), METER_TYPES)
-    state_code = encode_codes(col("state"), STATES)
+    type_code = encode_codes(table.column("type").combine_chunks(), METER_TYPES)
+    state_code = encode_codes(table.column("state").combine_chunks(), STATES)
     raw = np.full(n, None, dtype=object)
     for i in np.flatnonzero((type_code < 0) | (state_code < 0) | (sids == b"")):
         raw[i] = json.dumps(table.slice(int(i), 1).to_pylist()[0]).encode()  # keep the text
     return Readings(
-        utility, service_id=sids, user_name=col("user_name").astype(object),
+        utility, service_id=sids, user_name=table.column("user_name").combine_chunks(),
         type_code=type_code, start_ts=col("start_ts"), state_code=state_code,
         consumption=col("consumption"), end_ts=col("end_ts"),
         partition=np.full(n, msg.partition, np.int32), offset=np.full(n, msg.offset, np.int64),

@@ -6,10 +6,13 @@ operator touches a Python object per reading.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from auth_kappa.topology.schema import METER_TYPES, STATES
 
@@ -20,7 +23,7 @@ SID_WIDTH = 36  # canonical uuid text
 class Readings:
     utility: str
     service_id: np.ndarray     # S36
-    user_name: np.ndarray      # object (str)
+    user_name: np.ndarray | pa.Array  # text; Arrow from frames (no Python str per row)
     type_code: np.ndarray      # int8 index into METER_TYPES, -1 unknown
     start_ts: np.ndarray       # int64
     state_code: np.ndarray     # int8 index into STATES, -1 unknown
@@ -34,7 +37,7 @@ class Readings:
         return len(self.end_ts)
 
     def take(self, index: np.ndarray) -> Readings:
-        return replace(self, **{f.name: getattr(self, f.name)[index]
+        return replace(self, **{f.name: _take(getattr(self, f.name), index)
                                 for f in fields(self) if f.name != "utility"})
 
     @classmethod
@@ -51,7 +54,7 @@ class Readings:
             return cls.empty(utility)
         if len(parts) == 1:
             return parts[0]
-        return cls(utility, **{f.name: np.concatenate([getattr(p, f.name) for p in parts])
+        return cls(utility, **{f.name: _concat([getattr(p, f.name) for p in parts])
                                for f in fields(cls) if f.name != "utility"})
 
     def to_pandas(self) -> pd.DataFrame:
@@ -59,7 +62,7 @@ class Readings:
         return pd.DataFrame({
             "utility": self.utility,
             "service_id": self.service_id.astype(str),
-            "user_name": self.user_name,
+            "user_name": _numpy(self.user_name),
             "type": decode_codes(self.type_code, METER_TYPES),
             "start_ts": self.start_ts,
             "state": decode_codes(self.state_code, STATES),
@@ -70,21 +73,34 @@ class Readings:
         })
 
 
-_STATE_SORTED = np.array(sorted(STATES), dtype="S2")
-_STATE_ORDER = np.array([STATES.index(s.decode()) for s in _STATE_SORTED], dtype=np.int8)
-_TYPES = np.array(METER_TYPES, dtype="S16")
+_VOCABULARIES: dict[tuple[str, ...], pa.Array] = {}
 
 
-def encode_codes(values: np.ndarray, vocabulary: tuple[str, ...]) -> np.ndarray:
-    """Text ► index into vocabulary (int8), -1 where unknown; vectorised by binary search."""
-    vals = np.asarray(values).astype("S16") if len(values) else np.zeros(0, "S16")
-    if vocabulary is STATES:
-        table, order = _STATE_SORTED, _STATE_ORDER
-    else:
-        order = np.argsort(_TYPES).astype(np.int8)
-        table = _TYPES[order]
-    pos = np.searchsorted(table, vals).clip(0, len(table) - 1)
-    return np.where(table[pos] == vals, order[pos], -1).astype(np.int8)
+def encode_codes(values: pa.Array | Sequence[object], vocabulary: tuple[str, ...]
+                 ) -> np.ndarray:
+    """Text ► index into vocabulary (int8), -1 where unknown or not text (Arrow hash lookup)."""
+    if not isinstance(values, (pa.Array, pa.ChunkedArray)):
+        values = pa.array([v if isinstance(v, str) else None for v in values], pa.string())
+    vocab = _VOCABULARIES.setdefault(vocabulary, pa.array(vocabulary, pa.string()))
+    codes = pc.index_in(values, value_set=vocab)
+    return pc.fill_null(codes, -1).to_numpy(zero_copy_only=False).astype(np.int8)
+
+
+def _take(col: np.ndarray | pa.Array, index: np.ndarray) -> np.ndarray | pa.Array:
+    if isinstance(col, pa.Array):
+        return col.take(pa.array(np.asarray(index, dtype=np.int64)))
+    return col[index]
+
+
+def _concat(cols: list) -> np.ndarray | pa.Array:
+    if any(isinstance(c, pa.Array) for c in cols):
+        return pa.concat_arrays([c if isinstance(c, pa.Array) else pa.array(c, pa.string())
+                                 for c in cols])
+    return np.concatenate(cols)
+
+
+def _numpy(col: np.ndarray | pa.Array) -> np.ndarray:
+    return col.to_numpy(zero_copy_only=False) if isinstance(col, pa.Array) else col
 
 
 def decode_codes(codes: np.ndarray, vocabulary: tuple[str, ...]) -> np.ndarray:
