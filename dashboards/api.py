@@ -1,0 +1,164 @@
+"""JSON API: every number the pages show, behind the same access rules as the pages.
+
+Handlers validate first (dashboards/validation.py), authorise second (dashboards/auth.py),
+then ask the cached queries (dashboards/queries.py). Errors are JSON {"error": ...}
+with 400 (bad value), 401 (no credentials), 403 (wrong credentials), 404 (no such meter).
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from dashboards import live, metrics, queries, validation
+from dashboards.context import Context, ctx
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+class Json(JSONResponse):
+    """Compact JSON, never cached by browsers or proxies (it is per-user and live)."""
+
+    def render(self, content: object) -> bytes:
+        return json.dumps(content, separators=(",", ":"), allow_nan=False).encode()
+
+
+def ok(data: object) -> Json:
+    return Json(data, headers=NO_STORE)
+
+
+class NotFound(Exception):
+    pass
+
+
+# ---- households (operator token, or the meter's signed link)
+async def summary_of(c: Context, sid: str, rng: str) -> dict:
+    data = await c.cache.get(("meter", sid, rng), c.settings.meter_ttl,
+                             lambda: queries.meter_summary(c.source, sid, rng))
+    if data is None:
+        raise NotFound(f"no meter {sid} in the registry or the windows")
+    return data
+
+
+async def meter_summary(request: Request) -> Response:
+    validation.only(request.query_params, {"range", "sig"})
+    sid = validation.service_id(request.path_params["service_id"])
+    rng = validation.time_range(request.query_params.get("range"))
+    c = ctx(request)
+    c.access.require_meter(request, sid)
+    return ok(await summary_of(c, sid, rng))
+
+
+async def meter_windows(request: Request) -> Response:
+    q = request.query_params
+    validation.only(q, {"utility", "window", "from", "to", "sig"})
+    c = ctx(request)
+    sid = validation.service_id(request.path_params["service_id"])
+    utility = validation.utility(q.get("utility"))
+    size = validation.window(q.get("window"), c.source.sizes)
+    start, end = validation.epoch(q.get("from"), "from"), validation.epoch(q.get("to"), "to")
+    c.access.require_meter(request, sid)
+    clock = (await c.source.clock()).newest.get(utility)
+    if clock is None:
+        clock = end or start or 0
+    first, stop = validation.span(start, end, size, clock)
+    return ok(await queries.meter_windows(c.source, sid, utility, size, first, stop))
+
+
+async def meter_stream(request: Request) -> Response:
+    validation.only(request.query_params, {"range", "sig"})
+    sid = validation.service_id(request.path_params["service_id"])
+    rng = validation.time_range(request.query_params.get("range"))
+    c = ctx(request)
+    c.access.require_meter(request, sid)
+    await summary_of(c, sid, rng)  # 404 before the stream starts, not inside it
+    _room_for_stream(c)
+    return live.stream(lambda: _summary_event(c, sid, rng), c.settings.sse_interval,
+                       c.settings.sse_max_age, c.requests)
+
+
+async def _summary_event(c: Context, sid: str, rng: str) -> dict:
+    return {"summary": await summary_of(c, sid, rng)}
+
+
+async def meter_search(request: Request) -> Response:
+    q = request.query_params
+    validation.only(q, {"q", "limit"})
+    text, limit = validation.search_text(q.get("q")), validation.limit(q.get("limit"))
+    c = ctx(request)
+    c.access.require_operator(request)
+    found = await c.source.search(text, limit)
+    return ok({"q": text, "meters": [{**m, "link": c.access.household_link(m["service_id"])}
+                                     for m in found]})
+
+
+# ---- fleet (operator token)
+async def fleet_summary_of(c: Context) -> dict:
+    return await c.cache.get(("fleet",), c.settings.fleet_ttl,
+                             lambda: queries.fleet_summary(c.source, c.poller.rate.rates()))
+
+
+async def fleet_states_of(c: Context, utility: str, rng: str) -> dict:
+    return await c.cache.get(("states", utility, rng), c.settings.fleet_ttl,
+                             lambda: queries.fleet_states(c.source, utility, rng))
+
+
+async def fleet_summary(request: Request) -> Response:
+    validation.only(request.query_params, set())
+    c = ctx(request)
+    c.access.require_operator(request)
+    return ok(await fleet_summary_of(c))
+
+
+async def fleet_states(request: Request) -> Response:
+    q = request.query_params
+    validation.only(q, {"utility", "range"})
+    utility = validation.utility(q.get("utility"), "electricity")
+    rng = validation.time_range(q.get("range"))
+    c = ctx(request)
+    c.access.require_operator(request)
+    return ok(await fleet_states_of(c, utility, rng))
+
+
+async def fleet_stream(request: Request) -> Response:
+    q = request.query_params
+    validation.only(q, {"utility", "range"})
+    utility = validation.utility(q.get("utility"), "electricity")
+    rng = validation.time_range(q.get("range"))
+    c = ctx(request)
+    c.access.require_operator(request)
+    _room_for_stream(c)
+
+    async def produce() -> dict:
+        return {"summary": await fleet_summary_of(c),
+                "states": await fleet_states_of(c, utility, rng)}
+
+    return live.stream(produce, c.settings.sse_interval, c.settings.sse_max_age, c.requests)
+
+
+def _room_for_stream(c: Context) -> None:
+    if c.requests.sse_clients >= c.settings.sse_max_clients:
+        raise Busy("too many live streams; retry later")
+
+
+class Busy(Exception):
+    pass
+
+
+# ---- operations
+async def healthz(request: Request) -> Response:
+    c = ctx(request)
+    up = await c.source.ping()
+    body = {"status": "ok" if up and c.poller.healthy else "degraded", "source": c.source.kind,
+            "store": "up" if up else "down"}
+    return Json(body, status_code=200 if up else 503, headers=NO_STORE)
+
+
+async def prometheus(request: Request) -> Response:
+    c = ctx(request)
+    c.access.require_operator(request)
+    fleet = await fleet_summary_of(c)
+    return PlainTextResponse(metrics.render(c.requests, fleet), headers=NO_STORE,
+                             media_type="text/plain; version=0.0.4")

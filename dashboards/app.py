@@ -1,0 +1,131 @@
+"""The Starlette app: routes, error mapping, security headers, lifespan of the poller.
+
+    app = create_app(Context(source, Access.from_env()))
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dashboards import api, pages
+from dashboards.auth import Denied
+from dashboards.context import Context
+from dashboards.metrics import TimingMiddleware
+from dashboards.openapi import spec
+from dashboards.validation import Invalid
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+       "frame-ancestors 'none'")
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),   # signed links must not leak through Referer
+]
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith(("/api/", "/metrics", "/healthz", "/openapi"))
+
+
+def _error(request: Request, status: int, message: str) -> Response:
+    if _wants_html(request):
+        return pages.error_page(status, message)
+    headers = {"Cache-Control": "no-store"}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="auth-kappa"'
+    return api.Json({"error": message}, status_code=status, headers=headers)
+
+
+async def _invalid(request: Request, exc: Exception) -> Response:
+    return _error(request, 400, str(exc))
+
+
+async def _denied(request: Request, exc: Exception) -> Response:
+    return _error(request, exc.status, str(exc))  # type: ignore[attr-defined]
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return _error(request, 404, str(exc) or "not found")
+
+
+async def _busy(request: Request, exc: Exception) -> Response:
+    return _error(request, 503, str(exc))
+
+
+async def _http(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 500)
+    return _error(request, status, getattr(exc, "detail", "") or "error")
+
+
+async def openapi(request: Request) -> Response:
+    return api.Json(spec())
+
+
+def routes() -> list:
+    return [
+        Route("/", pages.index),
+        Route("/login", pages.login_form, methods=["GET"]),
+        Route("/login", pages.login, methods=["POST"]),
+        Route("/logout", pages.logout, methods=["POST"]),
+        Route("/fleet", pages.fleet),
+        Route("/household", pages.household_finder),
+        Route("/household/{service_id}", pages.household),
+        Route("/docs", pages.docs),
+        Route("/openapi.json", openapi),
+        Route("/healthz", api.healthz),
+        Route("/metrics", api.prometheus),
+        Route("/api/meters", api.meter_search),
+        Route("/api/meters/{service_id}", api.meter_summary),
+        Route("/api/meters/{service_id}/windows", api.meter_windows),
+        Route("/api/meters/{service_id}/stream", api.meter_stream),
+        Route("/api/fleet/summary", api.fleet_summary),
+        Route("/api/fleet/states", api.fleet_states),
+        Route("/api/fleet/stream", api.fleet_stream),
+        Mount("/static", StaticFiles(packages=[("dashboards", "static")]), name="static"),
+    ]
+
+
+def create_app(context: Context) -> ASGIApp:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await context.poller.start()
+        try:
+            yield
+        finally:
+            await context.poller.stop()
+            await context.source.close()
+
+    from starlette.exceptions import HTTPException
+
+    app = Starlette(routes=routes(), lifespan=lifespan, exception_handlers={
+        Invalid: _invalid, Denied: _denied, api.NotFound: _not_found, api.Busy: _busy,
+        HTTPException: _http})
+    app.state.ctx = context
+    return TimingMiddleware(SecurityHeaders(app), context.requests)

@@ -1,0 +1,178 @@
+"""The OpenAPI 3.1 document served at /openapi.json, written by hand next to the handlers.
+
+A test checks that every /api route of the app appears here and nothing else does.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from auth_kappa.topology.schema import STATES, UTILITIES
+
+_SID = {"name": "service_id", "in": "path", "required": True,
+        "schema": {"type": "string", "format": "uuid", "pattern": "^[0-9a-f-]{36}$"}}
+_SIG = {"name": "sig", "in": "query", "required": False,
+        "description": "the household's signed-link signature (not needed with the operator "
+                       "token)", "schema": {"type": "string"}}
+_RANGE = {"name": "range", "in": "query", "required": False,
+          "description": "hour: 1-minute windows of the last hour; day: hourly windows of "
+                         "the last 24 hours", "schema": {"enum": ["hour", "day"], "default": "hour"}}
+_UTILITY = {"name": "utility", "in": "query", "required": False,
+            "schema": {"enum": list(UTILITIES), "default": "electricity"}}
+_ERR = {"description": "error", "content": {"application/json": {"schema": {
+    "$ref": "#/components/schemas/Error"}}}}
+_METER_ERRS = {"400": _ERR, "401": _ERR, "403": _ERR, "404": _ERR}
+_OP_ERRS = {"400": _ERR, "401": _ERR, "403": _ERR}
+
+
+def _json(ref: str, description: str = "ok") -> dict:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
+
+
+def _sse(description: str) -> dict:
+    return {"description": description, "content": {"text/event-stream": {
+        "schema": {"type": "string"}}}}
+
+
+_WINDOW = {"type": "object", "properties": {
+    "window_start": {"type": "integer"}, "window_end": {"type": "integer"},
+    "sum": {"type": "number"}, "count": {"type": "integer"},
+    "min": {"type": ["number", "null"]}, "max": {"type": ["number", "null"]}}}
+_TOTAL = {"type": "object", "properties": {"sum": {"type": "number"},
+                                           "count": {"type": "integer"}}}
+
+
+@cache
+def spec() -> dict:
+    operator = [{"operatorToken": []}]
+    meter = [{"operatorToken": []}, {"householdSignature": []}]
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "AUTH-Kappa dashboard API", "version": "1",
+                 "description": "Window values of the one stream topology, read-only. Times "
+                                "are epoch seconds, event time; 'today' is the UTC day of the "
+                                "newest reading."},
+        "paths": {
+            "/api/meters": {"get": {
+                "summary": "Find meters by name or service_id prefix (operator)",
+                "security": operator,
+                "parameters": [{"name": "q", "in": "query", "required": True,
+                                "schema": {"type": "string", "maxLength": 64}},
+                               {"name": "limit", "in": "query", "required": False,
+                                "schema": {"type": "integer", "minimum": 1, "maximum": 50}}],
+                "responses": {"200": _json("Search"), **_OP_ERRS}}},
+            "/api/meters/{service_id}": {"get": {
+                "summary": "One meter's three cards: current window, today, last hour or day",
+                "security": meter, "parameters": [_SID, _RANGE, _SIG],
+                "responses": {"200": _json("MeterSummary"), **_METER_ERRS}}},
+            "/api/meters/{service_id}/windows": {"get": {
+                "summary": "One meter's stored windows in a time range",
+                "security": meter,
+                "parameters": [_SID, {**_UTILITY, "required": True},
+                               {"name": "window", "in": "query", "required": False,
+                                "schema": {"type": "string", "examples": ["1m", "1h"]}},
+                               {"name": "from", "in": "query", "required": False,
+                                "schema": {"type": "integer"}},
+                               {"name": "to", "in": "query", "required": False,
+                                "schema": {"type": "integer"}}, _SIG],
+                "responses": {"200": _json("MeterWindows"), **_METER_ERRS}}},
+            "/api/meters/{service_id}/stream": {"get": {
+                "summary": "Live updates of the summary (SSE, event 'summary')",
+                "security": meter, "parameters": [_SID, _RANGE, _SIG],
+                "responses": {"200": _sse("event: summary, data: MeterSummary"),
+                              **_METER_ERRS, "503": _ERR}}},
+            "/api/fleet/summary": {"get": {
+                "summary": "Fleet totals today, counters, ingest rate, watermark lag (operator)",
+                "security": operator,
+                "responses": {"200": _json("FleetSummary"), **_OP_ERRS}}},
+            "/api/fleet/states": {"get": {
+                "summary": "Per-state totals and the top 10 (the choropleth) (operator)",
+                "security": operator, "parameters": [_UTILITY, _RANGE],
+                "responses": {"200": _json("FleetStates"), **_OP_ERRS}}},
+            "/api/fleet/stream": {"get": {
+                "summary": "Live fleet updates (SSE, events 'summary' and 'states')",
+                "security": operator, "parameters": [_UTILITY, _RANGE],
+                "responses": {"200": _sse("events summary and states"), **_OP_ERRS,
+                              "503": _ERR}}},
+            "/healthz": {"get": {"summary": "Liveness and store reachability (public)",
+                                 "responses": {"200": _json("Health"), "503": _json("Health")}}},
+            "/metrics": {"get": {"summary": "Prometheus text exposition (operator)",
+                                 "security": operator,
+                                 "responses": {"200": {"description": "text/plain 0.0.4"},
+                                               "401": _ERR, "403": _ERR}}},
+        },
+        "components": {
+            "securitySchemes": {
+                "operatorToken": {"type": "http", "scheme": "bearer",
+                                  "description": "AUTH_OPERATOR_TOKEN (or the login cookie)"},
+                "householdSignature": {"type": "apiKey", "in": "query", "name": "sig",
+                                       "description": "HMAC of the service_id; valid for "
+                                                      "that meter only"},
+            },
+            "schemas": {
+                "Error": {"type": "object", "properties": {"error": {"type": "string"}}},
+                "Health": {"type": "object", "properties": {
+                    "status": {"enum": ["ok", "degraded"]}, "source": {"type": "string"},
+                    "store": {"enum": ["up", "down"]}}},
+                "Search": {"type": "object", "properties": {
+                    "q": {"type": "string"}, "meters": {"type": "array", "items": {
+                        "type": "object", "properties": {
+                            "service_id": {"type": "string"}, "user_name": {"type": "string"},
+                            "type": {"type": "string"}, "state": {"enum": list(STATES)},
+                            "link": {"type": "string",
+                                     "description": "the household's signed page URL"}}}}}},
+                "Window": _WINDOW,
+                "Card": {"type": "object", "properties": {
+                    "unit": {"type": "string"}, "clock": {"type": ["integer", "null"]},
+                    "current": {"oneOf": [{"$ref": "#/components/schemas/Window"},
+                                          {"type": "null"}]},
+                    "today": {"type": "object", "properties": {
+                        "from": {"type": ["integer", "null"]}, "to": {"type": ["integer", "null"]},
+                        "sum": {"type": "number"}, "count": {"type": "integer"}}},
+                    "series": {"type": "object", "properties": {
+                        "size": {"type": "integer"},
+                        "start": {"type": "array", "items": {"type": "integer"}},
+                        "sum": {"type": "array", "items": {"type": ["number", "null"]}},
+                        "count": {"type": "array", "items": {"type": "integer"}}}}}},
+                "MeterSummary": {"type": "object", "properties": {
+                    "service_id": {"type": "string"},
+                    "meter": {"type": ["object", "null"], "description": "registry entry"},
+                    "range": {"enum": ["hour", "day"]},
+                    "utilities": {"type": "object", "properties": {
+                        u: {"$ref": "#/components/schemas/Card"} for u in UTILITIES}}}},
+                "MeterWindows": {"type": "object", "properties": {
+                    "service_id": {"type": "string"}, "utility": {"enum": list(UTILITIES)},
+                    "unit": {"type": "string"}, "size": {"type": "integer"},
+                    "from": {"type": "integer"}, "to": {"type": "integer"},
+                    "windows": {"type": "array",
+                                "items": {"$ref": "#/components/schemas/Window"}}}},
+                "FleetStates": {"type": "object", "properties": {
+                    "utility": {"enum": list(UTILITIES)}, "unit": {"type": "string"},
+                    "range": {"enum": ["hour", "day"]}, "clock": {"type": ["integer", "null"]},
+                    "from": {"type": ["integer", "null"]}, "to": {"type": ["integer", "null"]},
+                    "total": _TOTAL,
+                    "states": {"type": "object", "additionalProperties": _TOTAL,
+                               "description": "all 50 states and DC"},
+                    "top10": {"type": "array", "items": {"type": "object", "properties": {
+                        "rank": {"type": "integer"}, "state": {"enum": list(STATES)},
+                        "sum": {"type": "number"}, "count": {"type": "integer"}}}}}},
+                "FleetSummary": {"type": "object", "properties": {
+                    "source": {"enum": ["redis", "embedded"]}, "namespace": {"type": "string"},
+                    "checkpoint_age_s": {"type": ["number", "null"]},
+                    "meters": {"type": "integer"},
+                    "utilities": {"type": "object", "additionalProperties": {
+                        "type": "object", "properties": {
+                            "unit": {"type": "string"}, "newest": {"type": ["integer", "null"]},
+                            "watermark": {"type": ["integer", "null"]}, "today": _TOTAL,
+                            "watermark_lag_s": {"type": ["number", "null"],
+                                                "description": "wall clock minus watermark"},
+                            "partition_skew_s": {"type": ["integer", "null"],
+                                                 "description": "newest event minus watermark"},
+                            "ingest_rate": {"type": ["number", "null"],
+                                            "description": "readings consumed/s, 10 s average"},
+                            "accepted": {"type": "integer"}, "duplicates": {"type": "integer"},
+                            "late": {"type": "integer"}, "quarantined": {"type": "integer"}}}}}},
+            },
+        },
+    }

@@ -1,0 +1,147 @@
+"""What the pages show, computed once for the JSON API, the SSE streams and the HTML pages.
+
+"Now" is event time: the newest reading the workers applied for that utility (the
+wall clock never decides which windows are current, as in the engine). "Today" is the
+UTC day of that newest reading. The last hour is drawn from the finest windows (1m),
+the last day from the hourly ones.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from auth_kappa.topology.schema import STATES, UNITS, UTILITIES
+from dashboards.sources import COUNTERS, Source
+from dashboards.validation import RANGES
+
+DAY = 86400
+
+
+def aligned(t: int, size: int, n: int) -> list[int]:
+    """The n window starts ending with the window that holds t."""
+    last = t // size * size
+    return [last - size * (n - 1 - i) for i in range(n)]
+
+
+def coarse_size(sizes: tuple[int, ...]) -> int:
+    return 3600 if 3600 in sizes else sizes[0]
+
+
+def range_size(sizes: tuple[int, ...], rng: str) -> int:
+    return sizes[0] if rng == "hour" else coarse_size(sizes)
+
+
+def _num(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+def _cell(start: int, size: int, v: np.void) -> dict:
+    return {"window_start": start, "window_end": start + size, "sum": float(v["sum"]),
+            "count": int(v["count"]), "min": _num(v["min"]), "max": _num(v["max"])}
+
+
+def _series(starts: list[int], size: int, v: np.ndarray) -> dict:
+    has = v["count"] > 0
+    return {"size": size, "start": starts,
+            "sum": [float(s) if h else None for s, h in zip(v["sum"], has, strict=True)],
+            "count": v["count"].tolist()}
+
+
+async def meter_summary(src: Source, service_id: str, rng: str) -> dict | None:
+    """Three cards: current window, today's total, the last hour (1m) or day (1h) series.
+
+    One source call (one Redis round trip). None when the meter is neither registered
+    nor has any stored window."""
+    clock = await src.clock()
+    fine, coarse = src.sizes[0], coarse_size(src.sizes)
+    reads, plan = [], []
+    for u in UTILITIES:
+        t = clock.newest.get(u)
+        if t is None:
+            continue
+        reads.append((u, fine, aligned(t, fine, max(1, 3600 // fine))))
+        reads.append((u, coarse, aligned(t, coarse, max(1, DAY // coarse))))
+        plan.append((u, t))
+    info, values = await src.meter(service_id, reads)
+    cards, seen = {}, 0
+    for i, (u, t) in enumerate(plan):
+        (_, _, fstarts), (_, _, cstarts) = reads[2 * i], reads[2 * i + 1]
+        fv, cv = values[2 * i], values[2 * i + 1]
+        seen += int(fv["count"].sum() + cv["count"].sum())
+        filled = np.flatnonzero(fv["count"] > 0)
+        current = _cell(fstarts[filled[-1]], fine, fv[filled[-1]]) if len(filled) else None
+        day_from = t // DAY * DAY
+        today = np.asarray(cstarts) >= day_from
+        cards[u] = {
+            "unit": UNITS[u], "clock": t, "current": current,
+            "today": {"from": day_from, "to": t + 1, "sum": float(cv["sum"][today].sum()),
+                      "count": int(cv["count"][today].sum())},
+            "series": _series(fstarts, fine, fv) if rng == "hour" else
+            _series(cstarts, coarse, cv),
+        }
+    for u in UTILITIES:
+        cards.setdefault(u, {"unit": UNITS[u], "clock": None, "current": None,
+                             "today": {"from": None, "to": None, "sum": 0.0, "count": 0},
+                             "series": {"size": range_size(src.sizes, rng), "start": [],
+                                        "sum": [], "count": []}})
+    if info is None and not seen:
+        return None
+    return {"service_id": service_id, "meter": info, "range": rng, "utilities": cards}
+
+
+async def meter_windows(src: Source, service_id: str, utility: str, size: int,
+                        start: int, end: int) -> dict:
+    """Stored windows of one meter in [start, end) (validated and aligned by the caller)."""
+    starts = list(range(start, end, size))
+    _, (v,) = await src.meter(service_id, [(utility, size, starts)])
+    keep = np.flatnonzero(v["count"] > 0)
+    return {"service_id": service_id, "utility": utility, "unit": UNITS[utility], "size": size,
+            "from": start, "to": end, "windows": [_cell(starts[i], size, v[i]) for i in keep]}
+
+
+async def fleet_states(src: Source, utility: str, rng: str) -> dict:
+    """Per-state totals over the last hour or day: the choropleth and the top-10 table."""
+    clock = await src.clock()
+    t = clock.newest.get(utility)
+    size = range_size(src.sizes, rng)
+    starts = aligned(t, size, max(1, RANGES[rng] // size)) if t is not None else []
+    v = await src.states(utility, size, starts)
+    sums, counts = v["sum"].sum(axis=1), v["count"].sum(axis=1)
+    states = {s: {"sum": float(sums[i]), "count": int(counts[i])} for i, s in enumerate(STATES)}
+    order = sorted(STATES, key=lambda s: (-states[s]["sum"], s))
+    return {"utility": utility, "unit": UNITS[utility], "range": rng, "clock": t,
+            "from": starts[0] if starts else None,
+            "to": starts[-1] + size if starts else None,
+            "total": {"sum": float(sums.sum()), "count": int(counts.sum())},
+            "states": states,
+            "top10": [{"rank": i + 1, "state": s, **states[s]} for i, s in enumerate(order[:10])]}
+
+
+async def fleet_summary(src: Source, rates: dict[str, float | None]) -> dict:
+    """Fleet totals today, counters, ingest rate and watermark lag per utility."""
+    clock, stats = await src.clock(), await src.stats()
+    coarse = coarse_size(src.sizes)
+    now = time.time()
+    out = {}
+    for u in UTILITIES:
+        t, wm = clock.newest.get(u), clock.watermark.get(u)
+        total = {"sum": 0.0, "count": 0}
+        if t is not None:
+            day_from = t // DAY * DAY
+            starts = aligned(t, coarse, (t // coarse * coarse - day_from) // coarse + 1)
+            v = await src.states(u, coarse, starts)
+            total = {"sum": float(v["sum"].sum()), "count": int(v["count"].sum())}
+        out[u] = {
+            "unit": UNITS[u], "newest": t, "watermark": wm, "today": total,
+            "watermark_lag_s": None if wm is None else round(now - wm, 3),
+            "partition_skew_s": None if wm is None or t is None else t - wm,
+            "ingest_rate": rates.get(u),
+            **{name: stats.get(name, u) for name in COUNTERS},
+        }
+    return {"source": src.kind, "namespace": clock.namespace,
+            "checkpoint_age_s": None if clock.checkpoint_ts is None else
+            round(now - clock.checkpoint_ts, 3),
+            "meters": await src.registry_size(), "utilities": out}

@@ -1,0 +1,101 @@
+"""The meter registry in Redis: who owns a meter, and a name/id index to find one.
+
+The live system receives readings, not owners; the registry comes from the simulator's
+registry.parquet (or a utility's customer system) and is loaded once:
+
+  auth:registry:{<service_id>}   HASH  user_name, type, state, registered_ts
+  auth:registry:index            ZSET  score 0, "<lower-case name>\\0<service_id>" and
+                                       "<service_id>\\0<service_id>": prefix search by name or
+                                       id with ZRANGE ... BYLEX, no scan of the fleet
+
+Not under a namespace: owners do not change when windows are rebuilt. The {service_id}
+hash tag puts a meter's registry entry in the same cluster slot as its windows. It is
+reference data: a load with replace=True drops meters missing from the new file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import redis
+
+from auth_kappa.errors import UserError
+from dashboards.validation import SID
+
+PREFIX = "auth:registry:"
+INDEX = f"{PREFIX}index"
+FIELDS = ("user_name", "type", "state", "registered_ts")
+SEP = "\x00"
+CHUNK = 5000
+
+
+def meter_key(service_id: str) -> str:
+    return f"{PREFIX}{{{service_id}}}"
+
+
+def read_registry(path: str | Path) -> list[dict[str, str]]:
+    """Rows of registry.parquet (simulators/README.md), each checked to be a canonical uuid."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"registry file {path} not found; `auth-kappa simulate` writes "
+                        "<out>/registry.parquet")
+    table = pq.read_table(path)
+    missing = [c for c in ("service_id", *FIELDS[:3]) if c not in table.column_names]
+    if missing:
+        raise UserError(f"{path} lacks column(s) {', '.join(missing)}")
+    rows = table.to_pylist()
+    bad = [r["service_id"] for r in rows if not SID.match(str(r["service_id"]))]
+    if bad:
+        raise UserError(f"{path}: {len(bad)} service_id(s) are not lower-case uuids, "
+                        f"e.g. {bad[0]!r}")
+    return [{"service_id": r["service_id"], **{f: str(r.get(f, "") or "") for f in FIELDS}}
+            for r in rows]
+
+
+def index_members(row: dict[str, str]) -> tuple[str, str]:
+    sid = row["service_id"]
+    return f"{row['user_name'].lower()}{SEP}{sid}", f"{sid}{SEP}{sid}"
+
+
+def load(client: redis.Redis, rows: list[dict[str, str]], replace: bool = False) -> int:
+    """Write the registry in pipelined chunks; replace=True first removes meters not in rows."""
+    if replace:
+        keep = {r["service_id"] for r in rows}
+        stale = [m.decode().split(SEP)[1] for m in client.zrange(INDEX, 0, -1)]
+        stale = sorted({s for s in stale if s not in keep})
+        for lo in range(0, len(stale), CHUNK):
+            pipe = client.pipeline(transaction=False)
+            part = stale[lo:lo + CHUNK]
+            pipe.unlink(*[meter_key(s) for s in part])
+            pipe.execute()
+        if stale:
+            gone = set(stale)
+            members = [m for m in client.zrange(INDEX, 0, -1)
+                       if m.decode().split(SEP)[1] in gone]
+            for lo in range(0, len(members), CHUNK):
+                client.zrem(INDEX, *members[lo:lo + CHUNK])
+    for lo in range(0, len(rows), CHUNK):
+        pipe = client.pipeline(transaction=False)
+        part = rows[lo:lo + CHUNK]
+        for row in part:
+            pipe.hset(meter_key(row["service_id"]), mapping={f: row[f] for f in FIELDS})
+        pipe.zadd(INDEX, {m: 0 for row in part for m in index_members(row)})
+        pipe.execute()
+    return len(rows)
+
+
+def load_file(url: str, path: str | Path, replace: bool = False) -> int:
+    """`auth-kappa dashboard load-registry FILE`: needs a Redis user that may write."""
+    rows = read_registry(path)
+    client = redis.Redis.from_url(url, socket_connect_timeout=5)
+    try:
+        return load(client, rows, replace=replace)
+    except redis.ConnectionError as exc:
+        raise UserError(f"cannot reach Redis at {url} ({exc}); run `auth-kappa stack up` "
+                        "or set AUTH_REDIS_URL") from None
+    except redis.ResponseError as exc:
+        raise UserError(f"Redis refused the registry load ({exc}); load it with a user that "
+                        "may write (AUTH_REDIS_URL), not the dashboard's read-only one") from None
+    finally:
+        client.close()

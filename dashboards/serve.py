@@ -1,0 +1,90 @@
+"""Build a source and run the app under uvicorn; shared by `auth-kappa dashboard` and the demo."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+import redis
+import uvicorn
+
+from auth_kappa.config import Config
+from auth_kappa.errors import ServiceUnavailable, UserError
+from dashboards.acl import redacted
+from dashboards.app import create_app
+from dashboards.auth import Access
+from dashboards.context import Context, Settings
+from dashboards.embedded_source import EmbeddedSource
+from dashboards.redis_source import RedisSource
+
+
+def dashboard_url(config: Config, env: dict[str, str] | None = None) -> str:
+    """AUTH_DASHBOARD_REDIS_URL (the read-only ACL user) when set, else AUTH_REDIS_URL."""
+    env = os.environ if env is None else env
+    return env.get("AUTH_DASHBOARD_REDIS_URL") or config.redis_url
+
+
+def redis_source(config: Config, url: str | None = None) -> RedisSource:
+    url = url or dashboard_url(config)
+    client = redis.Redis.from_url(url, socket_connect_timeout=5)
+    try:
+        client.ping()
+        client.zcard("auth:registry:index")  # the ACL user must be able to read auth:*
+    except redis.ConnectionError as exc:
+        raise ServiceUnavailable(f"cannot reach Redis at {redacted(url)} ({exc}); run "
+                                 "`auth-kappa stack up` or set AUTH_DASHBOARD_REDIS_URL") from None
+    except redis.ResponseError as exc:
+        raise UserError(f"Redis user of {redacted(url)} cannot read auth:* ({exc}); run "
+                        "`auth-kappa dashboard create-redis-user`") from None
+    finally:
+        client.close()
+    sizes = tuple(s.size for s in config.window_specs())
+    return RedisSource(url, sizes, config.group, config.namespace)
+
+
+def embedded_source(folder: str | Path) -> EmbeddedSource:
+    return EmbeddedSource.from_folder(folder)
+
+
+def check_port(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise UserError(f"cannot listen on {host}:{port} ({exc.strerror}); pass --port "
+                            "with a free port") from None
+
+
+def announce(access: Access, host: str, port: int, out=None) -> None:
+    out = out or sys.stdout
+    base = f"http://{host}:{port}"
+    print(f"dashboard: {base}/  (API docs {base}/docs, health {base}/healthz)", file=out)
+    if access.generated:
+        print(f"dashboard: operator token (generated; set AUTH_OPERATOR_TOKEN to fix it): "
+              f"{access.operator_token}", file=out)
+    else:
+        print("dashboard: operator token from AUTH_OPERATOR_TOKEN", file=out)
+    print(f"dashboard: fleet page {base}/login#token={access.operator_token}", file=out)
+    print("dashboard: Ctrl-C stops it", file=out, flush=True)
+
+
+def run(context: Context, host: str, port: int, log_level: str = "warning",
+        example_meter: str | None = None) -> None:
+    """Serve until Ctrl-C (uvicorn handles SIGINT/SIGTERM and closes streams within 2 s)."""
+    check_port(host, port)
+    announce(context.access, host, port)
+    if example_meter:
+        print(f"dashboard: a household page http://{host}:{port}"
+              f"{context.access.household_link(example_meter)}", flush=True)
+    config = uvicorn.Config(create_app(context), host=host, port=port, log_level=log_level,
+                            access_log=False, timeout_graceful_shutdown=2, lifespan="on",
+                            backlog=4096)
+    uvicorn.Server(config).run()
+
+
+def make_context(source: object, token: str | None = None,
+                 settings: Settings | None = None) -> Context:
+    return Context(source, Access.from_env(token=token), settings or Settings())

@@ -1,0 +1,110 @@
+"""Request values checked against closed sets and strict patterns before any Redis key is built.
+
+Every id, utility, window, range and search text that reaches a key or a field name
+passes through here first, so nothing from a URL can add `*`, `:`, `{`, a newline or a
+second key to a Redis command.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from auth_kappa.topology.schema import STATES, UTILITIES
+
+SID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+SIG = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+SEARCH = re.compile(r"^[\w .'-]{1,64}$")      # names, uuid prefixes; no control characters
+RANGES: dict[str, int] = {"hour": 3600, "day": 86400}
+MAX_POINTS = 1500          # per window query: bounds one reply's size
+EARLIEST = 946684800       # 2000-01-01: older timestamps are typos, not history
+LATEST = 4102444800        # 2100-01-01
+
+
+class Invalid(ValueError):
+    """A request value that fails validation; the API answers 400 with the message."""
+
+
+def service_id(text: str) -> str:
+    """Canonical lower-case uuid, as the workers store it (anything else: 400)."""
+    if not isinstance(text, str) or not SID.match(text):
+        raise Invalid("service_id must be a lower-case uuid like "
+                      "1b4e28ba-2fa1-41d2-883f-0016d3cca427")
+    return text
+
+
+def utility(text: str | None, default: str | None = None) -> str:
+    value = text if text is not None else default
+    if value not in UTILITIES:
+        raise Invalid(f"utility must be one of {', '.join(UTILITIES)}")
+    return value
+
+
+def time_range(text: str | None, default: str = "hour") -> str:
+    value = text if text is not None else default
+    if value not in RANGES:
+        raise Invalid(f"range must be one of {', '.join(RANGES)}")
+    return value
+
+
+def window(text: str | None, sizes: tuple[int, ...]) -> int:
+    """A configured window size given as 1m/1h/60/3600."""
+    if text is None:
+        return sizes[0]
+    labels = {f"{s // 3600}h" if s % 3600 == 0 else f"{s // 60}m" if s % 60 == 0 else f"{s}s": s
+              for s in sizes}
+    if text in labels:
+        return labels[text]
+    if text.isdigit() and int(text) in sizes:
+        return int(text)
+    raise Invalid(f"window must be one of {', '.join(labels)}")
+
+
+def epoch(text: str | None, name: str) -> int | None:
+    if text is None or text == "":
+        return None
+    if not re.fullmatch(r"\d{1,10}", text):
+        raise Invalid(f"{name} must be epoch seconds (digits only)")
+    value = int(text)
+    if not EARLIEST <= value <= LATEST:
+        raise Invalid(f"{name} must be between {EARLIEST} and {LATEST}")
+    return value
+
+
+def span(start: int | None, end: int | None, size: int, clock: int) -> tuple[int, int]:
+    """[start, end) aligned to the window size; default: the last hour (or day) to the clock."""
+    end = clock + 1 if end is None else end
+    start = end - (3600 if size < 3600 else 86400) if start is None else start
+    if start >= end:
+        raise Invalid("from must be before to")
+    first, last = start // size * size, (end - 1) // size * size
+    if (last - first) // size + 1 > MAX_POINTS:
+        raise Invalid(f"at most {MAX_POINTS} windows per request; narrow from/to")
+    return first, last + size
+
+
+def search_text(text: str | None) -> str:
+    if text is None or not SEARCH.match(text.strip()):
+        raise Invalid("q: 1-64 letters, digits, spaces, dots, dashes or apostrophes")
+    return text.strip().lower()
+
+
+def limit(text: str | None, default: int = 20, most: int = 50) -> int:
+    if text is None:
+        return default
+    if not text.isdigit() or not 1 <= int(text) <= most:
+        raise Invalid(f"limit must be 1..{most}")
+    return int(text)
+
+
+def state(text: str) -> str:
+    if text not in STATES:
+        raise Invalid("state must be a two-letter code of the 50 states or DC")
+    return text
+
+
+def only(params: Mapping[str, str], allowed: set[str]) -> None:
+    """Unknown query parameters are an error, not silently ignored (typos show up)."""
+    extra = sorted(set(params) - allowed)
+    if extra:
+        raise Invalid(f"unknown parameter(s): {', '.join(extra)}")
