@@ -40,7 +40,7 @@ _pending: list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]] = []
 runtime = LiveRuntime(
     Topology(config.window_specs(), grace=config.grace, idle_timeout=config.idle_timeout),
     RedisWindowStore.connect(config.redis_url, config.namespace, config.window_specs(),
-                             group=GROUP),
+                             group=GROUP, pointer=config.pointer),
     emit=lambda *record: _pending.append(record),
     outputs=outputs,
     commit_interval=config.commit_interval,

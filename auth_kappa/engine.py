@@ -64,7 +64,7 @@ class Engine:
         config = config or Config.load()
         specs = config.window_specs()
         store = RedisWindowStore.connect(config.redis_url, config.namespace, specs,
-                                         group=config.group)
+                                         group=config.group, pointer=config.pointer)
         try:
             store.client.ping()
         except Exception as exc:  # noqa: BLE001 - any connection failure

@@ -54,10 +54,10 @@ class RedisWindowStore:
 
     @classmethod
     def connect(cls, url: str, namespace: str | None, windows: tuple[WindowSpec, ...],
-                group: str = "auth-kappa") -> RedisWindowStore:
+                group: str = "auth-kappa", pointer: str = POINTER) -> RedisWindowStore:
         # a checkpoint transaction can run for seconds under load; redis-py's default is 5 s
         client = redis.Redis.from_url(url, socket_timeout=120, socket_connect_timeout=5)
-        ns = namespace or (client.get(POINTER) or b"v1").decode()
+        ns = namespace or (client.get(pointer) or b"v1").decode()
         return cls(client, ns, windows, group)
 
     # ---- keys
