@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from auth_kappa.config import Config
 from auth_kappa.runtime.live import LiveRuntime
+from auth_kappa.runtime.switch import NamespaceFollower, use_namespace
 from auth_kappa.topology.decode import Message
 
 log = logging.getLogger("auth_kappa.source")
@@ -34,6 +35,8 @@ class KafkaSource:
     processed: int = 0
     _stopping: bool = False
     _assigned: set[TopicPartition] = field(default_factory=set)
+    _frozen: bool = False               # a rebuild asked us to hold still (runtime/switch.py)
+    follower: NamespaceFollower | None = None
 
     def caught_up(self, utility: str, partition: object) -> bool:
         """No unread messages: what the watermark needs before calling a partition idle."""
@@ -54,6 +57,8 @@ class KafkaSource:
             heartbeat_interval_ms=int(min(3.0, c.session_timeout / 3) * 1000),
             max_poll_interval_ms=300_000)
         self.runtime.topology.caught_up = self.caught_up
+        self.follower = NamespaceFollower(self.runtime.store, c.pointer,
+                                          follows=c.namespace is None)
         self.consumer.subscribe(list(c.source_topics), listener=_Rebalance(self))
         await self.consumer.start()
         try:
@@ -62,7 +67,7 @@ class KafkaSource:
             await self._shutdown()
 
     async def _loop(self) -> None:
-        last_tick = time.monotonic()
+        last_tick = last_follow = time.monotonic()
         while not self._stopping:
             batch = await self.consumer.getmany(timeout_ms=int(self.config.batch_wait * 1000),
                                                 max_records=self.config.batch_size)
@@ -77,7 +82,40 @@ class KafkaSource:
                 self.runtime.tick()
                 last_tick = time.monotonic()
             await self.flush()
+            if time.monotonic() - last_follow >= 0.5:
+                await self._follow()
+                last_follow = time.monotonic()
             await asyncio.sleep(0)
+
+    async def _follow(self) -> None:
+        """A rebuild's freeze request or a moved pointer (see runtime/switch.py)."""
+        action, namespace = self.follower.poll()
+        if action == "switch":
+            if not self._frozen:
+                self.runtime.checkpoint()
+                await self.flush()
+            log.info("namespace pointer moved: %s -> %s", self.runtime.store.namespace,
+                     namespace)
+            self.runtime.wait_checkpoint()   # nothing in flight may land in the new one
+            use_namespace(self.runtime.store, namespace)
+            self._frozen = False
+            await self.on_assigned(set(self._assigned))
+            self.consumer.resume(*self._assigned)
+        elif action == "freeze" and not self._frozen:
+            self.runtime.checkpoint()
+            await self.flush()
+            self._freeze()
+            log.info("frozen for the switch to namespace %s", namespace)
+        elif action is None and self._frozen:
+            self._frozen = False        # the rebuild gave up: carry on where we are
+            self.consumer.resume(*self._assigned)
+            log.info("freeze withdrawn; resuming in %s", self.runtime.store.namespace)
+
+    def _freeze(self) -> None:
+        self._frozen = True
+        if self._assigned:
+            self.consumer.pause(*self._assigned)
+        self.follower.acknowledge(self.runtime._generations)
 
     async def _shutdown(self) -> None:
         """Graceful stop: last checkpoint, then leave the group (a kill -9 skips this safely)."""
@@ -103,6 +141,8 @@ class KafkaSource:
         for (utility, partition), offset in seek.items():
             self.consumer.seek(TopicPartition(self.config.prefixed(utility), partition), offset)
         log.info("assigned %s; resuming from Redis offsets %s", sorted(ours), seek)
+        if self._frozen:   # ownership moved during a freeze: hold these too, and say so
+            self._freeze()
 
 
 class _Rebalance(ConsumerRebalanceListener):
