@@ -27,12 +27,12 @@ def _template(name: str) -> str:
     return resources.files("dashboards").joinpath("templates", name).read_text()
 
 
-def render(name: str, status: int = 200, **slots: str) -> HTMLResponse:
+def render(name: str, code: int = 200, **slots: str) -> HTMLResponse:
     body = _template(name)
     for key, value in slots.items():
         body = body.replace("{{" + key + "}}", html.escape(str(value), quote=True))
     page = _template("layout.html").replace("{{title}}", html.escape(slots.get("title", "AUTH")))
-    return HTMLResponse(page.replace("{{body}}", body), status_code=status,
+    return HTMLResponse(page.replace("{{body}}", body), status_code=code,
                         headers={"Cache-Control": "no-store"})
 
 

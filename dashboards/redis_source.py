@@ -24,8 +24,11 @@ class RedisSource:
     kind = "redis"
 
     def __init__(self, url: str, sizes: tuple[int, ...], group: str,
-                 namespace: str | None = None, max_connections: int = 32) -> None:
+                 namespace: str | None = None, max_connections: int = 32,
+                 registry_prefix: str = registry.PREFIX) -> None:
         self.sizes, self.group, self._pinned = tuple(sorted(sizes)), group, namespace
+        self.registry_prefix = registry_prefix
+        self._index = registry.index_key(registry_prefix)
         pool = aredis.BlockingConnectionPool.from_url(
             url, max_connections=max_connections, timeout=5, socket_connect_timeout=5,
             socket_timeout=10)
@@ -82,7 +85,7 @@ class RedisSource:
     async def meter(self, service_id: str, reads: list[tuple[str, int, list[int]]]
                     ) -> tuple[dict[str, str] | None, list[np.ndarray]]:
         pipe = self.client.pipeline(transaction=False)
-        pipe.hgetall(registry.meter_key(service_id))
+        pipe.hgetall(registry.meter_key(service_id, self.registry_prefix))
         for utility, size, starts in reads:
             pipe.hmget(self.meter_key(service_id, utility, size), starts)
         info, *values = await pipe.execute()
@@ -98,11 +101,11 @@ class RedisSource:
 
     async def search(self, text: str, limit: int) -> list[dict[str, str]]:
         lo, hi = b"[" + text.encode(), b"[" + text.encode() + b"\xff"
-        members = await self.client.zrangebylex(registry.INDEX, lo, hi, 0, limit)
+        members = await self.client.zrangebylex(self._index, lo, hi, 0, limit)
         sids = list(dict.fromkeys(m.decode().split(registry.SEP)[1] for m in members))
         pipe = self.client.pipeline(transaction=False)
         for sid in sids:
-            pipe.hgetall(registry.meter_key(sid))
+            pipe.hgetall(registry.meter_key(sid, self.registry_prefix))
         out = []
         for sid, info in zip(sids, await pipe.execute(), strict=True):
             if info:
@@ -110,7 +113,7 @@ class RedisSource:
         return out
 
     async def registry_size(self) -> int:
-        return int(await self.client.zcard(registry.INDEX)) // 2
+        return int(await self.client.zcard(self._index)) // 2
 
     async def ping(self) -> bool:
         try:

@@ -8,6 +8,8 @@ registry.parquet (or a utility's customer system) and is loaded once:
                                        "<service_id>\\0<service_id>": prefix search by name or
                                        id with ZRANGE ... BYLEX, no scan of the fleet
 
+(`auth:registry:` is AUTH_REGISTRY_PREFIX; tests use their own.)
+
 Not under a namespace: owners do not change when windows are rebuilt. The {service_id}
 hash tag puts a meter's registry entry in the same cluster slot as its windows. It is
 reference data: a load with replace=True drops meters missing from the new file.
@@ -15,6 +17,8 @@ reference data: a load with replace=True drops meters missing from the new file.
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -24,14 +28,26 @@ from auth_kappa.errors import UserError
 from dashboards.validation import SID
 
 PREFIX = "auth:registry:"
-INDEX = f"{PREFIX}index"
 FIELDS = ("user_name", "type", "state", "registered_ts")
 SEP = "\x00"
 CHUNK = 5000
 
 
-def meter_key(service_id: str) -> str:
-    return f"{PREFIX}{{{service_id}}}"
+def prefix_from_env(env: dict[str, str] | None = None) -> str:
+    """AUTH_REGISTRY_PREFIX, checked: under auth: (the ACL user's keys), ends with ':'."""
+    env = os.environ if env is None else env
+    prefix = env.get("AUTH_REGISTRY_PREFIX") or PREFIX
+    if not re.fullmatch(r"auth:[A-Za-z0-9_.-]+:", prefix):
+        raise UserError(f"AUTH_REGISTRY_PREFIX={prefix!r}: use auth:<name>: e.g. {PREFIX}")
+    return prefix
+
+
+def meter_key(service_id: str, prefix: str = PREFIX) -> str:
+    return f"{prefix}{{{service_id}}}"
+
+
+def index_key(prefix: str = PREFIX) -> str:
+    return f"{prefix}index"
 
 
 def read_registry(path: str | Path) -> list[dict[str, str]]:
@@ -45,7 +61,7 @@ def read_registry(path: str | Path) -> list[dict[str, str]]:
     if missing:
         raise UserError(f"{path} lacks column(s) {', '.join(missing)}")
     rows = table.to_pylist()
-    bad = [r["service_id"] for r in rows if not SID.match(str(r["service_id"]))]
+    bad = [r["service_id"] for r in rows if not SID.fullmatch(str(r["service_id"]))]
     if bad:
         raise UserError(f"{path}: {len(bad)} service_id(s) are not lower-case uuids, "
                         f"e.g. {bad[0]!r}")
@@ -58,39 +74,43 @@ def index_members(row: dict[str, str]) -> tuple[str, str]:
     return f"{row['user_name'].lower()}{SEP}{sid}", f"{sid}{SEP}{sid}"
 
 
-def load(client: redis.Redis, rows: list[dict[str, str]], replace: bool = False) -> int:
+def load(client: redis.Redis, rows: list[dict[str, str]], replace: bool = False,
+         prefix: str = PREFIX) -> int:
     """Write the registry in pipelined chunks; replace=True first removes meters not in rows."""
+    index = index_key(prefix)
     if replace:
         keep = {r["service_id"] for r in rows}
-        stale = [m.decode().split(SEP)[1] for m in client.zrange(INDEX, 0, -1)]
+        stale = [m.decode().split(SEP)[1] for m in client.zrange(index, 0, -1)]
         stale = sorted({s for s in stale if s not in keep})
         for lo in range(0, len(stale), CHUNK):
             pipe = client.pipeline(transaction=False)
             part = stale[lo:lo + CHUNK]
-            pipe.unlink(*[meter_key(s) for s in part])
+            pipe.unlink(*[meter_key(s, prefix) for s in part])
             pipe.execute()
         if stale:
             gone = set(stale)
-            members = [m for m in client.zrange(INDEX, 0, -1)
+            members = [m for m in client.zrange(index, 0, -1)
                        if m.decode().split(SEP)[1] in gone]
             for lo in range(0, len(members), CHUNK):
-                client.zrem(INDEX, *members[lo:lo + CHUNK])
+                client.zrem(index, *members[lo:lo + CHUNK])
     for lo in range(0, len(rows), CHUNK):
         pipe = client.pipeline(transaction=False)
         part = rows[lo:lo + CHUNK]
         for row in part:
-            pipe.hset(meter_key(row["service_id"]), mapping={f: row[f] for f in FIELDS})
-        pipe.zadd(INDEX, {m: 0 for row in part for m in index_members(row)})
+            pipe.hset(meter_key(row["service_id"], prefix), mapping={f: row[f] for f in FIELDS})
+        pipe.zadd(index, {m: 0 for row in part for m in index_members(row)})
         pipe.execute()
     return len(rows)
 
 
-def load_file(url: str, path: str | Path, replace: bool = False) -> int:
+def load_file(url: str, path: str | Path, replace: bool = False,
+              prefix: str | None = None) -> int:
     """`auth-kappa dashboard load-registry FILE`: needs a Redis user that may write."""
     rows = read_registry(path)
+    prefix = prefix or prefix_from_env()
     client = redis.Redis.from_url(url, socket_connect_timeout=5)
     try:
-        return load(client, rows, replace=replace)
+        return load(client, rows, replace=replace, prefix=prefix)
     except redis.ConnectionError as exc:
         raise UserError(f"cannot reach Redis at {url} ({exc}); run `auth-kappa stack up` "
                         "or set AUTH_REDIS_URL") from None

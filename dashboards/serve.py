@@ -12,6 +12,7 @@ import uvicorn
 
 from auth_kappa.config import Config
 from auth_kappa.errors import ServiceUnavailable, UserError
+from dashboards import registry
 from dashboards.acl import redacted
 from dashboards.app import create_app
 from dashboards.auth import Access
@@ -28,10 +29,11 @@ def dashboard_url(config: Config, env: dict[str, str] | None = None) -> str:
 
 def redis_source(config: Config, url: str | None = None) -> RedisSource:
     url = url or dashboard_url(config)
+    prefix = registry.prefix_from_env()
     client = redis.Redis.from_url(url, socket_connect_timeout=5)
     try:
         client.ping()
-        client.zcard("auth:registry:index")  # the ACL user must be able to read auth:*
+        client.zcard(registry.index_key(prefix))  # the ACL user must be able to read auth:*
     except redis.ConnectionError as exc:
         raise ServiceUnavailable(f"cannot reach Redis at {redacted(url)} ({exc}); run "
                                  "`auth-kappa stack up` or set AUTH_DASHBOARD_REDIS_URL") from None
@@ -41,7 +43,7 @@ def redis_source(config: Config, url: str | None = None) -> RedisSource:
     finally:
         client.close()
     sizes = tuple(s.size for s in config.window_specs())
-    return RedisSource(url, sizes, config.group, config.namespace)
+    return RedisSource(url, sizes, config.group, config.namespace, registry_prefix=prefix)
 
 
 def embedded_source(folder: str | Path) -> EmbeddedSource:

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 
 from auth_kappa.topology.schema import STATES, UTILITIES
 
-SID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-SIG = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-SEARCH = re.compile(r"^[\w .'-]{1,64}$")      # names, uuid prefixes; no control characters
+# used with fullmatch: `$` would also accept a trailing newline
+SID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+SEARCH = re.compile(r"[\w .'-]{1,64}")      # names, uuid prefixes; no control characters
 RANGES: dict[str, int] = {"hour": 3600, "day": 86400}
 MAX_POINTS = 1500          # per window query: bounds one reply's size
 EARLIEST = 946684800       # 2000-01-01: older timestamps are typos, not history
@@ -27,7 +27,7 @@ class Invalid(ValueError):
 
 def service_id(text: str) -> str:
     """Canonical lower-case uuid, as the workers store it (anything else: 400)."""
-    if not isinstance(text, str) or not SID.match(text):
+    if not isinstance(text, str) or not SID.fullmatch(text):
         raise Invalid("service_id must be a lower-case uuid like "
                       "1b4e28ba-2fa1-41d2-883f-0016d3cca427")
     return text
@@ -84,7 +84,7 @@ def span(start: int | None, end: int | None, size: int, clock: int) -> tuple[int
 
 
 def search_text(text: str | None) -> str:
-    if text is None or not SEARCH.match(text.strip()):
+    if text is None or not SEARCH.fullmatch(text.strip()):
         raise Invalid("q: 1-64 letters, digits, spaces, dots, dashes or apostrophes")
     return text.strip().lower()
 

@@ -1,0 +1,229 @@
+"""Dashboard JSON API over HTTP (a real `auth-kappa dashboard --embedded` process): values
+against an independent brute-force reference, access control, validation, OpenAPI, metrics."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from auth_kappa.topology.schema import STATES, UTILITIES
+from dashboards import validation
+from dashboards.app import routes
+from dashboards.auth import Access
+from dashboards.openapi import spec
+from tests.support.browser import ROOT, start_server
+
+TOKEN = "test-operator-token-0123456789"
+SIM = ["--meters", "120", "--duration", "20m", "--seed", "9", "--duplicate-fraction", "0.02",
+       "--malformed-fraction", "0.005"]
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("dash-sim")
+    run = subprocess.run([sys.executable, "-m", "auth_kappa.cli.main", "simulate", *SIM,
+                          "--out", str(out), "--quiet"], capture_output=True, text=True,
+                         cwd=ROOT, timeout=300)
+    assert run.returncode == 0, run.stderr
+    return {"dir": out, "manifest": json.loads((out / "manifest.json").read_text()),
+            "registry": pd.read_parquet(out / "registry.parquet")}
+
+
+@pytest.fixture(scope="module")
+def server(sim, tmp_path_factory):
+    log = tmp_path_factory.mktemp("dash-log") / "dashboard.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTH_DASHBOARD_")}
+    s = start_server(["--embedded", str(sim["dir"])], env, log, TOKEN)
+    yield s
+    s.stop()
+
+
+def reference(sim: dict, utility: str, size: int = 60) -> pd.DataFrame:
+    """Independent window sums: the simulator's lines minus its recorded malformed positions,
+    exact resends once, summed per (meter, window) in plain Python."""
+    truth = pd.read_parquet(sim["dir"] / "ground_truth.parquet")
+    bad = set(truth[(truth["kind"] == "malformed") & (truth["utility"] == utility)]["position"])
+    lines = (sim["dir"] / f"{utility}.csv").read_bytes().split(b"\n")
+    seen, acc = set(), {}
+    for pos, line in enumerate(lines):
+        if pos in bad or not line:
+            continue
+        sid, _, _, _, _, value, end = line.decode().split(",")
+        if (sid, end) in seen:
+            continue
+        seen.add((sid, end))
+        key = (sid, int(end) // size * size)
+        s, c = acc.get(key, (0.0, 0))
+        acc[key] = (s + float(value), c + 1)
+    return pd.DataFrame([(k[0], k[1], v[0], v[1]) for k, v in acc.items()],
+                        columns=["key", "window_start", "sum", "count"])
+
+
+def _json(server, path: str, token: str | None = TOKEN) -> dict:
+    status, body, _ = server.get(path, token)
+    assert status == 200, (path, status, body[:300])
+    return json.loads(body)
+
+
+def _sig(sid: str) -> str:
+    return Access.from_env(env={}, token=TOKEN).sign(sid)
+
+
+# ---- values
+def test_household_summary_equals_brute_force(server, sim):
+    for sid in sim["registry"]["service_id"].iloc[:5]:
+        got = _json(server, f"/api/meters/{sid}?range=hour&sig={_sig(sid)}", token=None)
+        assert got["meter"]["user_name"] == sim["registry"].set_index("service_id").loc[
+            sid, "user_name"]
+        for u in UTILITIES:
+            ref = reference(sim, u)
+            ref = ref[ref["key"] == sid].sort_values("window_start")
+            card = got["utilities"][u]
+            series = {s: v for s, v in zip(card["series"]["start"], card["series"]["sum"],
+                                           strict=True) if v is not None}
+            assert sorted(series) == ref["window_start"].tolist(), (sid, u)
+            assert [series[w] for w in sorted(series)] == pytest.approx(ref["sum"].tolist(),
+                                                                        abs=1e-9)
+            # the simulation is 20 minutes of one UTC day: today's total is all of it
+            assert card["today"]["count"] == int(ref["count"].sum())
+            assert card["today"]["sum"] == pytest.approx(float(ref["sum"].sum()), abs=1e-9)
+            last = ref.iloc[-1]
+            assert card["current"]["window_start"] == last["window_start"]
+            assert card["current"]["sum"] == pytest.approx(last["sum"], abs=1e-12)
+
+
+def test_fleet_totals_equal_the_simulators_ground_truth(server, sim):
+    summary = _json(server, "/api/fleet/summary")
+    assert summary["meters"] == len(sim["registry"])
+    for u in UTILITIES:
+        truth = sim["manifest"]["utilities"][u]
+        states = _json(server, f"/api/fleet/states?utility={u}&range=day")
+        assert set(states["states"]) == set(STATES)
+        assert states["total"]["count"] == truth["valid_readings"]
+        assert states["total"]["sum"] == pytest.approx(float(truth["consumption_sum"]), rel=1e-9)
+        sums = [r["sum"] for r in states["top10"]]
+        assert len(sums) == 10 and sums == sorted(sums, reverse=True)
+        assert sums[0] == max(v["sum"] for v in states["states"].values())
+        per = summary["utilities"][u]
+        assert per["accepted"] == truth["valid_readings"]
+        assert per["quarantined"] == truth["malformed"]
+        assert per["duplicates"] == truth["duplicates"]
+        assert per["today"]["sum"] == pytest.approx(float(truth["consumption_sum"]), rel=1e-9)
+
+
+def test_meter_windows_range_query(server, sim):
+    sid = sim["registry"]["service_id"].iloc[7]
+    ref = reference(sim, "gas")
+    ref = ref[ref["key"] == sid].sort_values("window_start")
+    lo, hi = int(ref["window_start"].iloc[3]), int(ref["window_start"].iloc[9])
+    got = _json(server, f"/api/meters/{sid}/windows?utility=gas&window=1m&from={lo}&to={hi}")
+    assert [w["window_start"] for w in got["windows"]] == list(range(lo, hi, 60))
+    assert [w["sum"] for w in got["windows"]] == pytest.approx(
+        ref["sum"].iloc[3:9].tolist(), abs=1e-12)
+
+
+def test_search_by_name_and_id_prefix_gives_signed_links(server, sim):
+    row = sim["registry"].iloc[11]
+    by_name = _json(server, f"/api/meters?q={row['user_name'].split()[0].lower()}&limit=50")
+    assert row["service_id"] in {m["service_id"] for m in by_name["meters"]}
+    by_id = _json(server, f"/api/meters?q={row['service_id'][:6]}")
+    hit = next(m for m in by_id["meters"] if m["service_id"] == row["service_id"])
+    assert hit["link"] == f"/household/{row['service_id']}?sig={_sig(row['service_id'])}"
+
+
+# ---- access control
+def test_fleet_api_and_metrics_need_the_operator_token(server):
+    for path in ("/api/fleet/summary", "/api/fleet/states?utility=gas", "/metrics",
+                 "/api/meters?q=a", "/api/fleet/stream"):
+        assert server.get(path, token=None)[0] == 401, path
+        assert server.get(path, token="wrong-token-wrong-token")[0] == 403, path
+    status, body, headers = server.get("/api/fleet/summary", token=None)
+    assert headers["WWW-Authenticate"].startswith("Bearer") and b"error" in body
+
+
+def test_household_link_opens_only_its_own_meter(server, sim):
+    a, b = sim["registry"]["service_id"].iloc[:2]
+    assert server.get(f"/api/meters/{a}?sig={_sig(a)}", token=None)[0] == 200
+    assert server.get(f"/api/meters/{b}?sig={_sig(a)}", token=None)[0] == 403   # edited URL
+    assert server.get(f"/api/meters/{b}/windows?utility=gas&sig={_sig(a)}", token=None)[0] == 403
+    assert server.get(f"/api/meters/{b}/stream?sig={_sig(a)}", token=None)[0] == 403
+    assert server.get(f"/api/meters/{b}", token=None)[0] == 401
+    tampered = _sig(a)[:-2] + ("AA" if not _sig(a).endswith("AA") else "BB")
+    assert server.get(f"/api/meters/{a}?sig={tampered}", token=None)[0] == 403
+    # a household signature is no operator credential
+    assert server.get(f"/api/fleet/summary?sig={_sig(a)}", token=None)[0] in (400, 401)
+    assert server.get(f"/api/meters/{b}", token=TOKEN)[0] == 200    # the operator sees all
+    # the page itself refuses too, and carries no data
+    status, body, _ = server.get(f"/household/{b}?sig={_sig(a)}")
+    assert status == 403 and b"data-sid" not in body
+
+
+def test_a_different_secret_signs_differently():
+    a = Access.from_env(env={}, token=TOKEN)
+    b = Access.from_env(env={"AUTH_DASHBOARD_SECRET": "another-secret"}, token=TOKEN)
+    sid = "1b4e28ba-2fa1-41d2-883f-0016d3cca427"
+    assert a.sign(sid) != b.sign(sid) and len(a.sign(sid)) == 24
+
+
+# ---- validation: nothing unchecked reaches a Redis key
+@pytest.mark.parametrize("sid", [
+    "*", "1b4e28ba-2fa1-41d2-883f-0016d3cca42*", "1B4E28BA-2FA1-41D2-883F-0016D3CCA427",
+    "1b4e28ba-2fa1-41d2-883f-0016d3cca427}:x", "{1b4e28ba-2fa1-41d2-883f-0016d3cca427}",
+    "1b4e28ba-2fa1-41d2-883f-0016d3cca427\n", "1b4e28ba2fa141d2883f0016d3cca427xxxx", ""])
+def test_bad_service_ids_are_rejected(sid):
+    with pytest.raises(validation.Invalid):
+        validation.service_id(sid)
+
+
+def test_bad_parameters_answer_400(server, sim):
+    sid = sim["registry"]["service_id"].iloc[0]
+    bad = [f"/api/meters/{sid.upper()}", f"/api/meters/{sid}?range=week",
+           f"/api/meters/{sid}?range=hour&extra=1", "/api/meters/x%2A",
+           f"/api/meters/{sid}/windows?utility=steam",
+           f"/api/meters/{sid}/windows?utility=gas&window=5m",
+           f"/api/meters/{sid}/windows?utility=gas&from=1772409900&to=1772409600",
+           f"/api/meters/{sid}/windows?utility=gas&from=12",
+           f"/api/meters/{sid}/windows?utility=gas&from=-5",
+           f"/api/meters/{sid}/windows?utility=gas&from=1700000000&to=1800000000",
+           "/api/fleet/states?utility=gas*", "/api/fleet/states?range=1y",
+           "/api/meters?q=%2A", "/api/meters?q=a&limit=1000", "/api/meters?q=" + "a" * 65]
+    for path in bad:
+        status, body, _ = server.get(path, TOKEN)
+        assert status == 400, (path, status)
+        assert json.loads(body)["error"]
+
+
+# ---- documentation and operations
+def test_openapi_documents_every_api_route():
+    documented = set(spec()["paths"])
+    served = {r.path for r in routes() if getattr(r, "path", "").startswith("/api/")}
+    served |= {"/healthz", "/metrics"}
+    assert documented == served
+
+
+def test_healthz_public_and_metrics_for_prometheus(server, sim):
+    status, body, headers = server.get("/healthz", token=None)
+    assert status == 200 and json.loads(body)["status"] == "ok"
+    assert "default-src 'self'" in headers["content-security-policy"]
+    assert server.get("/openapi.json", token=None)[0] == 200
+    status, body, headers = server.get("/metrics", TOKEN)
+    text = body.decode()
+    assert status == 200 and headers["content-type"].startswith("text/plain")
+    truth = sim["manifest"]["utilities"]["gas"]
+    assert f'auth_readings_accepted_total{{utility="gas"}} {truth["valid_readings"]}' in text
+    assert 'auth_dashboard_request_seconds_bucket{route="/healthz",le="+Inf"}' in text
+    for line in text.splitlines():  # exposition format: comments or "name{labels} value"
+        assert line.startswith("#") or len(line.rsplit(" ", 1)) == 2, line
+        if not line.startswith("#"):
+            float(line.rsplit(" ", 1)[1])
+
+
+def test_vendored_browser_files_match_their_manifest():
+    from dashboards import vendor
+
+    assert vendor.check() == []
