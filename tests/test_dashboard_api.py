@@ -4,9 +4,6 @@ against an independent brute-force reference, access control, validation, OpenAP
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -16,32 +13,10 @@ from dashboards import validation
 from dashboards.app import routes
 from dashboards.auth import Access
 from dashboards.openapi import spec
-from tests.support.browser import ROOT, start_server
+from tests.support import dashboard as fixtures
+from tests.support.dashboard import TOKEN
 
-TOKEN = "test-operator-token-0123456789"
-SIM = ["--meters", "120", "--duration", "20m", "--seed", "9", "--duplicate-fraction", "0.02",
-       "--malformed-fraction", "0.005"]
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory) -> dict:
-    out = tmp_path_factory.mktemp("dash-sim")
-    run = subprocess.run([sys.executable, "-m", "auth_kappa.cli.main", "simulate", *SIM,
-                          "--out", str(out), "--quiet"], capture_output=True, text=True,
-                         cwd=ROOT, timeout=300)
-    assert run.returncode == 0, run.stderr
-    return {"dir": out, "manifest": json.loads((out / "manifest.json").read_text()),
-            "registry": pd.read_parquet(out / "registry.parquet")}
-
-
-@pytest.fixture(scope="module")
-def server(sim, tmp_path_factory):
-    log = tmp_path_factory.mktemp("dash-log") / "dashboard.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTH_DASHBOARD_")}
-    s = start_server(["--embedded", str(sim["dir"])], env, log, TOKEN)
-    yield s
-    s.stop()
-
+sim, server = fixtures.sim, fixtures.server
 
 def reference(sim: dict, utility: str, size: int = 60) -> pd.DataFrame:
     """Independent window sums: the simulator's lines minus its recorded malformed positions,
