@@ -42,6 +42,12 @@ class LocalStore:
                     out.append((key, p.stat().st_size))
         return sorted(out)
 
+    async def tail(self, key: str, n: int) -> bytes:
+        with open(self.root / key, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - n))
+            return fh.read()
+
     async def put(self, key: str, data: bytes) -> None:
         self.put_sync(key, data)
 

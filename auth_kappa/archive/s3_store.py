@@ -22,7 +22,8 @@ class S3Store:
         self._timeout = timeout
         self._client: Any = None
         self._ctx: Any = None
-        self._lock = asyncio.Lock()
+        self._loop: Any = None          # a client belongs to the event loop that made it
+        self._locks: dict[Any, asyncio.Lock] = {}
 
     @classmethod
     def from_config(cls, config: Any) -> S3Store:
@@ -30,8 +31,10 @@ class S3Store:
                    config.s3_secret_key, config.s3_region)
 
     async def _get_client(self) -> Any:
-        async with self._lock:
-            if self._client is None:
+        loop = asyncio.get_running_loop()
+        async with self._locks.setdefault(loop, asyncio.Lock()):
+            if self._client is None or self._loop is not loop:
+                self._loop = loop
                 from aiobotocore.config import AioConfig
                 from aiobotocore.session import get_session
 
@@ -77,6 +80,12 @@ class S3Store:
         except (TimeoutError, OSError) as exc:
             raise StoreUnavailable(f"S3 read of {key}: {exc}") from None
 
+    async def tail(self, key: str, n: int) -> bytes:
+        """The last n bytes (a Parquet footer) without fetching the object."""
+        resp = await self._call("get_object", Key=key, Range=f"bytes=-{n}")
+        async with resp["Body"] as body:
+            return await body.read()
+
     async def list(self, prefix: str) -> list[tuple[str, int]]:
         out: list[tuple[str, int]] = []
         token: str | None = None
@@ -96,6 +105,6 @@ class S3Store:
                              Delete={"Objects": [{"Key": k} for k in keys[lo:lo + 1000]]})
 
     async def close(self) -> None:
-        if self._ctx is not None:
+        if self._ctx is not None and self._loop is asyncio.get_running_loop():
             await self._ctx.__aexit__(None, None, None)
-            self._client = self._ctx = None
+        self._client = self._ctx = self._loop = None

@@ -24,6 +24,10 @@ class ObjectStore(Protocol):
         """(key, size) of every object under prefix, sorted by key."""
         ...
 
+    async def tail(self, key: str, n: int) -> bytes:
+        """The object's last n bytes (Parquet footers for plans)."""
+        ...
+
     async def close(self) -> None: ...
 
 

@@ -1,0 +1,187 @@
+"""Rebuild, second half: continue the new namespace from Kafka, freeze the live workers,
+close the gap exactly, switch the pointer, retire the old namespace.
+
+The catch-up consumer has no group (manual assignment of every partition): it must not
+take partitions away from the live workers. It runs the LiveRuntime, the workers' own
+code, against the new namespace. Protocol: auth_kappa/runtime/switch.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from auth_kappa.config import Config
+from auth_kappa.errors import ServiceUnavailable, UserError
+from auth_kappa.runtime.live import LiveRuntime
+from auth_kappa.runtime.switch import control_key, frozen_key
+from auth_kappa.state.redis_store import RedisWindowStore
+from auth_kappa.topology.decode import Message
+from auth_kappa.topology.processor import Topology
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class CatchUp:
+    consumed: int = 0
+    froze: list[str] = field(default_factory=list)      # partitions the workers held
+    offsets: dict[str, int] = field(default_factory=dict)
+    moved: bool = False
+    dropped_keys: int = 0
+    freeze_seconds: float = 0.0
+
+
+def live_partitions(config: Config) -> list[str]:
+    """"<utility>:<partition>" owned by members of the live consumer group right now."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": config.kafka})
+    try:
+        desc = admin.describe_consumer_groups([config.group])[config.group].result(timeout=15)
+    except Exception as exc:  # noqa: BLE001
+        raise ServiceUnavailable(f"cannot describe consumer group {config.group} at "
+                                 f"{config.kafka}: {exc}") from None
+    out = []
+    for m in desc.members:
+        for tp in (m.assignment.topic_partitions if m.assignment else []):
+            if tp.topic in config.source_topics:
+                out.append(f"{config.utility_of(tp.topic)}:{tp.partition}")
+    return sorted(out)
+
+
+async def catch_up_and_switch(config: Config, new: RedisWindowStore, old: RedisWindowStore,
+                              say: Say, timeout: float = 120.0) -> CatchUp:
+    report = CatchUp()
+    members = await asyncio.to_thread(live_partitions, config)
+    consumer = AIOKafkaConsumer(bootstrap_servers=config.kafka, group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="earliest",
+                                max_partition_fetch_bytes=8 * 1024 * 1024,
+                                fetch_max_bytes=64 * 1024 * 1024)
+    await consumer.start()
+    frozen = False
+    client = old.client
+    try:
+        await consumer.topics()
+        tps = [TopicPartition(t, p) for t in config.source_topics
+               for p in sorted(consumer.partitions_for_topic(t) or [])]
+        if not tps:
+            raise UserError(f"no partitions found for {', '.join(config.source_topics)}")
+        consumer.assign(tps)
+        rt = LiveRuntime(Topology(config.window_specs(), grace=config.grace,
+                                  idle_timeout=config.idle_timeout),
+                         new, emit=lambda *a: None, commit_interval=config.commit_interval)
+        name = {tp: f"{config.utility_of(tp.topic)}:{tp.partition}" for tp in tps}
+        seek = rt.assign([(config.utility_of(tp.topic), tp.partition) for tp in tps])
+        for tp in tps:
+            at = seek.get((config.utility_of(tp.topic), tp.partition))
+            if at is not None:
+                consumer.seek(tp, at)
+            else:
+                await consumer.seek_to_beginning(tp)
+
+        def caught_up(utility: str, partition: object) -> bool:
+            tp = TopicPartition(config.prefixed(utility), int(partition))
+            high, nxt = consumer.highwater(tp), rt.next_offset(utility, int(partition))
+            return high is not None and nxt is not None and nxt >= high
+        rt.topology.caught_up = caught_up
+
+        say(f"catch-up: reading Kafka from the archive's end into {new.namespace}")
+        report.consumed += await _consume(consumer, rt, config, tps, None)
+        if members:
+            say(f"freezing the live workers of group {config.group} ({len(members)} "
+                f"partitions) in {old.namespace}")
+            client.hset(control_key(old.namespace), "freeze", new.namespace)
+            frozen = True
+            t0 = time.monotonic()
+            await _wait_acks(old, members, timeout)
+            report.froze = members
+        live = old.offsets()
+        stop_at = {}
+        for tp in tps:
+            mine = rt.next_offset(config.utility_of(tp.topic), tp.partition)
+            theirs = live.get(name[tp])
+            stop_at[tp] = theirs if theirs is not None else (mine or 0)
+        report.consumed += await _consume(consumer, rt, config, tps, stop_at)
+        rt.checkpoint()
+        report.offsets = new.offsets()
+        client.set(config.pointer, new.namespace)   # readers (and workers) switch here
+        if frozen:
+            report.freeze_seconds = time.monotonic() - t0
+        say(f"pointer {config.pointer} -> {new.namespace}")
+        claimed = dict(rt._generations)
+    except BaseException:
+        if frozen:
+            client.hdel(control_key(old.namespace), "freeze")
+        raise
+    finally:
+        await consumer.stop()
+    report.moved = await _wait_moved(new, members, claimed, timeout)
+    if report.moved:
+        report.dropped_keys = old.drop_namespace()
+        say(f"old namespace {old.namespace} removed ({report.dropped_keys:,} keys)")
+    else:
+        say(f"some workers did not move to {new.namespace} within {timeout:.0f}s; "
+            f"{old.namespace} is kept (drop it with RedisWindowStore.drop_namespace)")
+    return report
+
+
+async def _consume(consumer: AIOKafkaConsumer, rt: LiveRuntime, config: Config,
+                   tps: list[TopicPartition], stop_at: dict[TopicPartition, int] | None) -> int:
+    """Without stop_at: until the lag is under one batch. With it: exactly up to stop_at."""
+    n = 0
+    last_check = 0.0
+    while True:
+        if stop_at is not None and all(
+                (rt.next_offset(config.utility_of(tp.topic), tp.partition) or 0) >= stop_at[tp]
+                for tp in tps):
+            return n
+        batch = await consumer.getmany(timeout_ms=200, max_records=config.batch_size)
+        by_topic: dict[str, list[Message]] = {}
+        for tp, records in batch.items():
+            lim = stop_at.get(tp) if stop_at is not None else None
+            by_topic.setdefault(tp.topic, []).extend(
+                Message(r.value, tp.partition, r.offset) for r in records
+                if lim is None or r.offset < lim)
+        for topic, messages in by_topic.items():
+            if messages:
+                rt.process(config.utility_of(topic), messages)
+                n += len(messages)
+        rt.tick()
+        if stop_at is None and time.monotonic() - last_check > 0.5:
+            last_check = time.monotonic()
+            ends = await consumer.end_offsets(tps)
+            lag = sum(max(0, ends[tp] - (await consumer.position(tp))) for tp in tps)
+            if lag <= config.batch_size and not batch:
+                return n
+
+
+async def _wait_acks(old: RedisWindowStore, members: list[str], timeout: float) -> None:
+    gen_key = f"{old.prefix}generations:{old.group}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        gens = {k.decode(): int(v) for k, v in old.client.hgetall(gen_key).items()}
+        acks = {k.decode(): int(v) for k, v in
+                old.client.hgetall(frozen_key(old.namespace, old.group)).items()}
+        if all(p in acks and acks[p] == gens.get(p) for p in members):
+            return
+        await asyncio.sleep(0.2)
+    raise UserError(f"the live workers did not acknowledge the freeze within {timeout:.0f}s; "
+                    "nothing was switched (are they running this version?)")
+
+
+async def _wait_moved(new: RedisWindowStore, members: list[str], claimed: dict[str, int],
+                      timeout: float) -> bool:
+    """Every partition a live worker held is claimed again in the new namespace."""
+    gen_key = f"{new.prefix}generations:{new.group}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        gens = {k.decode(): int(v) for k, v in new.client.hgetall(gen_key).items()}
+        if all(gens.get(p, 0) > claimed.get(p, 0) for p in members):
+            return True
+        await asyncio.sleep(0.2)
+    return False

@@ -1,0 +1,136 @@
+"""`auth-kappa replay correct|rebuild`: the archive through the same topology, into Redis.
+
+Examples:
+  auth-kappa replay correct --from 2026-03-02T00:00:00Z --to 2026-03-03T00:00:00Z
+  auth-kappa replay correct --from 2026-03-02T00:00:00Z --to 2026-03-02T06:00:00Z --utility gas
+  auth-kappa replay rebuild --from 2026-03-01T00:00:00Z            # v{N+1}, Kafka, switch
+  auth-kappa replay rebuild --from 2026-03-01T00:00:00Z --archive out/archive --archive-only
+  auth-kappa replay correct --from ... --to ... --dry-run          # files, bytes, events
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from datetime import UTC, datetime
+
+from auth_kappa.archive.store import StoreUnavailable, open_store
+from auth_kappa.config import Config
+from auth_kappa.errors import ServiceUnavailable, UserError
+from auth_kappa.topology.schema import UTILITIES
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("replay", help="replay the archive: correct a range, or rebuild and "
+                                      "switch", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("mode", choices=("correct", "rebuild"),
+                   help="correct: fix final windows in [from, to); rebuild: new namespace "
+                        "from the archive, continue from Kafka, switch readers")
+    p.add_argument("--from", dest="start", required=True,
+                   help="start of the range, ISO 8601 UTC (2026-03-02T00:00:00Z) or epoch s")
+    p.add_argument("--to", dest="end", default=None,
+                   help="end of the range (exclusive); correct needs it, rebuild reads to "
+                        "the archive's end")
+    p.add_argument("--utility", action="append", default=None, choices=UTILITIES,
+                   help="only this utility (repeatable; default: all three)")
+    p.add_argument("--archive", default="s3",
+                   help="s3 (the AUTH_S3_* bucket, default) or a local archive folder")
+    p.add_argument("--dry-run", action="store_true", help="print the plan: files, bytes, "
+                                                          "events; write nothing")
+    p.add_argument("--force", action="store_true",
+                   help="correct even when the archive is behind the stream")
+    p.add_argument("--archive-only", action="store_true",
+                   help="rebuild without continuing from Kafka (simulated history, no "
+                        "workers running)")
+    p.add_argument("--timeout", type=float, default=120.0,
+                   help="seconds to wait for workers to freeze and to move (rebuild)")
+    p.add_argument("--json", action="store_true", help="also print the report as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def parse_time(text: str, flag: str) -> int:
+    text = text.strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UserError(f"{flag} {text!r}: use ISO 8601, e.g. 2026-03-02T00:00:00Z") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp())
+
+
+def run(args: argparse.Namespace) -> int:
+    from replay.plan import make_plan
+    from replay.progress import ProgressBar
+
+    config = Config.load()
+    start = parse_time(args.start, "--from")
+    end = parse_time(args.end, "--to") if args.end else None
+    if end is not None and end <= start:
+        raise UserError("--to must be after --from")
+    if args.mode == "correct" and end is None:
+        raise UserError("replay correct needs --to (the end of the range to correct)")
+    utilities = tuple(u for u in UTILITIES if u in (args.utility or UTILITIES))
+    objects = open_store(args.archive, config)
+    topics = {u: config.prefixed(u) for u in utilities}
+    try:
+        plan = asyncio.run(make_plan(objects, start, end, utilities, topics, count_events=True))
+    except StoreUnavailable as exc:
+        raise ServiceUnavailable(f"cannot read the archive: {exc}; run `auth-kappa stack up` "
+                                 "or set AUTH_S3_ENDPOINT / AUTH_S3_BUCKET") from None
+    print(plan.describe(), file=sys.stderr if not args.dry_run else sys.stdout)
+    if args.dry_run:
+        return 0
+    if not plan.files:
+        raise UserError(f"no archive objects for {', '.join(utilities)} in that range at "
+                        f"{objects.url}")
+    bar = ProgressBar(plan.events, label=args.mode, enabled=not args.quiet)
+    t0 = time.perf_counter()
+    if args.mode == "correct":
+        from replay.correct import correct
+        from replay.report import correction_dict, correction_text
+
+        live = _live_store(config)
+        report = correct(config, objects, plan, live, bar, force=args.force)
+        bar.close()
+        print(correction_text(report, time.perf_counter() - t0))
+        if args.json:
+            print(json.dumps(correction_dict(report), indent=2))
+        return 0
+    from replay.rebuild import rebuild
+
+    rep = rebuild(config, objects, plan, say=lambda s: print(f"rebuild: {s}", file=sys.stderr),
+                  bar=bar, archive_only=args.archive_only, timeout=args.timeout)
+    secs = time.perf_counter() - t0
+    f = rep.feed
+    print(f"rebuilt {rep.new} from {f.rows:,} archived readings ({f.rows / secs:,.0f}/s "
+          f"overall), {rep.windows:,} windows; live namespace was {rep.old}, now {rep.new}")
+    if rep.catch_up is not None:
+        c = rep.catch_up
+        print(f"  caught up {c.consumed:,} Kafka messages; workers frozen "
+              f"{c.freeze_seconds:.1f} s on {len(c.froze)} partitions; "
+              f"old namespace {'removed' if c.moved else 'kept'}")
+    if args.json:
+        print(json.dumps({"old": rep.old, "new": rep.new, "windows": rep.windows,
+                          "rows": f.rows, "offsets": rep.offsets}, indent=2))
+    return 0
+
+
+def _live_store(config: Config):
+    from auth_kappa.state.redis_store import RedisWindowStore
+
+    store = RedisWindowStore.connect(config.redis_url, config.namespace, config.window_specs(),
+                                     group=config.group, pointer=config.pointer)
+    try:
+        store.client.ping()
+    except Exception as exc:  # noqa: BLE001
+        raise ServiceUnavailable(f"cannot reach Redis at {config.redis_url} ({exc}); run "
+                                 "`auth-kappa stack up` or set AUTH_REDIS_URL") from None
+    return store

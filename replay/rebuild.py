@@ -1,0 +1,141 @@
+"""Rebuild (Kreps 2014): a new namespace v{N+1} from the archive, then Kafka from where
+the archive ends, then one pointer switch for readers, then the old namespace goes.
+
+The archive part writes what a live worker would have checkpointed at the archive's end:
+final windows, the open ones (meter windows absolute with their seen bits, state
+windows as totals), the live group's offsets = each partition's archive progress, and
+the partition highs. So the catch-up (and later the workers) resume as after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import redis
+
+from auth_kappa.config import Config
+from auth_kappa.errors import UserError
+from auth_kappa.state.redis_store import RedisWindowStore
+from auth_kappa.state.window_table import Rows
+from auth_kappa.topology.processor import Slot
+from replay.catchup import CatchUp, Say, catch_up_and_switch, live_partitions
+from replay.feed import FeedStats, feed, replay_topology, take
+from replay.plan import Plan
+from replay.progress import ProgressBar
+
+FLUSH_ROWS = 200_000
+
+
+@dataclass
+class RebuildReport:
+    old: str
+    new: str
+    windows: int = 0
+    feed: FeedStats | None = None
+    offsets: dict[str, int] = field(default_factory=dict)
+    catch_up: CatchUp | None = None
+    switched: bool = False
+
+
+def next_namespace(current: str) -> str:
+    """v1 -> v2, t42-v7 -> t42-v8, live -> live-v2."""
+    m = re.match(r"^(.*?)(\d+)$", current)
+    return f"{m.group(1)}{int(m.group(2)) + 1}" if m else f"{current}-v2"
+
+
+def current_namespace(client: redis.Redis, config: Config) -> str:
+    return config.namespace or (client.get(config.pointer) or b"v1").decode()
+
+
+def build(config: Config, objects, plan: Plan, new: RedisWindowStore,
+          bar: ProgressBar | None = None) -> tuple[int, FeedStats]:
+    """The archive into `new` (which must be empty): the checkpoint a worker would leave."""
+    specs = {s.size: s for s in config.window_specs()}
+    end = plan.last_hour_end or plan.start
+    pending: dict[Slot, list[Rows]] = {}
+    written = [0]
+
+    def keep(slot: Slot, rows: Rows) -> Rows:
+        _, level, size = slot
+        return take(rows, rows.window_start >= end - specs[size].keep(level))
+
+    def flush(force: bool = False) -> None:
+        if not force and sum(len(r) for v in pending.values() for r in v) < FLUSH_ROWS:
+            return
+        batch = {slot: Rows.concat(parts) for slot, parts in pending.items()}
+        if batch:
+            written[0] += new.checkpoint(batch, {}, {})
+        pending.clear()
+
+    def on_final(final: dict[Slot, Rows]) -> None:
+        for slot, rows in final.items():
+            if len(rows):
+                pending.setdefault(slot, []).append(keep(slot, rows))
+        flush()
+
+    topo = replay_topology(tuple(specs.values()), config.grace)
+    stats = feed(objects, plan, topo, on_final, bar, finish=False)
+    flush(force=True)
+    open_rows = {slot: keep(slot, table.take(np.ones(len(table), bool), remove=True))
+                 for slot, table in topo.tables.items()}
+    offsets, highs = {}, {}
+    for name, prog in plan.progress.items():
+        topic, p = name.rsplit(":", 1)
+        key = f"{config.utility_of(topic)}:{p}"
+        offsets[key] = prog.next_offset
+        if prog.high is not None:
+            highs[key] = prog.high
+    for name, high in stats.highs.items():
+        topic, p = name.rsplit(":", 1)
+        key = f"{config.utility_of(topic)}:{p}"
+        highs[key] = max(high, highs.get(key, high))
+    written[0] += new.checkpoint(open_rows, offsets, highs)
+    return written[0], stats
+
+
+def rebuild(config: Config, objects, plan: Plan, say: Say, bar: ProgressBar | None = None,
+            archive_only: bool = False, timeout: float = 120.0) -> RebuildReport:
+    specs = config.window_specs()
+    client = redis.Redis.from_url(config.redis_url, socket_timeout=120)
+    old_ns = current_namespace(client, config)
+    new_ns = next_namespace(old_ns)
+    old = RedisWindowStore(client, old_ns, specs, group=config.group)
+    new = RedisWindowStore(client, new_ns, specs, group=config.group)
+    if plan.end is not None and plan.last_hour_end and plan.end < plan.last_hour_end:
+        raise UserError("a rebuild replays up to where the archive ends, so it can continue "
+                        "from Kafka there; leave out --to")
+    if archive_only:
+        members = live_partitions(config)
+        if members:
+            raise UserError(f"--archive-only cannot switch under running workers of group "
+                            f"{config.group} ({len(members)} partitions): they would re-read "
+                            "Kafka from the start; stop them or rebuild without it")
+    elif not plan.progress:
+        raise UserError("the archive has no progress objects, so there is no Kafka position "
+                        "to continue from (simulated history?); use --archive-only")
+    report = RebuildReport(old_ns, new_ns)
+    dropped = new.drop_namespace()   # leftovers of an earlier, interrupted rebuild
+    if dropped:
+        say(f"removed {dropped:,} keys of an unfinished {new_ns}")
+    say(f"rebuilding {new_ns} from {objects.url} (live: {old_ns})")
+    try:
+        report.windows, report.feed = build(config, objects, plan, new, bar)
+        if bar is not None:
+            bar.close()
+        report.offsets = new.offsets()
+        if archive_only:
+            client.set(config.pointer, new_ns)
+            say(f"pointer {config.pointer} -> {new_ns}")
+            n = old.drop_namespace()
+            say(f"old namespace {old_ns} removed ({n:,} keys)")
+        else:
+            report.catch_up = asyncio.run(catch_up_and_switch(config, new, old, say, timeout))
+        report.switched = True
+    except BaseException:
+        if (client.get(config.pointer) or b"").decode() != new_ns:
+            new.drop_namespace()   # never leave half a namespace behind
+        raise
+    return report
