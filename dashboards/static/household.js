@@ -29,7 +29,8 @@
         width: width, height: 150, legend: {show: false}, cursor: {y: false},
         tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"); },
         scales: {x: {time: true}},
-        axes: [{size: 30}, {size: 56}],
+        axes: [{size: 30, values: function (u, splits) { return splits.map(function (v) { return AK.utc(v); }); }},
+               {size: 56, values: function (u, splits) { return splits.map(function (v) { return String(Number(v.toPrecision(3))); }); }}],
         series: [{}, {label: card.dataset.utility, stroke: COLORS[utility], width: 2,
                       fill: COLORS[utility] + "22", spanGaps: false, points: {show: false}}],
       }, data, box);
