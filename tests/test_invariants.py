@@ -174,3 +174,30 @@ def test_a_worker_that_lost_its_partition_cannot_write(stack, unique):
         assert store.read_windows("state", "water", 60)["count"].tolist() == [1]
     finally:
         store.drop_namespace()
+
+
+@pytest.mark.stack
+def test_final_window_messages_stay_under_the_broker_limit(stack, unique):
+    """10k meters finish a minute together: the windows output is split, never one huge send."""
+    from auth_kappa.config import parse_duration
+    from auth_kappa.topology.frames import encode_frame
+    from simulators import SimSpec, iter_reading_batches
+
+    specs = Config.load(windows="1m").window_specs()
+    store = RedisWindowStore.connect(stack.redis_url, f"big{unique}", specs)
+    sent: list[tuple[str, bytes]] = []
+    rt = LiveRuntime(Topology(specs, grace=0), store,
+                     emit=lambda topic, key, value, headers: sent.append((topic, value)),
+                     commit_interval=0)
+    rt.assign([(u, 0) for u in UTILS])
+    try:
+        spec = SimSpec(meters=10_000, seed=4, duration=parse_duration("3m"))
+        for i, (u, batch) in enumerate(iter_reading_batches(spec)):
+            rt.process(u, [Message(encode_frame(batch), 0, i)])
+        rt.checkpoint()
+        windows = [v for t, v in sent if t == "windows"]
+        rows = sum(read_ipc(v).num_rows for v in windows)
+        assert rows >= 10_000 * 3 and len(windows) > 3
+        assert max(len(v) for v in windows) < 1_000_000
+    finally:
+        store.drop_namespace()

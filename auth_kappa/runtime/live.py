@@ -27,6 +27,7 @@ from auth_kappa.topology.processor import Slot, StepResult, Topology, rows_frame
 from auth_kappa.topology.watermark import NO_WATERMARK
 
 MAX_QUARANTINE_BYTES = 64 * 1024  # below any broker's message limit
+WINDOWS_PER_MESSAGE = 4096         # ~200 KB per final-windows message
 # emit(topic, key, value, headers): the runtime's only way out besides Redis
 Emit = Callable[[str, bytes | None, bytes, list[tuple[str, bytes]]], None]
 
@@ -165,8 +166,11 @@ class LiveRuntime:
             finals = self._final.get((utility, level, size))
             if level == "meter" and finals:
                 frame = rows_frame(utility, level, size, Rows.concat(finals))
-                self.emit(self.outputs.windows, utility.encode(), encode_frame_windows(frame),
-                          [("size", str(size).encode())])
+                # many small messages, each well under any broker's 1 MB default limit
+                for lo in range(0, len(frame), WINDOWS_PER_MESSAGE):
+                    part = frame.iloc[lo:lo + WINDOWS_PER_MESSAGE]
+                    self.emit(self.outputs.windows, utility.encode(),
+                              encode_frame_windows(part), [("size", str(size).encode())])
         self._final = {}
         self._uncommitted = 0
         self._last_commit = time.monotonic()
