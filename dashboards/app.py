@@ -9,6 +9,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
@@ -112,7 +113,9 @@ def routes() -> list:
     ]
 
 
-def create_app(context: Context) -> ASGIApp:
+def create_app(context: Context, extra_routes: list | None = None) -> ASGIApp:
+    """The app; extra_routes lets a benchmark mount its baseline next to the real handlers."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await context.poller.start()
@@ -122,10 +125,9 @@ def create_app(context: Context) -> ASGIApp:
             await context.poller.stop()
             await context.source.close()
 
-    from starlette.exceptions import HTTPException
-
-    app = Starlette(routes=routes(), lifespan=lifespan, exception_handlers={
-        Invalid: _invalid, Denied: _denied, api.NotFound: _not_found, api.Busy: _busy,
-        HTTPException: _http})
+    handlers = {Invalid: _invalid, Denied: _denied, api.NotFound: _not_found, api.Busy: _busy,
+                HTTPException: _http}
+    app = Starlette(routes=[*(extra_routes or []), *routes()], lifespan=lifespan,
+                    exception_handlers=handlers)
     app.state.ctx = context
     return TimingMiddleware(SecurityHeaders(app), context.requests)

@@ -10,6 +10,8 @@ atomic switch is followed within a poll.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import redis.asyncio as aredis
 
@@ -25,7 +27,7 @@ class RedisSource:
 
     def __init__(self, url: str, sizes: tuple[int, ...], group: str,
                  namespace: str | None = None, max_connections: int = 32,
-                 registry_prefix: str = registry.PREFIX) -> None:
+                 registry_prefix: str = registry.PREFIX, grace: float = 30.0) -> None:
         self.sizes, self.group, self._pinned = tuple(sorted(sizes)), group, namespace
         self.registry_prefix = registry_prefix
         self._index = registry.index_key(registry_prefix)
@@ -34,6 +36,8 @@ class RedisSource:
             socket_timeout=10)
         self.client = aredis.Redis(connection_pool=pool)
         self.namespace = namespace or "v1"
+        self.grace = grace
+        self._finals: dict[tuple[str, str, int], FinalCache] = {}
         self._clock = Clock(namespace=self.namespace)
         self._stats = Stats.from_flat({})
 
@@ -93,11 +97,22 @@ class RedisSource:
         return entry, [codec.decode_values(v, 0) for v in values]
 
     async def states(self, utility: str, size: int, starts: list[int]) -> np.ndarray:
-        if not starts:
-            return codec.decode_values([], 0).reshape(len(STATES), 0)
-        fields = [f"{s}:{w}" for s in STATES for w in starts]
-        raw = await self.client.hmget(self.state_key(utility, size), fields)
-        return codec.decode_values(raw, 0).reshape(len(STATES), len(starts))
+        """Per-state windows; final ones come from a short-lived cache (see FinalCache)."""
+        out = codec.decode_values([None] * (len(STATES) * len(starts)), 0).reshape(
+            len(STATES), len(starts)).copy()
+        cache = self._finals.setdefault((self.namespace, utility, size), FinalCache())
+        need = [i for i, w in enumerate(starts) if not cache.fill(out, i, w)]
+        if need:
+            fields = [f"{s}:{starts[i]}" for s in STATES for i in need]
+            raw = await self.client.hmget(self.state_key(utility, size), fields)
+            got = codec.decode_values(raw, 0).reshape(len(STATES), len(need))
+            wm = self._clock.watermark.get(utility)
+            for j, i in enumerate(need):
+                out[:, i] = got[:, j]
+                if wm is not None and starts[i] + size + self.grace <= wm:
+                    cache.put(starts[i], got[:, j].copy())
+            cache.prune(starts[0])
+        return out
 
     async def search(self, text: str, limit: int) -> list[dict[str, str]]:
         lo, hi = b"[" + text.encode(), b"[" + text.encode() + b"\xff"
@@ -123,3 +138,33 @@ class RedisSource:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+class FinalCache:
+    """Per-state values of final windows (window end + grace <= the watermark in Redis).
+
+    A final window takes no more readings (a late one is routed, not merged), so the
+    fleet map re-reads only the open windows: ~100 fields instead of 51 x 60. The
+    watermark read here is the minimum over the partitions that have data, which can run
+    ahead of a worker still waiting on an empty partition; entries therefore live only
+    `ttl` seconds, so such a rare miss heals within a minute.
+    """
+
+    def __init__(self, ttl: float = 60.0) -> None:
+        self.ttl = ttl
+        self._cells: dict[int, tuple[float, np.ndarray]] = {}
+
+    def fill(self, out: np.ndarray, i: int, window_start: int) -> bool:
+        hit = self._cells.get(window_start)
+        if hit is None or hit[0] < time.monotonic():
+            return False
+        out[:, i] = hit[1]
+        return True
+
+    def put(self, window_start: int, values: np.ndarray) -> None:
+        self._cells[window_start] = (time.monotonic() + self.ttl, values)
+
+    def prune(self, oldest: int) -> None:
+        now = time.monotonic()
+        for w in [w for w, (until, _) in self._cells.items() if w < oldest or until < now]:
+            del self._cells[w]

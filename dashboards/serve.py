@@ -43,7 +43,8 @@ def redis_source(config: Config, url: str | None = None) -> RedisSource:
     finally:
         client.close()
     sizes = tuple(s.size for s in config.window_specs())
-    return RedisSource(url, sizes, config.group, config.namespace, registry_prefix=prefix)
+    return RedisSource(url, sizes, config.group, config.namespace, registry_prefix=prefix,
+                       grace=config.grace)
 
 
 def embedded_source(folder: str | Path) -> EmbeddedSource:

@@ -28,6 +28,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--real", action="store_true",
                    help="through the real stack (Kafka, a Faust worker, Redis)")
     p.add_argument("--out", default="out/demo", help="working folder (default out/demo)")
+    p.add_argument("--dashboard", action=argparse.BooleanOptionalAction, default=None,
+                   help="then serve the results on the dashboard until Ctrl-C (default: only "
+                        "when stdout is a terminal)")
+    p.add_argument("--port", type=int, default=8000, help="dashboard port (default 8000)")
     p.set_defaults(func=run)
 
 
@@ -43,8 +47,17 @@ def run(args: argparse.Namespace) -> int:
     if cli(["simulate", *SIM, "--out", str(out / "sim"), "--quiet"]) != 0:
         return 1
     manifest = json.loads((out / "sim" / "manifest.json").read_text())
-    engine = _real(out, manifest) if args.real else _embedded(out)
+    config = None
+    if args.real:
+        engine, config = _real(out, manifest)
+    else:
+        engine = _embedded(out)
     _report(engine, manifest, out)
+    from dashboards.demo import serve_demo, wanted
+
+    if wanted(args.dashboard):
+        print()
+        serve_demo(out, args.port, config)
     return 0
 
 
@@ -61,7 +74,7 @@ def _embedded(out: Path) -> Engine:
     return engine
 
 
-def _real(out: Path, manifest: dict) -> Engine:
+def _real(out: Path, manifest: dict) -> tuple[Engine, Config]:
     from auth_kappa.cli.main import main as cli
     from auth_kappa.kafka_admin import ensure_topics
 
@@ -99,7 +112,7 @@ def _real(out: Path, manifest: dict) -> Engine:
     finally:
         worker.terminate()
         worker.wait(30)
-    return engine
+    return engine, config
 
 
 def _report(engine: Engine, manifest: dict, out: Path) -> None:
