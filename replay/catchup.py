@@ -54,6 +54,13 @@ def live_partitions(config: Config) -> list[str]:
     return sorted(out)
 
 
+def _partition_counts(config: Config) -> dict[str, int]:
+    from confluent_kafka.admin import AdminClient
+
+    meta = AdminClient({"bootstrap.servers": config.kafka}).list_topics(timeout=15).topics
+    return {t: len(meta[t].partitions) for t in config.source_topics if t in meta}
+
+
 async def catch_up_and_switch(config: Config, new: RedisWindowStore, old: RedisWindowStore,
                               say: Say, timeout: float = 120.0) -> CatchUp:
     report = CatchUp()
@@ -66,9 +73,9 @@ async def catch_up_and_switch(config: Config, new: RedisWindowStore, old: RedisW
     frozen = False
     client = old.client
     try:
-        await consumer.topics()
+        counts = await asyncio.to_thread(_partition_counts, config)
         tps = [TopicPartition(t, p) for t in config.source_topics
-               for p in sorted(consumer.partitions_for_topic(t) or [])]
+               for p in range(counts.get(t, 0))]
         if not tps:
             raise UserError(f"no partitions found for {', '.join(config.source_topics)}")
         consumer.assign(tps)
@@ -155,7 +162,9 @@ async def _consume(consumer: AIOKafkaConsumer, rt: LiveRuntime, config: Config,
         if stop_at is None and time.monotonic() - last_check > 0.5:
             last_check = time.monotonic()
             ends = await consumer.end_offsets(tps)
-            lag = sum(max(0, ends[tp] - (await consumer.position(tp))) for tp in tps)
+            lag = 0
+            for tp in tps:
+                lag += max(0, ends[tp] - await consumer.position(tp))
             if lag <= config.batch_size and not batch:
                 return n
 

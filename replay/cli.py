@@ -80,8 +80,13 @@ def run(args: argparse.Namespace) -> int:
     utilities = tuple(u for u in UTILITIES if u in (args.utility or UTILITIES))
     objects = open_store(args.archive, config)
     topics = {u: config.prefixed(u) for u in utilities}
+    async def planned():
+        try:
+            return await make_plan(objects, start, end, utilities, topics, count_events=True)
+        finally:
+            await objects.close()
     try:
-        plan = asyncio.run(make_plan(objects, start, end, utilities, topics, count_events=True))
+        plan = asyncio.run(planned())
     except StoreUnavailable as exc:
         raise ServiceUnavailable(f"cannot read the archive: {exc}; run `auth-kappa stack up` "
                                  "or set AUTH_S3_ENDPOINT / AUTH_S3_BUCKET") from None

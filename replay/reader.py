@@ -75,6 +75,7 @@ def iter_hours(store: ObjectStore, plan: Plan, utility: str, prefetch: int = 2
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread
             out.put(exc)
         finally:
+            loop.run_until_complete(store.close())
             loop.close()
 
     worker = threading.Thread(target=produce, daemon=True, name=f"replay-read-{utility}")
