@@ -43,15 +43,29 @@ def ensure_chromium() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+_SHARED: dict[str, object] = {"users": 0}
+
+
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """One Chromium per test module, closed after it: while Playwright's sync API is open it
+    keeps an event loop running in this thread, and later tests need asyncio.run.
+    Reference-counted, because Playwright allows only one sync instance per thread."""
     from playwright.sync_api import sync_playwright
 
-    path = ensure_chromium()
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+    if not _SHARED["users"]:
+        path = ensure_chromium()
+        _SHARED["playwright"] = sync_playwright().start()
+        _SHARED["browser"] = _SHARED["playwright"].chromium.launch(executable_path=path,
+                                                                   args=CHROMIUM_ARGS)
+    _SHARED["users"] += 1
+    try:
+        yield _SHARED["browser"]
+    finally:
+        _SHARED["users"] -= 1
+        if not _SHARED["users"]:
+            _SHARED.pop("browser").close()
+            _SHARED.pop("playwright").stop()
 
 
 @dataclass
