@@ -122,6 +122,8 @@ def _check_browser(case: LiveCase, server, browser, registry: pd.DataFrame) -> N
     accepted = "#fleet-totals tr[data-utility='electricity'] [data-field='accepted']"
     accepted_before = int(fleet.page.get_attribute(accepted, "data-raw"))
 
+    states_before = json.loads(server.get("/api/fleet/states?utility=electricity", TOKEN)[1])
+
     # six more readings for this meter, after the newest event time: never late
     clock = json.loads(server.get(f"/api/meters/{sid}", TOKEN)[1])["utilities"][
         "electricity"]["clock"]
@@ -139,6 +141,11 @@ def _check_browser(case: LiveCase, server, browser, registry: pd.DataFrame) -> N
     _wait(lambda: int(fleet.page.get_attribute(accepted, "data-raw")) == accepted_before + 6,
           what="the fleet's accepted counter to grow by 6")
     assert fleet.page.locator("svg#map path[data-state]").count() == 51
+    # the fleet map's cache of final windows did not hide the new (open) window
+    states = json.loads(server.get("/api/fleet/states?utility=electricity", TOKEN)[1])
+    assert states["total"]["count"] == states_before["total"]["count"] + 6
+    assert states["states"][row["state"]]["sum"] == pytest.approx(
+        states_before["states"][row["state"]]["sum"] + 3.0, abs=1e-9)
     household.shot("household-live")
     fleet.shot("fleet-live")
     for pg in (household, fleet):
