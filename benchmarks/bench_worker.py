@@ -65,12 +65,7 @@ README = Path(__file__).with_name("README.md")
 BEGIN, END = "<!-- bench_worker -->", "<!-- /bench_worker -->"
 VENV_BENCH = ROOT / ".venv-bench"
 PY = sys.executable
-WORKER_ENV: dict[str, str] = {}
-WINDOWS_WORKAROUND = True    # --worker-env: extra AUTH_* settings for our worker
-# Workaround (see README): the worker sends all final windows of a checkpoint as ONE message
-# on <prefix>windows; for 20k meters one minute is ~1.4 MB, over Kafka's 1 MB default, and
-# the worker crashes (MessageSizeTooLargeError). Larger limits on that topic and producer.
-SIDE_OUTPUT_BYTES = 64 << 20
+WORKER_ENV: dict[str, str] = {}    # --worker-env: extra AUTH_* settings for our worker
 TARGET_SINGLE, TARGET_RATIO, TARGET_FRAMES = 50_000, 3.0, 500_000
 
 
@@ -124,6 +119,38 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_process() -> dict[int, tuple[str, float]]:
+    """pid -> (command name, CPU seconds so far) for every process we can read."""
+    out = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        out[int(d.name)] = (name, (int(fields[11]) + int(fields[12])) / TICK)
+    return out
+
+
+def cpu_shares(before: dict, after: dict, pid: int, seconds: float) -> dict[str, float]:
+    """Cores used during the run: the measured process, Redis, Kafka, everything else."""
+    share = {"measured": 0.0, "harness": 0.0, "redis": 0.0, "kafka": 0.0, "other": 0.0}
+    me = os.getpid()
+    for p, (name, cpu) in after.items():
+        used = cpu - before.get(p, (name, 0.0))[1]
+        who = ("measured" if p == pid else "harness" if p == me else
+               "redis" if name.startswith("redis") else
+               "kafka" if name == "java" else "other")
+        share[who] += used
+    return {k: v / seconds for k, v in share.items()} if seconds > 0 else share
+
+
 def start(cmd: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:
     with open(log, "wb") as fh:
         return subprocess.Popen(cmd, env=env, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT,
@@ -149,6 +176,7 @@ def watch(run: Run, proc: subprocess.Popen, t0: float, progress: Callable[[], fl
     """Sample progress (readings) until all are done or `limit` seconds have passed."""
     first: tuple[float, float] | None = None
     last_t, last_done = t0, 0.0
+    cpu0 = cpu_by_process()
     while True:
         now = time.perf_counter()
         rss = peak_rss_mb(proc.pid)
@@ -167,6 +195,13 @@ def watch(run: Run, proc: subprocess.Popen, t0: float, progress: Callable[[], fl
         time.sleep(every)
     run.done, run.complete = last_done, last_done >= run.readings
     run.total_s = last_t - t0
+    c = cpu_shares(cpu0, cpu_by_process(), proc.pid, time.perf_counter() - t0)
+    run.notes.append(f"CPU (cores) while it ran: itself {c['measured']:.2f}, Redis "
+                     f"{c['redis']:.2f}, Kafka {c['kafka']:.2f}, this benchmark's polling "
+                     f"{c['harness']:.2f}, other processes {c['other']:.2f}")
+    if c["other"] > 0.25:
+        run.notes.append("**other processes used the machine during this run: its rate is "
+                         "understated**")
     if first is not None:
         run.startup_s = first[0] - t0
         if last_t > first[0]:
@@ -205,16 +240,6 @@ def committed_offsets(admin, group: str) -> dict[tuple[str, int], int]:
         return {}
     return {(tp.topic, tp.partition): tp.offset for tp in res.topic_partitions or []
             if tp.offset >= 0}
-
-
-def create_topic(kafka: str, name: str, partitions: int, config: dict[str, str]) -> None:
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient({"bootstrap.servers": kafka})
-    if name in admin.list_topics(timeout=15).topics:
-        return
-    for fut in admin.create_topics([NewTopic(name, partitions, 1, config=config)]).values():
-        fut.result(timeout=30)
 
 
 def delete_topics(kafka: str, contains: str) -> None:
@@ -292,10 +317,6 @@ def run_ours(case: Case, base: str, manifest: dict, ends: dict, cfg: Config, tmp
     env = {**os.environ, "AUTH_TOPIC_PREFIX": f"{base}-", "AUTH_GROUP": group,
            "AUTH_NAMESPACE": group, "AUTH_CACHE_DIR": str(tmp / "cache"),
            "AUTH_PARTITIONS": str(len(ends) // len(UTILITIES)), **WORKER_ENV}
-    if WINDOWS_WORKAROUND:
-        env["PRODUCER_MAX_REQUEST_SIZE"] = str(SIDE_OUTPUT_BYTES)   # Faust reads it from env
-        create_topic(cfg.kafka, f"{base}-windows", len(ends) // len(UTILITIES),
-                     {"max.message.bytes": str(SIDE_OUTPUT_BYTES)})
     store = RedisWindowStore.connect(cfg.redis_url, group, Config.load(env=env).window_specs(),
                                      group=group)
     prof = ["-m", "cProfile", "-o", str(profile)] if profile else []
@@ -493,7 +514,13 @@ def machine_notes(cfg: Config) -> str:
                            "print(quixstreams.__version__, v[0] if isinstance(v, tuple) else v)"],
                           capture_output=True, text=True)
     qv = quix.stdout.split() if quix.returncode == 0 else ["-", "-"]
-    return (f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, Linux {platform.release()}; "
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                          capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "auth_kappa"], cwd=ROOT,
+                           capture_output=True, text=True).stdout.strip()
+    code = f"code at {head}" + (" with uncommitted changes in auth_kappa/" if dirty else "")
+    return (f"{code}; {os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, "
+            f"Linux {platform.release()}; "
             f"Python {platform.python_version()}; Kafka {kafka} (one KRaft node) and Redis {rv} "
             f"on the same machine; " + ", ".join(f"{k} {v}" for k, v in versions.items())
             + f"; quixstreams {qv[0]} with confluent-kafka {qv[-1]} in .venv-bench")
@@ -550,8 +577,8 @@ def section(results: list[tuple[Case, dict, float, list[Run]]], args: argparse.N
     if args.skip_baselines:
         extra.append("--skip-baselines")
     extra += [f"--worker-env {k}={v}" for k, v in WORKER_ENV.items()]
-    if not WINDOWS_WORKAROUND:
-        extra.append("--no-windows-workaround")
+    if args.profile:
+        extra.append("--profile")
     cmd += "".join(f" {e}" for e in extra)
     return f"""## One worker: Kafka -> windows in Redis (`benchmarks/bench_worker.py`)
 
@@ -621,8 +648,6 @@ def main() -> int:
                    help="also run our worker under cProfile per case and print hot spots")
     p.add_argument("--worker-env", action="append", default=[], metavar="AUTH_X=VALUE",
                    help="extra environment for our worker (repeatable); reported in README")
-    p.add_argument("--no-windows-workaround", action="store_true",
-                   help="run our worker with Kafka's 1 MB limit on its windows side output")
     p.add_argument("--no-readme", action="store_true")
     p.add_argument("--keep", action="store_true", help="keep topics and temp files")
     args = p.parse_args()
@@ -633,8 +658,6 @@ def main() -> int:
         if not sep or not name.startswith("AUTH_"):
             raise SystemExit(f"--worker-env {item!r}: use AUTH_NAME=VALUE")
         WORKER_ENV[name] = value
-    global WINDOWS_WORKAROUND
-    WINDOWS_WORKAROUND = not args.no_windows_workaround
     cases = []
     for key in args.cases.split(","):
         if key == "a":
@@ -645,6 +668,7 @@ def main() -> int:
             raise SystemExit(f"--cases: unknown case {key!r}; use a, b or a,b")
     if not args.skip_baselines:
         ensure_bench_venv()
+    notes = machine_notes(cfg)   # before the runs: the code version they measure
     tmp_root = Path(tempfile.mkdtemp(prefix="bench-worker-"))
     results, verdicts, failed_target = [], [], False
     try:
@@ -686,9 +710,14 @@ def main() -> int:
                     prof.parent.mkdir(exist_ok=True)
                     r = run_ours(case, base, manifest, ends, cfg, tmp, limit * 3,
                                  group=base + "p", profile=prof)
+                    spots = hot_spots(prof)
                     print(f"\n[{case.label}] cProfile of our worker ({fmt_rate(r.steady_rate)}"
                           f"/s under the profiler; {prof.relative_to(ROOT)}), top by self "
-                          f"time:\n{hot_spots(prof)}\n", file=sys.stderr)
+                          f"time:\n{spots}\n", file=sys.stderr)
+                    verdicts.append(
+                        f"- cProfile of our worker, {case.label} ({fmt_rate(r.steady_rate)}/s "
+                        f"under the profiler), top 15 by self time (main thread):\n\n```\n"
+                        + "\n".join(spots.splitlines()[:15]) + "\n```")
             finally:
                 if not args.keep:
                     delete_topics(cfg.kafka, base)
@@ -698,18 +727,10 @@ def main() -> int:
     finally:
         if not args.keep:
             shutil.rmtree(tmp_root, ignore_errors=True)
-    if WINDOWS_WORKAROUND:
-        verdicts.append(
-            "- **Workaround for a worker bug:** the worker sends all final meter windows of a "
-            "checkpoint as ONE message on `<prefix>windows`; with 20,000 meters one minute's "
-            "windows are ~1.4 MB, over Kafka's 1 MB default, and the worker crashes "
-            "(`MessageSizeTooLargeError`, reproduce with `--no-windows-workaround`). The "
-            f"benchmark creates that topic with max.message.bytes={SIDE_OUTPUT_BYTES:,} and "
-            "sets Faust's PRODUCER_MAX_REQUEST_SIZE to match; nothing on the hot path changes.")
     if WORKER_ENV:
         verdicts.append("- Our worker ran with " + ", ".join(f"`{k}={v}`" for k, v in
                                                              WORKER_ENV.items()) + ".")
-    text = section(results, args, machine_notes(cfg), verdicts)
+    text = section(results, args, notes, verdicts)
     print(text)
     if not args.no_readme:
         write_readme(text)
