@@ -78,7 +78,7 @@
       legend.append(item);
     });
     AK.setText(document.getElementById("map-caption"), s.utility + " (" + s.unit + ") by state, " +
-      (s.from !== null ? AK.utc(s.from, true) + "–" + AK.utc(s.to) + " UTC" : "no data yet") +
+      (s.from !== null ? AK.utc(s.from, true) + " – " + AK.utc(s.to, s.range === "day") + " UTC" : "no data yet") +
       " · fleet total " + AK.fmt(s.total.sum) + " " + s.unit);
     AK.setText(document.getElementById("top10-unit"), s.unit);
     const body = document.querySelector("#top10 tbody");
