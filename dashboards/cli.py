@@ -18,6 +18,8 @@ import argparse
 
 from auth_kappa.config import Config
 from dashboards import acl, registry, serve
+from dashboards.auth import Access
+from dashboards.context import Context
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -44,6 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    access = Access.from_env()  # a bad token fails before any work
     if args.embedded:
         source = serve.embedded_source(args.embedded)
         example = source.first_meter()
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"dashboard: loaded {n:,} meters from {args.registry}")
         source = serve.redis_source(config)
         example = None
-    serve.run(serve.make_context(source), args.host, args.port, args.log_level, example)
+    serve.run(Context(source, access), args.host, args.port, args.log_level, example)
     return 0
 
 

@@ -4,6 +4,9 @@ against an independent brute-force reference, access control, validation, OpenAP
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -14,6 +17,7 @@ from dashboards.app import routes
 from dashboards.auth import Access
 from dashboards.openapi import spec
 from tests.support import dashboard as fixtures
+from tests.support.browser import ROOT
 from tests.support.dashboard import TOKEN
 
 sim, server = fixtures.sim, fixtures.server
@@ -202,3 +206,26 @@ def test_vendored_browser_files_match_their_manifest():
     from dashboards import vendor
 
     assert vendor.check() == []
+
+
+# ---- the command line: user mistakes are one line and a non-zero exit
+def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "auth_kappa.cli.main", "dashboard", *args],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT,
+                          env={**os.environ, **(env or {})})
+
+
+def test_cli_mistakes_are_one_line(tmp_path, server):
+    cases = [(["--embedded", str(tmp_path / "missing")], "is not a folder"),
+             (["--embedded", str(tmp_path), "--port", str(server.port)], None),
+             (["load-registry", str(tmp_path / "nope.parquet")], "not found"),
+             ([], "at least 16 characters")]
+    (tmp_path / "electricity.csv").write_text("")
+    for args, text in cases:
+        env = {"AUTH_OPERATOR_TOKEN": "short"} if not args else {}
+        run = _cli(*args, env=env)
+        assert run.returncode != 0, args
+        lines = run.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("auth-kappa: "), run.stderr
+        if text:
+            assert text in lines[0]
