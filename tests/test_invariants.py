@@ -130,6 +130,7 @@ def test_redis_retention_trims_by_event_time(stack, unique):
     try:
         for i in range(0, len(lines), 60):
             rt.process("gas", [Message(v, 0, i + j) for j, v in enumerate(lines[i:i + 60])])
+        rt.checkpoint()  # the hot path's checkpoints are asynchronous; this one waits
         high = t0 + 5 * len(lines)
         meter = store.read_windows("meter", "gas", 60, key=sid)
         assert len(meter) <= 16 and meter["window_start"].min() > high - 15 * 60 - 60

@@ -380,7 +380,7 @@ def test_paced_run_takes_its_time_and_writes_the_same_bytes(tmp_path: Path) -> N
     (["--heartbeat", "2.5s"], "--heartbeat"),
     (["--seed", "-1"], "--seed"),
     (["--to", "kafka", "--format", "parquet"], "csv or json"),
-    (["--to", "s3"], "--to"),
+    (["--to", "ftp"], "--to"),
 ])
 def test_bad_arguments_give_one_line_and_nonzero_exit(tmp_path: Path, capsys, args, fragment) -> None:
     try:
