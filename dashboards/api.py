@@ -7,8 +7,7 @@ with 400 (bad value), 401 (no credentials), 403 (wrong credentials), 404 (no suc
 
 from __future__ import annotations
 
-import json
-
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
@@ -19,10 +18,12 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 class Json(JSONResponse):
-    """Compact JSON, never cached by browsers or proxies (it is per-user and live)."""
+    """Compact JSON, never cached by browsers or proxies (it is per-user and live).
+
+    orjson: the stdlib encoder took ~0.1 ms of a page's ~0.6 ms of CPU."""
 
     def render(self, content: object) -> bytes:
-        return json.dumps(content, separators=(",", ":"), allow_nan=False).encode()
+        return orjson.dumps(content)
 
 
 def ok(data: object) -> Json:

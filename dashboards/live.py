@@ -10,10 +10,10 @@ re-checks the credentials.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import orjson
 from starlette.responses import StreamingResponse
 
 from dashboards.metrics import RequestStats
@@ -33,7 +33,7 @@ async def _events(produce: Producer, interval: float, max_age: float,
         yield "retry: 2000\n\n"
         while time.monotonic() - started < max_age:
             for name, payload in (await produce()).items():
-                text = json.dumps(payload, separators=(",", ":"))
+                text = orjson.dumps(payload).decode()
                 if last.get(name) != text:
                     last[name] = text
                     quiet_since = time.monotonic()
