@@ -9,7 +9,8 @@ progress says "pending first..last" ► data objects ► progress says "next = l
 S3 outage: rolls stay in memory and the uploader backs off (0.5 s doubling up to
 AUTH_ARCHIVE_RETRY_MAX); when the buffered bytes pass AUTH_ARCHIVE_BUFFER_BYTES every
 partition is paused (the consumer keeps polling, so it stays in the group) and resumed
-below half the bound. Nothing is committed that is not uploaded, so a crash during an
+below half the bound. The bound can be passed by at most one fetch (AUTH_BATCH_SIZE
+records), which arrived before the check. Nothing is committed that is not uploaded, so a crash during an
 outage loses nothing either: Kafka still has it.
 """
 
