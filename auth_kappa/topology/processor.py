@@ -90,9 +90,14 @@ class Topology:
         batch, keys, bad = validate(batch, self.rules)
         wm = self.watermarks[utility]
         cut = self.final_cut(self.finest, wm.current())
-        on_time = np.flatnonzero(self.finest.start(batch.end_ts) >= cut)
-        late = batch.take(np.setdiff1d(np.arange(len(batch)), on_time))
-        accepted, duplicates = self._accumulate(utility, batch.take(on_time), keys[on_time])
+        in_time = self.finest.start(batch.end_ts) >= cut
+        if in_time.all():   # the usual case (and always in a replay): no copies
+            late, ok, ok_keys = batch.take(np.zeros(0, np.int64)), batch, keys
+        else:
+            on_time = np.flatnonzero(in_time)
+            late = batch.take(np.flatnonzero(~in_time))
+            ok, ok_keys = batch.take(on_time), keys[on_time]
+        accepted, duplicates = self._accumulate(utility, ok, ok_keys)
         for p, high in _highs(batch):
             wm.observe(p, high)
         return StepResult(utility, self.pop_final(utility), late, rejects + bad,
