@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,6 +58,13 @@ def build(config: Config, objects, plan: Plan, new: RedisWindowStore,
     end = plan.last_hour_end or plan.start
     pending: dict[Slot, list[Rows]] = {}
     written = [0]
+    # Redis applies one batch while Python computes the next (in order, one at a time)
+    writer = ThreadPoolExecutor(1, thread_name_prefix="rebuild-writer")
+    inflight: list[Future] = []
+
+    def wait() -> None:
+        while inflight:
+            written[0] += inflight.pop(0).result()
 
     def keep(slot: Slot, rows: Rows) -> Rows:
         _, level, size = slot
@@ -66,9 +74,10 @@ def build(config: Config, objects, plan: Plan, new: RedisWindowStore,
         if not force and sum(len(r) for v in pending.values() for r in v) < FLUSH_ROWS:
             return
         batch = {slot: Rows.concat(parts) for slot, parts in pending.items()}
-        if batch:
-            written[0] += new.checkpoint(batch, {}, {})
         pending.clear()
+        if batch:
+            wait()
+            inflight.append(writer.submit(new.checkpoint, batch, {}, {}))
 
     def on_final(final: dict[Slot, Rows]) -> None:
         for slot, rows in final.items():
@@ -77,8 +86,12 @@ def build(config: Config, objects, plan: Plan, new: RedisWindowStore,
         flush()
 
     topo = replay_topology(tuple(specs.values()), config.grace)
-    stats = feed(objects, plan, topo, on_final, bar, finish=False)
-    flush(force=True)
+    try:
+        stats = feed(objects, plan, topo, on_final, bar, finish=False)
+        flush(force=True)
+        wait()
+    finally:
+        writer.shutdown(wait=True)
     open_rows = {slot: keep(slot, table.take(np.ones(len(table), bool), remove=True))
                  for slot, table in topo.tables.items()}
     offsets, highs = {}, {}
