@@ -90,7 +90,10 @@ async def openapi(request: Request) -> Response:
 
 
 def routes() -> list:
-    return [
+    return [  # the hot API routes first: Starlette tries routes in order
+        Route("/api/meters/{service_id}", api.meter_summary),
+        Route("/api/fleet/states", api.fleet_states),
+        Route("/api/fleet/summary", api.fleet_summary),
         Route("/", pages.index),
         Route("/login", pages.login_form, methods=["GET"]),
         Route("/login", pages.login, methods=["POST"]),
@@ -103,11 +106,8 @@ def routes() -> list:
         Route("/healthz", api.healthz),
         Route("/metrics", api.prometheus),
         Route("/api/meters", api.meter_search),
-        Route("/api/meters/{service_id}", api.meter_summary),
         Route("/api/meters/{service_id}/windows", api.meter_windows),
         Route("/api/meters/{service_id}/stream", api.meter_stream),
-        Route("/api/fleet/summary", api.fleet_summary),
-        Route("/api/fleet/states", api.fleet_states),
         Route("/api/fleet/stream", api.fleet_stream),
         Mount("/static", StaticFiles(packages=[("dashboards", "static")]), name="static"),
     ]

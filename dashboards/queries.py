@@ -8,6 +8,7 @@ the last day from the hourly ones.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 
@@ -21,8 +22,12 @@ DAY = 86400
 
 
 def aligned(t: int, size: int, n: int) -> list[int]:
-    """The n window starts ending with the window that holds t."""
-    last = t // size * size
+    """The n window starts ending with the window that holds t (shared: do not mutate)."""
+    return _aligned(t // size * size, size, n)
+
+
+@functools.lru_cache(maxsize=256)
+def _aligned(last: int, size: int, n: int) -> list[int]:
     return [last - size * (n - 1 - i) for i in range(n)]
 
 
@@ -44,9 +49,9 @@ def _cell(start: int, size: int, v: np.void) -> dict:
 
 
 def _series(starts: list[int], size: int, v: np.ndarray) -> dict:
-    has = v["count"] > 0
+    # NaN marks an empty window; orjson writes it as null (the chart's gap)
     return {"size": size, "start": starts,
-            "sum": [float(s) if h else None for s, h in zip(v["sum"], has, strict=True)],
+            "sum": np.where(v["count"] > 0, v["sum"], np.nan).tolist(),
             "count": v["count"].tolist()}
 
 

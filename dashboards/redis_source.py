@@ -102,7 +102,9 @@ class RedisSource:
         if isinstance(info, list):  # RESP2 gives pairs as a flat list, RESP3 a map
             info = dict(zip(info[::2], info[1::2], strict=True))
         entry = {k.decode(): v.decode() for k, v in info.items()} if info else None
-        return entry, [codec.decode_values(v, 0) for v in values]
+        flat = codec.decode_values([v for reply in values for v in reply], 0)  # one decode
+        bounds = np.cumsum([len(reply) for reply in values])[:-1]
+        return entry, np.split(flat, bounds)
 
     async def _pipeline(self, payload: bytes, replies: int) -> list:
         pool = self.client.connection_pool
