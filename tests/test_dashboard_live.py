@@ -14,6 +14,7 @@ import pytest
 import redis
 from confluent_kafka import Producer
 
+from auth_kappa.stack import manager
 from auth_kappa.topology.schema import UTILITIES
 from dashboards.auth import Access
 from tests.support import browser as browsers
@@ -26,7 +27,22 @@ TOKEN = "live-operator-token-0123456789"
 
 
 @pytest.fixture
-def case(stack, tmp_path, unique):
+def kafka_redis(config):
+    """Like `stack`, but only the services this test uses (S3 may be down for another test),
+    and patient: a Redis busy with someone's large transaction can miss one 1 s probe."""
+    deadline = time.monotonic() + 15
+    while True:
+        down = [s.name for s in manager.status(config) if s.name in ("kafka", "redis")
+                and not s.answering]
+        if not down:
+            return config
+        if time.monotonic() > deadline:
+            pytest.fail(f"not answering: {', '.join(down)}; run `auth-kappa stack up`")
+        time.sleep(1)
+
+
+@pytest.fixture
+def case(kafka_redis, tmp_path, unique):
     c = LiveCase(f"dl{unique}", tmp_path, extra_env={"AUTH_REGISTRY_PREFIX": f"auth:reg{unique}:"})
     c.create_topics()
     yield c
