@@ -66,7 +66,7 @@ def parse_key(key: str, size: int = 0) -> ObjectRef | None:
 def hours(start: int, end: int) -> list[int]:
     """Start of every UTC hour that overlaps [start, end)."""
     first = start // 3600 * 3600
-    return list(range(first, end, 3600)) if end > start else []
+    return list(range(int(first), int(end), 3600)) if end > start else []
 
 
 def _timegm(t: time.struct_time) -> int:
