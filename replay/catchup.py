@@ -131,9 +131,11 @@ async def catch_up_and_switch(config: Config, new: RedisWindowStore, old: RedisW
     if report.moved:
         report.dropped_keys = old.drop_namespace()
         say(f"old namespace {old.namespace} removed ({report.dropped_keys:,} keys)")
-    else:
-        say(f"some workers did not move to {new.namespace} within {timeout:.0f}s; "
-            f"{old.namespace} is kept (drop it with RedisWindowStore.drop_namespace)")
+    else:   # e.g. workers pinned by AUTH_NAMESPACE: let them carry on where they are
+        client.hdel(control_key(old.namespace), "freeze")
+        say(f"some workers did not move to {new.namespace} within {timeout:.0f}s (pinned "
+            f"with AUTH_NAMESPACE?); {old.namespace} is kept and unfrozen (drop it with "
+            "RedisWindowStore.drop_namespace once nothing writes it)")
     return report
 
 

@@ -42,14 +42,15 @@ class NamespaceFollower:
         self.store, self.pointer, self.follows = store, pointer, follows
 
     def poll(self) -> tuple[str | None, str | None]:
-        """("switch", ns) | ("freeze", ns) | (None, None)."""
+        """("switch", ns) | ("freeze", ns) | (None, None); ("unknown", None) when Redis
+        did not answer (then nothing changes: a frozen worker stays frozen)."""
         pipe = self.store.client.pipeline(transaction=False)
         pipe.get(self.pointer)
         pipe.hget(control_key(self.store.namespace), "freeze")
         try:
             pointer, freeze = pipe.execute()
         except redis.RedisError:
-            return None, None
+            return "unknown", None
         if self.follows and pointer and pointer.decode() != self.store.namespace:
             return "switch", pointer.decode()
         if freeze:
