@@ -32,7 +32,8 @@ def decode(utility: str, messages: Sequence[Message]) -> tuple[Readings, list[Re
     """Decode one topic's messages; a bad message becomes a Rejected with its reason."""
     rows: list[list] = []
     where: list[Message] = []
-    frames: list[Readings] = []
+    tables: list[pa.Table] = []       # frames, typed once together (per-frame cost is fixed)
+    origin: list[tuple[int, int, int]] = []
     rejects: list[Rejected] = []
     for msg in messages:
         value, reason = msg.value, None
@@ -43,7 +44,9 @@ def decode(utility: str, messages: Sequence[Message]) -> tuple[Readings, list[Re
                 reason = f"frame of {len(value)} bytes exceeds {MAX_FRAME_BYTES}"
             else:
                 try:
-                    frames.append(_from_table(utility, decode_frame(value), msg))
+                    table = decode_frame(value)
+                    tables.append(table)
+                    origin.append((msg.partition, msg.offset, table.num_rows))
                 except ValueError as exc:
                     reason = str(exc)
         elif len(value) > MAX_READING_BYTES:
@@ -55,11 +58,12 @@ def decode(utility: str, messages: Sequence[Message]) -> tuple[Readings, list[Re
                 where.append(msg)
         if reason:
             rejects.append(Rejected(utility, msg.partition, msg.offset, value or b"", reason))
+    parts = [_from_table(utility, pa.concat_tables(tables), origin)] if tables else []
     if rows:
         typed, bad = _typed(utility, rows, where)
-        frames.append(typed)
+        parts.append(typed)
         rejects += bad
-    return Readings.concat(utility, frames), rejects
+    return Readings.concat(utility, parts), rejects
 
 
 def _split(value: bytes, utility: str) -> tuple[list | None, str | None]:
@@ -151,8 +155,11 @@ def split_bad(batch: Readings, checks: list[tuple[np.ndarray, str]]
     return batch.take(np.flatnonzero(reason < 0)), rejected
 
 
-def _from_table(utility: str, table: pa.Table, msg: Message) -> Readings:
+def _from_table(utility: str, table: pa.Table, origin: list[tuple[int, int, int]]
+                ) -> Readings:
+    """Frames' rows as Readings; origin = (partition, offset, rows) of each frame, in order."""
     n = table.num_rows
+    part, off, count = (np.array(x, dtype=np.int64) for x in zip(*origin, strict=True))
     sid = table.column("service_id").combine_chunks()
     lengths = pc.utf8_length(sid).to_numpy(zero_copy_only=False)
     if n and (lengths == SID_WIDTH).all() and sid.null_count == 0:
@@ -164,7 +171,7 @@ def _from_table(utility: str, table: pa.Table, msg: Message) -> Readings:
                         dtype=f"S{SID_WIDTH}")
 
     def col(name: str) -> np.ndarray:
-        return table.column(name).to_numpy(zero_copy_only=False)
+        return table.column(name).combine_chunks().to_numpy(zero_copy_only=False)
 
     type_code = encode_codes(table.column("type").combine_chunks(), METER_TYPES)
     state_code = encode_codes(table.column("state").combine_chunks(), STATES)
@@ -175,5 +182,5 @@ def _from_table(utility: str, table: pa.Table, msg: Message) -> Readings:
         utility, service_id=sids, user_name=table.column("user_name").combine_chunks(),
         type_code=type_code, start_ts=col("start_ts"), state_code=state_code,
         consumption=col("consumption"), end_ts=col("end_ts"),
-        partition=np.full(n, msg.partition, np.int32), offset=np.full(n, msg.offset, np.int64),
+        partition=np.repeat(part, count).astype(np.int32), offset=np.repeat(off, count),
         raw=raw)
