@@ -196,7 +196,7 @@ def watch(run: Run, proc: subprocess.Popen, t0: float, progress: Callable[[], fl
     run.done, run.complete = last_done, last_done >= run.readings
     run.total_s = last_t - t0
     c = cpu_shares(cpu0, cpu_by_process(), proc.pid, time.perf_counter() - t0)
-    run.notes.append(f"CPU (cores) while it ran: itself {c['measured']:.2f}, Redis "
+    run.notes.append(f"CPU (cores) while it ran: itself {c['measured']:.2f}, Redis (shared server) "
                      f"{c['redis']:.2f}, Kafka {c['kafka']:.2f}, this benchmark's polling "
                      f"{c['harness']:.2f}, other processes {c['other']:.2f}")
     if c["other"] > 0.25:
