@@ -13,4 +13,8 @@ Rules (DESIGN.md invariant 4, lossless and exactly once):
   continues from next_offset. So time-based rolls never overlap after a crash.
 - Kafka offsets of the archive group are committed after the progress object; they are
   for lag tools only, the progress object is the truth.
+- Limit: on revocation the old owner drops its unsent rolls, but an upload already under
+  way finishes; if it had not yet written its pending record when the new owner read the
+  progress (a stalled zombie), the two could cut different boundaries. Plain S3 PUTs
+  cannot be fenced; the group's session timeout bounds that window.
 """
