@@ -143,7 +143,8 @@ def redis_server(port: int, home: Path, replica_of: int | None = None) -> subpro
     home.mkdir(parents=True, exist_ok=True)
     cmd = [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind",
            "127.0.0.1", "--daemonize", "no", "--dir", str(home), "--save", "",
-           "--appendonly", "no", "--hash-max-listpack-entries", "512"]
+           "--appendonly", "no", "--hash-max-listpack-entries", "512",
+           "--repl-diskless-sync-delay", "0"]
     if replica_of:
         cmd += ["--replicaof", "127.0.0.1", str(replica_of)]
     proc = start(cmd, dict(os.environ), home / "redis.log")
@@ -319,8 +320,8 @@ class Rig:
         lat = phase.all()
         print(f"bench: [{phase.scenario}] {phase.name} ({phase.store}): "
               f"{len(lat) / phase.seconds:,.0f} req/s, p50 {pct(lat, 50):.2f} ms, p99 "
-              f"{pct(lat, 99):.2f} ms, errors {phase.errors}, Redis PING p99 "
-              f"{pct(phase.pings, 99):.1f} ms, worker {phase.worker_rate:,.0f} readings/s, "
+              f"{pct(lat, 99):.2f} ms, errors {phase.errors}, Redis PING p99/max "
+              f"{pct(phase.pings, 99):.1f}/{pct(phase.pings, 100):.0f} ms, worker {phase.worker_rate:,.0f} readings/s, "
               f"lag {phase.lag:,} messages", flush=True)
         return phase
 
@@ -383,11 +384,15 @@ def main() -> int:
                 sys.exit(f"bench: the worker did not commit; see {work / 'worker.log'}")
             time.sleep(0.2)
         bases = {}
-        for store_name in ports:
+        reads = {"primary": {"AUTH_DASHBOARD_REDIS_URL": users["primary"]},
+                 "replica": {"AUTH_DASHBOARD_REDIS_URL": users["replica"]},
+                 "hedged": {"AUTH_DASHBOARD_REDIS_URL": users["primary"],
+                            "AUTH_DASHBOARD_REDIS_REPLICA_URL": users["replica"]}}
+        users["hedged"] = users["replica"]   # the probe watches the replica it reads first
+        for store_name, extra in reads.items():
             port = free_port()
             procs[f"dashboard-{store_name}"] = start(
-                [PY, "benchmarks/dashboard_server.py", "--port", str(port)],
-                {**env, "AUTH_DASHBOARD_REDIS_URL": users[store_name]},
+                [PY, "benchmarks/dashboard_server.py", "--port", str(port)], {**env, **extra},
                 work / f"dashboard-{store_name}.log")
             bases[store_name] = f"http://127.0.0.1:{port}"
             wait_healthy(bases[store_name], procs[f"dashboard-{store_name}"],
@@ -395,14 +400,14 @@ def main() -> int:
         meters = pd.read_parquet(work / "sim" / "registry.parquet")["service_id"].tolist()
         access = Access.from_env(env=env)
         rig = Rig(args, config, store, procs["worker"], bases, users,
-                  {k: procs[f"dashboard-{k}"] for k in ports}, meters,
+                  {k: procs[f"dashboard-{k}"] for k in reads}, meters,
                   {s: access.sign(s) for s in meters},
                   {"primary": procs["redis"].pid, "replica": procs["replica"].pid})
         asyncio.run(run_phase(bases["primary"], primary, Phase("", "warm-up", "ours", 0.9,
                                                                 "paced"),
                               meters, rig.sigs, args.clients, args.interval, 2.0))
         # 1. catch-up: the worker drains the backlog flat out
-        for store_name in ports:
+        for store_name in reads:
             phases.append(rig.measure(Phase("catch-up", "mixed", "ours", 0.9, "paced",
                                             store_name)))
         if phases[-1].lag == 0:
@@ -414,8 +419,8 @@ def main() -> int:
         paces = args.paces.split(",")
         for i, pace in enumerate(paces):
             label = f"steady {pace}"
-            steady = [Phase(label, "mixed", "ours", 0.9, "paced"),
-                      Phase(label, "mixed", "ours", 0.9, "paced", "replica")]
+            steady = [Phase(label, "mixed", "ours", 0.9, "paced", store_name)
+                      for store_name in reads]
             if i == 0:
                 steady += [
                     Phase(label, "household summary", "ours", 1.0, "paced"),
@@ -438,8 +443,8 @@ def main() -> int:
             while committed(store) < end_offsets(config):   # drained before the next pace
                 time.sleep(0.5)
     finally:
-        for key in ("simulator", "dashboard-primary", "dashboard-replica", "worker", "replica",
-                    "redis"):
+        for key in ("simulator", "dashboard-primary", "dashboard-replica", "dashboard-hedged",
+                    "worker", "replica", "redis"):
             stop(procs.get(key))
         if config is not None:
             with contextlib.suppress(Exception):
@@ -466,7 +471,8 @@ def report(phases: list[Phase], args: argparse.Namespace, backlog: int) -> int:
         cpu = ", ".join(f"{k} {v:.2f}" for k, v in ph.cpu.items())
         rows.append(f"| {ph.scenario} | {ph.name} | {ph.store} | {ph.mode} | "
                     f"{len(lat) / ph.seconds:,.0f} | {pct(lat, 50):.2f} | {pct(lat, 99):.2f} | "
-                    f"{pct(lat, 99.9):.1f} | {ph.errors} | {ratio} | {pct(ph.pings, 99):.1f} | "
+                    f"{pct(lat, 99.9):.1f} | {ph.errors} | {ratio} | {pct(ph.pings, 99):.1f} / "
+                    f"{pct(ph.pings, 100):.0f} | "
                     f"{ph.worker_rate:,.0f} | {ph.lag:,} | {cpu} |")
         if ph is head:
             for kind, values in sorted(ph.latencies.items()):
@@ -498,7 +504,7 @@ phase. "Redis PING p99": a probe on the Redis the dashboard reads, every 5 ms.
   readings/s, frames of {args.frame_size}) and the worker keeps up (lag = messages not
   yet committed at the end of the phase).
 
-| scenario | phase | reads | clients | req/s | p50 ms | p99 ms | p99.9 ms | errors | vs ours p50 / p99 | Redis PING p99 ms | worker readings/s | lag | cores used |
+| scenario | phase | reads | clients | req/s | p50 ms | p99 ms | p99.9 ms | errors | vs ours p50 / p99 | Redis PING p99 / max ms | worker readings/s | lag | cores used |
 |---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|
 {chr(10).join(rows)}
 

@@ -37,7 +37,7 @@ class NotFound(Exception):
 # ---- households (operator token, or the meter's signed link)
 async def summary_of(c: Context, sid: str, rng: str) -> dict:
     data = await c.cache.get(("meter", sid, rng), c.settings.meter_ttl,
-                             lambda: queries.meter_summary(c.source, sid, rng))
+                             lambda: queries.meter_summary(c.source, sid, rng), c.settings.stale)
     if data is None:
         raise NotFound(f"no meter {sid} in the registry or the windows")
     return data
@@ -98,12 +98,14 @@ async def meter_search(request: Request) -> Response:
 # ---- fleet (operator token)
 async def fleet_summary_of(c: Context) -> dict:
     return await c.cache.get(("fleet",), c.settings.fleet_ttl,
-                             lambda: queries.fleet_summary(c.source, c.poller.rate.rates()))
+                             lambda: queries.fleet_summary(c.source, c.poller.rate.rates()),
+                             c.settings.stale)
 
 
 async def fleet_states_of(c: Context, utility: str, rng: str) -> dict:
     return await c.cache.get(("states", utility, rng), c.settings.fleet_ttl,
-                             lambda: queries.fleet_states(c.source, utility, rng))
+                             lambda: queries.fleet_states(c.source, utility, rng),
+                             c.settings.stale)
 
 
 async def fleet_summary(request: Request) -> Response:
@@ -161,5 +163,11 @@ async def prometheus(request: Request) -> Response:
     c = ctx(request)
     c.access.require_operator(request)
     fleet = await fleet_summary_of(c)
-    return PlainTextResponse(metrics.render(c.requests, fleet), headers=NO_STORE,
+    text = metrics.render(c.requests, fleet)
+    if hasattr(c.source, "hedged"):
+        text += ("# HELP auth_dashboard_hedged_reads_total Household reads also sent to the "
+                 "primary because the replica was slow.\n"
+                 "# TYPE auth_dashboard_hedged_reads_total counter\n"
+                 f"auth_dashboard_hedged_reads_total {c.source.hedged}\n")
+    return PlainTextResponse(text, headers=NO_STORE,
                              media_type="text/plain; version=0.0.4")

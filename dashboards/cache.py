@@ -1,8 +1,11 @@
-"""A tiny TTL cache with single flight: concurrent askers of one key share one Redis read.
+"""A tiny TTL cache with single flight and stale-while-revalidate.
 
 Window values change only when a worker checkpoints (about once a second), so a fleet
 map computed 300 ms ago is still the current answer; 200 operators on the fleet page
-then cost one HMGET per second, not 200.
+then cost one read per second, not 200. When an entry expires, the next asker starts one
+refresh in the background and everyone keeps getting the previous answer (for at most
+`stale` seconds) until it lands: a Redis stalled by a large checkpoint transaction delays
+the refresh, not the pages.
 """
 
 from __future__ import annotations
@@ -16,18 +19,34 @@ from typing import Any
 class TTLCache:
     def __init__(self, max_items: int = 10_000) -> None:
         self.max_items = max_items
-        self._items: dict[Hashable, tuple[float, asyncio.Future]] = {}
-        self.hits = self.misses = 0
+        # key -> (fresh until, stale until, future of the value)
+        self._items: dict[Hashable, tuple[float, float, asyncio.Future]] = {}
+        self._refreshing: dict[Hashable, asyncio.Task] = {}
+        self.hits = self.misses = self.stale_hits = 0
 
-    async def get(self, key: Hashable, ttl: float, make: Callable[[], Awaitable[Any]]) -> Any:
+    async def get(self, key: Hashable, ttl: float, make: Callable[[], Awaitable[Any]],
+                  stale: float = 0.0) -> Any:
         now = time.monotonic()
         hit = self._items.get(key)
-        if hit is not None and hit[0] > now:
-            self.hits += 1
-            return await asyncio.shield(hit[1])
+        if hit is not None:
+            fresh, usable, fut = hit
+            if fresh > now:
+                self.hits += 1
+                return await asyncio.shield(fut)
+            if usable > now and fut.done() and not fut.exception():
+                self.stale_hits += 1
+                if key not in self._refreshing:
+                    task = asyncio.create_task(self._refresh(key, ttl, make, stale))
+                    self._refreshing[key] = task
+                return fut.result()
         self.misses += 1
+        return await self._load(key, ttl, make, stale)
+
+    async def _load(self, key: Hashable, ttl: float, make: Callable[[], Awaitable[Any]],
+                    stale: float) -> Any:
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._items[key] = (now + ttl, fut)
+        now = time.monotonic()
+        self._items[key] = (now + ttl, now + ttl + stale, fut)
         if len(self._items) > self.max_items:
             self._evict(now)
         try:
@@ -40,8 +59,21 @@ class TTLCache:
         fut.set_result(value)
         return value
 
+    async def _refresh(self, key: Hashable, ttl: float, make: Callable[[], Awaitable[Any]],
+                       stale: float) -> None:
+        try:
+            value = await make()
+        except Exception:  # noqa: BLE001 - keep serving the stale value; the next ask retries
+            return
+        finally:
+            self._refreshing.pop(key, None)
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        fut.set_result(value)
+        now = time.monotonic()
+        self._items[key] = (now + ttl, now + ttl + stale, fut)
+
     def _evict(self, now: float) -> None:
-        for key in [k for k, (until, _) in self._items.items() if until <= now]:
+        for key in [k for k, (_, usable, _) in self._items.items() if usable <= now]:
             del self._items[key]
         while len(self._items) > self.max_items:
             self._items.pop(next(iter(self._items)))

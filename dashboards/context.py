@@ -20,6 +20,7 @@ class Settings:
     sse_max_clients: int = 2000    # beyond this, 503: bounded memory and file descriptors
     meter_ttl: float = 0.5         # cache: a meter's summary (checkpoints are ~1 s apart)
     fleet_ttl: float = 1.0         # cache: fleet map and totals
+    stale: float = 5.0             # cache: an expired answer still served while it refreshes
     poll_interval: float = 1.0     # clock and counters refresh
 
 

@@ -10,6 +10,7 @@ atomic switch is followed within a poll.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 
@@ -28,14 +29,17 @@ class RedisSource:
 
     def __init__(self, url: str, sizes: tuple[int, ...], group: str,
                  namespace: str | None = None, max_connections: int = 32,
-                 registry_prefix: str = registry.PREFIX, grace: float = 30.0) -> None:
+                 registry_prefix: str = registry.PREFIX, grace: float = 30.0,
+                 replica_url: str | None = None, hedge_after: float = 0.01) -> None:
         self.sizes, self.group, self._pinned = tuple(sorted(sizes)), group, namespace
         self.registry_prefix = registry_prefix
         self._index = registry.index_key(registry_prefix)
-        pool = aredis.BlockingConnectionPool.from_url(
-            url, max_connections=max_connections, timeout=5, socket_connect_timeout=5,
-            socket_timeout=10)
-        self.client = aredis.Redis(connection_pool=pool)
+        self.client = _client(url, max_connections)
+        # household pages read the replica first and, after `hedge_after` s without an
+        # answer, the primary too; the first answer wins (see _hedged)
+        self.replica = _client(replica_url, max_connections) if replica_url else None
+        self.hedge_after = hedge_after
+        self.hedged = 0
         self.namespace = namespace or "v1"
         self.grace = grace
         self._finals: dict[tuple[str, str, int], FinalCache] = {}
@@ -98,7 +102,11 @@ class RedisSource:
         for utility, size, starts in reads:
             n, fields = _fields(tuple(starts))
             parts.append(_command(b"HMGET", self.meter_key(service_id, utility, size), n, fields))
-        info, *values = await self._pipeline(b"".join(parts), len(parts))
+        payload = b"".join(parts)
+        if self.replica is None:
+            info, *values = await self._pipeline(self.client, payload, len(parts))
+        else:
+            info, *values = await self._hedged(payload, len(parts))
         if isinstance(info, list):  # RESP2 gives pairs as a flat list, RESP3 a map
             info = dict(zip(info[::2], info[1::2], strict=True))
         entry = {k.decode(): v.decode() for k, v in info.items()} if info else None
@@ -106,8 +114,33 @@ class RedisSource:
         bounds = np.cumsum([len(reply) for reply in values])[:-1]
         return entry, np.split(flat, bounds)
 
-    async def _pipeline(self, payload: bytes, replies: int) -> list:
-        pool = self.client.connection_pool
+    async def _hedged(self, payload: bytes, replies: int) -> list:
+        """Replica first; if it has not answered within hedge_after, ask the primary too.
+
+        A worker's checkpoint is one MULTI/EXEC that keeps its Redis busy; the replica
+        applies it only after the primary has finished it, so the two are rarely stalled at
+        the same moment. The slower request is left to finish (its connection goes back to
+        the pool clean) and its answer dropped."""
+        first = asyncio.ensure_future(self._pipeline(self.replica, payload, replies))
+        done, _ = await asyncio.wait({first}, timeout=self.hedge_after)
+        if done:
+            return first.result()
+        self.hedged += 1
+        second = asyncio.ensure_future(self._pipeline(self.client, payload, replies))
+        pending = {first, second}
+        error: BaseException | None = None
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task.exception() is None:
+                    for loser in pending:
+                        loser.add_done_callback(_drop)
+                    return task.result()
+                error = task.exception()
+        raise error
+
+    async def _pipeline(self, client: aredis.Redis, payload: bytes, replies: int) -> list:
+        pool = client.connection_pool
         conn = await pool.get_connection()
         try:
             await conn.send_packed_command(payload, check_health=False)
@@ -160,6 +193,20 @@ class RedisSource:
 
     async def close(self) -> None:
         await self.client.aclose()
+        if self.replica is not None:
+            await self.replica.aclose()
+
+
+def _client(url: str, max_connections: int) -> aredis.Redis:
+    pool = aredis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=5, socket_connect_timeout=5,
+        socket_timeout=10)
+    return aredis.Redis(connection_pool=pool)
+
+
+def _drop(task: asyncio.Task) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: the loser of a hedge may fail quietly
 
 
 def _command(name: bytes, key: str, nfields: int = 0, fields: bytes = b"") -> bytes:

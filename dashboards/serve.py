@@ -30,10 +30,21 @@ def dashboard_url(config: Config, env: dict[str, str] | None = None) -> str:
 def redis_source(config: Config, url: str | None = None) -> RedisSource:
     url = url or dashboard_url(config)
     prefix = registry.prefix_from_env()
+    _check_reads(url, prefix)
+    sizes = tuple(s.size for s in config.window_specs())
+    replica = os.environ.get("AUTH_DASHBOARD_REDIS_REPLICA_URL") or None
+    if replica:
+        _check_reads(replica, prefix)
+    return RedisSource(url, sizes, config.group, config.namespace, registry_prefix=prefix,
+                       grace=config.grace, replica_url=replica)
+
+
+def _check_reads(url: str, prefix: str) -> None:
+    """Reachable, and the (ACL) user may read auth:* keys: fail now, in one line."""
     client = redis.Redis.from_url(url, socket_connect_timeout=5)
     try:
         client.ping()
-        client.zcard(registry.index_key(prefix))  # the ACL user must be able to read auth:*
+        client.zcard(registry.index_key(prefix))
     except redis.ConnectionError as exc:
         raise ServiceUnavailable(f"cannot reach Redis at {redacted(url)} ({exc}); run "
                                  "`auth-kappa stack up` or set AUTH_DASHBOARD_REDIS_URL") from None
@@ -42,9 +53,6 @@ def redis_source(config: Config, url: str | None = None) -> RedisSource:
                         "`auth-kappa dashboard create-redis-user`") from None
     finally:
         client.close()
-    sizes = tuple(s.size for s in config.window_specs())
-    return RedisSource(url, sizes, config.group, config.namespace, registry_prefix=prefix,
-                       grace=config.grace)
 
 
 def embedded_source(folder: str | Path) -> EmbeddedSource:

@@ -158,8 +158,12 @@ def _check_browser(case: LiveCase, server, browser, registry: pd.DataFrame) -> N
           what="the fleet's accepted counter to grow by 6")
     assert fleet.page.locator("svg#map path[data-state]").count() == 51
     # the fleet map's cache of final windows did not hide the new (open) window
-    states = json.loads(server.get("/api/fleet/states?utility=electricity", TOKEN)[1])
-    assert states["total"]["count"] == states_before["total"]["count"] + 6
+    def states_now() -> dict:
+        return json.loads(server.get("/api/fleet/states?utility=electricity", TOKEN)[1])
+
+    _wait(lambda: states_now()["total"]["count"] == states_before["total"]["count"] + 6,
+          what="the fleet map to count the 6 new readings")
+    states = states_now()
     assert states["states"][row["state"]]["sum"] == pytest.approx(
         states_before["states"][row["state"]]["sum"] + 3.0, abs=1e-9)
     household.shot("household-live")
