@@ -8,8 +8,10 @@
 
 Environment: AUTH_OPERATOR_TOKEN (fleet access; generated and printed when unset),
 AUTH_DASHBOARD_SECRET (signs household links; default derived from the token),
-AUTH_DASHBOARD_REDIS_URL (read-only user; default AUTH_REDIS_URL), and every AUTH_*
-of the workers (namespace, group, windows).
+AUTH_DASHBOARD_REDIS_URL (read-only user; default AUTH_REDIS_URL),
+AUTH_DASHBOARD_REDIS_REPLICA_URL (optional replica: household reads go there first and
+are hedged to the primary after 10 ms), AUTH_REGISTRY_PREFIX (default auth:registry:),
+and every AUTH_* of the workers (namespace, group, windows, grace).
 """
 
 from __future__ import annotations
