@@ -33,6 +33,7 @@ class Engine:
                  store: RedisWindowStore | None = None) -> None:
         self.specs, self.grace = tuple(specs), grace
         self._rt, self._store = runtime, store
+        self._pointer: str | None = None   # Engine.connect without a namespace follows it
 
     @classmethod
     def embedded(cls, window: str | Sequence[str] = "1m", grace: str | float = "30s", *,
@@ -70,7 +71,9 @@ class Engine:
         except Exception as exc:  # noqa: BLE001 - any connection failure
             raise ServiceUnavailable(f"cannot reach Redis at {config.redis_url} ({exc}); run "
                                      "`auth-kappa stack up` or set AUTH_REDIS_URL") from None
-        return cls(specs, config.grace, store=store)
+        engine = cls(specs, config.grace, store=store)
+        engine._pointer = None if config.namespace else config.pointer
+        return engine
 
     @property
     def is_embedded(self) -> bool:
@@ -118,6 +121,7 @@ class Engine:
         else:
             if level == "meter" and key is None:
                 raise UserError("meter-level queries on the live store need key=<service_id>")
+            self._follow_pointer()
             df = self._store.read_windows(level, utility, spec.size, key)
             if final_only:
                 wm = self.watermark(utility)
@@ -126,6 +130,16 @@ class Engine:
         if key is not None:
             df = df[df["key"] == key]
         return df[WINDOW_COLUMNS].sort_values(["key", "window_start"]).reset_index(drop=True)
+
+    def _follow_pointer(self) -> None:
+        """After a rebuild's switch, the next query reads the new namespace."""
+        if self._pointer is None:
+            return
+        ns = self._store.client.get(self._pointer)
+        if ns and ns.decode() != self._store.namespace:
+            from auth_kappa.runtime.switch import use_namespace
+
+            use_namespace(self._store, ns.decode())
 
     def late(self) -> pd.DataFrame:
         rt = self._embedded("late")

@@ -101,8 +101,7 @@ def test_correction_fixes_windows_that_late_readings_missed(case):
     assert case.state_totals() == after
 
 
-def _totals(config) -> dict[str, int]:
-    eng = Engine.connect(config)       # follows the pointer at connect time
+def _totals(eng: Engine) -> dict[str, int]:
     return {u: int(eng.windows(level="state", utility=u, window="1m")["count"].sum())
             for u in UTILS}
 
@@ -124,8 +123,9 @@ def test_rebuild_and_switch_while_the_stream_continues(stack, tmp_path, unique):
     seen: list[tuple[float, dict[str, int]]] = []
 
     def read() -> None:
+        eng = Engine.connect(case.config)   # one long-lived reader: it follows the pointer
         while not stop.is_set():
-            seen.append((time.monotonic(), _totals(case.config)))
+            seen.append((time.monotonic(), _totals(eng)))
             time.sleep(0.05)
     try:
         args = ["--meters", "100", "--seed", "63", "--duplicate-fraction", "0.01"]
@@ -166,7 +166,7 @@ def test_rebuild_and_switch_while_the_stream_continues(stack, tmp_path, unique):
         assert "namespace pointer moved" in "".join(case.logs())
         truth = {u: m1["utilities"][u]["valid_readings"] + m2["utilities"][u]["valid_readings"]
                  for u in UTILS}
-        assert _totals(case.config) == truth
+        assert _totals(Engine.connect(case.config)) == truth
         switch = [i for i, (_, t) in enumerate(seen) if t]  # non-empty reads
         assert len(seen) > 20 and switch, "the reader must have watched the switch"
         for u in UTILS:
