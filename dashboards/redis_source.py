@@ -34,12 +34,13 @@ class RedisSource:
         self.sizes, self.group, self._pinned = tuple(sorted(sizes)), group, namespace
         self.registry_prefix = registry_prefix
         self._index = registry.index_key(registry_prefix)
-        self.client = _client(url, max_connections)
-        # household pages read the replica first and, after `hedge_after` s without an
-        # answer, the primary too; the first answer wins (see _hedged)
-        self.replica = _client(replica_url, max_connections) if replica_url else None
+        # with a replica, every read goes there (the primary is busy with checkpoints) and a
+        # household read still unanswered after `hedge_after` s is also sent to the primary,
+        # at most MAX_HEDGES at a time; the first answer wins (see _hedged)
+        self.client = _client(replica_url or url, max_connections)
+        self.primary = _client(url, MAX_HEDGES) if replica_url else None
         self.hedge_after = hedge_after
-        self.hedged = 0
+        self.hedged = self._hedging = 0
         self.namespace = namespace or "v1"
         self.grace = grace
         self._finals: dict[tuple[str, str, int], FinalCache] = {}
@@ -103,7 +104,7 @@ class RedisSource:
             n, fields = _fields(tuple(starts))
             parts.append(_command(b"HMGET", self.meter_key(service_id, utility, size), n, fields))
         payload = b"".join(parts)
-        if self.replica is None:
+        if self.primary is None:
             info, *values = await self._pipeline(self.client, payload, len(parts))
         else:
             info, *values = await self._hedged(payload, len(parts))
@@ -121,12 +122,14 @@ class RedisSource:
         applies it only after the primary has finished it, so the two are rarely stalled at
         the same moment. The slower request is left to finish (its connection goes back to
         the pool clean) and its answer dropped."""
-        first = asyncio.ensure_future(self._pipeline(self.replica, payload, replies))
+        first = asyncio.ensure_future(self._pipeline(self.client, payload, replies))
         done, _ = await asyncio.wait({first}, timeout=self.hedge_after)
-        if done:
-            return first.result()
+        if done or self._hedging >= MAX_HEDGES:   # a stalled primary must not pile up hedges
+            return await first
         self.hedged += 1
-        second = asyncio.ensure_future(self._pipeline(self.client, payload, replies))
+        self._hedging += 1
+        second = asyncio.ensure_future(self._pipeline(self.primary, payload, replies))
+        second.add_done_callback(self._hedge_done)
         pending = {first, second}
         error: BaseException | None = None
         while pending:
@@ -138,6 +141,9 @@ class RedisSource:
                     return task.result()
                 error = task.exception()
         raise error
+
+    def _hedge_done(self, task: asyncio.Task) -> None:
+        self._hedging -= 1
 
     async def _pipeline(self, client: aredis.Redis, payload: bytes, replies: int) -> list:
         pool = client.connection_pool
@@ -193,8 +199,11 @@ class RedisSource:
 
     async def close(self) -> None:
         await self.client.aclose()
-        if self.replica is not None:
-            await self.replica.aclose()
+        if self.primary is not None:
+            await self.primary.aclose()
+
+
+MAX_HEDGES = 8
 
 
 def _client(url: str, max_connections: int) -> aredis.Redis:
