@@ -442,6 +442,9 @@ def main() -> int:
             stop(procs.pop("simulator"))
             while committed(store) < end_offsets(config):   # drained before the next pace
                 time.sleep(0.5)
+        # 3. reference: the same load with the live path idle (caught up, no stream)
+        time.sleep(3)
+        phases.append(rig.measure(Phase("idle", "mixed", "ours", 0.9, "paced")))
     finally:
         for key in ("simulator", "dashboard-primary", "dashboard-replica", "dashboard-hedged",
                     "worker", "replica", "redis"):
@@ -460,7 +463,7 @@ def pace_rate(args: argparse.Namespace, pace: str) -> float:
 def report(phases: list[Phase], args: argparse.Namespace, backlog: int) -> int:
     first = f"steady {args.paces.split(',')[0]}"
     head = next(ph for ph in phases if ph.scenario == first and ph.name == "mixed"
-                and ph.store == "primary")
+                and ph.store == "hedged")
     ours = next(ph for ph in phases if ph.name == "household summary").all()
     rows = []
     for ph in phases:
@@ -472,57 +475,72 @@ def report(phases: list[Phase], args: argparse.Namespace, backlog: int) -> int:
         rows.append(f"| {ph.scenario} | {ph.name} | {ph.store} | {ph.mode} | "
                     f"{len(lat) / ph.seconds:,.0f} | {pct(lat, 50):.2f} | {pct(lat, 99):.2f} | "
                     f"{pct(lat, 99.9):.1f} | {ph.errors} | {ratio} | {pct(ph.pings, 99):.1f} / "
-                    f"{pct(ph.pings, 100):.0f} | "
-                    f"{ph.worker_rate:,.0f} | {ph.lag:,} | {cpu} |")
+                    f"{pct(ph.pings, 100):.0f} | {ph.worker_rate:,.0f} | {ph.lag:,} | {cpu} |")
         if ph is head:
             for kind, values in sorted(ph.latencies.items()):
                 rows.append(f"| | &nbsp;&nbsp;of which {kind} | | | {len(values) / ph.seconds:,.0f}"
                             f" | {pct(values, 50):.2f} | {pct(values, 99):.2f} | "
                             f"{pct(values, 99.9):.1f} | | | | | | |")
-    lat = head.all()
-    p99 = pct(lat, 99)
+    mixed = [ph for ph in phases if ph.name == "mixed"]
+    by_store = {store: "; ".join(f"{ph.scenario} {pct(ph.all(), 50):.1f} / "
+                                 f"{pct(ph.all(), 99):.0f} ms" for ph in mixed
+                                 if ph.store == store)
+                for store in ("primary", "replica", "hedged")}
+    idle = next((ph for ph in phases if ph.scenario == "idle"), None)
+    p99 = pct(head.all(), 99)
     verdict = ("met" if p99 <= TARGET_P99_MS else "MISSED") + \
         (f", within the {AIM_P99_MS:.0f} ms aim" if p99 <= AIM_P99_MS else "")
-    catch = [ph for ph in phases if ph.scenario == "catch-up"]
+    best = min((ph for ph in mixed if ph.scenario.startswith("steady")),
+               key=lambda ph: pct(ph.all(), 99))
+    cpu_ms = head.cpu.get("dashboard", 0.0) / max(1e-9, len(head.all()) / head.seconds) * 1000
     body = f"""## Dashboard API under load (`benchmarks/bench_dashboard.py`)
 
 {args.clients} concurrent clients (aiohttp, keep-alive) against one dashboard process
 (uvicorn + uvloop + httptools) while the live path runs. Kafka, a private Redis primary
-and its replica, one Faust worker, the dashboard and the load generator share this
+and its replica, one Faust worker, the dashboards and the load generator share this
 machine ({os.cpu_count()} cores, Python {platform.python_version()}); "everything else"
 is the rest of the machine, other people's jobs included. Paced clients send one request
 every {args.interval} s from a random phase (a live page's refresh), closed-loop clients
 back to back. A household request is a random one of {args.meters:,} meters (signed
 link), so the 0.5 s cache rarely helps; fleet requests (operator token) take a random
 utility and range. Latency is client-side, send to last byte, {args.seconds:.0f} s per
-phase. "Redis PING p99": a probe on the Redis the dashboard reads, every 5 ms.
+phase. "reads": primary = the dashboard reads the Redis the worker writes; replica = a
+replica of it; hedged = the replica, plus the primary for a household read unanswered
+after 10 ms. "Redis PING p99 / max": a probe on the Redis read (replica for hedged).
 
 - **catch-up**: the worker drains a backlog of {backlog:,} readings ({args.backlog} of
   event time) as fast as it can;
 - **steady Nx**: the simulator streams the same fleet at N times real time
   ({", ".join(f"{x}: {pace_rate(args, x):,.0f}" for x in args.paces.split(","))}
   readings/s, frames of {args.frame_size}) and the worker keeps up (lag = messages not
-  yet committed at the end of the phase).
+  yet committed at the end of the phase);
+- **idle**: the same load once the stream has stopped and the worker has caught up.
 
 | scenario | phase | reads | clients | req/s | p50 ms | p99 ms | p99.9 ms | errors | vs ours p50 / p99 | Redis PING p99 / max ms | worker readings/s | lag | cores used |
 |---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|
 {chr(10).join(rows)}
 
-- Target p99 <= {TARGET_P99_MS:.0f} ms with {args.clients} clients, {first} (mixed, primary):
-  **{verdict}** (p99 {p99:.2f} ms, p50 {pct(lat, 50):.2f} ms). Mixed p99 by stream rate:
-  {"; ".join(f"{ph.scenario} {ph.store} {pct(ph.all(), 99):.0f} ms" for ph in phases
-             if ph.name == "mixed")}.
-- Catch-up: p99 {", ".join(f"{ph.store} {pct(ph.all(), 99):.0f} ms" for ph in catch)}. While
-  the worker drains a backlog flat out, each checkpoint is one MULTI/EXEC of every
-  window it touched and Redis serves nothing else meanwhile (see the PING column);
-  reading a replica shortens those stalls (it applies the transaction's effects, not
-  the scripts) but does not remove them. Bounded checkpoint transactions on the worker
-  side would.
-- Ours: one Redis round trip per household page (registry hash + 6 HMGETs of exactly the
-  84 windows shown, in the meter's hash slot, packed once per clock), the event-time clock
-  from a 1 s background poll, fleet answers from a 1 s single-flight cache over cached
-  final windows. The baselines compute the same JSON through the same code; only the
-  reads differ.
+Mixed load, p50 / p99 by scenario:
+- primary: {by_store["primary"]}
+- replica: {by_store["replica"]}
+- hedged: {by_store["hedged"]}
+{f"- live path idle (primary): {pct(idle.all(), 50):.1f} / {pct(idle.all(), 99):.1f} ms" if idle else ""}
+
+- Target p99 <= {TARGET_P99_MS:.0f} ms with {args.clients} clients while the live path runs
+  ({first}, hedged reads): **{verdict}** (p99 {p99:.1f} ms); best steady configuration
+  {best.scenario} {best.store}: p99 {pct(best.all(), 99):.1f} ms.
+- Where the time goes: the worker's checkpoint is one MULTI/EXEC of every window it
+  touched since the last one, and Redis runs one command at a time, so a read that
+  arrives during a checkpoint waits for all of it (PING max column). The primary stalls
+  most; a replica applies the same transaction as effects (no Lua), later and shorter;
+  hedging covers the moments the replica is the one applying it. The dashboard's own
+  share is small: {cpu_ms:.2f} ms of CPU per request (mixed load). Checkpoint
+  transactions of bounded size (per partition, a few thousand windows) on the worker
+  side are what would bring p99 under 20 ms at full rate.
+- Ours vs baselines: one Redis round trip per household page (registry hash + 6 HMGETs
+  of exactly the 84 windows shown, in the meter's hash slot, packed once per clock); the
+  naive page makes 252 round trips, the engine page 6 HGETALLs into pandas frames. Same
+  JSON through the same code; only the reads differ.
 
 Reproduce: `auth-kappa stack up && .venv/bin/python benchmarks/bench_dashboard.py`
 (`--clients`, `--interval`, `--seconds`, `--meters`, `--backlog`, `--paces`).
