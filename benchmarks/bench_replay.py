@@ -208,6 +208,7 @@ def main() -> int:
     ap.add_argument("--write-duration", default="20m")
     args = ap.parse_args()
     config = Config.load(windows="1m,1h")
+    load_before = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="bench-replay-"))
     folder = tmp / "archive"
     t0 = time.perf_counter()
@@ -270,7 +271,9 @@ def main() -> int:
         "1 % duplicates), windows 1m and 1h per meter and per state; one Python process; "
         f"Redis, SeaweedFS and this process on one machine ({os.cpu_count()} cores, {cpu}; "
         f"Python {platform.python_version()}). Counts checked against the simulator's "
-        "manifest for our replay and for DuckDB.", "",
+        "manifest for our replay and for DuckDB. Load average before/after the run: "
+        f"{load_before:.1f}/{os.getloadavg()[0]:.1f} (other work shared the cores when "
+        "above ~1).", "",
         *table, "",
         f"- Replay target 1,000,000 readings/s per process: **{'met' if met_speed else 'missed'}**"
         f" ({rate:,.0f}/s).",

@@ -51,7 +51,10 @@ async def read_hour(store: ObjectStore, plan: Plan, refs: list[ObjectRef],
     if plan.end is not None:
         mask = pc.and_(mask, pc.less(ts, plan.end))
     table = table.filter(mask)
-    return table.take(pc.sort_indices(table, sort_keys=SORT_KEYS))
+    keys = SORT_KEYS
+    if pc.count_distinct(table["topic"]).as_py() == 1:  # one topic per utility: skip text
+        keys = [k for k in SORT_KEYS if k[0] != "topic"]
+    return table.take(pc.sort_indices(table, sort_keys=keys))
 
 
 def iter_hours(store: ObjectStore, plan: Plan, utility: str, prefetch: int = 2
