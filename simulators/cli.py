@@ -58,7 +58,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     k.add_argument("--topic-prefix", default="", help="prefix for the electricity/gas/water topics")
     k.add_argument("--partitions", type=int, default=None,
                    help="partitions when a topic must be created (default AUTH_PARTITIONS or 4)")
-    k.add_argument("--compression", default="lz4", help="none, lz4 (default), zstd, snappy, gzip")
+    k.add_argument("--compression", default=None,
+                   help="Kafka batch compression: none, lz4, zstd, snappy, gzip (default lz4; "
+                        "with --frame-size none, the frame bodies are lz4 already)")
     k.add_argument("--frame-size", type=int, default=None, metavar="N",
                    help="send frames of up to N readings per message (Arrow IPC, one partition "
                         "each, no key; malformed messages stay single); default: one reading "
@@ -97,7 +99,7 @@ def make_sink(args: argparse.Namespace) -> Sink:
 
         config = Config.load(kafka=args.kafka, partitions=args.partitions)
         common = {"topic_prefix": args.topic_prefix, "partitions": config.partitions,
-                  "compression": args.compression}
+                  "compression": args.compression or ("none" if args.frame_size else "lz4")}
         if args.frame_size is not None:
             from simulators.sinks.frames import FrameKafkaSink
 

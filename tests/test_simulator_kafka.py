@@ -170,6 +170,7 @@ async def test_frames_carry_the_same_readings_as_the_files(stack: Config, unique
         assert km["utilities"] == fm["utilities"]
         facts = km["sink"]["frames"]
         assert km["sink"]["delivery_errors"] == 0 and facts["frame_size"] == size
+        assert km["sink"]["compression"] == "none"  # frame bodies are lz4 already
         for u in UTILITIES:
             c = fm["utilities"][u]
             assert facts["frame_readings"][u] + facts["single_messages"][u] == c["messages"]
