@@ -326,12 +326,12 @@ def run_ours(case: Case, base: str, manifest: dict, ends: dict, cfg: Config, tmp
     ratio = readings / total_msgs
     t0 = time.perf_counter()
     proc = start(cmd, env, ROOT, log)
-    try:
-        watch(run, proc, t0, lambda: sum(store.offsets().values()) * ratio, limit, log)
-        run.peak_rss_mb = max(run.peak_rss_mb, peak_rss_mb(proc.pid))
-    finally:
-        stop(proc)
-    try:
+    try:  # the namespace goes whatever happens (a crashed worker leaves ~70k keys)
+        try:
+            watch(run, proc, t0, lambda: sum(store.offsets().values()) * ratio, limit, log)
+            run.peak_rss_mb = max(run.peak_rss_mb, peak_rss_mb(proc.pid))
+        finally:
+            stop(proc)
         if not run.complete:
             raise Wrong(f"our worker did not catch up within {limit:.0f} s "
                         f"({run.done:,.0f} of {readings:,}):\n{tail(log)}")
@@ -382,11 +382,11 @@ def run_faust(case: Case, base: str, manifest: dict, ends: dict, cfg: Config, tm
            "warn", "--without-web"]
     t0 = time.perf_counter()
     proc = start(cmd, env, ROOT, log)
-    try:
-        watch(run, proc, t0, progress, limit, log, every=0.25)
-    finally:
-        stop(proc)
-    try:
+    try:  # its keys go whatever happens
+        try:
+            watch(run, proc, t0, progress, limit, log, every=0.25)
+        finally:
+            stop(proc)
         if run.complete:
             problems = []
             for u in UTILITIES:
@@ -446,14 +446,14 @@ def run_quix(case: Case, base: str, manifest: dict, ends: dict, cfg: Config, tmp
            "--prefix", f"{base}-", "--group", group, "--namespace", ns,
            "--state-dir", str(tmp / "quix-state"), "--kafka", cfg.kafka,
            "--redis-url", cfg.redis_url] + (["--frames"] if case.frame_size else [])
+    client = redis.Redis.from_url(cfg.redis_url)
     t0 = time.perf_counter()
     proc = start(cmd, dict(os.environ), tmp, log)
-    try:
-        watch(run, proc, t0, progress, limit, log, every=0.5)
-    finally:
-        stop(proc)
-    client = redis.Redis.from_url(cfg.redis_url)
-    try:
+    try:  # its keys go whatever happens
+        try:
+            watch(run, proc, t0, progress, limit, log, every=0.5)
+        finally:
+            stop(proc)
         if run.complete:
             expected = quix_expected(case)
             got = dict.fromkeys(UTILITIES, 0)
@@ -538,10 +538,12 @@ def section(results: list[tuple[Case, dict, float, list[Run]]], args: argparse.N
         base = {r.engine: r for r in runs[1:]}
         for r in runs:
             ratios = "-"
-            if r is ours and base:
+            if r is ours and base and ours.steady_rate == ours.steady_rate:
                 ratios = ", ".join(f"{ours.steady_rate / b.steady_rate:.1f}x {b.engine.split()[0]}"
                                    for b in base.values() if b.steady_rate == b.steady_rate)
-            if r is ours:
+            if r is ours and ours.steady_rate != ours.steady_rate:
+                verdict = "n/a: done within one checkpoint, give it more readings"
+            elif r is ours:
                 if case.frame_size is None:
                     ok = ours.steady_rate >= TARGET_SINGLE and all(
                         ours.steady_rate >= TARGET_RATIO * b.steady_rate for b in base.values()
