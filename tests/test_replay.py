@@ -192,7 +192,7 @@ def test_two_rebuilds_from_a_local_archive_are_identical(stack, tmp_path, unique
                  "--late-fraction", "0.02", "--duplicate-fraction", "0.02",
                  "--malformed-fraction", "0.005", "--to", "archive", str(folder),
                  "--out", str(tmp_path / "sim"), "--quiet"]) == 0
-    r = redis.Redis()
+    r = redis.Redis.from_url(stack.redis_url)
     dumps = []
     try:
         for i in (1, 2):
