@@ -54,7 +54,7 @@ def feed(store: ObjectStore, plan: Plan, topo: Topology, on_final: OnFinal,
             for topic_p, high in _highs(table).items():
                 stats.highs[topic_p] = max(high, stats.highs.get(topic_p, high))
             for chunk in chunks(table, CHUNK_ROWS):
-                frame = encode_frame(chunk.select(list(CSV_FIELDS)), compression=None)
+                frame = encode_frame(_frame_columns(chunk), compression=None)
                 result = topo.process(u, [Message(frame, 0, seq)])
                 if any(r.offset == seq and r.partition == 0 and len(r.raw) == len(frame)
                        for r in result.rejects):
@@ -71,6 +71,13 @@ def feed(store: ObjectStore, plan: Plan, topo: Topology, on_final: OnFinal,
     if finish:
         on_final(topo.end_of_input())
     return stats
+
+
+def _frame_columns(chunk: pa.Table) -> pa.Table:
+    """The seven reading columns; user_name empty unless the reader kept it."""
+    if "user_name" not in chunk.column_names:
+        chunk = chunk.append_column("user_name", pa.nulls(chunk.num_rows, pa.string()))
+    return chunk.select(list(CSV_FIELDS))
 
 
 def _highs(table: pa.Table) -> dict[str, int]:

@@ -23,7 +23,8 @@ from replay.plan import Plan
 
 SORT_KEYS = [("end_ts", "ascending"), ("topic", "ascending"), ("partition", "ascending"),
              ("offset", "ascending"), ("row", "ascending")]
-COLUMNS = ["service_id", "user_name", "type", "start_ts", "state", "consumption", "end_ts",
+# user_name is not read: no window uses it (feed.py hands the topology empty names)
+COLUMNS = ["service_id", "type", "start_ts", "state", "consumption", "end_ts",
            "topic", "partition", "offset", "row"]
 
 
@@ -45,7 +46,9 @@ async def read_hour(store: ObjectStore, plan: Plan, refs: list[ObjectRef],
     tables = await asyncio.gather(*(one(r) for r in refs))
     table = pa.concat_tables(tables) if tables else None
     if table is None or not table.num_rows:
-        return pa.table({c: [] for c in COLUMNS})
+        from auth_kappa.archive.records import ARCHIVE_SCHEMA
+
+        return ARCHIVE_SCHEMA.empty_table().select(COLUMNS)
     ts = table["end_ts"]
     mask = pc.greater_equal(ts, plan.start)
     if plan.end is not None:

@@ -19,6 +19,7 @@ import redis
 
 from auth_kappa.config import Config
 from auth_kappa.errors import UserError
+from auth_kappa.state.absolute import load_meter_windows
 from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.state.window_table import Rows
 from auth_kappa.topology.processor import Slot
@@ -77,7 +78,17 @@ def build(config: Config, objects, plan: Plan, new: RedisWindowStore,
         pending.clear()
         if batch:
             wait()
-            inflight.append(writer.submit(new.checkpoint, batch, {}, {}))
+            inflight.append(writer.submit(write, batch))
+
+    def write(batch: dict[Slot, Rows]) -> int:
+        """Final windows: meters bulk-loaded (each is written once), states as deltas
+        into the empty namespace, which makes them totals."""
+        states = {slot: rows for slot, rows in batch.items() if slot[1] == "state"}
+        n = new.checkpoint(states, {}, {}) if states else 0
+        for (u, level, size), rows in batch.items():
+            if level == "meter":
+                n += load_meter_windows(new, u, size, rows, specs[size].keep(level))
+        return n
 
     def on_final(final: dict[Slot, Rows]) -> None:
         for slot, rows in final.items():

@@ -45,3 +45,39 @@ def set_state_windows(store: RedisWindowStore, utility: str, size: int, rows: Ro
 def read_state_windows(store: RedisWindowStore, utility: str, size: int) -> dict[str, bytes]:
     raw = store.client.hgetall(store.state_key(utility, size))
     return {k.decode(): v for k, v in raw.items()}
+
+
+_BULK: dict[int, object] = {}
+
+
+def load_meter_windows(store: RedisWindowStore, utility: str, size: int, rows: Rows,
+                       keep: int) -> int:
+    """Absolute meter windows into a fresh namespace (rebuild): one HSET per meter key.
+
+    The live checkpoint script costs four commands per window (it also trims retention
+    and refreshes the TTL); a rebuild writes each window once and filters retention
+    itself, so it needs one HSET and one EXPIRE per key."""
+    if not len(rows):
+        return 0
+    from importlib import resources
+
+    from auth_kappa.topology.keys import uuid_text
+
+    script = _BULK.get(id(store.client))
+    if script is None:
+        text = resources.files("auth_kappa.state.lua").joinpath("bulk_meters.lua").read_text()
+        script = _BULK[id(store.client)] = store.client.register_script(text)
+    order = np.lexsort((rows.window_start, rows.k1, rows.k0))
+    words = store.words(size)
+    vals = codec.values(rows, words)[order]
+    rec = np.zeros(len(rows), np.dtype([("sid", "S36"), ("ws", "<i8"), ("val", vals.dtype)]))
+    rec["sid"] = uuid_text(rows.k0[order], rows.k1[order]).astype("S36")
+    rec["ws"], rec["val"] = rows.window_start[order], vals
+    raw, rs = rec.tobytes(), rec.dtype.itemsize
+    pipe = store.client.pipeline(transaction=True)
+    step = CHUNK * rs
+    for lo in range(0, len(raw), step):
+        script(args=[store.prefix + "m:", f":{utility}:{size}", raw[lo:lo + step], rs,
+                     keep + TTL_SLACK], client=pipe)
+    pipe.execute()
+    return len(rows)
