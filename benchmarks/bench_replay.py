@@ -297,8 +297,10 @@ def main() -> int:
         "auth_kappa/topology/frames.py:38 write_ipc (the frames fed to the topology), "
         "pandas get_indexer/duplicated in auth_kappa/state/window_table.py:82 locate and "
         ":125 first_seen. Changed for this benchmark: auth_kappa/topology/processor.py "
-        "splits on-time/late with a mask instead of np.setdiff1d (569k -> 864k/s), and the "
-        "rebuild writes to Redis from a writer thread (-> ~1M/s).",
+        "splits on-time/late with a mask instead of np.setdiff1d (569k -> 864k/s); the "
+        "rebuild writes to Redis from a writer thread (-> ~950k/s) and bulk-loads meter "
+        "windows with one HSET per key (auth_kappa/state/lua/bulk_meters.lua, Redis time "
+        "per batch down ~3x); the reader skips user_name, which no window uses.",
         "",
         "Reproduce: `auth-kappa stack up && .venv/bin/python benchmarks/bench_replay.py` "
         "(DuckDB from .venv, or from .venv-bench made with setup.cfg's `bench` extra).",
