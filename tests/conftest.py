@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -17,8 +18,16 @@ def config() -> Config:
 
 @pytest.fixture(scope="session")
 def stack(config: Config) -> Config:
-    """The running stack; fail (not skip) when it is down, so CI cannot pass vacuously."""
+    """The running stack; fail (not skip) when it is down, so CI cannot pass vacuously.
+
+    A busy Redis (a large checkpoint transaction) can take over a second to answer a
+    probe, so a service gets 30 s to answer before the suite gives up on it.
+    """
+    deadline = time.monotonic() + 30
     down = [s.name for s in manager.status(config) if not s.answering]
+    while down and time.monotonic() < deadline:
+        time.sleep(1)
+        down = [s.name for s in manager.status(config) if not s.answering]
     if down:
         pytest.fail(f"stack services not answering: {', '.join(down)}; "
                     "run `auth-kappa stack up` (make test does it for you)")
