@@ -128,3 +128,41 @@ def test_replay_cli_dry_run_and_one_line_errors(sim, capsys):
     assert "needs --to" in capsys.readouterr().err
     assert main(["simulate", "--to", "archive", "--quiet"]) == 2
     assert "--to archive DIR" in capsys.readouterr().err
+
+
+def test_frames_are_archived_row_by_row_and_bad_rows_keep_their_place(sim):
+    import pyarrow as pa
+
+    from auth_kappa.archive.rolls import Roll
+    from auth_kappa.topology.frames import encode_frame
+    from simulators.sinks.frames import parse_lines
+
+    valid, _ = valid_lines(sim / "files", "water")
+    table = parse_lines(pa.array(valid[:2500], pa.binary()), "csv")
+    cons = table["consumption"].to_numpy().copy()
+    cons[1234] = -1.0                                   # one bad row inside frame 1
+    table = table.set_column(5, "consumption", pa.array(cons))
+    roll = Roll("water", "water", 2)
+    for i, lo in enumerate(range(0, table.num_rows, 1000)):
+        roll.add(encode_frame(table.slice(lo, 1000)), 40 + i, 1772409600000 + i)
+    roll.add(b"\xff\xff\xff\xffnot arrow", 43, 1772409600003)   # an unreadable frame
+    sealed = roll.seal()
+    assert (sealed.first, sealed.last, sealed.rows, sealed.quarantined) == (40, 43, 2499, 2)
+    from auth_kappa.archive.parquet_io import from_parquet
+
+    rows = pd.concat([from_parquet(d).to_pandas() for k, d in sealed.objects
+                      if k.startswith("archive/")])
+    bad = pd.concat([from_parquet(d).to_pandas() for k, d in sealed.objects
+                     if k.startswith("quarantine/")]).sort_values("offset")
+    assert not rows.duplicated(["offset", "row"]).any()
+    assert sorted(rows.groupby("offset")["row"].max()) == [499, 999, 999]
+    assert bad[["offset", "row"]].values.tolist() == [[41, 234], [43, -1]]
+    assert "negative" in bad.reason.iloc[0] and bad.raw.iloc[1] == b"\xff\xff\xff\xffnot arrow"
+    assert set(rows.partition) == {2} and name_ok(sealed.objects)
+
+
+def name_ok(objects) -> bool:
+    from auth_kappa.archive import layout
+
+    return all(layout.parse_key(k) is not None and k.endswith("water-2-40-43.parquet")
+               for k, _ in objects)

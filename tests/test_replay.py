@@ -225,3 +225,39 @@ def test_two_rebuilds_from_a_local_archive_are_identical(stack, tmp_path, unique
             for ns in (f"det{unique}{i}-v1", f"det{unique}{i}-v2"):
                 RedisWindowStore(r, ns, Config.load().window_specs()).drop_namespace()
             r.delete(f"auth:det{unique}{i}:pointer")
+
+
+def test_simulated_history_in_s3_corrects_an_empty_namespace_to_the_truth(stack, tmp_path,
+                                                                           unique):
+    """`simulate --to s3` then `replay correct` from the bucket: every valid reading once."""
+    import os
+
+    name = f"hs{unique}"
+    env = {**os.environ, "AUTH_S3_BUCKET": name, "AUTH_NAMESPACE": name, "AUTH_GROUP": name}
+    config = Config.load(env=env)
+    make_bucket(config)
+    try:
+        cmd = [sys.executable, "-m", "auth_kappa.cli.main"]
+        sim = subprocess.run([*cmd, "simulate", "--to", "s3", "--meters", "30", "--duration",
+                              "30m", "--seed", "65", "--late-fraction", "0.05",
+                              "--duplicate-fraction", "0.05", "--malformed-fraction", "0.01",
+                              "--out", str(tmp_path / "sim"), "--quiet"], env=env, cwd=ROOT,
+                             capture_output=True, text=True, timeout=120)
+        assert sim.returncode == 0, sim.stderr
+        m = json.loads((tmp_path / "sim" / "manifest.json").read_text())
+        run = subprocess.run([*cmd, "replay", "correct", "--from", "2026-03-02T00:00:00Z",
+                              "--to", "2026-03-02T01:00:00Z", "--json", "--quiet"], env=env,
+                             cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        report = json.loads(run.stdout[run.stdout.index("{"):])
+        assert report["changed"] == 0 and report["added"] > 0
+        assert "no progress objects" in " ".join(report["notes"])
+        eng = Engine.connect(config)
+        for u in UTILS:
+            got = eng.windows(level="state", utility=u, window="1m")
+            assert int(got["count"].sum()) == m["utilities"][u]["valid_readings"], u
+            hourly = eng.windows(level="state", utility=u, window="1h")
+            assert int(hourly["count"].sum()) == m["utilities"][u]["valid_readings"], u
+    finally:
+        RedisWindowStore.connect(config.redis_url, name, config.window_specs()).drop_namespace()
+        drop_bucket(config)
