@@ -3,8 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from auth_kappa.errors import ServiceUnavailable
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaConsumer
+
+    from auth_kappa.config import Config
+
+
+def group_consumer(config: Config, group: str) -> AIOKafkaConsumer:
+    """A group consumer for bulk reads: no auto-commit (progress lives elsewhere), large
+    fetches, and a session short enough that a dead worker's partitions move quickly."""
+    from aiokafka import AIOKafkaConsumer
+
+    return AIOKafkaConsumer(
+        bootstrap_servers=config.kafka, group_id=group, enable_auto_commit=False,
+        auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+        session_timeout_ms=int(config.session_timeout * 1000),
+        heartbeat_interval_ms=int(min(3.0, config.session_timeout / 3) * 1000),
+        max_poll_interval_ms=300_000)
 
 
 def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int,

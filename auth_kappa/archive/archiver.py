@@ -28,6 +28,7 @@ from auth_kappa.archive import layout
 from auth_kappa.archive.rolls import Progress, Roll, Sealed
 from auth_kappa.archive.store import ObjectStore, StoreUnavailable
 from auth_kappa.config import Config
+from auth_kappa.kafka_admin import group_consumer
 
 log = logging.getLogger("auth_kappa.archive")
 
@@ -66,13 +67,7 @@ class Archiver:
     # ---- main loop
     async def run(self) -> None:
         c = self.config
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=c.kafka, group_id=self.group, enable_auto_commit=False,
-            auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
-            fetch_max_bytes=64 * 1024 * 1024,
-            session_timeout_ms=int(c.session_timeout * 1000),
-            heartbeat_interval_ms=int(min(3.0, c.session_timeout / 3) * 1000),
-            max_poll_interval_ms=300_000)
+        self.consumer = group_consumer(c, self.group)
         self.consumer.subscribe(list(c.source_topics), listener=_Rebalance(self))
         await self.consumer.start()
         log.info("archiver: group %s, topics %s -> %s (roll %d B / %ss)", self.group,

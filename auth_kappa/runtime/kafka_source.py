@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from auth_kappa.config import Config
+from auth_kappa.kafka_admin import group_consumer
 from auth_kappa.runtime.live import LiveRuntime
 from auth_kappa.runtime.switch import NamespaceFollower, use_namespace
 from auth_kappa.topology.decode import Message
@@ -49,13 +50,7 @@ class KafkaSource:
 
     async def run(self) -> None:
         c = self.config
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=c.kafka, group_id=self.group, enable_auto_commit=False,
-            auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
-            fetch_max_bytes=64 * 1024 * 1024,
-            session_timeout_ms=int(c.session_timeout * 1000),
-            heartbeat_interval_ms=int(min(3.0, c.session_timeout / 3) * 1000),
-            max_poll_interval_ms=300_000)
+        self.consumer = group_consumer(c, self.group)
         self.runtime.topology.caught_up = self.caught_up
         self.follower = NamespaceFollower(self.runtime.store, c.pointer,
                                           follows=c.namespace is None)
