@@ -136,7 +136,10 @@ class KafkaSource:
         for (utility, partition), offset in seek.items():
             self.consumer.seek(TopicPartition(self.config.prefixed(utility), partition), offset)
         log.info("assigned %s; resuming from Redis offsets %s", sorted(ours), seek)
-        if self._frozen:   # ownership moved during a freeze: hold these too, and say so
+        # ownership moved during a freeze (or a worker joined one): hold these before
+        # reading anything, and say so with the new generations
+        if self._frozen or (self.follower is not None and
+                            self.follower.poll()[0] == "freeze"):
             self._freeze()
 
 
