@@ -166,3 +166,17 @@ def name_ok(objects) -> bool:
 
     return all(layout.parse_key(k) is not None and k.endswith("water-2-40-43.parquet")
                for k, _ in objects)
+
+
+def test_progress_bar_shows_rate_and_eta():
+    import io
+
+    from replay.progress import ProgressBar
+
+    out = io.StringIO()
+    bar = ProgressBar(1000, label="correct", stream=out, every=0.0)
+    bar.started -= 2.0                 # as if two seconds had passed
+    bar.add(500)
+    bar.close()
+    line = out.getvalue().strip().splitlines()[-1]
+    assert "50.0%" in line and "500/1,000" in line and "/s" in line and "ETA 2s" in line
