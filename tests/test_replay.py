@@ -68,6 +68,20 @@ def test_replay_equals_live_when_nothing_was_late(case):
     minute = [s for (u, level, size), s in report.slots.items() if size == 60]
     assert sum(s.unchanged for s in minute) > 6 * 80 * 3, "most windows must be compared"
     assert report.feed.late == 0 and report.feed.rejected == 0
+    # an archive behind the stream would make a correction remove readings: refused
+    from dataclasses import replace
+
+    from auth_kappa.errors import UserError
+
+    c = case.config
+    store = S3Store.from_config(c)
+    plan = asyncio.run(make_plan(store, START, START + 7 * 60, UTILS,
+                                 {u: c.prefixed(u) for u in UTILS}))
+    name, prog = next(iter(plan.progress.items()))
+    plan.progress[name] = replace(prog, next_offset=prog.next_offset - 1)
+    live = RedisWindowStore.connect(c.redis_url, c.namespace, c.window_specs(), group=c.group)
+    with pytest.raises(UserError, match="archive is behind the stream"):
+        correct(c, store, plan, live)
 
 
 def test_correction_fixes_windows_that_late_readings_missed(case):
