@@ -128,7 +128,7 @@ def rebuild(config: Config, objects, plan: Plan, say: Say, bar: ProgressBar | No
     new_ns = next_namespace(old_ns)
     old = RedisWindowStore(client, old_ns, specs, group=config.group)
     new = RedisWindowStore(client, new_ns, specs, group=config.group)
-    if plan.end is not None and plan.last_hour_end and plan.end < plan.last_hour_end:
+    if plan.end is not None and not archive_only:
         raise UserError("a rebuild replays up to where the archive ends, so it can continue "
                         "from Kafka there; leave out --to")
     if archive_only:
