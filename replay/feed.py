@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from auth_kappa.archive.store import ObjectStore
+from auth_kappa.runtime.embedded import Counters
 from auth_kappa.state.window_table import Rows
 from auth_kappa.topology.decode import Message
 from auth_kappa.topology.frames import encode_frame
@@ -28,12 +29,10 @@ OnFinal = Callable[[dict[Slot, Rows]], None]
 
 
 @dataclass
-class FeedStats:
+class FeedStats(Counters):
+    """The runtimes' counters, plus rows read and the highest end_ts per partition."""
+
     rows: int = 0
-    accepted: int = 0
-    duplicates: int = 0
-    late: int = 0
-    rejected: int = 0
     highs: dict[str, int] = field(default_factory=dict)   # "<topic>:<partition>" -> end_ts
 
 
@@ -61,10 +60,7 @@ def feed(store: ObjectStore, plan: Plan, topo: Topology, on_final: OnFinal,
                     raise RuntimeError(f"replay frame rejected: {result.rejects[0].reason}")
                 seq += 1
                 stats.rows += chunk.num_rows
-                stats.accepted += result.accepted
-                stats.duplicates += result.duplicates
-                stats.late += len(result.late)
-                stats.rejected += len(result.rejects)
+                stats.add(result)
                 on_final(result.final)
                 if bar is not None:
                     bar.add(chunk.num_rows)

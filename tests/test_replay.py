@@ -67,7 +67,7 @@ def test_replay_equals_live_when_nothing_was_late(case):
         assert s.changed == 0 and s.added == 0, (u, level, size, s)
     minute = [s for (u, level, size), s in report.slots.items() if size == 60]
     assert sum(s.unchanged for s in minute) > 6 * 80 * 3, "most windows must be compared"
-    assert report.feed.late == 0 and report.feed.rejected == 0
+    assert report.feed.late == 0 and report.feed.quarantined == 0
     # an archive behind the stream would make a correction remove readings: refused
     from dataclasses import replace
 
