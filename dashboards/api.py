@@ -115,23 +115,24 @@ async def fleet_summary(request: Request) -> Response:
     return ok(await fleet_summary_of(c))
 
 
-async def fleet_states(request: Request) -> Response:
+def _fleet_query(request: Request):
+    """Validated utility and range of a fleet request, after the operator check."""
     q = request.query_params
     validation.only(q, {"utility", "range"})
     utility = validation.utility(q.get("utility"), "electricity")
     rng = validation.time_range(q.get("range"))
     c = ctx(request)
     c.access.require_operator(request)
+    return c, utility, rng
+
+
+async def fleet_states(request: Request) -> Response:
+    c, utility, rng = _fleet_query(request)
     return ok(await fleet_states_of(c, utility, rng))
 
 
 async def fleet_stream(request: Request) -> Response:
-    q = request.query_params
-    validation.only(q, {"utility", "range"})
-    utility = validation.utility(q.get("utility"), "electricity")
-    rng = validation.time_range(q.get("range"))
-    c = ctx(request)
-    c.access.require_operator(request)
+    c, utility, rng = _fleet_query(request)
     _room_for_stream(c)
 
     async def produce() -> dict:
