@@ -15,9 +15,10 @@ from __future__ import annotations
 import secrets
 from urllib.parse import quote, urlsplit, urlunsplit
 
-import redis
+from auth_kappa.errors import UserError
+from dashboards.redis_admin import connected, redacted
 
-from auth_kappa.errors import ServiceUnavailable, UserError
+__all__ = ["RULES", "create_user", "redacted", "user_url"]
 
 RULES = ("reset", "on", "~auth:*", "resetchannels", "-@all", "+@read", "+@connection",
          "-@dangerous", "-scan", "-randomkey")
@@ -28,18 +29,10 @@ def create_user(admin_url: str, user: str = "dashboard", password: str | None = 
     if not user.replace("-", "").replace("_", "").isalnum():
         raise UserError(f"Redis user name {user!r}: letters, digits, - and _ only")
     password = password or secrets.token_urlsafe(24)
-    client = redis.Redis.from_url(admin_url, socket_connect_timeout=5)
-    try:
+    with connected(admin_url, "Redis refused ACL SETUSER",
+                   "it needs Redis 6+ and an admin connection in AUTH_REDIS_URL; without it "
+                   "the dashboard reads with AUTH_REDIS_URL") as client:
         client.execute_command("ACL", "SETUSER", user, *RULES, f">{password}")
-    except redis.ConnectionError as exc:
-        raise ServiceUnavailable(f"cannot reach Redis at {admin_url} ({exc}); run "
-                                 "`auth-kappa stack up` or set AUTH_REDIS_URL") from None
-    except redis.ResponseError as exc:
-        raise UserError(f"Redis refused ACL SETUSER ({exc}); it needs Redis 6+ and an admin "
-                        "connection in AUTH_REDIS_URL; without it the dashboard reads with "
-                        "AUTH_REDIS_URL") from None
-    finally:
-        client.close()
     return user_url(admin_url, user, password)
 
 
@@ -51,10 +44,3 @@ def user_url(admin_url: str, user: str, password: str) -> str:
         netloc += f":{parts.port}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
 
-
-def redacted(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 import redis
 
 from auth_kappa.errors import UserError
+from dashboards.redis_admin import connected
 from dashboards.validation import SID
 
 PREFIX = "auth:registry:"
@@ -108,14 +109,6 @@ def load_file(url: str, path: str | Path, replace: bool = False,
     """`auth-kappa dashboard load-registry FILE`: needs a Redis user that may write."""
     rows = read_registry(path)
     prefix = prefix or prefix_from_env()
-    client = redis.Redis.from_url(url, socket_connect_timeout=5)
-    try:
+    with connected(url, "Redis refused the registry load", "load it with a user that may "
+                   "write (AUTH_REDIS_URL), not the dashboard's read-only one") as client:
         return load(client, rows, replace=replace, prefix=prefix)
-    except redis.ConnectionError as exc:
-        raise UserError(f"cannot reach Redis at {url} ({exc}); run `auth-kappa stack up` "
-                        "or set AUTH_REDIS_URL") from None
-    except redis.ResponseError as exc:
-        raise UserError(f"Redis refused the registry load ({exc}); load it with a user that "
-                        "may write (AUTH_REDIS_URL), not the dashboard's read-only one") from None
-    finally:
-        client.close()

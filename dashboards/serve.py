@@ -7,17 +7,16 @@ import socket
 import sys
 from pathlib import Path
 
-import redis
 import uvicorn
 
 from auth_kappa.config import Config
-from auth_kappa.errors import ServiceUnavailable, UserError
+from auth_kappa.errors import UserError
 from dashboards import registry
-from dashboards.acl import redacted
 from dashboards.app import create_app
 from dashboards.auth import Access
 from dashboards.context import Context, Settings
 from dashboards.embedded_source import EmbeddedSource
+from dashboards.redis_admin import connected, redacted
 from dashboards.redis_source import RedisSource
 
 
@@ -41,18 +40,11 @@ def redis_source(config: Config, url: str | None = None) -> RedisSource:
 
 def _check_reads(url: str, prefix: str) -> None:
     """Reachable, and the (ACL) user may read auth:* keys: fail now, in one line."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=5)
-    try:
+    with connected(url, f"Redis user of {redacted(url)} cannot read auth:*",
+                   "run `auth-kappa dashboard create-redis-user`", unreachable="run "
+                   "`auth-kappa stack up` or set AUTH_DASHBOARD_REDIS_URL") as client:
         client.ping()
         client.zcard(registry.index_key(prefix))
-    except redis.ConnectionError as exc:
-        raise ServiceUnavailable(f"cannot reach Redis at {redacted(url)} ({exc}); run "
-                                 "`auth-kappa stack up` or set AUTH_DASHBOARD_REDIS_URL") from None
-    except redis.ResponseError as exc:
-        raise UserError(f"Redis user of {redacted(url)} cannot read auth:* ({exc}); run "
-                        "`auth-kappa dashboard create-redis-user`") from None
-    finally:
-        client.close()
 
 
 def embedded_source(folder: str | Path) -> EmbeddedSource:

@@ -229,3 +229,21 @@ def test_cli_mistakes_are_one_line(tmp_path, server):
         assert len(lines) == 1 and lines[0].startswith("auth-kappa: "), run.stderr
         if text:
             assert text in lines[0]
+
+
+def test_unreachable_redis_is_one_line_without_the_password(sim):
+    """Loading the registry, creating the ACL user and the dashboard's start-up check share one
+    connection block: the same exit code (3), one line, the fix, and no password."""
+    url = "redis://admin:s3cret-pass@127.0.0.1:1/0"
+    registry_file = str(sim["dir"] / "registry.parquet")
+    cases = [(["load-registry", registry_file], {"AUTH_REDIS_URL": url}, "AUTH_REDIS_URL"),
+             (["create-redis-user"], {"AUTH_REDIS_URL": url}, "AUTH_REDIS_URL"),
+             ([], {"AUTH_DASHBOARD_REDIS_URL": url, "AUTH_OPERATOR_TOKEN": TOKEN},
+              "AUTH_DASHBOARD_REDIS_URL")]
+    for args, env, variable in cases:
+        run = _cli(*args, env=env)
+        lines = run.stderr.strip().splitlines()
+        assert run.returncode == 3 and len(lines) == 1, (args, run.stderr)
+        assert "cannot reach Redis at redis://admin:***@127.0.0.1:1/0" in lines[0], lines
+        assert "auth-kappa stack up" in lines[0] and variable in lines[0]
+        assert "s3cret" not in run.stderr + run.stdout
