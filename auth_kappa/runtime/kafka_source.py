@@ -83,8 +83,10 @@ class KafkaSource:
             await asyncio.sleep(0)
 
     async def _follow(self) -> None:
-        """A rebuild's freeze request or a moved pointer (see runtime/switch.py)."""
-        action, namespace = self.follower.poll()
+        """A rebuild's freeze request or a moved pointer (see runtime/switch.py). The poll
+        runs in a thread: behind a checkpoint transaction it can wait on Redis, and the
+        loop keeps processing meanwhile."""
+        action, namespace = await asyncio.to_thread(self.follower.poll)
         if action == "switch":
             if not self._frozen:
                 self.runtime.checkpoint()

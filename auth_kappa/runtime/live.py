@@ -9,6 +9,7 @@ written in the same Redis transaction, and a new owner starts from those offsets
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from auth_kappa.runtime import commits
 from auth_kappa.runtime.embedded import Counters
 from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.state.window_table import Rows
@@ -26,6 +28,7 @@ from auth_kappa.topology.frames import write_ipc
 from auth_kappa.topology.processor import Slot, StepResult, Topology, rows_frame
 from auth_kappa.topology.watermark import NO_WATERMARK
 
+log = logging.getLogger("auth_kappa.live")
 MAX_QUARANTINE_BYTES = 64 * 1024  # below any broker's message limit
 WINDOWS_PER_MESSAGE = 4096         # ~200 KB per final-windows message
 # emit(topic, key, value, headers): the runtime's only way out besides Redis
@@ -54,9 +57,15 @@ class LiveRuntime:
     _writer: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="checkpoint"))
     _next: dict[str, int] = field(default_factory=dict)        # "topic:p" -> next offset
+    _sent: dict[str, int] = field(default_factory=dict)        # offsets handed to Redis
     _final: dict[Slot, list[Rows]] = field(default_factory=dict)
     _last_commit: float = field(default_factory=time.monotonic)
-    _stats: dict[str, int] = field(default_factory=dict)        # "accepted:gas" -> since ckpt
+    # "gas:3" -> {"accepted:gas": n}: counters since the last checkpoint, per partition
+    _stats: dict[str, dict[str, int]] = field(default_factory=dict)
+    _warned_mixed: bool = False
+
+    def __post_init__(self) -> None:
+        self.topology.state_per_partition = True   # state deltas commit per partition
 
     def assign(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """New ownership: forget in-memory windows, claim, resume from the committed cut.
@@ -67,6 +76,7 @@ class LiveRuntime:
         self._final, self._uncommitted, self._stats = {}, 0, {}
         for table in self.topology.tables.values():
             table.take(np.ones(len(table), bool), remove=True)
+            table.mixed = False
         stored, highs = self.store.offsets(), self.store.highs()
         self._next = {}
         for topic in {t for t, _ in partitions}:
@@ -81,6 +91,7 @@ class LiveRuntime:
             if name in stored:
                 seek[(topic, p)] = stored[name]
                 self._next[name] = stored[name]
+        self._sent = dict(self._next)
         self._generations = self.store.claim([f"{t}:{p}" for t, p in partitions])
         newest = max(highs.values(), default=NO_WATERMARK)
         self.topology.loader = lambda slot: self.store.loader(slot, newest)
@@ -116,12 +127,19 @@ class LiveRuntime:
             self.checkpoint(wait=False)
 
     def _count(self, r: StepResult) -> None:
-        """Per-utility increments for the stats hash, published with the next checkpoint."""
-        for name, n in (("accepted", r.accepted), ("duplicates", r.duplicates),
-                        ("late", len(r.late)), ("quarantined", len(r.rejects))):
-            if n:
+        """Per-utility increments for the stats hash, published with the checkpoint of the
+        partition they came from (so they count each reading once, like the windows)."""
+        counts: list[tuple[int, str, int]] = []
+        for p, (accepted, duplicates) in r.by_partition.items():
+            counts += [(p, "accepted", accepted), (p, "duplicates", duplicates)]
+        parts, n = np.unique(r.late.partition, return_counts=True)
+        counts += [(int(p), "late", int(k)) for p, k in zip(parts, n, strict=True)]
+        counts += [(int(x.partition), "quarantined", 1) for x in r.rejects]
+        for p, name, k in counts:
+            if k:
+                mine = self._stats.setdefault(f"{r.utility}:{p}", {})
                 key = f"{name}:{r.utility}"
-                self._stats[key] = self._stats.get(key, 0) + n
+                mine[key] = mine.get(key, 0) + k
 
     def _side_outputs(self, result: StepResult) -> None:
         late = result.late
@@ -139,7 +157,8 @@ class LiveRuntime:
             self.emit(self.outputs.quarantine, None, raw, headers)
 
     def checkpoint(self, wait: bool = True) -> int:
-        """Meter windows (absolute), state deltas and offsets: one Redis transaction.
+        """Meter windows (absolute), state deltas and offsets: one Redis transaction per
+        partition (runtime/commits.py), applied in order.
 
         wait=False (the hot path) hands the transaction to a writer thread and returns,
         so Python keeps processing on one core while Redis applies it on the other.
@@ -158,9 +177,19 @@ class LiveRuntime:
             writes[slot] = Rows.concat([*self._final.get(slot, []), rows])
         highs = {f"{t}:{p}": wm.high(p) for t, wm in self.topology.watermarks.items()
                  for p in wm.partitions() if wm.high(p) > NO_WATERMARK}
+        changed = {n: o for n, o in self._next.items() if self._sent.get(n) != o}
+        split = commits.by_partition
+        if any(t.mixed for t in self.topology.tables.values()):
+            split = commits.whole
+            if not self._warned_mixed:
+                self._warned_mixed = True
+                log.warning("a meter's readings arrive on more than one partition: "
+                            "checkpoints go back to one transaction (key messages by "
+                            "service_id to avoid this)")
+        todo = split(writes, changed, highs, self._generations, self._stats)
+        self._sent.update(changed)
         self.wait_checkpoint()
-        self._inflight = self._writer.submit(self.store.checkpoint, writes, dict(self._next),
-                                             highs, dict(self._generations), stats=self._stats)
+        self._inflight = self._writer.submit(self._apply, todo)
         self._stats = {}
         for utility, level, size in writes:
             finals = self._final.get((utility, level, size))
@@ -175,6 +204,9 @@ class LiveRuntime:
         self._uncommitted = 0
         self._last_commit = time.monotonic()
         return self.wait_checkpoint() if wait else 0
+
+    def _apply(self, todo: list[commits.Commit]) -> int:
+        return sum(c.apply(self.store) for c in todo)
 
     def wait_checkpoint(self) -> int:
         """Block until the last checkpoint is applied; re-raises its error (e.g. Fenced)."""

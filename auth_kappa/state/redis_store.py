@@ -23,6 +23,7 @@ import pandas as pd
 import redis
 
 from auth_kappa.state import codec
+from auth_kappa.state.resp import RespConnection, command, decimal, hsets, widths
 from auth_kappa.state.window_table import Loader, Rows
 from auth_kappa.topology.keys import uuid_text
 from auth_kappa.topology.processor import Slot
@@ -47,8 +48,9 @@ class RedisWindowStore:
 
     def __post_init__(self) -> None:
         self.prefix = f"auth:{self.namespace}:"
-        self._meters = self.client.register_script(_script("checkpoint_meters.lua"))
-        self._states = self.client.register_script(_script("checkpoint_states.lua"))
+        self._meters_lua = _script("checkpoint_meters.lua")
+        self._states_lua = _script("checkpoint_states.lua")
+        self._resp = RespConnection(self.client.connection_pool.connection_kwargs)
         self._specs = {s.size: s for s in self.windows}
         self._finest = min(self._specs)
 
@@ -88,67 +90,98 @@ class RedisWindowStore:
     def checkpoint(self, dirty: Mapping[Slot, Rows], offsets: Mapping[str, int],
                    highs: Mapping[str, float], generations: Mapping[str, int] | None = None,
                    stats: Mapping[str, int] | None = None) -> int:
-        """Everything since the last checkpoint, and the offsets it covers, in one transaction,
-        applied only while every partition is still ours (WATCH on the generations).
+        """Windows, and the offsets they cover, in one transaction, applied only while
+        every partition in `generations` is still ours (WATCH on the generations).
 
         `stats` (counter increments, e.g. accepted:gas) ride in the same transaction, so the
-        dashboard's counters count each reading once, exactly like the windows."""
-        for _ in range(20):
-            with self.client.pipeline(transaction=True) as pipe:
-                try:
-                    pipe.watch(self._generations)
-                    if generations:
-                        now = pipe.hmget(self._generations, list(generations))
-                        if [int(g or 0) for g in now] != list(generations.values()):
-                            lost = [p for p, g in zip(generations, now, strict=True)
-                                    if int(g or 0) != generations[p]]
-                            raise Fenced(f"partitions {lost} now belong to another worker; "
-                                         "this checkpoint was discarded")
-                    pipe.multi()
-                    written = self._queue(pipe, dirty, offsets, highs)
-                    self._queue_stats(pipe, stats or {})
-                    pipe.execute()
+        dashboard's counters count each reading once, exactly like the windows. A broken
+        connection is never retried here: EXEC may have run, and only the offsets in
+        Redis can tell; the worker restarts from them."""
+        gens = self._generations
+        body, n, written = self._commands(dirty, offsets, highs, stats or {})
+        with self._resp.lock:
+            for _ in range(20):
+                if generations:
+                    _, now = self._resp.roundtrip(
+                        command("WATCH", gens) + command("HMGET", gens, *generations), 2)
+                    lost = [p for p, g in zip(generations, now, strict=True)
+                            if int(g or 0) != generations[p]]
+                    if lost:
+                        self._resp.roundtrip(command("UNWATCH"), 1)
+                        raise Fenced(f"partitions {lost} now belong to another worker; "
+                                     "this checkpoint was discarded")
+                else:
+                    self._resp.roundtrip(command("WATCH", gens), 1)
+                replies = self._resp.roundtrip(command("MULTI") + body + command("EXEC"),
+                                               n + 2)
+                if replies[-1] is not None:
                     return written
-                except redis.WatchError:
-                    continue  # someone's rebalance touched the generations: check again
+                # someone's rebalance touched the generations: check again
         raise Fenced("ownership kept changing during 20 checkpoint attempts")
 
-    def _queue(self, pipe: redis.client.Pipeline, dirty: Mapping[Slot, Rows],
-               offsets: Mapping[str, int], highs: Mapping[str, float]) -> int:
+    def _commands(self, dirty: Mapping[Slot, Rows], offsets: Mapping[str, int],
+                  highs: Mapping[str, float], stats: Mapping[str, int]
+                  ) -> tuple[bytes, int, int]:
+        """The transaction's commands as RESP: (payload, number of commands, windows)."""
+        out: list[tuple[bytes, int]] = []   # (commands, how many)
         written = 0
         for (utility, level, size), rows in dirty.items():
             if not len(rows):
                 continue
             keep = self._specs[size].keep(level)
             ttl = keep + TTL_SLACK
-            for lo in range(0, len(rows), CHUNK):
-                part = rows.slice(lo, lo + CHUNK)
-                if level == "meter":
-                    sid = uuid_text(part.k0, part.k1).astype("S36")
-                    blob, rs = codec.meter_blob(sid, part, self.words(size))
-                    self._meters(args=[self.prefix + "m:", f":{utility}:{size}", blob, rs,
-                                       keep, ttl], client=pipe)
-                else:
-                    states = np.array(STATES, dtype="S2")[part.k0.astype(np.int64)]
-                    blob, rs = codec.state_blob(states, part)
-                    self._states(args=[self.state_key(utility, size), blob, rs,
-                                       keep, ttl], client=pipe)
+            if level == "meter":
+                out += self._meter_commands(utility, size, rows, keep, ttl)
+            else:
+                states = np.array(STATES, dtype="S2")[rows.k0.astype(np.int64)]
+                for lo in range(0, len(rows), CHUNK):
+                    blob, rs = codec.state_blob(states[lo:lo + CHUNK], rows.slice(lo, lo + CHUNK))
+                    out.append((command("EVAL", self._states_lua, 0,
+                                        self.state_key(utility, size), blob, rs, keep, ttl), 1))
             written += len(rows)
+        small = []
         if offsets:
-            pipe.hset(f"{self.prefix}offsets:{self.group}", mapping=dict(offsets))
-            pipe.hset(f"{self.prefix}highs:{self.group}", mapping={k: int(v) for k, v in
-                                                                  highs.items()})
-        return written
+            small.append(command("HSET", f"{self.prefix}offsets:{self.group}",
+                                 *_flat(offsets.items())))
+        if highs:
+            small.append(command("HSET", f"{self.prefix}highs:{self.group}",
+                                 *_flat((k, int(v)) for k, v in highs.items())))
+        small += [command("HINCRBY", self.stats_key, name, int(n))
+                  for name, n in stats.items() if n]
+        small.append(command("HSET", self.stats_key, "checkpoint_ts", f"{time.time():.3f}"))
+        out += [(c, 1) for c in small]
+        return b"".join(c for c, _ in out), sum(n for _, n in out), written
+
+    def _meter_commands(self, utility: str, size: int, rows: Rows, keep: int,
+                        ttl: int) -> list[tuple[bytes, int]]:
+        """Updates of stored windows: plain HSETs. New windows go through the script,
+        which also trims the window that left retention and refreshes the key's TTL."""
+        words = self.words(size)
+        new = np.ones(len(rows), bool) if rows.new is None else rows.new
+        sid = uuid_text(rows.k0, rows.k1).astype("S36")
+        out: list[tuple[bytes, int]] = []
+        upd = np.flatnonzero(~new)
+        if len(upd):
+            pre, suf = f"{self.prefix}m:{{".encode(), f"}}:{utility}:{size}".encode()
+            keys = _join(pre, sid[upd], suf)
+            values = codec.values(rows.select(upd), words)
+            starts = rows.window_start[upd]
+            wide = widths(starts)
+            for w in np.unique(wide):
+                pick = wide == w
+                out.append((hsets(keys[pick], decimal(starts[pick]), values[pick]),
+                            int(pick.sum())))
+        fresh = np.flatnonzero(new)
+        for lo in range(0, len(fresh), CHUNK):
+            part = fresh[lo:lo + CHUNK]
+            blob, rs = codec.meter_blob(sid[part], rows.select(part), words)
+            out.append((command("EVAL", self._meters_lua, 0, self.prefix + "m:",
+                                f":{utility}:{size}", blob, rs, keep, ttl), 1))
+        return out
 
     @property
     def stats_key(self) -> str:
         return f"{self.prefix}stats:{self.group}"
-
-    def _queue_stats(self, pipe: redis.client.Pipeline, stats: Mapping[str, int]) -> None:
-        for name, n in stats.items():
-            if n:
-                pipe.hincrby(self.stats_key, name, int(n))
-        pipe.hset(self.stats_key, "checkpoint_ts", f"{time.time():.3f}")
 
     # ---- reads
     def stats(self) -> dict[str, float]:
@@ -222,6 +255,18 @@ class RedisWindowStore:
         for keys in _chunks(self.client.scan_iter(match=f"{self.prefix}*", count=batch), batch):
             n += self.client.unlink(*keys)
         return n
+
+
+def _flat(pairs) -> list:
+    return [x for pair in pairs for x in pair]
+
+
+def _join(pre: bytes, mid: np.ndarray, suf: bytes) -> np.ndarray:
+    """pre + each fixed-width string + suf, as one fixed-width array (no Python loop)."""
+    rec = np.empty(len(mid), np.dtype([("p", f"V{len(pre)}"), ("m", f"V{mid.dtype.itemsize}"),
+                                       ("s", f"V{len(suf)}")]))
+    rec["p"], rec["m"], rec["s"] = np.void(pre), mid.view(f"V{mid.dtype.itemsize}"), np.void(suf)
+    return rec.view(f"S{rec.dtype.itemsize}").ravel()
 
 
 class Fenced(RuntimeError):

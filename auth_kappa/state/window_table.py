@@ -33,13 +33,18 @@ class Rows:
     max: np.ndarray
     seen: np.ndarray | None
     new: np.ndarray | None = None   # True: not in the store yet (first write of the window)
+    part: np.ndarray | None = None  # source partition of the readings in it (-1: none)
 
     def __len__(self) -> int:
         return len(self.window_start)
 
     def slice(self, lo: int, hi: int) -> Rows:
+        return self.select(slice(lo, hi))
+
+    def select(self, which: slice | np.ndarray) -> Rows:
+        """The rows picked by a slice, a boolean mask or an index array."""
         return Rows(**{f.name: None if getattr(self, f.name) is None else
-                       getattr(self, f.name)[lo:hi] for f in fields(self)})
+                       getattr(self, f.name)[which] for f in fields(self)})
 
     @classmethod
     def concat(cls, parts: list[Rows]) -> Rows:
@@ -68,10 +73,12 @@ class WindowTable:
             "window_start": np.zeros(0, np.int64), "sum": np.zeros(0, np.float64),
             "count": np.zeros(0, np.int64), "min": np.zeros(0, np.float64),
             "max": np.zeros(0, np.float64), "dirty": np.zeros(0, bool),
-            "stored": np.zeros(0, bool),
+            "stored": np.zeros(0, bool), "part": np.zeros(0, np.int32),
             "seen": np.zeros((0, self.words), np.uint64),
         }
         self._index = pd.Index(np.zeros(0, np.uint64))
+        # a window fed by two partitions: per-partition checkpoints are then unsafe
+        self.mixed = False
 
     def __len__(self) -> int:
         return self._n
@@ -112,6 +119,7 @@ class WindowTable:
         c["seen"][n:n + m] = 0
         c["dirty"][n:n + m] = False
         c["stored"][n:n + m] = False
+        c["part"][n:n + m] = -1
         if init:
             for name, values in init.items():
                 c[name][n:n + m] = values
@@ -131,8 +139,13 @@ class WindowTable:
         np.bitwise_or.at(self._cols["seen"], (rows[fresh], word[fresh]), mask[fresh])
         return fresh
 
-    def add(self, rows: np.ndarray, values: np.ndarray) -> None:
+    def add(self, rows: np.ndarray, values: np.ndarray, part: np.ndarray | None = None) -> None:
         c = self._cols
+        if part is not None:
+            before = c["part"][rows]
+            c["part"][rows] = part
+            if ((before >= 0) & (before != part)).any() or (c["part"][rows] != part).any():
+                self.mixed = True
         np.add.at(c["sum"], rows, values)
         np.add.at(c["count"], rows, 1)
         np.minimum.at(c["min"], rows, values)
@@ -145,7 +158,7 @@ class WindowTable:
         out = Rows(*(c[name][idx].copy() for name in
                      ("k0", "k1", "window_start", *VALUE_COLUMNS)),
                    seen=c["seen"][idx].copy() if self.words else None,
-                   new=~c["stored"][idx])
+                   new=~c["stored"][idx], part=c["part"][idx].copy())
         if remove and len(idx):
             keep = np.flatnonzero(~mask)
             for arr in c.values():

@@ -41,6 +41,8 @@ class StepResult:
     accepted: int
     duplicates: int
     watermark: float
+    # partition -> (accepted, duplicates): what each partition's checkpoint must count
+    by_partition: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -54,6 +56,8 @@ class Topology:
     caught_up: Callable[[str, Hashable], bool] = lambda utility, partition: True
     tables: dict[Slot, WindowTable] = field(default_factory=dict)
     watermarks: dict[str, Watermark] = field(default_factory=dict)
+    # state windows keyed (state, partition): deltas a runtime commits partition by partition
+    state_per_partition: bool = False
 
     def __post_init__(self) -> None:
         self.windows = tuple(sorted(self.windows))
@@ -97,15 +101,18 @@ class Topology:
             on_time = np.flatnonzero(in_time)
             late = batch.take(np.flatnonzero(~in_time))
             ok, ok_keys = batch.take(on_time), keys[on_time]
-        accepted, duplicates = self._accumulate(utility, ok, ok_keys)
+        by_partition = self._accumulate(utility, ok, ok_keys)
         for p, high in _highs(batch):
             wm.observe(p, high)
         return StepResult(utility, self.pop_final(utility), late, rejects + bad,
-                          accepted, duplicates, wm.current())
+                          sum(a for a, _ in by_partition.values()),
+                          sum(d for _, d in by_partition.values()), wm.current(), by_partition)
 
-    def _accumulate(self, utility: str, batch: Readings, keys: np.ndarray) -> tuple[int, int]:
+    def _accumulate(self, utility: str, batch: Readings,
+                    keys: np.ndarray) -> dict[int, tuple[int, int]]:
+        """Adds the batch; returns (accepted, duplicates) per source partition."""
         if not len(batch):
-            return 0, 0
+            return {}
         k0, k1 = keys[:, 0].copy(), keys[:, 1].copy()
         fine = self.tables[(utility, "meter", self.finest.size)]
         ws = self.finest.start(batch.end_ts)
@@ -113,16 +120,20 @@ class Topology:
         fresh = fine.first_seen(rows, batch.end_ts)
         values, end = batch.consumption[fresh], batch.end_ts[fresh]
         k0, k1, rows, ws = k0[fresh], k1[fresh], rows[fresh], ws[fresh]
+        part = batch.partition[fresh]
         s0 = batch.state_code[fresh].astype(np.uint64)
-        s1 = np.zeros(len(s0), np.uint64)
+        s1 = part.astype(np.uint64) if self.state_per_partition else np.zeros(len(s0), np.uint64)
         for spec in self.windows:
             starts = ws if spec == self.finest else spec.start(end)
             for level, (a, b) in (("meter", (k0, k1)), ("state", (s0, s1))):
                 slot = (utility, level, spec.size)
                 table = self.tables[slot]
                 r = rows if table is fine else table.locate(a, b, starts, self.loader(slot))
-                table.add(r, values)
-        return int(fresh.sum()), int((~fresh).sum())
+                table.add(r, values, part if level == "meter" else None)
+        parts, first = np.unique(batch.partition, return_inverse=True)
+        accepted = np.bincount(first, weights=fresh, minlength=len(parts))
+        return {int(p): (int(a), int(n - a)) for p, a, n in
+                zip(parts, accepted, np.bincount(first, minlength=len(parts)), strict=True)}
 
     def pop_final(self, utility: str) -> dict[Slot, Rows]:
         wm = self.watermarks[utility].current()
