@@ -27,24 +27,29 @@ def dashboard_url(config: Config, env: dict[str, str] | None = None) -> str:
 
 
 def redis_source(config: Config, url: str | None = None) -> RedisSource:
+    """The live source, following config.pointer (AUTH_POINTER) like the workers and replay."""
     url = url or dashboard_url(config)
     prefix = registry.prefix_from_env()
-    _check_reads(url, prefix)
+    _check_reads(url, prefix, config.pointer)
     sizes = tuple(s.size for s in config.window_specs())
     replica = os.environ.get("AUTH_DASHBOARD_REDIS_REPLICA_URL") or None
     if replica:
-        _check_reads(replica, prefix)
+        _check_reads(replica, prefix, config.pointer)
     return RedisSource(url, sizes, config.group, config.namespace, registry_prefix=prefix,
-                       grace=config.grace, replica_url=replica)
+                       grace=config.grace, replica_url=replica, pointer=config.pointer)
 
 
-def _check_reads(url: str, prefix: str) -> None:
-    """Reachable, and the (ACL) user may read auth:* keys: fail now, in one line."""
-    with connected(url, f"Redis user of {redacted(url)} cannot read auth:*",
-                   "run `auth-kappa dashboard create-redis-user`", unreachable="run "
-                   "`auth-kappa stack up` or set AUTH_DASHBOARD_REDIS_URL") as client:
+def _check_reads(url: str, prefix: str, pointer: str) -> None:
+    """Reachable, and the (ACL) user may read the registry and the pointer: fail now, in one
+    line, not in the first request."""
+    with connected(url, f"Redis user of {redacted(url)} cannot read {prefix}index or "
+                   f"{pointer}", "the dashboard's user reads auth:* only: keep "
+                   "AUTH_REGISTRY_PREFIX and AUTH_POINTER under auth:, or run `auth-kappa "
+                   "dashboard create-redis-user`", unreachable="run `auth-kappa stack up` or "
+                   "set AUTH_DASHBOARD_REDIS_URL") as client:
         client.ping()
         client.zcard(registry.index_key(prefix))
+        client.get(pointer)
 
 
 def embedded_source(folder: str | Path) -> EmbeddedSource:
