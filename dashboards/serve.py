@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import uvicorn
@@ -12,6 +13,7 @@ import uvicorn
 from auth_kappa.config import Config
 from auth_kappa.errors import UserError
 from dashboards import registry
+from dashboards.acl import stack_user_url
 from dashboards.app import create_app
 from dashboards.auth import Access
 from dashboards.context import Context, Settings
@@ -20,10 +22,11 @@ from dashboards.redis_admin import connected, redacted
 from dashboards.redis_source import RedisSource
 
 
-def dashboard_url(config: Config, env: dict[str, str] | None = None) -> str:
-    """AUTH_DASHBOARD_REDIS_URL (the read-only ACL user) when set, else AUTH_REDIS_URL."""
+def dashboard_url(config: Config, env: Mapping[str, str] | None = None) -> str:
+    """AUTH_DASHBOARD_REDIS_URL when set, else the read-only user `stack up` keeps for this
+    Redis, else AUTH_REDIS_URL: the dashboard reads without write rights whenever it can."""
     env = os.environ if env is None else env
-    return env.get("AUTH_DASHBOARD_REDIS_URL") or config.redis_url
+    return env.get("AUTH_DASHBOARD_REDIS_URL") or stack_user_url(config) or config.redis_url
 
 
 def redis_source(config: Config, url: str | None = None) -> RedisSource:
