@@ -8,6 +8,7 @@
 
 Environment: AUTH_OPERATOR_TOKEN (fleet access; generated and printed when unset),
 AUTH_DASHBOARD_SECRET (signs household links; default derived from the token),
+AUTH_DASHBOARD_LINK_TTL (how long a household link lasts; default 30d, or --link-ttl),
 AUTH_DASHBOARD_REDIS_URL (read-only user; default the user `auth-kappa stack up` keeps in
 <AUTH_STACK_DIR>/redis/dashboard.url for the stack's Redis, else AUTH_REDIS_URL),
 AUTH_DASHBOARD_REDIS_REPLICA_URL (optional replica: household reads go there first and
@@ -35,6 +36,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--registry", metavar="FILE", default=None,
                    help="load this registry.parquet into Redis before serving")
     p.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
+    p.add_argument("--link-ttl", default=None, metavar="DURATION",
+                   help="how long new household links last, e.g. 7d (default "
+                        "AUTH_DASHBOARD_LINK_TTL, else 30d)")
     p.set_defaults(func=run)
     cmds = p.add_subparsers(dest="dashboard_command", metavar="[COMMAND]")
     cmds.required = False
@@ -51,7 +55,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    access = Access.from_env()  # a bad token fails before any work
+    access = Access.from_env(link_ttl=args.link_ttl)  # a bad token or TTL fails before work
     if args.embedded:
         source = serve.embedded_source(args.embedded)
         example = source.first_meter()

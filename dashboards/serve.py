@@ -15,7 +15,7 @@ from auth_kappa.errors import UserError
 from dashboards import registry
 from dashboards.acl import stack_user_url
 from dashboards.app import create_app
-from dashboards.auth import Access
+from dashboards.auth import Access, expiry_text
 from dashboards.context import Context, Settings
 from dashboards.embedded_source import EmbeddedSource
 from dashboards.redis_admin import connected, redacted
@@ -88,8 +88,11 @@ def run(context: Context, host: str, port: int, log_level: str = "warning",
     check_port(host, port)
     announce(context.access, host, port)
     if example_meter:
+        expires = context.access.link_expiry()
         print(f"dashboard: a household page http://{host}:{port}"
-              f"{context.access.household_link(example_meter)}", flush=True)
+              f"{context.access.household_link(example_meter, expires)}", flush=True)
+        print(f"dashboard: that link expires on {expiry_text(expires)} "
+              "(AUTH_DASHBOARD_LINK_TTL, default 30d)", flush=True)
     config = uvicorn.Config(create_app(context), host=host, port=port, log_level=log_level,
                             access_log=False, timeout_graceful_shutdown=2, lifespan="on",
                             backlog=4096)
