@@ -2,8 +2,10 @@
 
 - Operator: `Authorization: Bearer <AUTH_OPERATOR_TOKEN>`, or the HttpOnly cookie that
   the login form sets (the cookie holds an HMAC of the token, never the token itself).
-- Household: `?sig=<HMAC(secret, service_id)>` on the meter's URLs. The signature names
-  one service_id, so editing the id in the URL gives 403, not another meter's data.
+- Household: `?sig=<expiry>.<HMAC(secret, service_id, expiry)>` on the meter's URLs. The
+  signature names one service_id and its expiry (epoch seconds), so editing the id gives
+  403 and editing the expiry breaks the HMAC; after the expiry the link is refused with a
+  message saying so. Links last AUTH_DASHBOARD_LINK_TTL (default 30d, `--link-ttl`).
   The secret is AUTH_DASHBOARD_SECRET, else derived from the operator token (rotating
   either revokes every household link).
 Comparisons are constant-time (hmac.compare_digest).
@@ -15,13 +17,21 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from starlette.requests import HTTPConnection
 
+from auth_kappa.config import parse_duration
+from auth_kappa.errors import UserError
+
 COOKIE = "auth_operator"
+LINK_TTL = "30d"                      # default lifetime of a household link
+_SIG = re.compile(r"([0-9]{1,12})\.([A-Za-z0-9_-]{24})")
 
 
 class Denied(Exception):
@@ -37,27 +47,41 @@ class Access:
     operator_token: str
     secret: bytes
     generated: bool = False       # True: no AUTH_OPERATOR_TOKEN, one was made for this run
+    link_ttl: float = parse_duration(LINK_TTL)   # seconds a new household link stays valid
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, token: str | None = None) -> Access:
+    def from_env(cls, env: Mapping[str, str] | None = None, token: str | None = None,
+                 link_ttl: str | None = None) -> Access:
+        """Token, secret and link lifetime: flags (token, link_ttl) over AUTH_* variables."""
         env = os.environ if env is None else env
         token = token or env.get("AUTH_OPERATOR_TOKEN", "")
         generated = not token
         token = token or secrets.token_urlsafe(24)
         if len(token) < 16:
-            from auth_kappa.errors import UserError
             raise UserError("AUTH_OPERATOR_TOKEN must be at least 16 characters")
         secret = env.get("AUTH_DASHBOARD_SECRET", "").encode() or \
             hmac.new(token.encode(), b"auth-kappa household links v1", hashlib.sha256).digest()
-        return cls(token, secret, generated)
+        name = "--link-ttl" if link_ttl else "AUTH_DASHBOARD_LINK_TTL"
+        ttl = parse_duration(link_ttl or env.get("AUTH_DASHBOARD_LINK_TTL") or LINK_TTL,
+                             name=name)
+        if ttl < 1:
+            raise UserError(f"{name}: a household link must live at least 1s, e.g. 30d")
+        return cls(token, secret, generated, ttl)
 
     # ---- households
-    def sign(self, service_id: str) -> str:
-        mac = hmac.new(self.secret, b"household:" + service_id.encode(), hashlib.sha256)
-        return base64.urlsafe_b64encode(mac.digest()[:18]).decode()  # 144 bits, 24 chars
+    def link_expiry(self, now: float | None = None) -> int:
+        """Expiry (epoch seconds) of a link signed now."""
+        return int((time.time() if now is None else now) + self.link_ttl)
 
-    def household_link(self, service_id: str) -> str:
-        return f"/household/{service_id}?sig={self.sign(service_id)}"
+    def sign(self, service_id: str, expires: int | None = None) -> str:
+        """'<expiry>.<mac>': the HMAC covers the id and the expiry, so neither can be edited."""
+        expires = self.link_expiry() if expires is None else int(expires)
+        msg = f"household:{service_id}:{expires}".encode()
+        mac = hmac.new(self.secret, msg, hashlib.sha256).digest()[:18]   # 144 bits
+        return f"{expires}.{base64.urlsafe_b64encode(mac).decode()}"
+
+    def household_link(self, service_id: str, expires: int | None = None) -> str:
+        return f"/household/{service_id}?sig={self.sign(service_id, expires)}"
 
     # ---- operators
     def session_value(self) -> str:
@@ -95,6 +119,17 @@ class Access:
             if self.presented_operator(conn):
                 raise Denied(403, "operator token not valid")
             raise Denied(401, "this meter needs its signed link (?sig=...) or the operator token")
-        if hmac.compare_digest(sig.encode(), self.sign(service_id).encode()):
-            return "household"
-        raise Denied(403, "this link is not valid for this meter")
+        m = _SIG.fullmatch(sig)
+        if not m or not hmac.compare_digest(sig.encode(),
+                                            self.sign(service_id, int(m.group(1))).encode()):
+            raise Denied(403, "this link is not valid for this meter")
+        expires = int(m.group(1))
+        if expires <= time.time():
+            raise Denied(403, f"this link expired on {expiry_text(expires)}; ask the operator "
+                              "for a new one")
+        return "household"
+
+
+def expiry_text(expires: int) -> str:
+    """'2026-04-01 12:00 UTC': how links and their refusals name the expiry."""
+    return datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%d %H:%M UTC")

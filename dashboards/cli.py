@@ -8,7 +8,9 @@
 
 Environment: AUTH_OPERATOR_TOKEN (fleet access; generated and printed when unset),
 AUTH_DASHBOARD_SECRET (signs household links; default derived from the token),
-AUTH_DASHBOARD_REDIS_URL (read-only user; default AUTH_REDIS_URL),
+AUTH_DASHBOARD_LINK_TTL (how long a household link lasts; default 30d, or --link-ttl),
+AUTH_DASHBOARD_REDIS_URL (read-only user; default the user `auth-kappa stack up` keeps in
+<AUTH_STACK_DIR>/redis/dashboard.url for the stack's Redis, else AUTH_REDIS_URL),
 AUTH_DASHBOARD_REDIS_REPLICA_URL (optional replica: household reads go there first and
 are hedged to the primary after 10 ms), AUTH_REGISTRY_PREFIX (default auth:registry:),
 and every AUTH_* of the workers (namespace, group, windows, grace).
@@ -34,6 +36,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--registry", metavar="FILE", default=None,
                    help="load this registry.parquet into Redis before serving")
     p.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
+    p.add_argument("--link-ttl", default=None, metavar="DURATION",
+                   help="how long new household links last, e.g. 7d (default "
+                        "AUTH_DASHBOARD_LINK_TTL, else 30d)")
     p.set_defaults(func=run)
     cmds = p.add_subparsers(dest="dashboard_command", metavar="[COMMAND]")
     cmds.required = False
@@ -43,12 +48,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(func=run_load)
     u = cmds.add_parser("create-redis-user", help="read-only Redis ACL user for the dashboard")
     u.add_argument("--user", default="dashboard")
-    u.add_argument("--password", default=None, help="default: a random one")
+    u.add_argument("--password", default=None,
+                   help=f"default: for user {acl.STACK_USER}, the one `stack up` keeps; else "
+                        "a random one")
     u.set_defaults(func=run_create_user)
 
 
 def run(args: argparse.Namespace) -> int:
-    access = Access.from_env()  # a bad token fails before any work
+    access = Access.from_env(link_ttl=args.link_ttl)  # a bad token or TTL fails before work
     if args.embedded:
         source = serve.embedded_source(args.embedded)
         example = source.first_meter()
@@ -72,6 +79,9 @@ def run_load(args: argparse.Namespace) -> int:
 
 def run_create_user(args: argparse.Namespace) -> int:
     config = Config.load()
-    url = acl.create_user(config.redis_url, args.user, args.password)
+    password = args.password
+    if password is None and args.user == acl.STACK_USER:
+        password = acl.stack_password(config)   # keep the URL `stack up` keeps working
+    url = acl.create_user(config.redis_url, args.user, password)
     print(f"export AUTH_DASHBOARD_REDIS_URL='{url}'")
     return 0

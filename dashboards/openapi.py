@@ -12,8 +12,9 @@ from auth_kappa.topology.schema import STATES, UTILITIES
 _SID = {"name": "service_id", "in": "path", "required": True,
         "schema": {"type": "string", "format": "uuid", "pattern": "^[0-9a-f-]{36}$"}}
 _SIG = {"name": "sig", "in": "query", "required": False,
-        "description": "the household's signed-link signature (not needed with the operator "
-                       "token)", "schema": {"type": "string"}}
+        "description": "the household's signed-link signature, <expiry>.<hmac> (not needed "
+                       "with the operator token; refused after its expiry)",
+        "schema": {"type": "string", "pattern": "^[0-9]{1,12}\\.[A-Za-z0-9_-]{24}$"}}
 _RANGE = {"name": "range", "in": "query", "required": False,
           "description": "hour: 1-minute windows of the last hour; day: hourly windows of "
                          "the last 24 hours", "schema": {"enum": ["hour", "day"], "default": "hour"}}
@@ -107,8 +108,9 @@ def spec() -> dict:
                 "operatorToken": {"type": "http", "scheme": "bearer",
                                   "description": "AUTH_OPERATOR_TOKEN (or the login cookie)"},
                 "householdSignature": {"type": "apiKey", "in": "query", "name": "sig",
-                                       "description": "HMAC of the service_id; valid for "
-                                                      "that meter only"},
+                                       "description": "<expiry>.<HMAC of the service_id and "
+                                                      "the expiry>; that meter only, until "
+                                                      "the expiry (AUTH_DASHBOARD_LINK_TTL)"},
             },
             "schemas": {
                 "Error": {"type": "object", "properties": {"error": {"type": "string"}}},
@@ -121,7 +123,8 @@ def spec() -> dict:
                             "service_id": {"type": "string"}, "user_name": {"type": "string"},
                             "type": {"type": "string"}, "state": {"enum": list(STATES)},
                             "link": {"type": "string",
-                                     "description": "the household's signed page URL"}}}}}},
+                                     "description": "the household's signed page URL, "
+                                                    "valid for AUTH_DASHBOARD_LINK_TTL"}}}}}},
                 "Window": _WINDOW,
                 "Card": {"type": "object", "properties": {
                     "unit": {"type": "string"}, "clock": {"type": ["integer", "null"]},

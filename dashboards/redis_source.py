@@ -4,8 +4,9 @@ A household's summary is one pipeline: the registry hash and an HMGET of exactly
 windows the page shows (60 minutes + 24 hours per utility), all in the meter's
 {service_id} slot. The event-time clock and the counters are refreshed by a background
 poll (dashboards/poller.py), never on the request path. Keys follow the store's layout
-(auth_kappa/state/redis_store.py) and the `auth:namespace` pointer, so a rebuild's
-atomic switch is followed within a poll.
+(auth_kappa/state/redis_store.py) and the configured pointer (AUTH_POINTER, default
+`auth:namespace`), the same key the workers and replay follow, so a rebuild's atomic
+switch is followed within a poll.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import numpy as np
 import redis.asyncio as aredis
 
 from auth_kappa.state import codec
-from auth_kappa.state.redis_store import POINTER
 from auth_kappa.topology.schema import STATES, UTILITIES
 from dashboards import registry
 from dashboards.sources import Clock, Stats
@@ -28,10 +28,13 @@ class RedisSource:
     kind = "redis"
 
     def __init__(self, url: str, sizes: tuple[int, ...], group: str,
-                 namespace: str | None = None, max_connections: int = 32,
+                 namespace: str | None = None, *, pointer: str, max_connections: int = 32,
                  registry_prefix: str = registry.PREFIX, grace: float = 30.0,
                  replica_url: str | None = None, hedge_after: float = 0.01) -> None:
+        """`pointer` is config.pointer (AUTH_POINTER), required so no caller can fall back to
+        a fixed key that a rebuild with another pointer never moves."""
         self.sizes, self.group, self._pinned = tuple(sorted(sizes)), group, namespace
+        self.pointer = pointer   # config.pointer: the key a rebuild's switch sets
         self.registry_prefix = registry_prefix
         self._index = registry.index_key(registry_prefix)
         # with a replica, every read goes there (the primary is busy with checkpoints) and a
@@ -64,7 +67,7 @@ class RedisSource:
         namespace switch)."""
         for _ in range(2):
             pipe = self.client.pipeline(transaction=False)
-            pipe.get(POINTER)
+            pipe.get(self.pointer)
             pipe.hgetall(f"{self.prefix}highs:{self.group}")
             pipe.hgetall(f"{self.prefix}stats:{self.group}")
             pointer, highs, stats = await pipe.execute()

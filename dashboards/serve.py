@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import uvicorn
@@ -12,39 +13,46 @@ import uvicorn
 from auth_kappa.config import Config
 from auth_kappa.errors import UserError
 from dashboards import registry
+from dashboards.acl import stack_user_url
 from dashboards.app import create_app
-from dashboards.auth import Access
+from dashboards.auth import Access, expiry_text
 from dashboards.context import Context, Settings
 from dashboards.embedded_source import EmbeddedSource
 from dashboards.redis_admin import connected, redacted
 from dashboards.redis_source import RedisSource
 
 
-def dashboard_url(config: Config, env: dict[str, str] | None = None) -> str:
-    """AUTH_DASHBOARD_REDIS_URL (the read-only ACL user) when set, else AUTH_REDIS_URL."""
+def dashboard_url(config: Config, env: Mapping[str, str] | None = None) -> str:
+    """AUTH_DASHBOARD_REDIS_URL when set, else the read-only user `stack up` keeps for this
+    Redis, else AUTH_REDIS_URL: the dashboard reads without write rights whenever it can."""
     env = os.environ if env is None else env
-    return env.get("AUTH_DASHBOARD_REDIS_URL") or config.redis_url
+    return env.get("AUTH_DASHBOARD_REDIS_URL") or stack_user_url(config) or config.redis_url
 
 
 def redis_source(config: Config, url: str | None = None) -> RedisSource:
+    """The live source, following config.pointer (AUTH_POINTER) like the workers and replay."""
     url = url or dashboard_url(config)
     prefix = registry.prefix_from_env()
-    _check_reads(url, prefix)
+    _check_reads(url, prefix, config.pointer)
     sizes = tuple(s.size for s in config.window_specs())
     replica = os.environ.get("AUTH_DASHBOARD_REDIS_REPLICA_URL") or None
     if replica:
-        _check_reads(replica, prefix)
+        _check_reads(replica, prefix, config.pointer)
     return RedisSource(url, sizes, config.group, config.namespace, registry_prefix=prefix,
-                       grace=config.grace, replica_url=replica)
+                       grace=config.grace, replica_url=replica, pointer=config.pointer)
 
 
-def _check_reads(url: str, prefix: str) -> None:
-    """Reachable, and the (ACL) user may read auth:* keys: fail now, in one line."""
-    with connected(url, f"Redis user of {redacted(url)} cannot read auth:*",
-                   "run `auth-kappa dashboard create-redis-user`", unreachable="run "
-                   "`auth-kappa stack up` or set AUTH_DASHBOARD_REDIS_URL") as client:
+def _check_reads(url: str, prefix: str, pointer: str) -> None:
+    """Reachable, and the (ACL) user may read the registry and the pointer: fail now, in one
+    line, not in the first request."""
+    with connected(url, f"Redis user of {redacted(url)} cannot read {prefix}index or "
+                   f"{pointer}", "the dashboard's user reads auth:* only: keep "
+                   "AUTH_REGISTRY_PREFIX and AUTH_POINTER under auth:, or run `auth-kappa "
+                   "dashboard create-redis-user`", unreachable="run `auth-kappa stack up` or "
+                   "set AUTH_DASHBOARD_REDIS_URL") as client:
         client.ping()
         client.zcard(registry.index_key(prefix))
+        client.get(pointer)
 
 
 def embedded_source(folder: str | Path) -> EmbeddedSource:
@@ -80,8 +88,11 @@ def run(context: Context, host: str, port: int, log_level: str = "warning",
     check_port(host, port)
     announce(context.access, host, port)
     if example_meter:
+        expires = context.access.link_expiry()
         print(f"dashboard: a household page http://{host}:{port}"
-              f"{context.access.household_link(example_meter)}", flush=True)
+              f"{context.access.household_link(example_meter, expires)}", flush=True)
+        print(f"dashboard: that link expires on {expiry_text(expires)} "
+              "(AUTH_DASHBOARD_LINK_TTL, default 30d)", flush=True)
     config = uvicorn.Config(create_app(context), host=host, port=port, log_level=log_level,
                             access_log=False, timeout_graceful_shutdown=2, lifespan="on",
                             backlog=4096)

@@ -3,18 +3,24 @@ against an independent brute-force reference, access control, validation, OpenAP
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 
 import pandas as pd
 import pytest
 
+from auth_kappa.errors import UserError
 from auth_kappa.topology.schema import STATES, UTILITIES
 from dashboards import validation
 from dashboards.app import routes
-from dashboards.auth import Access
+from dashboards.auth import Access, expiry_text
 from dashboards.openapi import spec
 from tests.support import dashboard as fixtures
 from tests.support.browser import ROOT
@@ -112,7 +118,12 @@ def test_search_by_name_and_id_prefix_gives_signed_links(server, sim):
     assert row["service_id"] in {m["service_id"] for m in by_name["meters"]}
     by_id = _json(server, f"/api/meters?q={row['service_id'][:6]}")
     hit = next(m for m in by_id["meters"] if m["service_id"] == row["service_id"])
-    assert hit["link"] == f"/household/{row['service_id']}?sig={_sig(row['service_id'])}"
+    path, _, sig = hit["link"].partition("?sig=")
+    assert path == f"/household/{row['service_id']}"
+    expires = int(sig.split(".")[0])   # the default lifetime, 30 days from now
+    assert abs(expires - (time.time() + 30 * 86400)) < 60
+    assert sig == Access.from_env(env={}, token=TOKEN).sign(row["service_id"], expires)
+    assert server.get(f"/api/meters/{row['service_id']}?sig={sig}")[0] == 200
 
 
 # ---- access control
@@ -146,7 +157,51 @@ def test_a_different_secret_signs_differently():
     a = Access.from_env(env={}, token=TOKEN)
     b = Access.from_env(env={"AUTH_DASHBOARD_SECRET": "another-secret"}, token=TOKEN)
     sid = "1b4e28ba-2fa1-41d2-883f-0016d3cca427"
-    assert a.sign(sid) != b.sign(sid) and len(a.sign(sid)) == 24
+    assert a.sign(sid, 2_000_000_000) != b.sign(sid, 2_000_000_000)
+    assert re.fullmatch(r"2000000000\.[A-Za-z0-9_-]{24}", a.sign(sid, 2_000_000_000))
+
+
+def test_household_link_expires_and_its_expiry_cannot_be_edited(server, sim):
+    sid = sim["registry"]["service_id"].iloc[3]
+    access = Access.from_env(env={}, token=TOKEN)
+    past = int(time.time()) - 60
+    expired = access.sign(sid, past)
+    for path in (f"/api/meters/{sid}", f"/api/meters/{sid}/windows?utility=gas",
+                 f"/api/meters/{sid}/stream"):
+        status, body, _ = server.get(f"{path}{'&' if '?' in path else '?'}sig={expired}")
+        assert status == 403 and "expired" in json.loads(body)["error"], path
+    status, body, _ = server.get(f"/household/{sid}?sig={expired}")
+    assert status == 403 and b"this link expired on" in body and b"data-sid" not in body
+    # pushing the expiry out keeps the old HMAC, which covered the old expiry: refused
+    extended = f"{past + 10 * 365 * 86400}.{expired.split('.')[1]}"
+    status, body, _ = server.get(f"/api/meters/{sid}?sig={extended}")
+    assert status == 403 and "not valid" in json.loads(body)["error"]
+    # a link signed before links expired (a bare HMAC of the id) no longer opens anything
+    bare = base64.urlsafe_b64encode(hmac.new(access.secret, f"household:{sid}".encode(),
+                                             hashlib.sha256).digest()[:18]).decode()
+    assert server.get(f"/api/meters/{sid}?sig={bare}")[0] == 403
+    assert server.get(f"/api/meters/{sid}?sig={access.sign(sid)}")[0] == 200
+
+
+def test_link_lifetime_from_env_and_flag():
+    sid = "1b4e28ba-2fa1-41d2-883f-0016d3cca427"
+    two_hours = Access.from_env(env={"AUTH_DASHBOARD_LINK_TTL": "2h"}, token=TOKEN)
+    assert abs(int(two_hours.sign(sid).split(".")[0]) - (time.time() + 7200)) < 5
+    flag = Access.from_env(env={"AUTH_DASHBOARD_LINK_TTL": "2h"}, token=TOKEN, link_ttl="7d")
+    assert flag.link_ttl == 7 * 86400
+    for bad in ("soon", "0s"):
+        with pytest.raises(UserError, match="AUTH_DASHBOARD_LINK_TTL"):
+            Access.from_env(env={"AUTH_DASHBOARD_LINK_TTL": bad}, token=TOKEN)
+
+
+def test_the_printed_household_link_opens_its_page_and_names_its_expiry(server):
+    log = server.log.read_text()
+    link = re.search(r"a household page (http://\S+)", log).group(1)
+    expires = re.search(r"that link expires on (\d{4}-\d\d-\d\d \d\d:\d\d UTC)", log).group(1)
+    sig = link.split("?sig=")[1]
+    assert expiry_text(int(sig.split(".")[0])) == expires
+    status, body, _ = server.get(link[len(server.base):])
+    assert status == 200 and b"data-sid" in body
 
 
 # ---- validation: nothing unchecked reaches a Redis key
@@ -219,6 +274,7 @@ def test_cli_mistakes_are_one_line(tmp_path, server):
     cases = [(["--embedded", str(tmp_path / "missing")], "is not a folder"),
              (["--embedded", str(tmp_path), "--port", str(server.port)], None),
              (["load-registry", str(tmp_path / "nope.parquet")], "not found"),
+             (["--embedded", str(tmp_path), "--link-ttl", "soon"], "--link-ttl"),
              ([], "at least 16 characters")]
     (tmp_path / "electricity.csv").write_text("")
     for args, text in cases:

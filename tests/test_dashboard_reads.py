@@ -1,5 +1,6 @@
-"""The dashboard's read path against real redis-servers: hedged replica/primary reads, the
-final-window cache, stale-while-revalidate. Private servers, so stalls can be staged."""
+"""The dashboard's read path against real redis-servers: the configured namespace pointer,
+hedged replica/primary reads, the final-window cache, stale-while-revalidate. Private
+servers, so stalls can be staged."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import numpy as np
 import pytest
 import redis
 
+from auth_kappa.config import Config
+from auth_kappa.errors import UserError
 from auth_kappa.state import codec
 from auth_kappa.topology.schema import STATES
-from dashboards import registry
+from dashboards import acl, registry, serve
 from dashboards.cache import TTLCache
 from dashboards.redis_source import RedisSource
 from tests.support.browser import free_port
@@ -72,11 +75,49 @@ def _fill(port: int) -> None:
     r.wait(1, 2000)   # the replica has it too
 
 
+@pytest.fixture
+def solo(tmp_path):
+    proc, port = _server(tmp_path, "solo")
+    yield port
+    proc.terminate()
+    proc.wait(10)
+
+
+async def test_dashboard_follows_the_configured_pointer(solo, tmp_path, monkeypatch):
+    """AUTH_POINTER names the key a rebuild switches; the dashboard must follow that key, not
+    the default auth:namespace (which here names a namespace that is not live)."""
+    for var in ("AUTH_DASHBOARD_REDIS_URL", "AUTH_DASHBOARD_REDIS_REPLICA_URL",
+                "AUTH_REGISTRY_PREFIX"):
+        monkeypatch.delenv(var, raising=False)
+    r = redis.Redis(port=solo)
+    r.set("auth:namespace", "stale")
+    r.set("auth:tenant:pointer", "v7")
+    for ns, high in (("stale", 111), ("v7", 700), ("v8", 800)):
+        r.hset(f"auth:{ns}:highs:g", mapping={"gas:0": high})
+    config = Config.load(env={}, redis_url=f"redis://127.0.0.1:{solo}/0", group="g",
+                         pointer="auth:tenant:pointer", stack_dir=str(tmp_path / "stack"))
+    src = serve.redis_source(config)
+    try:
+        await src.refresh()
+        assert src.namespace == "v7" and (await src.clock()).newest == {"gas": 700}
+        r.set("auth:tenant:pointer", "v8")        # a rebuild's switch
+        await src.refresh()
+        assert src.namespace == "v8" and (await src.clock()).newest == {"gas": 800}
+    finally:
+        await src.close()
+    # the read-only user may read auth:* only: a pointer elsewhere fails at start, in one line
+    url = acl.create_user(config.redis_url, "dash-pointer", "pointer-test-password")
+    with pytest.raises(UserError, match="AUTH_POINTER") as err:
+        serve.redis_source(config.with_(pointer="tenant:pointer"), url)
+    assert "\n" not in str(err.value) and "pointer-test-password" not in str(err.value)
+
+
 async def test_hedged_read_answers_from_the_primary_while_the_replica_stalls(pair):
     pport, rport = pair
     _fill(pport)
     src = RedisSource(f"redis://127.0.0.1:{pport}/0", (60,), "g", "v1",
-                      replica_url=f"redis://127.0.0.1:{rport}/0", hedge_after=0.01)
+                      pointer="auth:namespace", replica_url=f"redis://127.0.0.1:{rport}/0",
+                      hedge_after=0.01)
     try:
         await src.refresh()
         starts = [600 + 60 * i for i in range(60)]
@@ -103,7 +144,8 @@ async def test_hedged_read_answers_from_the_primary_while_the_replica_stalls(pai
 async def test_final_state_windows_are_cached_open_ones_reread(pair):
     pport, _ = pair
     _fill(pport)
-    src = RedisSource(f"redis://127.0.0.1:{pport}/0", (60,), "g", "v1", grace=30)
+    src = RedisSource(f"redis://127.0.0.1:{pport}/0", (60,), "g", "v1",
+                      pointer="auth:namespace", grace=30)
     try:
         await src.refresh()   # watermark 4200: windows 600..1140 are final
         starts = [600 + 60 * i for i in range(10)] + [4140]

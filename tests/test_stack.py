@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import os
+import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import redis
 
+from auth_kappa.config import Config
 from auth_kappa.stack import probes, process
+from auth_kappa.stack.redis_server import RedisServer
+from dashboards import acl, serve
+from tests.support.browser import free_port
 
 CLI = [sys.executable, "-m", "auth_kappa.cli.main"]
 
@@ -144,3 +151,53 @@ def test_unreachable_kafka_for_simulate_is_one_line(tmp_path: Path):
                 "--out", str(tmp_path)], env, timeout=60)
     assert out.returncode == 3 and "Traceback" not in out.stderr
     assert "auth-kappa stack up" in out.stderr
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs Debian's redis-server")
+def test_stack_up_keeps_the_dashboards_read_only_user_across_restarts(tmp_path: Path):
+    """ACL users live in Redis' memory: every `stack up` re-applies the dashboard's user with
+    the password kept under the stack dir, and the dashboard reads with it by default."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTH_DASHBOARD_")}
+    env |= {"AUTH_STACK_DIR": str(tmp_path / "stack"),
+            "AUTH_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    config = Config.load(env=env)
+    pidfile = RedisServer(config).pidfile
+    try:
+        up = _cli(["stack", "up", "redis"], env, timeout=60)
+        assert up.returncode == 0, up.stderr + up.stdout
+        assert "read-only user dashboard for the dashboard" in up.stdout
+        kept = acl.stack_user_file(config)
+        assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+        url = kept.read_text().strip()
+        password = acl.stack_password(config)
+        assert url.startswith("redis://dashboard:") and password and password not in up.stdout
+        assert serve.dashboard_url(config, env={}) == url
+        _assert_read_only(url)
+
+        process.stop(pidfile)   # Redis restarts (ours, private): the ACL user is gone ...
+        again = _cli(["stack", "up", "redis"], env, timeout=60)
+        assert again.returncode == 0 and "starting redis" in again.stdout
+        _assert_read_only(url)  # ... and `stack up` brought it back with the same password
+
+        # the explicit command still works, and keeps the stack's password for this user
+        made = _cli(["dashboard", "create-redis-user"], env, timeout=60)
+        assert made.returncode == 0, made.stderr
+        assert made.stdout.strip() == f"export AUTH_DASHBOARD_REDIS_URL='{url}'"
+        _assert_read_only(url)
+    finally:
+        process.stop(pidfile)
+    # AUTH_DASHBOARD_REDIS_URL wins; a Redis other than the stack's never gets its user
+    assert serve.dashboard_url(config, env={"AUTH_DASHBOARD_REDIS_URL": "redis://h:1/0"}) \
+        == "redis://h:1/0"
+    other = config.with_(redis_url="redis://127.0.0.1:1/0")
+    assert serve.dashboard_url(other, env={}) == "redis://127.0.0.1:1/0"
+
+
+def _assert_read_only(url: str) -> None:
+    client = redis.Redis.from_url(url, socket_connect_timeout=5)
+    try:
+        assert client.get("auth:namespace") is None
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            client.set("auth:namespace", "v9")
+    finally:
+        client.close()
