@@ -6,9 +6,10 @@ Key layout (prefix `auth:<ns>:`, ns = the namespace readers follow, e.g. v1):
   offsets:<group>                     HASH  <topic>:<partition> -> next offset to read
   highs:<group>                       HASH  <topic>:<partition> -> highest end_ts applied
   stats:<group>                       HASH  <counter>:<utility> -> running total, checkpoint_ts
-The hash tag {service_id} keeps one meter's keys in one cluster slot. A checkpoint is
-one MULTI/EXEC: meter windows (absolute), state deltas, offsets and highs together, so
-after a crash the state and the offsets it came from are always the same cut.
+The hash tag {service_id} keeps one meter's keys in one cluster slot. A checkpoint call
+is one MULTI/EXEC: meter windows (absolute), state deltas, offsets and highs together,
+so after a crash the state and the offsets it came from are always the same cut (the
+live runtime makes one call per partition: runtime/commits.py).
 """
 
 from __future__ import annotations
