@@ -509,11 +509,14 @@ def machine_notes(cfg: Config) -> str:
         with contextlib.suppress(Exception):
             from importlib.metadata import version
             versions[name] = version(name)
-    quix = subprocess.run([str(VENV_BENCH / "bin" / "python"), "-c",
-                           "import quixstreams, confluent_kafka as c; v = c.version(); "
-                           "print(quixstreams.__version__, v[0] if isinstance(v, tuple) else v)"],
-                          capture_output=True, text=True)
-    qv = quix.stdout.split() if quix.returncode == 0 else ["-", "-"]
+    qv = ["-", "-"]
+    if (VENV_BENCH / "bin" / "python").exists():   # absent when baselines were skipped
+        quix = subprocess.run([str(VENV_BENCH / "bin" / "python"), "-c",
+                               "import quixstreams, confluent_kafka as c; v = c.version(); "
+                               "print(quixstreams.__version__, "
+                               "v[0] if isinstance(v, tuple) else v)"],
+                              capture_output=True, text=True)
+        qv = quix.stdout.split() if quix.returncode == 0 else qv
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                           capture_output=True, text=True).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "--", "auth_kappa"], cwd=ROOT,
