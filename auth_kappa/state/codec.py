@@ -27,17 +27,11 @@ def values(rows: Rows, words: int) -> np.ndarray:
     return out
 
 
-def meter_blob(sid: np.ndarray, rows: Rows, words: int) -> tuple[bytes, int]:
-    """[sid 36][window_start i64][new u8][value]* and the record size, for the script.
-
-    `new` marks a window's first write: only then does the script trim retention and
-    refresh the key's TTL, so updating an existing window costs one HSET.
-    """
-    rec = np.zeros(len(rows), np.dtype([("sid", f"S{SID_WIDTH}"), ("ws", "<i8"), ("new", "u1"),
-                                        ("val", value_dtype(words))]))
-    rec["sid"], rec["ws"], rec["val"] = sid, rows.window_start, values(rows, words)
-    rec["new"] = 1 if rows.new is None else rows.new
-    return rec.tobytes(), rec.dtype.itemsize
+def meter_starts_blob(sid: np.ndarray, window_start: np.ndarray) -> bytes:
+    """[sid 36][window_start i64]*: the new windows whose keys the trim script visits."""
+    rec = np.zeros(len(sid), np.dtype([("sid", f"S{SID_WIDTH}"), ("ws", "<i8")]))
+    rec["sid"], rec["ws"] = sid, window_start
+    return rec.tobytes()
 
 
 def state_blob(states: np.ndarray, rows: Rows) -> tuple[bytes, int]:

@@ -24,14 +24,15 @@ import pandas as pd
 import redis
 
 from auth_kappa.state import codec
-from auth_kappa.state.resp import RespConnection, command, decimal, hsets, widths
+from auth_kappa.state.resp import RespConnection, command, decimal, pack, widths
 from auth_kappa.state.window_table import Loader, Rows
 from auth_kappa.topology.keys import uuid_text
 from auth_kappa.topology.processor import Slot
 from auth_kappa.topology.schema import STATES
 from auth_kappa.topology.windows import WindowSpec
 
-CHUNK = 20_000          # records per script call: keeps each under ~50 ms of Redis time
+CHUNK = 20_000          # state records per script call: keeps each under ~50 ms of Redis
+TRIM_CHUNK = 2_000      # new windows per trim call: ~5 ms of Redis, between transactions
 TTL_SLACK = 86400       # idle keys outlive their retention by a day, then Redis drops them
 POINTER = "auth:namespace"
 
@@ -49,7 +50,7 @@ class RedisWindowStore:
 
     def __post_init__(self) -> None:
         self.prefix = f"auth:{self.namespace}:"
-        self._meters_lua = _script("checkpoint_meters.lua")
+        self._trim_lua = _script("trim_meters.lua")
         self._states_lua = _script("checkpoint_states.lua")
         self._resp = RespConnection(self.client.connection_pool.connection_kwargs)
         self._specs = {s.size: s for s in self.windows}
@@ -99,7 +100,7 @@ class RedisWindowStore:
         connection is never retried here: EXEC may have run, and only the offsets in
         Redis can tell; the worker restarts from them."""
         gens = self._generations
-        body, n, written = self._commands(dirty, offsets, highs, stats or {})
+        body, n, written, trims = self._commands(dirty, offsets, highs, stats or {})
         with self._resp.lock:
             for _ in range(20):
                 if generations:
@@ -116,15 +117,19 @@ class RedisWindowStore:
                 replies = self._resp.roundtrip(command("MULTI") + body + command("EXEC"),
                                                n + 2)
                 if replies[-1] is not None:
+                    for trim in trims:
+                        self._resp.roundtrip(trim, 1)
                     return written
                 # someone's rebalance touched the generations: check again
         raise Fenced("ownership kept changing during 20 checkpoint attempts")
 
     def _commands(self, dirty: Mapping[Slot, Rows], offsets: Mapping[str, int],
                   highs: Mapping[str, float], stats: Mapping[str, int]
-                  ) -> tuple[bytes, int, int]:
-        """The transaction's commands as RESP: (payload, number of commands, windows)."""
+                  ) -> tuple[bytes, int, int, list[bytes]]:
+        """The transaction's commands as RESP: (payload, number of commands, windows,
+        retention trims to run after it)."""
         out: list[tuple[bytes, int]] = []   # (commands, how many)
+        trims: list[bytes] = []
         written = 0
         for (utility, level, size), rows in dirty.items():
             if not len(rows):
@@ -132,7 +137,9 @@ class RedisWindowStore:
             keep = self._specs[size].keep(level)
             ttl = keep + TTL_SLACK
             if level == "meter":
-                out += self._meter_commands(utility, size, rows, keep, ttl)
+                commands, trim = self._meter_commands(utility, size, rows, keep, ttl)
+                out += commands
+                trims += trim
             else:
                 states = np.array(STATES, dtype="S2")[rows.k0.astype(np.int64)]
                 for lo in range(0, len(rows), CHUNK):
@@ -151,34 +158,33 @@ class RedisWindowStore:
                   for name, n in stats.items() if n]
         small.append(command("HSET", self.stats_key, "checkpoint_ts", f"{time.time():.3f}"))
         out += [(c, 1) for c in small]
-        return b"".join(c for c, _ in out), sum(n for _, n in out), written
+        return b"".join(c for c, _ in out), sum(n for _, n in out), written, trims
 
-    def _meter_commands(self, utility: str, size: int, rows: Rows, keep: int,
-                        ttl: int) -> list[tuple[bytes, int]]:
-        """Updates of stored windows: plain HSETs. New windows go through the script,
-        which also trims the window that left retention and refreshes the key's TTL."""
+    def _meter_commands(self, utility: str, size: int, rows: Rows, keep: int, ttl: int
+                        ) -> tuple[list[tuple[bytes, int]], list[bytes]]:
+        """Every window is a plain HSET; a new one also refreshes its key's TTL. Trimming
+        the window that left retention is idempotent, so it runs after the transaction in
+        small script calls (`trims`), keeping every blocking step short."""
         words = self.words(size)
         new = np.ones(len(rows), bool) if rows.new is None else rows.new
         sid = uuid_text(rows.k0, rows.k1).astype("S36")
+        keys = _join(f"{self.prefix}m:{{".encode(), sid, f"}}:{utility}:{size}".encode())
+        values = codec.values(rows, words)
+        starts = rows.window_start
+        wide = widths(starts)
         out: list[tuple[bytes, int]] = []
-        upd = np.flatnonzero(~new)
-        if len(upd):
-            pre, suf = f"{self.prefix}m:{{".encode(), f"}}:{utility}:{size}".encode()
-            keys = _join(pre, sid[upd], suf)
-            values = codec.values(rows.select(upd), words)
-            starts = rows.window_start[upd]
-            wide = widths(starts)
-            for w in np.unique(wide):
-                pick = wide == w
-                out.append((hsets(keys[pick], decimal(starts[pick]), values[pick]),
-                            int(pick.sum())))
+        for w in np.unique(wide):
+            pick = wide == w
+            out.append((pack(b"HSET", keys[pick], decimal(starts[pick]), values[pick]),
+                        int(pick.sum())))
         fresh = np.flatnonzero(new)
-        for lo in range(0, len(fresh), CHUNK):
-            part = fresh[lo:lo + CHUNK]
-            blob, rs = codec.meter_blob(sid[part], rows.select(part), words)
-            out.append((command("EVAL", self._meters_lua, 0, self.prefix + "m:",
-                                f":{utility}:{size}", blob, rs, keep, ttl), 1))
-        return out
+        if len(fresh):
+            out.append((pack(b"EXPIRE", keys[fresh], str(ttl).encode()), len(fresh)))
+        trims = [command("EVAL", self._trim_lua, 0, self.prefix + "m:", f":{utility}:{size}",
+                         codec.meter_starts_blob(sid[part], starts[part]), keep)
+                 for part in np.array_split(fresh, -(-len(fresh) // TRIM_CHUNK))] \
+            if len(fresh) else []
+        return out, trims
 
     @property
     def stats_key(self) -> str:

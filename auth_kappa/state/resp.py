@@ -51,23 +51,28 @@ def widths(values: np.ndarray) -> np.ndarray:
     return np.floor(np.log10(np.maximum(v, 1))).astype(np.int64) + 1
 
 
-def hsets(keys: np.ndarray, fields: np.ndarray, values: np.ndarray) -> bytes:
-    """`HSET key field value` per row. keys and fields are fixed-width byte strings
-    (numpy S), values a fixed-size record array: every command has the same shape, so
-    the batch is one structured array filled column by column."""
-    kl, fl, vl = keys.dtype.itemsize, fields.dtype.itemsize, values.dtype.itemsize
-    head = b"*4\r\n$4\r\nHSET\r\n$%d\r\n" % kl
-    mid1, mid2 = b"\r\n$%d\r\n" % fl, b"\r\n$%d\r\n" % vl
-    rec = np.empty(len(keys), np.dtype([
-        ("h", f"V{len(head)}"), ("k", f"V{kl}"), ("m1", f"V{len(mid1)}"), ("f", f"V{fl}"),
-        ("m2", f"V{len(mid2)}"), ("v", f"V{vl}"), ("e", "V2")]))
-    rec["h"] = np.void(head)
-    rec["k"] = keys.view(f"V{kl}")
-    rec["m1"] = np.void(mid1)
-    rec["f"] = fields.view(f"V{fl}")
-    rec["m2"] = np.void(mid2)
-    rec["v"] = np.ascontiguousarray(values).view(f"V{vl}")
-    rec["e"] = np.void(b"\r\n")
+def pack(name: bytes, *args: bytes | np.ndarray) -> bytes:
+    """One command per row, e.g. pack(b"HSET", keys, fields, values). Each argument is a
+    constant (bytes) or a fixed-width array (numpy S, or records whose bytes are sent
+    as they are): every command has the same shape, so the batch is one structured
+    array filled column by column."""
+    arrays = [a for a in args if not isinstance(a, bytes)]
+    rows = len(arrays[0]) if arrays else 1
+    parts: list[tuple[str, bytes | np.ndarray]] = []
+    const = b"*%d\r\n$%d\r\n%s\r\n" % (len(args) + 1, len(name), name)
+    for a in args:
+        width = len(a) if isinstance(a, bytes) else a.dtype.itemsize
+        const += b"$%d\r\n" % width
+        if isinstance(a, bytes):
+            const += a + b"\r\n"
+            continue
+        parts += [(f"c{len(parts)}", const), (f"a{len(parts)}", np.ascontiguousarray(a))]
+        const = b"\r\n"
+    parts.append((f"c{len(parts)}", const))
+    rec = np.empty(rows, np.dtype([(k, f"V{len(v) if isinstance(v, bytes) else v.dtype.itemsize}")
+                                   for k, v in parts]))
+    for k, v in parts:
+        rec[k] = np.void(v) if isinstance(v, bytes) else v.view(rec.dtype[k])
     return rec.tobytes()
 
 
