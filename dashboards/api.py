@@ -7,6 +7,8 @@ with 400 (bad value), 401 (no credentials), 403 (wrong credentials), 404 (no suc
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -35,12 +37,22 @@ class NotFound(Exception):
 
 
 # ---- households (operator token, or the meter's signed link)
-async def summary_of(c: Context, sid: str, rng: str) -> dict:
+async def summary_of(c: Context, sid: str, rng: str) -> orjson.Fragment:
+    """A meter's summary as rendered JSON. The cache holds thousands of these: as
+    nested dicts and lists they made every full garbage collection walk millions of
+    references (~100 ms with the whole server stopped: the p99); as bytes they are one
+    untracked object each, and a hit is not re-encoded."""
     data = await c.cache.get(("meter", sid, rng), c.settings.meter_ttl,
-                             lambda: queries.meter_summary(c.source, sid, rng), c.settings.stale)
+                             lambda: _rendered(queries.meter_summary(c.source, sid, rng)),
+                             c.settings.stale)
     if data is None:
         raise NotFound(f"no meter {sid} in the registry or the windows")
     return data
+
+
+async def _rendered(query: Awaitable[object | None]) -> orjson.Fragment | None:
+    data = await query
+    return None if data is None else orjson.Fragment(orjson.dumps(data))
 
 
 async def meter_summary(request: Request) -> Response:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -119,6 +120,7 @@ def create_app(context: Context, extra_routes: list | None = None) -> ASGIApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await context.poller.start()
+        gc.freeze()   # what start-up made lives as long as the server: keep it out of GC scans
         try:
             yield
         finally:
