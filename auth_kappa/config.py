@@ -57,7 +57,7 @@ class Config:
     namespace: str | None = None      # None: follow the auth:namespace pointer (default v1)
     topic_prefix: str = ""
     group: str = "auth-kappa"         # consumer group; also names the offsets in Redis
-    commit_interval: float = 1.0
+    commit_interval: float = 0.25
     session_timeout: float = 10.0     # how soon the group notices a dead worker
     batch_size: int = 10_000
     batch_wait: float = 0.2

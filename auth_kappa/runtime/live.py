@@ -48,7 +48,7 @@ class LiveRuntime:
     store: RedisWindowStore
     emit: Emit
     outputs: Outputs = field(default_factory=Outputs)
-    commit_interval: float = 1.0
+    commit_interval: float = 0.25
     max_uncommitted: int = 250_000   # readings: bounds a checkpoint's size under load
     counters: Counters = field(default_factory=Counters)
     _uncommitted: int = 0
