@@ -192,7 +192,7 @@ class RedisWindowStore:
 
     # ---- reads
     def stats(self) -> dict[str, float]:
-        """Running counters published by the workers' checkpoints (see _queue_stats)."""
+        """Running counters published by the workers' checkpoints (see _commands)."""
         return {k.decode(): float(v) for k, v in self.client.hgetall(self.stats_key).items()}
 
     def offsets(self) -> dict[str, int]:
