@@ -32,7 +32,7 @@ from auth_kappa.topology.schema import STATES
 from auth_kappa.topology.windows import WindowSpec
 
 CHUNK = 20_000          # state records per script call: keeps each under ~50 ms of Redis
-TRIM_CHUNK = 2_000      # new windows per trim call: ~5 ms of Redis, between transactions
+TRIM_CHUNK = 500        # new windows per trim call: ~1 ms of Redis, between transactions
 TTL_SLACK = 86400       # idle keys outlive their retention by a day, then Redis drops them
 POINTER = "auth:namespace"
 
