@@ -51,6 +51,7 @@ from auth_kappa.state.redis_store import RedisWindowStore  # noqa: E402
 from auth_kappa.topology.decode import Message  # noqa: E402
 from auth_kappa.topology.frames import encode_frame  # noqa: E402
 from auth_kappa.topology.processor import Topology  # noqa: E402
+from benchmarks.baselines import duckdb_aggregate  # noqa: E402
 from benchmarks.report import write_section  # noqa: E402
 from replay.correct import correct  # noqa: E402
 from replay.plan import make_plan  # noqa: E402
@@ -108,34 +109,13 @@ def run_duckdb(folder: Path, threads: int) -> tuple[float, dict[str, int]]:
                              "or create .venv-bench with setup.cfg's bench extra") from None
         import subprocess
 
-        code = (f"import sys, json; sys.path.insert(0, {str(ROOT)!r}); "
-                "from benchmarks.bench_replay import run_duckdb; "
-                f"print(json.dumps(run_duckdb(__import__('pathlib').Path({str(folder)!r}), "
-                f"{threads})))")
-        out = subprocess.run([str(bench), "-c", code], capture_output=True, text=True,
-                             check=True).stdout
+        out = subprocess.run([str(bench), str(ROOT / "benchmarks" / "baselines" /
+                                              "duckdb_aggregate.py"),
+                              str(folder), str(START), str(threads)],
+                             capture_output=True, text=True, check=True).stdout
         seconds, counts = json.loads(out.strip().splitlines()[-1])
         return seconds, counts
-    import duckdb
-
-    con = duckdb.connect()
-    con.execute(f"SET threads = {threads}")
-    src = f"read_parquet('{folder}/archive/utility=*/*/*/*.parquet', hive_partitioning = true)"
-    t0 = time.perf_counter()
-    con.execute(f"""CREATE TEMP TABLE d AS
-        SELECT utility, service_id, end_ts, any_value(state) AS state,
-               any_value(consumption) AS c
-        FROM {src} WHERE end_ts >= {START} GROUP BY utility, service_id, end_ts""")
-    for name, key, size in (("m1", "service_id", 60), ("m60", "service_id", 3600),
-                            ("s1", "state", 60), ("s60", "state", 3600)):
-        con.execute(f"""CREATE TEMP TABLE {name} AS
-            SELECT utility, {key}, end_ts // {size} * {size} AS ws, sum(c) AS s,
-                   count(*) AS n, min(c) AS lo, max(c) AS hi
-            FROM d GROUP BY ALL""")
-    seconds = time.perf_counter() - t0
-    counts = dict(con.execute("SELECT utility, sum(n) FROM s1 GROUP BY utility").fetchall())
-    con.close()
-    return seconds, {u: int(counts.get(u, 0)) for u in UTILS}
+    return duckdb_aggregate.run(folder, START, threads)
 
 
 def run_archive_write(config: Config, files: Path) -> dict:

@@ -164,6 +164,7 @@ def correct(config: Config, objects, plan: Plan, live: RedisWindowStore,
         if not len(write) or dry_run_writes:
             return
         if level == "meter":
+            write.new = added[touched]   # only added windows need a TTL and a retention trim
             live.checkpoint({slot: write}, {}, {})
         else:
             set_state_windows(live, u, size, write, specs[size].keep(level))

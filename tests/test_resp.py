@@ -64,3 +64,23 @@ def test_windows_of_every_decimal_width_read_back(stack, unique):
         assert client.ttl(store.meter_key(sid, "gas", 60)) > 0
     finally:
         store.drop_namespace()
+
+
+def test_a_command_failing_inside_the_transaction_raises(stack, unique):
+    """Redis answers EXEC with an array holding the error: it must not pass silently."""
+    import pytest
+
+    specs = Config.load(windows="1m").window_specs()
+    client = redis.Redis.from_url(stack.redis_url)
+    store = RedisWindowStore(client, f"resperr{unique}", specs)
+    sid = str(uuid.UUID(int=7, version=4))
+    keys, _ = uuid_keys(np.array([sid], "S36"))
+    rows = Rows(keys[:, 0].copy(), keys[:, 1].copy(), np.array([1_772_409_600]), np.ones(1),
+                np.ones(1, np.int64), np.ones(1), np.ones(1), np.zeros((1, 1), np.uint64),
+                np.array([False]))
+    try:
+        client.set(store.meter_key(sid, "gas", 60), "not a hash")
+        with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+            store.checkpoint({("gas", "meter", 60): rows}, {"gas:0": 1}, {})
+    finally:
+        store.drop_namespace()

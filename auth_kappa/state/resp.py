@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import hiredis
@@ -142,8 +142,11 @@ class RespConnection:
 
 
 def _raise_if_error(reply: object) -> None:
-    if isinstance(reply, hiredis.ReplyError):
+    """Errors as exceptions; an EXEC's array is searched too (a command in it failed).
+    Exact type checks: this runs once per queued command."""
+    if type(reply) is hiredis.ReplyError:
         raise redis.ResponseError(str(reply))
-    if isinstance(reply, Sequence) and not isinstance(reply, (bytes, str)):
+    if type(reply) is list:
         for r in reply:
-            _raise_if_error(r)
+            if type(r) is hiredis.ReplyError or type(r) is list:
+                _raise_if_error(r)
