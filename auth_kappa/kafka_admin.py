@@ -51,3 +51,21 @@ def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int,
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise ServiceUnavailable(f"could not create topic {topic}: {exc}") from None
     return wanted
+
+
+def delete_topics(bootstrap: str, topics: Iterable[str] = (), contains: str = "") -> None:
+    """Delete the named topics, and with `contains` every topic whose name holds it
+    (clean-up after a benchmark or a test: failures are ignored)."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    names = list(topics)
+    if contains:
+        names += [t for t in admin.list_topics(timeout=15).topics if contains in t]
+    if not names:
+        return
+    for fut in admin.delete_topics(names, operation_timeout=30).values():
+        try:
+            fut.result(timeout=30)
+        except Exception:  # noqa: BLE001 - clean-up only
+            pass

@@ -64,7 +64,7 @@ import redis.asyncio as aredis  # noqa: E402
 import uvloop  # noqa: E402
 
 from auth_kappa.config import Config, parse_duration  # noqa: E402
-from auth_kappa.kafka_admin import ensure_topics  # noqa: E402
+from auth_kappa.kafka_admin import delete_topics, ensure_topics  # noqa: E402
 from auth_kappa.state.redis_store import RedisWindowStore  # noqa: E402
 from auth_kappa.topology.schema import UTILITIES  # noqa: E402
 from benchmarks.report import write_section  # noqa: E402
@@ -192,17 +192,6 @@ def create_topic(kafka: str, name: str, partitions: int, config: dict[str, str])
     if name not in admin.list_topics(timeout=15).topics:
         for fut in admin.create_topics([NewTopic(name, partitions, 1, config=config)]).values():
             fut.result(timeout=30)
-
-
-def delete_topics(kafka: str, contains: str) -> None:
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient({"bootstrap.servers": kafka})
-    names = [t for t in admin.list_topics(timeout=15).topics if contains in t]
-    if names:
-        for fut in admin.delete_topics(names, operation_timeout=30).values():
-            with contextlib.suppress(Exception):
-                fut.result(timeout=30)
 
 
 def wait_healthy(base: str, server: subprocess.Popen, log: Path) -> None:
@@ -455,7 +444,7 @@ def main() -> int:
             stop(procs.get(key))
         if config is not None:
             with contextlib.suppress(Exception):
-                delete_topics(config.kafka, name)
+                delete_topics(config.kafka, contains=name)
         shutil.rmtree(work, ignore_errors=True)
     return report(phases, args, backlog)
 

@@ -31,22 +31,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from auth_kappa.config import UTILITIES, Config  # noqa: E402
+from auth_kappa.kafka_admin import delete_topics  # noqa: E402
 from simulators import SimSpec, Simulation, make_registry, simulate  # noqa: E402
 from simulators.sinks.kafka import KafkaSink, check_reachable  # noqa: E402
 
 README = Path(__file__).with_name("README.md")
 BEGIN, END = "<!-- bench_simulator_kafka -->", "<!-- /bench_simulator_kafka -->"
 TARGET = 200_000
-
-
-def delete_topics(bootstrap: str, topics: list[str]) -> None:
-    from confluent_kafka.admin import AdminClient
-
-    for fut in AdminClient({"bootstrap.servers": bootstrap}).delete_topics(topics).values():
-        try:
-            fut.result(timeout=30)
-        except Exception:  # noqa: BLE001 - cleanup only
-            pass
 
 
 def bench_sim_kafka(spec: SimSpec, bootstrap: str, prefix: str, compression: str,

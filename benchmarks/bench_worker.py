@@ -59,6 +59,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from auth_kappa.config import UTILITIES, Config, parse_duration  # noqa: E402
+from auth_kappa.kafka_admin import delete_topics  # noqa: E402
 from auth_kappa.state.redis_store import RedisWindowStore  # noqa: E402
 
 README = Path(__file__).with_name("README.md")
@@ -240,17 +241,6 @@ def committed_offsets(admin, group: str) -> dict[tuple[str, int], int]:
         return {}
     return {(tp.topic, tp.partition): tp.offset for tp in res.topic_partitions or []
             if tp.offset >= 0}
-
-
-def delete_topics(kafka: str, contains: str) -> None:
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient({"bootstrap.servers": kafka})
-    names = [t for t in admin.list_topics(timeout=15).topics if contains in t]
-    if names:
-        for fut in admin.delete_topics(names, operation_timeout=30).values():
-            with contextlib.suppress(Exception):
-                fut.result(timeout=30)
 
 
 def delete_keys(client, pattern: str) -> None:
@@ -725,7 +715,7 @@ def main() -> int:
                         + "\n".join(spots.splitlines()[:15]) + "\n```")
             finally:
                 if not args.keep:
-                    delete_topics(cfg.kafka, base)
+                    delete_topics(cfg.kafka, contains=base)
     except Wrong as exc:
         print(f"bench_worker: FAILED: {exc}", file=sys.stderr)
         return 1

@@ -12,6 +12,7 @@ import pytest
 
 from auth_kappa.cli.main import main
 from auth_kappa.config import UTILITIES, Config
+from auth_kappa.kafka_admin import delete_topics
 
 pytestmark = pytest.mark.stack
 
@@ -38,16 +39,6 @@ async def consume(bootstrap: str, topics: list[str], expected: int,
     finally:
         await consumer.stop()
     return got
-
-
-def delete_topics(bootstrap: str, topics: list[str]) -> None:
-    from confluent_kafka.admin import AdminClient
-
-    for fut in AdminClient({"bootstrap.servers": bootstrap}).delete_topics(topics).values():
-        try:
-            fut.result(timeout=30)
-        except Exception:  # noqa: BLE001 - cleanup only
-            pass
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json"])
