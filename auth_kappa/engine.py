@@ -14,7 +14,8 @@ import pandas as pd
 
 from auth_kappa.config import Config, parse_duration
 from auth_kappa.errors import ServiceUnavailable, UserError
-from auth_kappa.runtime.embedded import Counters, EmbeddedRuntime
+from auth_kappa.runtime.counters import Counters
+from auth_kappa.runtime.embedded import EmbeddedRuntime
 from auth_kappa.sources.files import from_records, read_file, utility_files
 from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.topology.processor import LEVELS, Topology, rows_frame

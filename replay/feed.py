@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from auth_kappa.archive.store import ObjectStore
-from auth_kappa.runtime.embedded import Counters
+from auth_kappa.runtime.counters import Counters
 from auth_kappa.state.window_table import Rows
 from auth_kappa.topology.decode import Message
 from auth_kappa.topology.frames import encode_frame

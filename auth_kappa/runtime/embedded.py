@@ -11,24 +11,11 @@ from pathlib import Path
 import pandas as pd
 
 from auth_kappa.archive.embedded import EmbeddedArchive
+from auth_kappa.runtime.counters import Counters
 from auth_kappa.state.memory import MemoryWindowStore
 from auth_kappa.topology.decode import Message
-from auth_kappa.topology.processor import StepResult, Topology
+from auth_kappa.topology.processor import Topology
 from auth_kappa.topology.quarantine import Rejected
-
-
-@dataclass
-class Counters:
-    accepted: int = 0
-    duplicates: int = 0
-    late: int = 0
-    quarantined: int = 0
-
-    def add(self, r: StepResult) -> None:
-        self.accepted += r.accepted
-        self.duplicates += r.duplicates
-        self.late += len(r.late)
-        self.quarantined += len(r.rejects)
 
 
 @dataclass

@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from auth_kappa.runtime import commits
-from auth_kappa.runtime.embedded import Counters
+from auth_kappa.runtime.counters import Counters
 from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.state.window_table import Rows
 from auth_kappa.topology.decode import Message
