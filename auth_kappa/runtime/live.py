@@ -95,20 +95,7 @@ class LiveRuntime:
         self._generations = self.store.claim([f"{t}:{p}" for t, p in partitions])
         newest = max(highs.values(), default=NO_WATERMARK)
         self.topology.loader = lambda slot: self.store.loader(slot, newest)
-        self._reopen(partitions)
         return seek
-
-    def _reopen(self, partitions: list[tuple[str, int]]) -> None:
-        """Meter windows that were open at the last checkpoint come back into memory, so
-        they reach the `windows` topic when they close, even if no reading touches them
-        again (after a kill -9 or a rebalance they would otherwise never be published)."""
-        for utility, p in partitions:
-            for spec in self.topology.windows:
-                slot = (utility, "meter", spec.size)
-                k0, k1, ws = self.store.open_windows(utility, p, spec.size)
-                if len(ws):
-                    table = self.topology.tables[slot]
-                    table.set_part(table.locate(k0, k1, ws, self.topology.loader(slot)), p)
 
     def next_offset(self, utility: str, partition: int) -> int | None:
         return self._next.get(f"{utility}:{partition}")
@@ -184,15 +171,10 @@ class LiveRuntime:
             return 0
         writes: dict[Slot, Rows] = {}
         for slot, table in self.topology.tables.items():
-            if slot[1] == "meter":
-                rows = table.pop_dirty()
-                rows.final = np.zeros(len(rows), bool)
-                done = Rows.concat(self._final.get(slot, []))
-                done.final = np.ones(len(done), bool)
-                writes[slot] = Rows.concat([done, rows])
-            else:   # state deltas: hand over, reset
-                rows = table.take(np.ones(len(table), bool), remove=True)
-                writes[slot] = Rows.concat([*self._final.get(slot, []), rows])
+            level = slot[1]
+            rows = table.pop_dirty() if level == "meter" else \
+                table.take(np.ones(len(table), bool), remove=True)  # deltas: hand over, reset
+            writes[slot] = Rows.concat([*self._final.get(slot, []), rows])
         highs = {f"{t}:{p}": wm.high(p) for t, wm in self.topology.watermarks.items()
                  for p in wm.partitions() if wm.high(p) > NO_WATERMARK}
         changed = {n: o for n, o in self._next.items() if self._sent.get(n) != o}

@@ -6,8 +6,6 @@ Key layout (prefix `auth:<ns>:`, ns = the namespace readers follow, e.g. v1):
   offsets:<group>                     HASH  <topic>:<partition> -> next offset to read
   highs:<group>                       HASH  <topic>:<partition> -> highest end_ts applied
   stats:<group>                       HASH  <counter>:<utility> -> running total, checkpoint_ts
-  open:<group>:<utility>:<p>:<size>   SET   [service_id 36][window_start i64]: meter windows
-                                            not yet final (reopened on assignment)
 The hash tag {service_id} keeps one meter's keys in one cluster slot. A checkpoint call
 is one MULTI/EXEC: meter windows (absolute), state deltas, offsets and highs together,
 so after a crash the state and the offsets it came from are always the same cut (the
@@ -28,7 +26,7 @@ import redis
 from auth_kappa.state import codec
 from auth_kappa.state.resp import RespConnection, command, decimal, pack, widths
 from auth_kappa.state.window_table import Loader, Rows
-from auth_kappa.topology.keys import uuid_keys, uuid_text
+from auth_kappa.topology.keys import uuid_text
 from auth_kappa.topology.processor import Slot
 from auth_kappa.topology.schema import STATES
 from auth_kappa.topology.windows import WindowSpec
@@ -37,7 +35,6 @@ CHUNK = 20_000          # state records per script call: keeps each under ~50 ms
 TRIM_CHUNK = 500        # new windows per trim call: ~1 ms of Redis, between transactions
 TTL_SLACK = 86400       # idle keys outlive their retention by a day, then Redis drops them
 POINTER = "auth:namespace"
-OPEN_MEMBER = np.dtype([("sid", "S36"), ("ws", "<i8")])   # one open window in open:...
 
 
 def _script(name: str) -> str:
@@ -183,44 +180,11 @@ class RedisWindowStore:
         fresh = np.flatnonzero(new)
         if len(fresh):
             out.append((pack(b"EXPIRE", keys[fresh], str(ttl).encode()), len(fresh)))
-        out += self._open_index(utility, size, rows, sid, new, ttl)
         trims = [command("EVAL", self._trim_lua, 0, self.prefix + "m:", f":{utility}:{size}",
                          codec.meter_starts_blob(sid[part], starts[part]), keep)
                  for part in np.array_split(fresh, -(-len(fresh) // TRIM_CHUNK))] \
             if len(fresh) else []
         return out, trims
-
-    def open_key(self, utility: str, partition: int, size: int) -> str:
-        return f"{self.prefix}open:{self.group}:{utility}:{partition}:{size}"
-
-    def _open_index(self, utility: str, size: int, rows: Rows, sid: np.ndarray,
-                    new: np.ndarray, ttl: int) -> list[tuple[bytes, int]]:
-        """A window joins its partition's open set when first stored and leaves it when
-        final, in the same transaction as its value (rows of no partition, -1, are
-        unchanged copies and left alone)."""
-        if rows.part is None:
-            return []
-        final = np.zeros(len(rows), bool) if rows.final is None else rows.final
-        joins, leaves = new & ~final & (rows.part >= 0), final & ~new & (rows.part >= 0)
-        members = np.zeros(len(rows), OPEN_MEMBER)
-        members["sid"], members["ws"] = sid, rows.window_start
-        out: list[tuple[bytes, int]] = []
-        for p in np.unique(rows.part[joins | leaves]):
-            key = self.open_key(utility, int(p), size).encode()
-            for name, pick in ((b"SADD", joins & (rows.part == p)),
-                               (b"SREM", leaves & (rows.part == p))):
-                if pick.any():
-                    out.append((pack(name, key, members[pick]), int(pick.sum())))
-            out.append((command("EXPIRE", key, ttl), 1))
-        return out
-
-    def open_windows(self, utility: str, partition: int, size: int
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(k0, k1, window_start) of the meter windows a partition left open."""
-        raw = self.client.smembers(self.open_key(utility, partition, size))
-        rec = np.frombuffer(b"".join(raw), OPEN_MEMBER) if raw else np.zeros(0, OPEN_MEMBER)
-        keys, _ = uuid_keys(rec["sid"])
-        return keys[:, 0].copy(), keys[:, 1].copy(), rec["ws"].astype(np.int64)
 
     @property
     def stats_key(self) -> str:

@@ -34,7 +34,6 @@ class Rows:
     seen: np.ndarray | None
     new: np.ndarray | None = None   # True: not in the store yet (first write of the window)
     part: np.ndarray | None = None  # source partition of the readings in it (-1: none)
-    final: np.ndarray | None = None  # True: the watermark closed it (leaves the open index)
 
     def __len__(self) -> int:
         return len(self.window_start)
@@ -180,12 +179,6 @@ class WindowTable:
         self._cols["dirty"][: self._n] = False
         self._cols["stored"][: self._n] |= dirty
         return out
-
-    def set_part(self, rows: np.ndarray, part: int) -> None:
-        """Rows reopened for a partition after a restart belong to it (unless a reading
-        already said so)."""
-        p = self._cols["part"]
-        p[rows] = np.where(p[rows] < 0, part, p[rows])
 
     def snapshot(self) -> Rows:
         return self.take(np.ones(self._n, bool), remove=False)
