@@ -158,3 +158,50 @@ def test_a_meter_on_two_partitions_falls_back_to_one_transaction(stack, unique, 
         assert got["count"].tolist() == want["count"].tolist()
     finally:
         store.drop_namespace()
+
+
+@pytest.mark.stack
+def test_windows_open_at_a_crash_are_published_when_they_close(stack, unique):
+    """Meter A reports minute 0, then falls silent; the worker dies before minute 0 is
+    final. Its successor never sees a reading of A, yet must publish A's minute-0 window
+    (and A's hour) to the `windows` topic when the watermark closes them."""
+    from auth_kappa.topology.frames import read_ipc
+    from auth_kappa.topology.keys import uuid_text
+
+    specs = Config.load(windows="1m,1h").window_specs()
+    store = RedisWindowStore.connect(stack.redis_url, f"reopen{unique}", specs)
+    a, b = (str(uuid.UUID(int=n, version=4)) for n in (501, 502))
+
+    def line(sid: str, end: int, value: float) -> bytes:
+        return f"{sid},A,household,{end - 5},WA,{value},{end}".encode()
+
+    first = [line(a, T0 + 5 * k, 0.5) for k in range(12)] + \
+        [line(b, T0 + 5 * k, 1.0) for k in range(9)]             # up to T0+40: not final
+    later = [line(b, T0 + 60 + 5 * k, 1.0) for k in range(0, 12 * 62)]   # past the hour
+    sent: list[bytes] = []
+
+    def runtime() -> LiveRuntime:
+        rt = LiveRuntime(Topology(specs, grace=30), store,
+                         emit=lambda topic, key, value, headers:
+                         sent.append(value) if topic == "windows" else None,
+                         commit_interval=3600)
+        rt.assign([("gas", 0)])
+        return rt
+
+    try:
+        rt = runtime()
+        rt.process("gas", [Message(v, 0, i) for i, v in enumerate(first)])
+        rt.checkpoint()
+        assert sent == []                     # nothing final yet; then the worker dies
+        rt = runtime()
+        rt.process("gas", [Message(v, 0, len(first) + i) for i, v in enumerate(later)])
+        rt.checkpoint()
+        frames = pd.concat([read_ipc(v).to_pandas() for v in sent])
+        mine = frames[frames["key"] == a].set_index("window_end")
+        assert mine.loc[T0 + 60, "count"] == 12 and mine.loc[T0 + 60, "sum"] == 6.0
+        assert mine.loc[T0 + 3600, "count"] == 12     # A's hour, also never touched again
+        k0, k1 = store.indexed_meters("gas", 0)   # the partition's meter index
+        assert sorted(uuid_text(k0, k1)) == sorted([a, b])
+    finally:
+        store.drop_namespace()
+

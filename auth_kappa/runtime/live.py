@@ -95,7 +95,35 @@ class LiveRuntime:
         self._generations = self.store.claim([f"{t}:{p}" for t, p in partitions])
         newest = max(highs.values(), default=NO_WATERMARK)
         self.topology.loader = lambda slot: self.store.loader(slot, newest)
+        self._reopen(partitions)
         return seek
+
+    def _reopen(self, partitions: list[tuple[str, int]]) -> None:
+        """Meter windows still open at the last checkpoint come back into memory, so they
+        reach the `windows` topic when they close even if no reading touches them again
+        (after a kill -9 or a rebalance they would otherwise never be published). They are
+        found from the partition's meter set and the restored watermark: for each size,
+        the windows from the final cut up to the partition's high."""
+        for utility, p in partitions:
+            wm = self.topology.watermarks[utility]
+            high = wm.high(p)
+            if high <= NO_WATERMARK:
+                continue
+            k0, k1 = self.store.indexed_meters(utility, p)
+            if not len(k0):
+                continue
+            for spec in self.topology.windows:
+                top = int(high) // spec.size * spec.size
+                first = max(self.topology.final_cut(spec, wm.current()), top - 8 * spec.size)
+                starts = np.arange(first, top + 1, spec.size, dtype=np.int64)
+                slot = (utility, "meter", spec.size)
+                a, b = np.repeat(k0, len(starts)), np.repeat(k1, len(starts))
+                ws = np.tile(starts, len(k0))
+                init = self.topology.loader(slot)(a, b, ws) if len(ws) else None
+                if init is not None and init["stored"].any():
+                    held = init["stored"]
+                    self.topology.tables[slot].adopt(a[held], b[held], ws[held],
+                                                     {k: v[held] for k, v in init.items()}, p)
 
     def next_offset(self, utility: str, partition: int) -> int | None:
         return self._next.get(f"{utility}:{partition}")

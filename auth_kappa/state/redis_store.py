@@ -6,6 +6,8 @@ Key layout (prefix `auth:<ns>:`, ns = the namespace readers follow, e.g. v1):
   offsets:<group>                     HASH  <topic>:<partition> -> next offset to read
   highs:<group>                       HASH  <topic>:<partition> -> highest end_ts applied
   stats:<group>                       HASH  <counter>:<utility> -> running total, checkpoint_ts
+  meters:<group>:<utility>:<p>        SET   service_ids seen on partition p (to reopen their
+                                            open windows after a restart)
 The hash tag {service_id} keeps one meter's keys in one cluster slot. A checkpoint call
 is one MULTI/EXEC: meter windows (absolute), state deltas, offsets and highs together,
 so after a crash the state and the offsets it came from are always the same cut (the
@@ -26,7 +28,7 @@ import redis
 from auth_kappa.state import codec
 from auth_kappa.state.resp import RespConnection, command, decimal, pack, widths
 from auth_kappa.state.window_table import Loader, Rows
-from auth_kappa.topology.keys import uuid_text
+from auth_kappa.topology.keys import uuid_keys, uuid_text
 from auth_kappa.topology.processor import Slot
 from auth_kappa.topology.schema import STATES
 from auth_kappa.topology.windows import WindowSpec
@@ -53,6 +55,7 @@ class RedisWindowStore:
         self._trim_lua = _script("trim_meters.lua")
         self._states_lua = _script("checkpoint_states.lua")
         self._resp = RespConnection(self.client.connection_pool.connection_kwargs)
+        self._indexed: dict[tuple[str, int], set[bytes]] = {}   # in meters:... already
         self._specs = {s.size: s for s in self.windows}
         self._finest = min(self._specs)
 
@@ -180,11 +183,44 @@ class RedisWindowStore:
         fresh = np.flatnonzero(new)
         if len(fresh):
             out.append((pack(b"EXPIRE", keys[fresh], str(ttl).encode()), len(fresh)))
+        if size == self._finest:
+            out += self._index_meters(utility, rows, sid, new)
         trims = [command("EVAL", self._trim_lua, 0, self.prefix + "m:", f":{utility}:{size}",
                          codec.meter_starts_blob(sid[part], starts[part]), keep)
                  for part in np.array_split(fresh, -(-len(fresh) // TRIM_CHUNK))] \
             if len(fresh) else []
         return out, trims
+
+    def meters_key(self, utility: str, partition: int) -> str:
+        return f"{self.prefix}meters:{self.group}:{utility}:{partition}"
+
+    def _index_meters(self, utility: str, rows: Rows, sid: np.ndarray,
+                      new: np.ndarray) -> list[tuple[bytes, int]]:
+        """Meters not yet in their partition's set join it, in the transaction that first
+        stores one of their windows. Steady state costs nothing: only a meter's first
+        window on a partition is unknown here."""
+        if rows.part is None:
+            return []
+        out: list[tuple[bytes, int]] = []
+        ttl = max(s.keep("meter") for s in self.windows) + TTL_SLACK
+        pick = new & (rows.part >= 0)
+        for p in np.unique(rows.part[pick]):
+            known = self._indexed.setdefault((utility, int(p)), set())
+            cand = sid[pick & (rows.part == p)].tolist()
+            unknown = [m for m in dict.fromkeys(cand) if m not in known]
+            if unknown:
+                key = self.meters_key(utility, int(p))
+                out += [(command("SADD", key, *unknown), 1), (command("EXPIRE", key, ttl), 1)]
+                known.update(unknown)
+        return out
+
+    def indexed_meters(self, utility: str, partition: int) -> tuple[np.ndarray, np.ndarray]:
+        """(k0, k1) of the meters a partition has stored windows for; also what this store
+        then knows not to add again."""
+        raw = sorted(self.client.smembers(self.meters_key(utility, partition)))
+        self._indexed[(utility, partition)] = set(raw)
+        keys, _ = uuid_keys(np.array(raw, "S36"))
+        return keys[:, 0].copy(), keys[:, 1].copy()
 
     @property
     def stats_key(self) -> str:

@@ -180,5 +180,15 @@ class WindowTable:
         self._cols["stored"][: self._n] |= dirty
         return out
 
+    def adopt(self, k0: np.ndarray, k1: np.ndarray, ws: np.ndarray,
+              init: dict[str, np.ndarray], part: int) -> None:
+        """Take in stored windows (reopened after a restart) that are not held yet; they
+        belong to `part` and count as stored, not dirty."""
+        fresh = self._index.get_indexer(mix(k0, k1, ws.astype(np.uint64))) < 0
+        if fresh.any():
+            self._append(k0[fresh], k1[fresh], ws[fresh],
+                         {**{k: v[fresh] for k, v in init.items()},
+                          "part": np.full(int(fresh.sum()), part, np.int32)})
+
     def snapshot(self) -> Rows:
         return self.take(np.ones(self._n, bool), remove=False)
