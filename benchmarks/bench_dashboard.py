@@ -104,16 +104,10 @@ class Phase:
 
 
 # ---- processes
-def start(cmd: list[str], env: dict[str, str], log: Path, nice: int = 0) -> subprocess.Popen:
-    """nice < 0: the serving side (Redis, the dashboard), which the scheduler should run
-    first when the batch side (worker, simulator, Kafka) wants the same core."""
-    def prioritise() -> None:
-        with contextlib.suppress(PermissionError):   # negative nice needs root
-            os.nice(nice)
-
+def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     with open(log, "wb") as fh:
         return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
-                                start_new_session=True, preexec_fn=prioritise if nice else None)
+                                start_new_session=True)
 
 
 def stop(proc: subprocess.Popen | None) -> None:
@@ -146,8 +140,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def redis_server(port: int, home: Path, replica_of: int | None = None,
-                 nice: int = 0) -> subprocess.Popen:
+def redis_server(port: int, home: Path, replica_of: int | None = None) -> subprocess.Popen:
     """A private redis-server as the stack runs it (listpack hashes), without persistence."""
     home.mkdir(parents=True, exist_ok=True)
     cmd = [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind",
@@ -156,7 +149,7 @@ def redis_server(port: int, home: Path, replica_of: int | None = None,
            "--repl-diskless-sync-delay", "0"]
     if replica_of:
         cmd += ["--replicaof", "127.0.0.1", str(replica_of)]
-    proc = start(cmd, dict(os.environ), home / "redis.log", nice)
+    proc = start(cmd, dict(os.environ), home / "redis.log")
     client = redis.Redis(port=port)
     deadline = time.monotonic() + 30
     while True:
@@ -338,9 +331,6 @@ def main() -> int:
     p.add_argument("--clients", type=int, default=200)
     p.add_argument("--interval", type=float, default=0.5, help="paced clients: s per request")
     p.add_argument("--seconds", type=float, default=12.0, help="per phase")
-    p.add_argument("--serving-nice", type=int, default=-10,
-                   help="nice of the Redis servers and the dashboards (0: the same priority "
-                        "as the worker, the simulator and Kafka)")
     p.add_argument("--no-write", action="store_true", help="do not update benchmarks/README.md")
     args = p.parse_args()
     if not shutil.which("redis-server"):
@@ -353,9 +343,8 @@ def main() -> int:
     phases: list[Phase] = []
     config = None
     try:
-        procs["redis"] = redis_server(ports["primary"], work / "redis", nice=args.serving_nice)
-        procs["replica"] = redis_server(ports["replica"], work / "replica", ports["primary"],
-                                        nice=args.serving_nice)
+        procs["redis"] = redis_server(ports["primary"], work / "redis")
+        procs["replica"] = redis_server(ports["replica"], work / "replica", ports["primary"])
         primary = f"redis://127.0.0.1:{ports['primary']}/0"
         env = {**os.environ, "AUTH_REDIS_URL": primary, "AUTH_TOPIC_PREFIX": f"{name}-",
                "AUTH_GROUP": name, "AUTH_NAMESPACE": name, "AUTH_OPERATOR_TOKEN": TOKEN,
@@ -397,7 +386,7 @@ def main() -> int:
             port = free_port()
             procs[f"dashboard-{store_name}"] = start(
                 [PY, "benchmarks/dashboard_server.py", "--port", str(port)], {**env, **extra},
-                work / f"dashboard-{store_name}.log", args.serving_nice)
+                work / f"dashboard-{store_name}.log")
             bases[store_name] = f"http://127.0.0.1:{port}"
             wait_healthy(bases[store_name], procs[f"dashboard-{store_name}"],
                          work / f"dashboard-{store_name}.log")
@@ -503,11 +492,7 @@ def report(phases: list[Phase], args: argparse.Namespace, backlog: int) -> int:
 (uvicorn + uvloop + httptools) while the live path runs. Kafka, a private Redis primary
 and its replica, one Faust worker, the dashboards and the load generator share this
 machine ({os.cpu_count()} cores, Python {platform.python_version()}); "everything else"
-is the rest of the machine, other people's jobs included. Redis and the dashboards run
-at nice {args.serving_nice} (`--serving-nice`, 0 to turn off), the serving side of a
-shared box ahead of its batch side: at equal priority the slow log showed single HSETs
-and HINCRBYs of 2-8 ms, Redis preempted mid-command while using ~0.2 of a core. Paced
-clients send one request
+is the rest of the machine, other people's jobs included. Paced clients send one request
 every {args.interval} s from a random phase (a live page's refresh), closed-loop clients
 back to back. A household request is a random one of {args.meters:,} meters (signed
 link), so the 0.5 s cache rarely helps; fleet requests (operator token) take a random
@@ -544,8 +529,7 @@ Mixed load, p50 / p99 by scenario:
   transaction holds every meter it touched and reads wait longer (PING columns). The
   dashboard's own share: {cpu_ms:.2f} ms of CPU per request (mixed load); its meter cache
   holds rendered JSON, so a full GC no longer stops it for ~100 ms. On 2 shared cores
-  the rest of the p99 is the scheduler: every process here competes for them (see the
-  nice setting above).
+  the rest of the p99 is the scheduler: every process here competes for them.
 - Ours vs baselines: one Redis round trip per household page (registry hash + 6 HMGETs
   of exactly the 84 windows shown, in the meter's hash slot, packed once per clock); the
   naive page makes 252 round trips, the engine page 6 HGETALLs into pandas frames. Same
