@@ -134,7 +134,9 @@ class KafkaSource:
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         self._assigned = set(assigned)
         ours = [(self.config.utility_of(tp.topic), tp.partition) for tp in assigned]
-        seek = self.runtime.assign(ours)
+        # in a thread: reopening the partitions' open windows reads Redis for every meter
+        # (~3 s per 75k meters), and the loop must keep sending the group's heartbeats
+        seek = await asyncio.to_thread(self.runtime.assign, ours)
         for (utility, partition), offset in seek.items():
             self.consumer.seek(TopicPartition(self.config.prefixed(utility), partition), offset)
         log.info("assigned %s; resuming from Redis offsets %s", sorted(ours), seek)
