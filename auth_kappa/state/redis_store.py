@@ -26,7 +26,7 @@ import pandas as pd
 import redis
 
 from auth_kappa.state import codec
-from auth_kappa.state.resp import RespConnection, command, decimal, pack, widths
+from auth_kappa.state.resp import RespConnection, command, concat, decimal, pack, widths
 from auth_kappa.state.window_table import Loader, Rows
 from auth_kappa.topology.keys import uuid_keys, uuid_text
 from auth_kappa.topology.processor import Slot
@@ -171,7 +171,7 @@ class RedisWindowStore:
         words = self.words(size)
         new = np.ones(len(rows), bool) if rows.new is None else rows.new
         sid = uuid_text(rows.k0, rows.k1).astype("S36")
-        keys = _join(f"{self.prefix}m:{{".encode(), sid, f"}}:{utility}:{size}".encode())
+        keys = concat(f"{self.prefix}m:{{".encode(), sid, f"}}:{utility}:{size}".encode())
         values = codec.values(rows, words)
         starts = rows.window_start
         wide = widths(starts)
@@ -302,14 +302,6 @@ class RedisWindowStore:
 
 def _flat(pairs) -> list:
     return [x for pair in pairs for x in pair]
-
-
-def _join(pre: bytes, mid: np.ndarray, suf: bytes) -> np.ndarray:
-    """pre + each fixed-width string + suf, as one fixed-width array (no Python loop)."""
-    rec = np.empty(len(mid), np.dtype([("p", f"V{len(pre)}"), ("m", f"V{mid.dtype.itemsize}"),
-                                       ("s", f"V{len(suf)}")]))
-    rec["p"], rec["m"], rec["s"] = np.void(pre), mid.view(f"V{mid.dtype.itemsize}"), np.void(suf)
-    return rec.view(f"S{rec.dtype.itemsize}").ravel()
 
 
 class Fenced(RuntimeError):

@@ -51,29 +51,34 @@ def widths(values: np.ndarray) -> np.ndarray:
     return np.floor(np.log10(np.maximum(v, 1))).astype(np.int64) + 1
 
 
-def pack(name: bytes, *args: bytes | np.ndarray) -> bytes:
-    """One command per row, e.g. pack(b"HSET", keys, fields, values). Each argument is a
-    constant (bytes) or a fixed-width array (numpy S, or records whose bytes are sent
-    as they are): every command has the same shape, so the batch is one structured
-    array filled column by column."""
-    arrays = [a for a in args if not isinstance(a, bytes)]
+def concat(*parts: bytes | np.ndarray) -> np.ndarray:
+    """Row by row, constants (bytes) and fixed-width arrays (numpy S, or records whose
+    bytes are taken as they are) joined into one fixed-width byte string per row: one
+    structured array filled column by column, no Python loop over rows."""
+    arrays = [p for p in parts if not isinstance(p, bytes)]
     rows = len(arrays[0]) if arrays else 1
-    parts: list[tuple[str, bytes | np.ndarray]] = []
+    cols = [(f"f{i}", f"V{len(p) if isinstance(p, bytes) else p.dtype.itemsize}")
+            for i, p in enumerate(parts)]
+    rec = np.empty(rows, np.dtype(cols))
+    for (name, _), p in zip(cols, parts, strict=True):
+        rec[name] = np.void(p) if isinstance(p, bytes) else \
+            np.ascontiguousarray(p).view(rec.dtype[name])
+    return rec.view(f"S{rec.dtype.itemsize}").ravel()
+
+
+def pack(name: bytes, *args: bytes | np.ndarray) -> bytes:
+    """One command per row, e.g. pack(b"HSET", keys, fields, values), each argument a
+    constant or a fixed-width array (see concat): every command has the same shape."""
+    parts: list[bytes | np.ndarray] = []
     const = b"*%d\r\n$%d\r\n%s\r\n" % (len(args) + 1, len(name), name)
     for a in args:
-        width = len(a) if isinstance(a, bytes) else a.dtype.itemsize
-        const += b"$%d\r\n" % width
+        const += b"$%d\r\n" % (len(a) if isinstance(a, bytes) else a.dtype.itemsize)
         if isinstance(a, bytes):
             const += a + b"\r\n"
             continue
-        parts += [(f"c{len(parts)}", const), (f"a{len(parts)}", np.ascontiguousarray(a))]
+        parts += [const, a]
         const = b"\r\n"
-    parts.append((f"c{len(parts)}", const))
-    rec = np.empty(rows, np.dtype([(k, f"V{len(v) if isinstance(v, bytes) else v.dtype.itemsize}")
-                                   for k, v in parts]))
-    for k, v in parts:
-        rec[k] = np.void(v) if isinstance(v, bytes) else v.view(rec.dtype[k])
-    return rec.tobytes()
+    return concat(*parts, const).tobytes()
 
 
 class RespConnection:
