@@ -1,8 +1,13 @@
-"""Watermark rules: min over partitions, idleness needs an empty backlog, never moves back."""
+"""Event-time rules: a clock per partition, lateness in partition order, idleness needs an
+empty backlog, the utility watermark is the lowest clock held."""
 
 import math
 
-from auth_kappa.topology.watermark import NO_WATERMARK, Watermark
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from auth_kappa.topology.watermark import NO_WATERMARK, Watermark, late_mask
 
 
 class Clock:
@@ -40,15 +45,64 @@ def test_idle_partition_released_only_when_caught_up():
     assert wm.current() == 2000  # now it is truly idle: it no longer holds the rest back
 
 
-def test_monotonic_and_end_of_input():
+def test_monotonic_while_assigned_and_recomputed_on_assignment():
     clock = Clock()
     wm = Watermark(idle_timeout=30, clock=clock)
     wm.assign([0, 1])
     wm.observe(0, 1000)
     wm.observe(1, 1000)
     assert wm.current() == 1000
-    wm.assign([2])           # a new partition appears with nothing yet
-    wm.observe(2, 100)       # and older data: the watermark does not go back
-    assert wm.current() == 1000
+    wm.observe(1, 900)       # older data in a partition: its clock does not go back
+    assert wm.current() == 1000 and wm.high(1) == 1000
+    wm.assign([2])           # a partition taken over from a lagging owner
+    wm.restore(2, 100)
+    assert wm.current() == 100          # the utility's watermark is over what we hold now
+    assert wm.high(0) == 1000 and wm.high(2) == 100   # each partition keeps its own clock
     wm.end_of_input()
     assert wm.current() == math.inf
+
+
+def _late_one_by_one(seed: dict[int, float], parts, ends, window=60, grace=30):
+    """Brute force: each reading decided against its partition's max end_ts before it."""
+    clock, out = dict(seed), []
+    for p, e in zip(parts, ends, strict=True):
+        high = clock.get(p, -math.inf)
+        out.append(e // window * window + window + grace <= high)
+        clock[p] = max(high, e)
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 1200)), max_size=80),
+       st.lists(st.integers(1, 80), max_size=10), st.integers(-1, 600))
+def test_lateness_is_per_partition_and_independent_of_batching(readings, cuts, start):
+    parts = np.array([p for p, _ in readings], np.int32)
+    ends = np.array([e for _, e in readings], np.int64)
+    seed = {0: float(start)} if start >= 0 else {}
+    expected = _late_one_by_one(seed, parts.tolist(), ends.tolist())
+    wm = Watermark(idle_timeout=math.inf, clock=Clock())
+    wm.assign(range(4))
+    for p, h in seed.items():
+        wm.restore(p, h)
+    got: list[bool] = []
+    bounds = sorted({0, len(ends), *[c for c in cuts if c < len(ends)]})
+    for lo, hi in zip(bounds, bounds[1:]):      # any batching gives the same answer
+        got += late_mask(wm, parts[lo:hi], ends[lo:hi], 60, 30).tolist()
+        for p in np.unique(parts[lo:hi]):
+            wm.observe(int(p), ends[lo:hi][parts[lo:hi] == p].max())
+    assert got == expected
+
+
+def test_partition_taken_over_from_a_lagging_owner_is_not_late():
+    """Defect 2: gas:0 at 12:10 here, gas:1 committed at 12:00 by its lagging owner."""
+    t0 = 1_700_000_000 // 3600 * 3600
+    wm = Watermark(idle_timeout=math.inf, clock=Clock())
+    wm.assign([0])
+    wm.observe(0, t0 + 600)
+    wm.assign([1])
+    wm.restore(1, t0)
+    backlog = np.arange(t0 + 5, t0 + 600, 5)
+    late = late_mask(wm, np.ones(len(backlog), np.int32), backlog, 60, 30)
+    assert not late.any()
+    # while on gas:0 the same times are late (its own clock passed them)
+    assert late_mask(wm, np.zeros(1, np.int32), np.array([t0 + 5]), 60, 30).all()

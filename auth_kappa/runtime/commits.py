@@ -32,6 +32,16 @@ class Commit:
     highs: dict[str, float] = field(default_factory=dict)
     generations: dict[str, int] = field(default_factory=dict)
     stats: dict[str, int] = field(default_factory=dict)
+    # partition -> the offset Redis must hold before this commit (None: none yet)
+    expected: dict[str, int | None] = field(default_factory=dict)
+
+    def partitions(self) -> set[str]:
+        """The partitions ("gas:3") this transaction speaks for."""
+        names = {*self.offsets, *self.highs, *self.generations}
+        for (utility, level, _), rows in self.dirty.items():
+            if level == "meter" and rows.part is not None:
+                names.update(f"{utility}:{p}" for p in np.unique(rows.part[rows.part >= 0]))
+        return names
 
     def add_stats(self, counts: Mapping[str, int]) -> None:
         for name, n in counts.items():
@@ -39,7 +49,7 @@ class Commit:
 
     def apply(self, store: RedisWindowStore) -> int:
         return store.checkpoint(self.dirty, self.offsets, self.highs, self.generations,
-                                stats=self.stats)
+                                stats=self.stats, expected=self.expected)
 
 
 def whole(writes: Mapping[Slot, Rows], offsets: Mapping[str, int],

@@ -14,15 +14,21 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import redis
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
 
 from auth_kappa.config import Config
 from auth_kappa.kafka_admin import group_consumer
 from auth_kappa.runtime.live import LiveRuntime
 from auth_kappa.runtime.switch import NamespaceFollower, use_namespace
+from auth_kappa.state.redis_store import Fenced, RolledBack
 from auth_kappa.topology.decode import Message
 
 log = logging.getLogger("auth_kappa.source")
+# what makes the runtime drop its memory and recover (redis_store raises Fenced and
+# RolledBack; its own socket raises OSError; redis-py raises RedisError)
+STORE_ERRORS = (redis.RedisError, OSError, Fenced, RolledBack)
 Flush = Callable[[], Awaitable[None]]
 
 
@@ -38,9 +44,12 @@ class KafkaSource:
     _assigned: set[TopicPartition] = field(default_factory=set)
     _frozen: bool = False               # a rebuild asked us to hold still (runtime/switch.py)
     follower: NamespaceFollower | None = None
+    _taking: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _reassigned: asyncio.Event = field(default_factory=asyncio.Event)
 
     def caught_up(self, utility: str, partition: object) -> bool:
-        """No unread messages: what the watermark needs before calling a partition idle."""
+        """No unread messages: what the watermark needs before calling a partition idle.
+        A partition that never had a message is caught up once its end is known."""
         if self.consumer is None:
             return True
         tp = TopicPartition(self.config.prefixed(utility), int(partition))
@@ -64,23 +73,68 @@ class KafkaSource:
     async def _loop(self) -> None:
         last_tick = last_follow = time.monotonic()
         while not self._stopping:
-            batch = await self.consumer.getmany(timeout_ms=int(self.config.batch_wait * 1000),
-                                                max_records=self.config.batch_size)
-            by_topic: dict[str, list[Message]] = {}
-            for tp, records in batch.items():
-                by_topic.setdefault(tp.topic, []).extend(
-                    [Message(r.value, tp.partition, r.offset) for r in records])
-            for topic, messages in by_topic.items():
-                self.runtime.process(self.config.utility_of(topic), messages)
-                self.processed += len(messages)
-            if time.monotonic() - last_tick >= 1.0 or not batch:
-                self.runtime.tick()
+            if self.runtime.broken is not None:
+                await self._recover()
+                continue
+            try:
+                batch = await self._step(time.monotonic() - last_tick >= 1.0)
+            except STORE_ERRORS as exc:
+                self.runtime.fail(exc)
+                continue
+            if batch is None:
                 last_tick = time.monotonic()
             await self.flush()
             if time.monotonic() - last_follow >= 0.5:
                 await self._follow()
                 last_follow = time.monotonic()
             await asyncio.sleep(0)
+
+    async def _step(self, due: bool) -> dict | None:
+        """One fetch through the runtime; None when the timer ran (idle partitions may
+        have moved the watermark, a checkpoint may be due)."""
+        batch = await self.consumer.getmany(timeout_ms=int(self.config.batch_wait * 1000),
+                                            max_records=self.config.batch_size)
+        by_topic: dict[str, list[Message]] = {}
+        for tp, records in batch.items():
+            by_topic.setdefault(tp.topic, []).extend(
+                [Message(r.value, tp.partition, r.offset,
+                         r.timestamp / 1000 if r.timestamp and r.timestamp > 0 else None)
+                 for r in records])
+        for topic, messages in by_topic.items():
+            self.runtime.process(self.config.utility_of(topic), messages)
+            self.processed += len(messages)
+        if due or not batch:
+            self.runtime.tick()
+            return None
+        return batch
+
+    async def _recover(self) -> None:
+        """The one recovery path: memory is dropped (runtime.fail); reload the last
+        committed checkpoint of our partitions and seek to it, retrying while Redis does
+        not answer. When another worker took a partition (Fenced) the group is
+        rebalancing: its next assignment does the reload, and we only wait for it."""
+        exc = self.runtime.broken
+        if self._assigned:
+            self.consumer.pause(*self._assigned)
+        if isinstance(exc, Fenced):
+            self._reassigned.clear()
+            try:
+                await asyncio.wait_for(self._reassigned.wait(),
+                                       2 * self.config.session_timeout)
+            except TimeoutError:
+                log.warning("fenced, and no new assignment came: reclaiming %d partitions",
+                            len(self._assigned))
+        delay = 0.2
+        while not self._stopping and self.runtime.broken is not None:
+            try:
+                await self._take(self._assigned)
+            except STORE_ERRORS as again:
+                log.warning("recovery: store not ready (%s); retrying in %.1fs", again, delay)
+                await asyncio.sleep(delay)
+                delay = min(5.0, delay * 2)
+                continue
+            log.info("recovered from %s: resumed from the committed checkpoint",
+                     type(exc).__name__)
 
     async def _follow(self) -> None:
         """A rebuild's freeze request or a moved pointer (see runtime/switch.py). The poll
@@ -115,11 +169,15 @@ class KafkaSource:
         self.follower.acknowledge(self.runtime._generations)
 
     async def _shutdown(self) -> None:
-        """Graceful stop: last checkpoint, then leave the group (a kill -9 skips this safely)."""
+        """Graceful stop: last checkpoint, then leave the group (a kill -9 skips this safely;
+        so does a broken runtime: its memory is not a continuation of Redis)."""
         try:
-            if self._assigned:
+            if self._assigned and self.runtime.broken is None:
                 self.runtime.checkpoint()
                 await self.flush()
+        except STORE_ERRORS as exc:
+            log.warning("last checkpoint failed (%s); the next owner resumes from the "
+                        "previous one", exc)
         finally:
             await self.consumer.stop()
 
@@ -127,24 +185,56 @@ class KafkaSource:
         self._stopping = True
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
-        if self._assigned:
-            self.runtime.checkpoint()
-            await self.flush()
+        if self._assigned and self.runtime.broken is None:
+            try:
+                self.runtime.checkpoint()
+                await self.flush()
+            except STORE_ERRORS as exc:
+                self.runtime.fail(exc)   # the next owner starts from the last good one
 
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         self._assigned = set(assigned)
-        ours = [(self.config.utility_of(tp.topic), tp.partition) for tp in assigned]
-        # in a thread: reopening the partitions' open windows reads Redis for every meter
-        # (~3 s per 75k meters), and the loop must keep sending the group's heartbeats
-        seek = await asyncio.to_thread(self.runtime.assign, ours)
-        for (utility, partition), offset in seek.items():
-            self.consumer.seek(TopicPartition(self.config.prefixed(utility), partition), offset)
-        log.info("assigned %s; resuming from Redis offsets %s", sorted(ours), seek)
+        self._reassigned.set()
+        try:
+            await self._take(self._assigned)
+        except STORE_ERRORS as exc:     # the loop's recovery retries until Redis answers
+            self.runtime.fail(exc)
+            if self._assigned:
+                self.consumer.pause(*self._assigned)
+            return
         # ownership moved during a freeze (or a worker joined one): hold these before
         # reading anything, and say so with the new generations
         if self._frozen or (self.follower is not None and
                             self.follower.poll()[0] == "freeze"):
             self._freeze()
+
+    async def _take(self, tps: set[TopicPartition]) -> None:
+        """Claim and reload partitions from their committed checkpoint, then seek there.
+        In a thread: reopening the partitions' open windows reads Redis for every meter
+        (~3 s per 75k meters), and the loop must keep sending the group's heartbeats."""
+        async with self._taking:    # the loop's recovery and a rebalance, one at a time
+            ours = [(self.config.utility_of(tp.topic), tp.partition) for tp in tps]
+            seek = await asyncio.to_thread(self.runtime.assign, ours)
+            await self._seek(tps, seek)
+        if tps and not self._frozen:
+            self.consumer.resume(*tps)
+        log.info("assigned %s; resuming from Redis offsets %s", sorted(ours), seek)
+
+    async def _seek(self, tps: set[TopicPartition], seek: dict[tuple[str, int], int]) -> None:
+        fresh = [tp for tp in tps if (self.config.utility_of(tp.topic), tp.partition)
+                 not in seek]
+        if fresh:   # no checkpoint yet: start at the log start, known, so an empty
+            try:    # partition counts as caught up
+                starts = await self.consumer.beginning_offsets(fresh)
+            except KafkaError as exc:
+                log.warning("log start of %s unknown (%s): empty ones will not count as "
+                            "caught up until they get a message", fresh, exc)
+                starts = {}
+            for tp, offset in starts.items():
+                self.runtime.start_at(self.config.utility_of(tp.topic), tp.partition, offset)
+                self.consumer.seek(tp, offset)
+        for (utility, partition), offset in seek.items():
+            self.consumer.seek(TopicPartition(self.config.prefixed(utility), partition), offset)
 
 
 class _Rebalance(ConsumerRebalanceListener):

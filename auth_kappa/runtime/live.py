@@ -3,43 +3,35 @@
 The Faust app (and the benchmark's plain consumer) feed it batches and do what it asks:
 seek to the offsets it returns on assignment, send the side-output records it emits.
 Exactly-once effect comes from one rule: state and the offsets that produced it are
-written in the same Redis transaction, and a new owner starts from those offsets.
+written in the same Redis transaction, and an owner always starts from those offsets.
+
+One recovery path serves every fault (a Redis error, restart or failover, a lost
+ownership, a failed checkpoint): the runtime drops everything it holds in memory and
+the caller runs `assign` again, which reloads the last committed checkpoint and
+returns the offsets to seek to. Nothing is ever committed past a failed checkpoint.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
 
 from auth_kappa.runtime import commits
 from auth_kappa.runtime.counters import Counters
+from auth_kappa.runtime.side_outputs import Emit, Outputs, emit_final, emit_rejected
 from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.state.window_table import Rows
 from auth_kappa.topology.decode import Message
-from auth_kappa.topology.frames import write_ipc
-from auth_kappa.topology.processor import Slot, StepResult, Topology, rows_frame
+from auth_kappa.topology.processor import Slot, StepResult, Topology
 from auth_kappa.topology.watermark import NO_WATERMARK
 
+__all__ = ["Emit", "LiveRuntime", "Outputs"]
 log = logging.getLogger("auth_kappa.live")
-MAX_QUARANTINE_BYTES = 64 * 1024  # below any broker's message limit
-WINDOWS_PER_MESSAGE = 4096         # ~200 KB per final-windows message
-# emit(topic, key, value, headers): the runtime's only way out besides Redis
-Emit = Callable[[str, bytes | None, bytes, list[tuple[str, bytes]]], None]
-
-
-@dataclass
-class Outputs:
-    late: str = "late"
-    quarantine: str = "quarantine"
-    windows: str = "windows"
 
 
 @dataclass
@@ -51,6 +43,8 @@ class LiveRuntime:
     commit_interval: float = 0.25
     max_uncommitted: int = 250_000   # readings: bounds a checkpoint's size under load
     counters: Counters = field(default_factory=Counters)
+    # the failure that made memory untrustworthy; set until the next assign()
+    broken: BaseException | None = None
     _uncommitted: int = 0
     _generations: dict[str, int] = field(default_factory=dict)
     _inflight: Future | None = None
@@ -68,15 +62,14 @@ class LiveRuntime:
         self.topology.state_per_partition = True   # state deltas commit per partition
 
     def assign(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
-        """New ownership: forget in-memory windows, claim, resume from the committed cut.
+        """Ownership (new, or again after a failure): forget memory, claim, and resume from
+        the committed cut. Returns the offsets to seek to.
 
-        The caller checkpoints on revocation, before the group hands partitions around.
-        """
+        Claiming comes first: a checkpoint of the previous owner (or our own, still in
+        flight) either landed before the claim, and is read below, or is refused by it."""
         partitions = list(partitions)
-        self._final, self._uncommitted, self._stats = {}, 0, {}
-        for table in self.topology.tables.values():
-            table.take(np.ones(len(table), bool), remove=True)
-            table.mixed = False
+        self._forget()
+        self._generations = self.store.claim([f"{t}:{p}" for t, p in partitions])
         stored, highs = self.store.offsets(), self.store.highs()
         self._next = {}
         for topic in {t for t, _ in partitions}:
@@ -92,21 +85,40 @@ class LiveRuntime:
                 seek[(topic, p)] = stored[name]
                 self._next[name] = stored[name]
         self._sent = dict(self._next)
-        self._generations = self.store.claim([f"{t}:{p}" for t, p in partitions])
         newest = max(highs.values(), default=NO_WATERMARK)
         self.topology.loader = lambda slot: self.store.loader(slot, newest)
         self._reopen(partitions)
+        self.broken = None
         return seek
+
+    def start_at(self, utility: str, partition: int, offset: int) -> None:
+        """Where a partition with no committed offset starts (its log start): known, the
+        partition counts as caught up as soon as nothing lies past it."""
+        self._next.setdefault(f"{utility}:{partition}", offset)
+
+    def _forget(self) -> None:
+        """Drop everything held in memory; a checkpoint still in flight is left to land or
+        be refused by the claim that follows (see assign)."""
+        self._final, self._uncommitted, self._stats = {}, 0, {}
+        self._inflight = None
+        self.topology.reset()
+
+    def fail(self, exc: BaseException) -> None:
+        """Memory is no longer a continuation of Redis: stop checkpointing until assign."""
+        if self.broken is None:
+            log.warning("store failure (%s: %s): dropping memory, resuming from the last "
+                        "committed checkpoint", type(exc).__name__, exc)
+        self.broken = exc
+        self._forget()
 
     def _reopen(self, partitions: list[tuple[str, int]]) -> None:
         """Meter windows still open at the last checkpoint come back into memory, so they
         reach the `windows` topic when they close even if no reading touches them again
         (after a kill -9 or a rebalance they would otherwise never be published). They are
-        found from the partition's meter set and the restored watermark: for each size,
-        the windows from the final cut up to the partition's high."""
+        found from the partition's meter set and its clock: for each size, the windows
+        from the partition's final cut up to its high."""
         for utility, p in partitions:
-            wm = self.topology.watermarks[utility]
-            high = wm.high(p)
+            high = self.topology.watermarks[utility].high(p)
             if high <= NO_WATERMARK:
                 continue
             k0, k1 = self.store.indexed_meters(utility, p)
@@ -114,7 +126,7 @@ class LiveRuntime:
                 continue
             for spec in self.topology.windows:
                 top = int(high) // spec.size * spec.size
-                first = max(self.topology.final_cut(spec, wm.current()), top - 8 * spec.size)
+                first = max(self.topology.final_cut(spec, high), top - 8 * spec.size)
                 starts = np.arange(first, top + 1, spec.size, dtype=np.int64)
                 slot = (utility, "meter", spec.size)
                 a, b = np.repeat(k0, len(starts)), np.repeat(k1, len(starts))
@@ -129,13 +141,15 @@ class LiveRuntime:
         return self._next.get(f"{utility}:{partition}")
 
     def process(self, topic: str, messages: list[Message]) -> StepResult:
+        """One batch. Raises the store's error when a checkpoint failed (see fail)."""
+        self._check()
         result = self.topology.process(topic, messages)
         for m in messages:
             name = f"{topic}:{m.partition}"
             self._next[name] = max(self._next.get(name, 0), m.offset + 1)
         self.counters.add(result)
         self._count(result)
-        self._side_outputs(result)
+        emit_rejected(self.emit, self.outputs, result)
         for slot, rows in result.final.items():
             if len(rows):
                 self._final.setdefault(slot, []).append(rows)
@@ -147,12 +161,17 @@ class LiveRuntime:
 
     def tick(self) -> None:
         """Timer: idle partitions may have moved the watermark; due checkpoints happen."""
+        self._check()
         for utility in self.topology.watermarks:
             for slot, rows in self.topology.pop_final(utility).items():
                 if len(rows):
                     self._final.setdefault(slot, []).append(rows)
         if time.monotonic() - self._last_commit >= self.commit_interval:
             self.checkpoint(wait=False)
+
+    def _check(self) -> None:
+        if self.broken is not None:
+            raise self.broken
 
     def _count(self, r: StepResult) -> None:
         """Per-utility increments for the stats hash, published with the checkpoint of the
@@ -169,21 +188,6 @@ class LiveRuntime:
                 key = f"{name}:{r.utility}"
                 mine[key] = mine.get(key, 0) + k
 
-    def _side_outputs(self, result: StepResult) -> None:
-        late = result.late
-        for i in range(len(late)):
-            raw = late.raw[i] if late.raw[i] is not None else _json_row(late, i)
-            self.emit(self.outputs.late, bytes(late.service_id[i]), raw,
-                      [("source", f"{result.utility}:{late.partition[i]}:{late.offset[i]}".encode())])
-        for r in result.rejects:
-            headers = [("reason", r.reason.encode()),
-                       ("source", f"{r.utility}:{r.partition}:{r.offset}".encode())]
-            raw = r.raw
-            if len(raw) > MAX_QUARANTINE_BYTES:  # the source topic and archive keep it whole
-                headers.append(("truncated_from", str(len(raw)).encode()))
-                raw = raw[:MAX_QUARANTINE_BYTES]
-            self.emit(self.outputs.quarantine, None, raw, headers)
-
     def checkpoint(self, wait: bool = True) -> int:
         """Meter windows (absolute), state deltas and offsets: one Redis transaction per
         partition (runtime/commits.py), applied in order.
@@ -193,7 +197,10 @@ class LiveRuntime:
         Transactions stay in order. While one is still being applied, a non-waiting call
         is skipped: under load checkpoints grow and thin out instead of queueing, so each
         Redis write covers more readings (adaptive batching, bounded by the open windows).
+        The previous transaction's failure is raised before the next one is sent, and
+        leaves the runtime broken (see fail).
         """
+        self._check()
         if not wait and self._inflight is not None and not self._inflight.done() and \
                 self._uncommitted < 4 * self.max_uncommitted:
             return 0
@@ -215,19 +222,13 @@ class LiveRuntime:
                             "checkpoints go back to one transaction (key messages by "
                             "service_id to avoid this)")
         todo = split(writes, changed, highs, self._generations, self._stats)
+        for commit in todo:   # what Redis must still hold, or it lost a checkpoint
+            commit.expected = {n: self._sent.get(n) for n in commit.partitions()}
         self._sent.update(changed)
-        self.wait_checkpoint()
+        self.wait_checkpoint()   # a failure drops what was just taken, with the rest
         self._inflight = self._writer.submit(self._apply, todo)
         self._stats = {}
-        for utility, level, size in writes:
-            finals = self._final.get((utility, level, size))
-            if level == "meter" and finals:
-                frame = rows_frame(utility, level, size, Rows.concat(finals))
-                # many small messages, each well under any broker's 1 MB default limit
-                for lo in range(0, len(frame), WINDOWS_PER_MESSAGE):
-                    part = frame.iloc[lo:lo + WINDOWS_PER_MESSAGE]
-                    self.emit(self.outputs.windows, utility.encode(),
-                              encode_frame_windows(part), [("size", str(size).encode())])
+        emit_final(self.emit, self.outputs, self._final)
         self._final = {}
         self._uncommitted = 0
         self._last_commit = time.monotonic()
@@ -237,18 +238,13 @@ class LiveRuntime:
         return sum(c.apply(self.store) for c in todo)
 
     def wait_checkpoint(self) -> int:
-        """Block until the last checkpoint is applied; re-raises its error (e.g. Fenced)."""
+        """Block until the last checkpoint is applied; its error (Fenced, RolledBack, a
+        Redis error) breaks the runtime and is raised."""
         inflight, self._inflight = self._inflight, None
-        return inflight.result() if inflight is not None else 0
-
-
-def encode_frame_windows(frame: pd.DataFrame) -> bytes:
-    """Final windows for the `windows` topic: read back with frames.read_ipc(...)."""
-    return write_ipc(pa.Table.from_pandas(frame, preserve_index=False))
-
-
-def _json_row(late, i: int) -> bytes:
-    row = late.take(np.array([i])).to_pandas().iloc[0]
-    keys = ("service_id", "user_name", "type", "start_ts", "state", "consumption", "end_ts")
-    return json.dumps({k: (row[k].item() if hasattr(row[k], "item") else row[k])
-                       for k in keys}).encode()
+        if inflight is None:
+            return 0
+        try:
+            return inflight.result()
+        except Exception as exc:
+            self.fail(exc)
+            raise

@@ -167,8 +167,9 @@ class WindowTable:
             self._reindex()
         return out
 
-    def pop_final(self, before: float) -> Rows:
-        """Windows that started before the cut are final: hand them out and forget them."""
+    def pop_final(self, before: float | np.ndarray) -> Rows:
+        """Windows that started before the cut (one for all, or one per row) are final:
+        hand them out and forget them."""
         return self.take(self.col("window_start") < before, remove=True)
 
     def pop_dirty(self) -> Rows:

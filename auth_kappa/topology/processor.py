@@ -23,7 +23,7 @@ from auth_kappa.topology.quarantine import Rejected
 from auth_kappa.topology.readings import Readings
 from auth_kappa.topology.schema import STATES, UTILITIES
 from auth_kappa.topology.validate import Rules, validate
-from auth_kappa.topology.watermark import Watermark
+from auth_kappa.topology.watermark import Watermark, late_mask
 from auth_kappa.topology.windows import WindowSpec
 
 LEVELS = ("meter", "state")
@@ -78,6 +78,12 @@ class Topology:
     def finest(self) -> WindowSpec:
         return self.windows[0]
 
+    def reset(self) -> None:
+        """Forget every open window (a runtime reloads what it needs from its store)."""
+        for table in self.tables.values():
+            table.take(np.ones(len(table), bool), remove=True)
+            table.mixed = False
+
     def assign(self, utility: str, partitions: Iterable[Hashable]) -> None:
         self.watermarks[utility].assign(partitions)
 
@@ -88,18 +94,23 @@ class Topology:
         return math.floor((watermark - self.grace - spec.size) / spec.size) * spec.size \
             + spec.size
 
+    def final_cut_array(self, spec: WindowSpec, clocks: np.ndarray) -> np.ndarray:
+        """final_cut for an array of clocks (-inf: nothing final)."""
+        with np.errstate(invalid="ignore"):
+            cut = np.floor((clocks - self.grace - spec.size) / spec.size) * spec.size + spec.size
+        return np.where(np.isfinite(clocks), cut, clocks)
+
     def process(self, utility: str, messages: Sequence[Message]) -> StepResult:
         """One batch of one topic (any of its partitions)."""
         batch, rejects = decode(utility, messages)
         batch, keys, bad = validate(batch, self.rules)
         wm = self.watermarks[utility]
-        cut = self.final_cut(self.finest, wm.current())
-        in_time = self.finest.start(batch.end_ts) >= cut
-        if in_time.all():   # the usual case (and always in a replay): no copies
+        is_late = late_mask(wm, batch.partition, batch.end_ts, self.finest.size, self.grace)
+        if not is_late.any():   # the usual case (and always in a replay): no copies
             late, ok, ok_keys = batch.take(np.zeros(0, np.int64)), batch, keys
         else:
-            on_time = np.flatnonzero(in_time)
-            late = batch.take(np.flatnonzero(~in_time))
+            on_time = np.flatnonzero(~is_late)
+            late = batch.take(np.flatnonzero(is_late))
             ok, ok_keys = batch.take(on_time), keys[on_time]
         by_partition = self._accumulate(utility, ok, ok_keys)
         for p, high in _highs(batch):
@@ -136,9 +147,21 @@ class Topology:
                 zip(parts, accepted, np.bincount(first, minlength=len(parts)), strict=True)}
 
     def pop_final(self, utility: str) -> dict[Slot, Rows]:
-        wm = self.watermarks[utility].current()
-        return {(utility, level, spec.size): self.tables[(utility, level, spec.size)].pop_final(
-            self.final_cut(spec, wm)) for spec in self.windows for level in LEVELS}
+        """Per-meter windows are final by their partition's clock (a meter lives on one
+        partition), per-state windows by the utility's watermark (every partition)."""
+        wm = self.watermarks[utility]
+        low = wm.current()
+        out = {}
+        for spec in self.windows:
+            for level in LEVELS:
+                table = self.tables[(utility, level, spec.size)]
+                cut: float | np.ndarray = self.final_cut(spec, low)
+                if level == "meter" and len(table):
+                    part = table.col("part")
+                    clocks = np.where(part >= 0, wm.highs(part), low)
+                    cut = self.final_cut_array(spec, np.maximum(clocks, low))
+                out[(utility, level, spec.size)] = table.pop_final(cut)
+        return out
 
     def pop_dirty(self) -> dict[Slot, Rows]:
         return {slot: table.pop_dirty() for slot, table in self.tables.items()}

@@ -1,7 +1,18 @@
-"""Event-time watermark: the lowest, over live partitions, of the highest end_ts seen in each.
+"""Event time per source partition, and the utility's watermark over them.
 
-Only event timestamps move it. The processing-time clock is used for one thing:
-deciding that a partition has gone idle, so a quiet partition cannot stall the rest.
+Each partition keeps its own event time: the highest end_ts among the valid readings
+read from it so far, in the partition's order (Kafka Streams calls it stream time, per
+task). Lateness and per-meter finality use the partition's own clock, and every meter
+lives on one partition (producers key by service_id), so whether a reading is late
+depends only on what came before it in its partition: not on fetch batching, not on
+which worker owns the partition, not on restarts or rebalances.
+
+The utility's watermark is the lowest partition clock; it says when per-state windows
+(fed by every partition) are final. Only event timestamps move a clock. The
+processing-time clock is used for one thing: a partition silent for idle_timeout with
+nothing left to read is idle, and its clock is advanced to the highest of the others,
+so a quiet partition cannot hold the rest back; the advance sticks (and is committed
+with the partition's checkpoint like any other clock value).
 """
 
 from __future__ import annotations
@@ -10,6 +21,8 @@ import math
 import time
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
+
+import numpy as np
 
 NO_WATERMARK = -math.inf
 END_OF_INPUT = math.inf
@@ -30,7 +43,7 @@ class Watermark:
     """A partition is idle when it sent nothing for idle_timeout AND has nothing left to read.
 
     The second condition matters: a consumer that is merely busy with other partitions
-    must not make a backlogged one look idle, or its whole backlog turns late.
+    must not make a backlogged one look idle, or its backlog would turn late.
     """
 
     idle_timeout: float = 30.0
@@ -38,15 +51,18 @@ class Watermark:
     caught_up: Callable[[Hashable], bool] = _always
     _parts: dict[Hashable, _Partition] = field(default_factory=dict)
     _value: float = NO_WATERMARK
+    _ended: bool = False
 
     def assign(self, partitions: Iterable[Hashable]) -> None:
         now = self.clock()
         for p in partitions:
             self._parts.setdefault(p, _Partition(last_seen=now))
+        self._value = NO_WATERMARK   # recomputed from the partitions now held
 
     def revoke(self, partitions: Iterable[Hashable]) -> None:
         for p in partitions:
             self._parts.pop(p, None)
+        self._value = NO_WATERMARK
 
     def observe(self, partition: Hashable, max_end_ts: float) -> None:
         part = self._parts.setdefault(partition, _Partition())
@@ -54,27 +70,72 @@ class Watermark:
         part.last_seen = self.clock()
 
     def restore(self, partition: Hashable, high: float) -> None:
-        """After a restart: the per-partition high-water committed with the state."""
+        """After an assignment: the partition's clock as committed with its state (exact,
+        never the minimum or maximum over other partitions)."""
         self._parts.setdefault(partition, _Partition(last_seen=self.clock())).high = high
-        self._value = max(self._value, min(p.high for p in self._parts.values()))
+        self._value = NO_WATERMARK
 
     def partitions(self) -> list[Hashable]:
         return list(self._parts)
 
     def high(self, partition: Hashable) -> float:
+        """The partition's own event time (its readings' highest end_ts, or an idle advance)."""
         part = self._parts.get(partition)
         return part.high if part else NO_WATERMARK
 
+    def highs(self, partitions: np.ndarray) -> np.ndarray:
+        """high() for each element of an array of partition numbers."""
+        out = np.full(len(partitions), NO_WATERMARK)
+        for p in np.unique(partitions):
+            out[partitions == p] = self.high(int(p))
+        return out
+
     def current(self) -> float:
-        """Monotonic: never moves back, even when an idle partition wakes with older data."""
+        """The lowest partition clock, idle partitions advanced; never moves back while the
+        assignment stays the same (an assignment change recomputes it)."""
+        if self._ended:
+            return END_OF_INPUT
         now = self.clock()
-        # a partition not yet heard from holds back until it goes idle (start-up fetch order)
-        live = [p.high for key, p in self._parts.items()
-                if now - p.last_seen < self.idle_timeout or not self.caught_up(key)]
-        if not live:  # all idle: the highest we have seen anywhere is safe to use
-            live = [max((p.high for p in self._parts.values()), default=NO_WATERMARK)]
+        top = max((p.high for p in self._parts.values()), default=NO_WATERMARK)
+        live = []
+        for key, p in self._parts.items():
+            if now - p.last_seen < self.idle_timeout or not self.caught_up(key):
+                live.append(p.high)
+            elif p.high < top:
+                p.high = top   # idle and caught up: it stops holding the others back
+        if not live:
+            live = [top]
         self._value = max(self._value, min(live))
         return self._value
 
     def end_of_input(self) -> None:
-        self._value = END_OF_INPUT
+        self._ended = True
+
+
+def late_mask(wm: Watermark, partition: np.ndarray, end_ts: np.ndarray,
+              window: int, grace: float) -> np.ndarray:
+    """Which readings are late, deciding each one in its partition's order.
+
+    A reading is late when its (finest) window ended, plus grace, at or before the
+    partition's event time just before it: the partition's clock from earlier batches,
+    raised by the readings ahead of it in this batch. Batch order within a partition is
+    its order in the partition (decode keeps offset order)."""
+    ends = np.asarray(end_ts, np.int64)
+    due = ends // window * window + window + grace   # the clock at which each is late
+    if not len(ends):
+        return np.zeros(0, bool)
+    clocks = {int(p): wm.high(int(p)) for p in np.unique(partition)}
+    if due.min() > max(ends.max(), *clocks.values()):
+        return np.zeros(len(ends), bool)          # the usual case: nothing can be late
+    cuts = np.flatnonzero(np.diff(partition)) + 1
+    if len(cuts) < 64:    # runs of one partition (fetches come partition by partition)
+        runs = [slice(a, b) for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(ends)],
+                                             strict=True)]
+    else:
+        runs = [np.flatnonzero(partition == p) for p in clocks]
+    clock = np.empty(len(ends))
+    for rows in runs:
+        p = int(partition[rows][0])
+        clock[rows] = np.maximum.accumulate(np.maximum(ends[rows], clocks[p]))
+        clocks[p] = clock[rows][-1]
+    return due <= clock
