@@ -5,8 +5,9 @@ Which windows are written:
 - wholly inside [from, to) (a window straddling an edge would miss readings outside it);
 - final in the live namespace (window_end + grace <= the lowest committed partition
   high of that utility): an open window is still the stream's to write;
-- inside the retention of its level, counted back from the newest live event time
-  (older ones are not kept in Redis at all: the archive is their home);
+- inside the retention of its level, by the store's rule (WindowSpec.retention_cut)
+  from the newest live window (older ones are not kept in Redis at all: the archive is
+  their home);
 - and only where the value differs (count, min, max, or sum beyond 1e-9 relative):
   float sums in another order are not a correction.
 The archive must cover what the stream has counted (archive progress >= live offsets for
@@ -126,7 +127,8 @@ def correct(config: Config, objects, plan: Plan, live: RedisWindowStore,
         ws = rows.window_start
         inside = (ws >= plan.start) & (ws + size <= plan.end)
         final = ws + size + config.grace <= low.get(u, math.inf)
-        fresh = ws >= high.get(u, fallback) - specs[size].keep(level)
+        newest = int(high.get(u, fallback)) // size * size   # the live keys' newest window
+        fresh = ws > specs[size].retention_cut(newest, level)
         rep.skipped_open += int((inside & ~final).sum())
         rep.skipped_retention += int((inside & final & ~fresh).sum())
         sel = take(rows, inside & final & fresh)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,20 +37,20 @@ class EmbeddedRuntime:
             if len(result.late):
                 self.late.append(result.late.to_pandas())
             self.rejected.extend(result.rejects)
-            self._expire(utility, result.watermark)
+            self._retain(utility)
 
     def end_of_input(self) -> None:
         self.store.put_final(self.topology.end_of_input())
+        for utility in self.topology.watermarks:
+            self._retain(utility)
         if self.archive is not None:
             self.archive.flush()
         self.write_outputs()
 
-    def _expire(self, utility: str, watermark: float) -> None:
-        if math.isfinite(watermark):
-            for spec in self.topology.windows:
-                for level in ("meter", "state"):
-                    self.store.expire_before((utility, level, spec.size),
-                                             watermark - spec.keep(level))
+    def _retain(self, utility: str) -> None:
+        for spec in self.topology.windows:
+            for level in ("meter", "state"):
+                self.store.retain((utility, level, spec.size), spec)
 
     def write_outputs(self) -> None:
         """Late readings and quarantine land in the out folder, as the live path's topics do."""

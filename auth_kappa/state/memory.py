@@ -8,6 +8,7 @@ import pandas as pd
 
 from auth_kappa.state.window_table import Rows
 from auth_kappa.topology.processor import Slot, rows_frame
+from auth_kappa.topology.windows import WindowSpec
 
 
 @dataclass
@@ -25,7 +26,18 @@ class MemoryWindowStore:
             self._parts[slot] = parts = [pd.concat(parts, ignore_index=True)]
         return parts[0] if parts else rows_frame(*slot, Rows.empty())
 
-    def expire_before(self, slot: Slot, window_start: float) -> None:
+    def retain(self, slot: Slot, spec: WindowSpec) -> None:
+        """The retention rule Redis applies (WindowSpec.retention_cut), per key as Redis
+        keys them: each meter's windows alone, a utility's state windows all together. So
+        the embedded engine and the live path keep the same windows."""
         df = self.final(slot)
-        if len(df) and df["window_start"].min() < window_start:
-            self._parts[slot] = [df[df["window_start"] >= window_start].reset_index(drop=True)]
+        if not len(df):
+            return
+        level = slot[1]
+        ws = df["window_start"].to_numpy()
+        if ws.min() > spec.retention_cut(ws.max(), level):
+            return   # nothing is old enough for any key: the usual case, O(n) and no groupby
+        newest = ws.max() if level == "state" else \
+            df.groupby("key")["window_start"].transform("max").to_numpy()
+        kept = ws > spec.retention_cut(newest, level)
+        self._parts[slot] = [df[kept].reset_index(drop=True)]

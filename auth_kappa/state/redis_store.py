@@ -3,6 +3,7 @@
 Key layout (prefix `auth:<ns>:`, ns = the namespace readers follow, e.g. v1):
   m:{<service_id>}:<utility>:<size>   HASH  window_start -> value (+ seen bits, finest size)
   s:<utility>:<size>                  HASH  <state>:<window_start> -> value
+  newest:s:<utility>:<size>           STRING  newest window_start it held (retention cut)
   offsets:<group>                     HASH  <topic>:<partition> -> next offset to read
   highs:<group>                       HASH  <topic>:<partition> -> highest end_ts applied
   stats:<group>                       HASH  <counter>:<utility> -> running total, checkpoint_ts
@@ -37,6 +38,7 @@ CHUNK = 20_000          # state records per script call: keeps each under ~50 ms
 TRIM_CHUNK = 500        # new windows per trim call: ~1 ms of Redis, between transactions
 TTL_SLACK = 86400       # idle keys outlive their retention by a day, then Redis drops them
 POINTER = "auth:namespace"
+ALL_STATES = "".join(STATES)   # 2 characters each: the state script deletes a window whole
 
 
 def _script(name: str) -> str:
@@ -73,6 +75,10 @@ class RedisWindowStore:
 
     def state_key(self, utility: str, size: int) -> str:
         return f"{self.prefix}s:{utility}:{size}"
+
+    def newest_key(self, utility: str, size: int) -> str:
+        """Newest window_start the state key has held: where its retention cut stands."""
+        return f"{self.prefix}newest:s:{utility}:{size}"
 
     def words(self, size: int) -> int:
         return -(-size // 64) if size == self._finest else 0
@@ -148,7 +154,8 @@ class RedisWindowStore:
                 for lo in range(0, len(rows), CHUNK):
                     blob, rs = codec.state_blob(states[lo:lo + CHUNK], rows.slice(lo, lo + CHUNK))
                     out.append((command("EVAL", self._states_lua, 0,
-                                        self.state_key(utility, size), blob, rs, keep, ttl), 1))
+                                        self.state_key(utility, size), blob, rs, keep, ttl,
+                                        size, ALL_STATES, self.newest_key(utility, size)), 1))
             written += len(rows)
         small = []
         if offsets:

@@ -32,6 +32,14 @@ class WindowSpec:
     def keep(self, level: str) -> int:
         return self.meter_retention if level == "meter" else self.retention
 
+    def retention_cut(self, newest_start: int | np.ndarray, level: str) -> int | np.ndarray:
+        """Retention rule, the same in Redis (lua/*.lua), the embedded store and replay:
+        per stored key (a meter's windows; one utility's state windows), with N the newest
+        window_start it holds, a window is kept iff window_start > N - retention. So the
+        cut returned here, floor((N - retention) / size) * size, and every window at or
+        before it are gone. Any retention works, a multiple of the size or not."""
+        return (newest_start - self.keep(level)) // self.size * self.size
+
     @classmethod
     def parse(cls, size: str | int | float, retention: str | int | float | None = None,
               meter_retention: str | int | float | None = None) -> WindowSpec:
