@@ -86,7 +86,7 @@ def test_lateness_is_per_partition_and_independent_of_batching(readings, cuts, s
         wm.restore(p, h)
     got: list[bool] = []
     bounds = sorted({0, len(ends), *[c for c in cuts if c < len(ends)]})
-    for lo, hi in zip(bounds, bounds[1:]):      # any batching gives the same answer
+    for lo, hi in zip(bounds, bounds[1:], strict=False):   # any batching: same answer
         got += late_mask(wm, parts[lo:hi], ends[lo:hi], 60, 30).tolist()
         for p in np.unique(parts[lo:hi]):
             wm.observe(int(p), ends[lo:hi][parts[lo:hi] == p].max())

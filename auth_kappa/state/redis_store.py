@@ -100,29 +100,39 @@ class RedisWindowStore:
 
     def checkpoint(self, dirty: Mapping[Slot, Rows], offsets: Mapping[str, int],
                    highs: Mapping[str, float], generations: Mapping[str, int] | None = None,
-                   stats: Mapping[str, int] | None = None) -> int:
+                   stats: Mapping[str, int] | None = None,
+                   expected: Mapping[str, int | None] | None = None) -> int:
         """Windows, and the offsets they cover, in one transaction, applied only while
         every partition in `generations` is still ours (WATCH on the generations).
 
         `stats` (counter increments, e.g. accepted:gas) ride in the same transaction, so the
         dashboard's counters count each reading once, exactly like the windows. A broken
         connection is never retried here: EXEC may have run, and only the offsets in
-        Redis can tell; the worker restarts from them."""
-        gens = self._generations
+        Redis can tell; the worker restarts from them.
+
+        `expected`: the offsets Redis must still hold for these partitions (what our last
+        checkpoint wrote). Anything else means Redis lost acknowledged writes (a restart
+        from an AOF that missed the last second, a failover to a lagging replica), and
+        RolledBack is raised: state and offsets then roll back together."""
+        gens, offs = self._generations, f"{self.prefix}offsets:{self.group}"
         body, n, written, trims = self._commands(dirty, offsets, highs, stats or {})
+        generations, expected = generations or {}, expected or {}
+        check = command("WATCH", gens)   # not offs: every worker of the group writes it
+        if generations:
+            check += command("HMGET", gens, *generations)
+        if expected:
+            check += command("HMGET", offs, *expected)
         with self._resp.lock:
             for _ in range(20):
-                if generations:
-                    _, now = self._resp.roundtrip(
-                        command("WATCH", gens) + command("HMGET", gens, *generations), 2)
-                    lost = [p for p, g in zip(generations, now, strict=True)
-                            if int(g or 0) != generations[p]]
-                    if lost:
-                        self._resp.roundtrip(command("UNWATCH"), 1)
-                        raise Fenced(f"partitions {lost} now belong to another worker; "
-                                     "this checkpoint was discarded")
-                else:
-                    self._resp.roundtrip(command("WATCH", gens), 1)
+                replies = self._resp.roundtrip(check, 1 + bool(generations) + bool(expected))
+                try:
+                    if generations:
+                        self._check_generations(generations, replies[1])
+                    if expected:
+                        self._check_offsets(expected, replies[-1])
+                except (Fenced, RolledBack):
+                    self._resp.roundtrip(command("UNWATCH"), 1)
+                    raise
                 replies = self._resp.roundtrip(command("MULTI") + body + command("EXEC"),
                                                n + 2)
                 if replies[-1] is not None:
@@ -131,6 +141,27 @@ class RedisWindowStore:
                     return written
                 # someone's rebalance touched the generations: check again
         raise Fenced("ownership kept changing during 20 checkpoint attempts")
+
+    @staticmethod
+    def _check_generations(mine: Mapping[str, int], stored: list) -> None:
+        newer = [p for p, g in zip(mine, stored, strict=True) if int(g or 0) > mine[p]]
+        older = [p for p, g in zip(mine, stored, strict=True) if int(g or 0) < mine[p]]
+        if newer:
+            raise Fenced(f"partitions {newer} now belong to another worker; this "
+                         "checkpoint was discarded", newer)
+        if older:
+            raise RolledBack(f"Redis lost the claim on {older} (restarted or failed over "
+                             "without it)")
+
+    @staticmethod
+    def _check_offsets(expected: Mapping[str, int | None], stored: list) -> None:
+        lost = {p: (None if o is None else int(o)) for p, o in zip(expected, stored,
+                                                                   strict=True)}
+        lost = {p: o for p, o in lost.items() if o != expected[p]}
+        if lost:
+            raise RolledBack(f"Redis holds offsets {lost} where the last checkpoint wrote "
+                             f"{ {p: expected[p] for p in lost} } (restarted or failed over "
+                             "without it)")
 
     def _commands(self, dirty: Mapping[Slot, Rows], offsets: Mapping[str, int],
                   highs: Mapping[str, float], stats: Mapping[str, int]
@@ -313,6 +344,14 @@ def _flat(pairs) -> list:
 
 class Fenced(RuntimeError):
     """This worker no longer owns a partition it was about to write for."""
+
+    def __init__(self, message: str, partitions: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.partitions = partitions or []
+
+
+class RolledBack(RuntimeError):
+    """Redis no longer holds a checkpoint it acknowledged: memory is ahead of it."""
 
 
 def _chunks(it, n):
