@@ -51,6 +51,7 @@ class Config:
     partitions: int = 4
     grace: float = 30.0
     idle_timeout: float = 30.0
+    max_future: float = 900.0         # end_ts further ahead of the record time: quarantined
     windows: str = "1m,1h"
     retention: str = ""               # per-state windows, e.g. "1m=48h,1h=90d"
     meter_retention: str = ""         # per-meter windows, e.g. "1m=2h,1h=7d"
@@ -83,6 +84,7 @@ class Config:
         "AUTH_PARTITIONS": ("partitions", int),
         "AUTH_GRACE": ("grace", lambda v: parse_duration(v, name="AUTH_GRACE")),
         "AUTH_IDLE_TIMEOUT": ("idle_timeout", lambda v: parse_duration(v, name="AUTH_IDLE_TIMEOUT")),
+        "AUTH_MAX_FUTURE": ("max_future", lambda v: parse_duration(v, name="AUTH_MAX_FUTURE")),
         "AUTH_WINDOWS": ("windows", str),
         "AUTH_RETENTION": ("retention", str),
         "AUTH_METER_RETENTION": ("meter_retention", str),
@@ -112,6 +114,8 @@ class Config:
             raise UserError(f"grace must be zero or positive, got {self.grace}s")
         if self.partitions < 1:
             raise UserError(f"partitions must be at least 1, got {self.partitions}")
+        if self.max_future < 0:
+            raise UserError(f"max_future must be zero or positive, got {self.max_future}s")
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -130,7 +134,7 @@ class Config:
                 continue
             if name not in known:
                 raise UserError(f"unknown configuration option {name!r}")
-            if name in {"grace", "idle_timeout", "commit_interval", "session_timeout",
+            if name in {"grace", "idle_timeout", "max_future", "commit_interval", "session_timeout",
                         "archive_roll_seconds", "archive_retry_max"}:
                 value = parse_duration(value, name=name)
             values[name] = value

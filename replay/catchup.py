@@ -22,6 +22,7 @@ from auth_kappa.runtime.switch import control_key, frozen_key
 from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.topology.decode import Message
 from auth_kappa.topology.processor import Topology
+from auth_kappa.topology.validate import Rules
 
 Say = Callable[[str], None]
 
@@ -80,7 +81,8 @@ async def catch_up_and_switch(config: Config, new: RedisWindowStore, old: RedisW
             raise UserError(f"no partitions found for {', '.join(config.source_topics)}")
         consumer.assign(tps)
         rt = LiveRuntime(Topology(config.window_specs(), grace=config.grace,
-                                  idle_timeout=config.idle_timeout),
+                                  idle_timeout=config.idle_timeout,
+                                  rules=Rules.from_config(config)),
                          new, emit=lambda *a: None, commit_interval=config.commit_interval)
         name = {tp: f"{config.utility_of(tp.topic)}:{tp.partition}" for tp in tps}
         seek = rt.assign([(config.utility_of(tp.topic), tp.partition) for tp in tps])

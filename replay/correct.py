@@ -31,6 +31,7 @@ from auth_kappa.state.window_table import Rows
 from auth_kappa.topology.keys import uuid_text
 from auth_kappa.topology.processor import Slot
 from auth_kappa.topology.schema import STATES
+from auth_kappa.topology.validate import Rules
 from replay.feed import FeedStats, feed, replay_topology, take
 from replay.plan import Plan
 from replay.progress import ProgressBar
@@ -178,6 +179,7 @@ def correct(config: Config, objects, plan: Plan, live: RedisWindowStore,
                 cached[f] = raw[i * w:(i + 1) * w]
 
     topo = replay_topology(tuple(specs.values()), config.grace)
+    topo.rules = Rules.from_config(config)   # AUTH_MAX_FUTURE, as the workers had it
     report.feed = feed(objects, plan, topo, on_final, bar, finish=True)
     return report
 

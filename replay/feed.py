@@ -70,10 +70,12 @@ def feed(store: ObjectStore, plan: Plan, topo: Topology, on_final: OnFinal,
 
 
 def _frame_columns(chunk: pa.Table) -> pa.Table:
-    """The seven reading columns; user_name empty unless the reader kept it."""
+    """The seven reading columns, and ingest_time (the record timestamp: the reference
+    clock for "future", as the live worker had it); user_name empty unless kept."""
     if "user_name" not in chunk.column_names:
         chunk = chunk.append_column("user_name", pa.nulls(chunk.num_rows, pa.string()))
-    return chunk.select(list(CSV_FIELDS))
+    extra = ["ingest_time"] if "ingest_time" in chunk.column_names else []
+    return chunk.select([*CSV_FIELDS, *extra])
 
 
 def _highs(table: pa.Table) -> dict[str, int]:

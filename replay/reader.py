@@ -25,7 +25,7 @@ SORT_KEYS = [("end_ts", "ascending"), ("topic", "ascending"), ("partition", "asc
              ("offset", "ascending"), ("row", "ascending")]
 # user_name is not read: no window uses it (feed.py hands the topology empty names)
 COLUMNS = ["service_id", "type", "start_ts", "state", "consumption", "end_ts",
-           "topic", "partition", "offset", "row"]
+           "topic", "partition", "offset", "row", "ingest_time"]   # ingest_time: "future"
 
 
 async def read_hour(store: ObjectStore, plan: Plan, refs: list[ObjectRef],

@@ -23,6 +23,7 @@ from auth_kappa.state.absolute import load_meter_windows
 from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.state.window_table import Rows
 from auth_kappa.topology.processor import Slot
+from auth_kappa.topology.validate import Rules
 from replay.catchup import CatchUp, Say, catch_up_and_switch, live_partitions
 from replay.feed import FeedStats, feed, replay_topology, take
 from replay.plan import Plan
@@ -97,6 +98,7 @@ def build(config: Config, objects, plan: Plan, new: RedisWindowStore,
         flush()
 
     topo = replay_topology(tuple(specs.values()), config.grace)
+    topo.rules = Rules.from_config(config)   # AUTH_MAX_FUTURE, as the workers had it
     try:
         stats = feed(objects, plan, topo, on_final, bar, finish=False)
         flush(force=True)

@@ -24,7 +24,7 @@ BAD: dict[str, tuple[bytes, str]] = {
     "wrong ts type": (f"{SID},A,household,yesterday,CA,0.1,{NOW}".encode(), "start_ts"),
     "nan": (good(value="nan"), "consumption is not finite"),
     "negative": (good(value="-0.5"), "consumption is negative"),
-    "far future": (good(end=4_102_444_800), "far future"),
+    "far future": (good(end=4_102_444_800), "future"),
     "ancient": (good(end=86_400), "ancient"),
     "unknown utility": (json.dumps({"service_id": SID, "user_name": "A", "type": "household",
                                     "start_ts": NOW, "state": "CA", "consumption": 0.1,

@@ -29,6 +29,7 @@ from auth_kappa.archive.rolls import Progress, Roll, Sealed
 from auth_kappa.archive.store import ObjectStore, StoreUnavailable
 from auth_kappa.config import Config
 from auth_kappa.kafka_admin import group_consumer
+from auth_kappa.topology.validate import Rules
 
 log = logging.getLogger("auth_kappa.archive")
 
@@ -102,7 +103,8 @@ class Archiver:
             if roll is None:
                 roll = self._rolls[tp] = Roll(self.config.utility_of(tp.topic), tp.topic,
                                               tp.partition, until=self._redo.pop(tp, None),
-                                              epoch=self._owned[tp])
+                                              epoch=self._owned[tp],
+                                              rules=Rules.from_config(self.config))
             roll.add(r.value, r.offset, r.timestamp)
 
     async def _seal_due(self) -> None:

@@ -46,6 +46,9 @@ def split_messages(utility: str, topic: str, messages: Sequence[Message],
     partition = messages[0].partition
     msg_offsets = np.fromiter((m.offset for m in messages), np.int64, len(messages))
     timestamps_ms = np.asarray(timestamps_ms, np.int64)
+    # the record timestamp is the reference clock for "future", as in the live worker
+    messages = [m if m.timestamp is not None else m._replace(timestamp=int(t) / 1000)
+                for m, t in zip(messages, timestamps_ms, strict=True)]
     batch, rejects = decode(utility, messages)
     n = len(batch)
     offsets = batch.offset

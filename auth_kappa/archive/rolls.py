@@ -18,6 +18,7 @@ from auth_kappa.archive import layout
 from auth_kappa.archive.parquet_io import to_parquet
 from auth_kappa.archive.records import split_messages
 from auth_kappa.topology.decode import Message
+from auth_kappa.topology.validate import Rules
 
 DECODE_BATCH = 10_000   # decode is ~1.8x faster per message in batches of this size
 
@@ -45,6 +46,7 @@ class Roll:
     partition: int
     until: int | None = None    # a redo of a pending roll ends exactly at this offset
     epoch: int = 0
+    rules: Rules | None = None  # validation (AUTH_MAX_FUTURE): the same as the workers'
     values: list[bytes] = field(default_factory=list)
     offsets: list[int] = field(default_factory=list)
     timestamps: list[int] = field(default_factory=list)
@@ -76,7 +78,7 @@ class Roll:
         first, last = self.offsets[0], self.offsets[-1]
         stamps = np.array(self.timestamps, np.int64)
         parts = [split_messages(self.utility, self.topic, messages[lo:lo + DECODE_BATCH],
-                                stamps[lo:lo + DECODE_BATCH])
+                                stamps[lo:lo + DECODE_BATCH], self.rules)
                  for lo in range(0, len(messages), DECODE_BATCH)]
         archive = pa.concat_tables([a for a, _ in parts])
         quarantine = pa.concat_tables([q for _, q in parts])

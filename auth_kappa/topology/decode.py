@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from auth_kappa.topology.frames import decode_frame, is_frame
+from auth_kappa.topology.frames import decode_frame_with_reference, is_frame
 from auth_kappa.topology.quarantine import Rejected
 from auth_kappa.topology.readings import SID_WIDTH, Readings, encode_codes
 from auth_kappa.topology.schema import CSV_FIELDS, METER_TYPES, STATES, UTILITIES
@@ -26,6 +26,9 @@ class Message(NamedTuple):
     value: bytes
     partition: int = 0
     offset: int = -1
+    # Kafka record timestamp, epoch seconds: the reference clock for "future" (None: wall
+    # clock, or a frame's own ingest_time column), so a replay decides like the live run
+    timestamp: float | None = None
 
 
 def decode(utility: str, messages: Sequence[Message]) -> tuple[Readings, list[Rejected]]:
@@ -34,6 +37,7 @@ def decode(utility: str, messages: Sequence[Message]) -> tuple[Readings, list[Re
     where: list[Message] = []
     tables: list[pa.Table] = []       # frames, typed once together (per-frame cost is fixed)
     origin: list[tuple[int, int, int]] = []
+    refs: list[np.ndarray] = []       # each frame's reference times (epoch s, NaN: unknown)
     rejects: list[Rejected] = []
     for msg in messages:
         value, reason = msg.value, None
@@ -44,8 +48,9 @@ def decode(utility: str, messages: Sequence[Message]) -> tuple[Readings, list[Re
                 reason = f"frame of {len(value)} bytes exceeds {MAX_FRAME_BYTES}"
             else:
                 try:
-                    table = decode_frame(value)
+                    table, ref = decode_frame_with_reference(value)
                     tables.append(table)
+                    refs.append(_reference(msg.timestamp, ref, table.num_rows))
                     origin.append((msg.partition, msg.offset, table.num_rows))
                 except ValueError as exc:
                     reason = str(exc)
@@ -58,12 +63,32 @@ def decode(utility: str, messages: Sequence[Message]) -> tuple[Readings, list[Re
                 where.append(msg)
         if reason:
             rejects.append(Rejected(utility, msg.partition, msg.offset, value or b"", reason))
-    parts = [_from_table(utility, pa.concat_tables(tables), origin)] if tables else []
+    parts = [_from_table(utility, pa.concat_tables(tables), origin, np.concatenate(refs))
+             ] if tables else []
     if rows:
         typed, bad = _typed(utility, rows, where)
         parts.append(typed)
         rejects += bad
-    return Readings.concat(utility, parts), rejects
+    rejects.sort(key=lambda r: (r.partition, r.offset))
+    return _in_offset_order(Readings.concat(utility, parts)), rejects
+
+
+def _in_offset_order(batch: Readings) -> Readings:
+    """Rows by (partition, offset, row in frame), stably, whatever the mix of encodings:
+    the first of two readings for one second (dedup keeps it) is then the lowest offset,
+    as in a replay, however the messages were split into batches."""
+    p, o = batch.partition.astype(np.int64), batch.offset
+    if len(p) < 2 or ((p[1:] > p[:-1]) | ((p[1:] == p[:-1]) & (o[1:] >= o[:-1]))).all():
+        return batch
+    return batch.take(np.lexsort((o, p)))
+
+
+def _reference(timestamp: float | None, column: np.ndarray | None, n: int) -> np.ndarray:
+    """A frame's per-row reference times: the message's record timestamp when known (what
+    the live worker and the archiver see), else the frame's ingest_time (a replay)."""
+    if timestamp is not None:
+        return np.full(n, float(timestamp))
+    return column if column is not None else np.full(n, np.nan)
 
 
 def _split(value: bytes, utility: str) -> tuple[list | None, str | None]:
@@ -95,22 +120,42 @@ def _split(value: bytes, utility: str) -> tuple[list | None, str | None]:
     return fields, None
 
 
-def _numbers(col: tuple, dtype: type) -> tuple[np.ndarray, np.ndarray]:
-    """Column of text/numbers ► (values, ok mask); the fast path parses all at once."""
+def _number(v: object) -> float | None:
+    """The one rule for a numeric field: text (CSV, or a JSON string) is parsed like CSV,
+    a JSON int/float is taken; bool, null, list, dict and overflowing ints are not numbers."""
+    if type(v) not in _NUMERIC:
+        return None
     try:
-        vals = np.array(col, dtype=object).astype(np.float64)
-        ok = np.ones(len(col), bool)
-    except (ValueError, TypeError):
-        vals = np.zeros(len(col), np.float64)
-        ok = np.zeros(len(col), bool)
-        for i, v in enumerate(col):
-            try:
-                vals[i] = float(v)
-                ok[i] = not isinstance(v, bool)
-            except (ValueError, TypeError):
-                pass
+        return float(v)
+    except (ValueError, OverflowError):
+        return None
+
+
+_NUMERIC = (str, int, float)   # exact types: bool is an int subclass, and not a number
+
+
+def _numbers(col: tuple, dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    """Column of text/numbers ► (values, ok mask), decided per value by `_number`.
+
+    The fast path (all text, or all int/float) casts the column at once, which is the
+    same float() per value; anything else, or any failure, takes the per-value path,
+    so a value's fate never depends on the other values in its batch."""
+    n = len(col)
+    kinds = set(map(type, col))
+    vals = None
+    if kinds <= {str} or kinds <= {int, float}:
+        try:
+            vals = np.fromiter(col, dtype=object, count=n).astype(np.float64)
+            ok = np.ones(n, bool)
+        except (ValueError, TypeError, OverflowError):
+            vals = None
+    if vals is None:
+        got = [_number(v) for v in col]
+        ok = np.fromiter((g is not None for g in got), bool, n)
+        vals = np.fromiter((0.0 if g is None else g for g in got), np.float64, n)
     if dtype is np.int64:
-        ok &= np.isfinite(vals) & (vals == np.floor(vals)) & (np.abs(vals) < 2**53)
+        with np.errstate(invalid="ignore"):
+            ok &= np.isfinite(vals) & (vals == np.floor(vals)) & (np.abs(vals) < 2**53)
         return np.where(ok, vals, 0).astype(np.int64), ok
     return vals, ok
 
@@ -134,6 +179,8 @@ def _typed(utility: str, rows: list[list], where: list[Message]) -> tuple[Readin
         partition=np.fromiter((m.partition for m in where), np.int32, len(where)),
         offset=np.fromiter((m.offset for m in where), np.int64, len(where)),
         raw=np.array([m.value for m in where] + [None], dtype=object)[:-1],
+        ref_ts=np.fromiter((np.nan if m.timestamp is None else m.timestamp for m in where),
+                           np.float64, len(where)),
     )
     checks = [(~ok_start, "start_ts is not an integer"), (~ok_end, "end_ts is not an integer"),
               (~ok_cons, "consumption is not a number")]
@@ -155,8 +202,8 @@ def split_bad(batch: Readings, checks: list[tuple[np.ndarray, str]]
     return batch.take(np.flatnonzero(reason < 0)), rejected
 
 
-def _from_table(utility: str, table: pa.Table, origin: list[tuple[int, int, int]]
-                ) -> Readings:
+def _from_table(utility: str, table: pa.Table, origin: list[tuple[int, int, int]],
+                ref_ts: np.ndarray) -> Readings:
     """Frames' rows as Readings; origin = (partition, offset, rows) of each frame, in order."""
     n = table.num_rows
     part, off, count = (np.array(x, dtype=np.int64) for x in zip(*origin, strict=True))
@@ -183,4 +230,4 @@ def _from_table(utility: str, table: pa.Table, origin: list[tuple[int, int, int]
         type_code=type_code, start_ts=col("start_ts"), state_code=state_code,
         consumption=col("consumption"), end_ts=col("end_ts"),
         partition=np.repeat(part, count).astype(np.int32), offset=np.repeat(off, count),
-        raw=raw)
+        raw=raw, ref_ts=ref_ts)

@@ -6,8 +6,10 @@ can carry single CSV/JSON readings and frames side by side.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from auth_kappa.topology.schema import CSV_FIELDS
@@ -52,8 +54,17 @@ def read_ipc(value: bytes) -> pa.Table:
     return ipc.open_stream(pa.py_buffer(value)).read_all()
 
 
+REFERENCE = "ingest_time"   # optional column: a replay's per-row record timestamps
+
+
 def decode_frame(value: bytes) -> pa.Table:
     """The frame's readings; raises ValueError with a short reason when it is not valid."""
+    return decode_frame_with_reference(value)[0]
+
+
+def decode_frame_with_reference(value: bytes) -> tuple[pa.Table, np.ndarray | None]:
+    """The frame's readings, and its optional ingest_time column as epoch seconds (float,
+    NaN where null): the reference clock replay hands the topology for each row."""
     try:
         table = read_ipc(value)
     except (pa.ArrowInvalid, OSError) as exc:
@@ -61,7 +72,11 @@ def decode_frame(value: bytes) -> pa.Table:
     missing = [c for c in CSV_FIELDS if c not in table.column_names]
     if missing:
         raise ValueError(f"frame lacks columns {','.join(missing)}")
+    ref = None
     try:
+        if REFERENCE in table.column_names:
+            ms = table.column(REFERENCE).cast(pa.timestamp("ms", tz="UTC")).cast(pa.int64())
+            ref = pc.fill_null(ms.cast(pa.float64()), np.nan).to_numpy() / 1000
         table = table.select(list(CSV_FIELDS))
         if table.schema != FRAME_SCHEMA:
             table = table.cast(FRAME_SCHEMA)
@@ -69,4 +84,4 @@ def decode_frame(value: bytes) -> pa.Table:
         raise ValueError(f"frame has wrong column types: {str(exc)[:80]}") from None
     if table.column("end_ts").null_count or table.column("start_ts").null_count:
         raise ValueError("frame has null timestamps")
-    return table
+    return table, ref

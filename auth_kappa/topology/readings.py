@@ -32,6 +32,7 @@ class Readings:
     partition: np.ndarray      # int32
     offset: np.ndarray         # int64
     raw: np.ndarray            # object: the message bytes, or None for a frame's row
+    ref_ts: np.ndarray         # float64 reference clock for "future" (epoch s; NaN: wall clock)
 
     def __len__(self) -> int:
         return len(self.end_ts)
@@ -45,7 +46,7 @@ class Readings:
         return cls(utility, np.zeros(0, f"S{SID_WIDTH}"), np.zeros(0, object),
                    np.zeros(0, np.int8), np.zeros(0, np.int64), np.zeros(0, np.int8),
                    np.zeros(0, np.float64), np.zeros(0, np.int64), np.zeros(0, np.int32),
-                   np.zeros(0, np.int64), np.zeros(0, object))
+                   np.zeros(0, np.int64), np.zeros(0, object), np.zeros(0, np.float64))
 
     @classmethod
     def concat(cls, utility: str, parts: list[Readings]) -> Readings:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,7 +15,11 @@ from auth_kappa.topology.quarantine import Rejected
 from auth_kappa.topology.readings import Readings
 from auth_kappa.topology.schema import UTILITIES
 
+if TYPE_CHECKING:
+    from auth_kappa.config import Config
+
 MIN_TS = 946684800  # 2000-01-01T00:00:00Z: older is not a smart-meter reading
+MAX_FUTURE = 900.0  # AUTH_MAX_FUTURE's default: 15 minutes of meter clock skew
 
 
 @dataclass(frozen=True)
@@ -22,8 +27,15 @@ class Rules:
     max_consumption: float = 1e6      # per heartbeat, any utility: far above any real meter
     max_interval: int = 3600          # end_ts - start_ts
     min_ts: int = MIN_TS
-    max_future: float = 86400.0       # seconds ahead of the wall clock; only bounds garbage
+    # end_ts this far ahead of the reference clock is quarantined ("future"): a meter's
+    # skewed clock must not move event time. The reference is each row's record timestamp
+    # (Message.timestamp, the archive's ingest_time), else `clock`, so replay agrees.
+    max_future: float = MAX_FUTURE
     clock: Callable[[], float] = time.time
+
+    @classmethod
+    def from_config(cls, config: Config) -> Rules:
+        return cls(max_future=config.max_future)
 
 
 def validate(batch: Readings, rules: Rules = Rules()
@@ -44,10 +56,17 @@ def validate(batch: Readings, rules: Rules = Rules()
             (batch.end_ts <= batch.start_ts, "end_ts is not after start_ts"),
             (batch.end_ts - batch.start_ts > rules.max_interval, "reading interval too long"),
             (batch.start_ts < rules.min_ts, "timestamp before 2000 (ancient)"),
-            (batch.end_ts > rules.clock() + rules.max_future, "timestamp in the far future"),
+            (batch.end_ts > _reference(batch, rules) + rules.max_future, "future"),
         ]
     bad = np.zeros(len(batch), bool)
     for mask, _ in checks:
         bad |= mask
     good, rejected = split_bad(batch, checks)
     return good, keys[~bad], rejected
+
+
+def _reference(batch: Readings, rules: Rules) -> np.ndarray:
+    """Per row: its record timestamp where known, else the wall clock (read once)."""
+    ref = batch.ref_ts
+    unknown = np.isnan(ref)
+    return np.where(unknown, rules.clock(), ref) if unknown.any() else ref

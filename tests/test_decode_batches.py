@@ -1,0 +1,160 @@
+"""A message's fate does not depend on its batch (issue 9, defect 7): per-value typing is the
+same on the fast and the slow decode path, and rows come out in (partition, offset) order
+whatever the mix of CSV, JSON and frames, so dedup keeps the lowest offset."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from auth_kappa.topology.decode import Message, decode
+from auth_kappa.topology.frames import encode_frame
+from auth_kappa.topology.processor import Topology, rows_frame
+from auth_kappa.topology.validate import validate
+from auth_kappa.topology.windows import WindowSpec
+
+T0 = 1_772_409_600  # 2026-03-02T00:00:00Z
+SIDS = [str(uuid.UUID(int=i * 7919 + 1, version=4)) for i in range(3)]
+
+
+def _obj(sid: str = SIDS[0], end: int = T0 + 5, value: object = 0.25, **over) -> dict:
+    return {"service_id": sid, "user_name": "A", "type": "household", "start_ts": end - 5,
+            "state": "CA", "consumption": value, "end_ts": end, **over}
+
+
+def _json(**kw) -> bytes:
+    return json.dumps(_obj(**kw)).encode()
+
+
+def _csv(sid: str = SIDS[0], end: int = T0 + 5, value: object = 0.25) -> bytes:
+    return f"{sid},A,household,{end - 5},CA,{value},{end}".encode()
+
+
+def _frame(rows: list[dict]) -> bytes:
+    return encode_frame(pd.DataFrame(rows), compression=None)
+
+
+def _fate(messages: list[Message]) -> dict[int, str]:
+    """offset -> "ok" or the reason it was rejected (decode + validate)."""
+    batch, rejects = decode("gas", messages)
+    good, _, bad = validate(batch)
+    out = {int(o): "ok" for o in good.offset}
+    out.update({r.offset: r.reason for r in [*rejects, *bad]})
+    return out
+
+
+# JSON type confusion in a numeric field: every value is decided by itself
+CONFUSED = [True, False, None, [0.5], [[1]], {"v": 1}, "1e3", " 0.5 ", "lots", "nan", 1, 0.5,
+            10 ** 400, -0.0]
+
+
+@pytest.mark.parametrize("value", CONFUSED, ids=lambda v: repr(v)[:12])
+@pytest.mark.parametrize("field", ["consumption", "end_ts", "start_ts"])
+def test_a_value_has_the_same_fate_alone_and_in_any_company(field, value):
+    end = T0 + 5
+    if field == "consumption":
+        odd = _json(value=value)
+    else:
+        obj = _obj(end=end)
+        obj[field] = value
+        odd = json.dumps(obj).encode()
+    alone = _fate([Message(odd, 0, 0)])[0]
+    # with good JSON numbers (the typed fast path), with text (CSV), with a bad value
+    for company in ([_json(end=end + 5)], [_csv(end=end + 5)],
+                    [_json(end=end + 5, value="lots")], [_json(end=end + 5, value=[1])]):
+        got = _fate([Message(odd, 0, 0)] + [Message(v, 0, i + 1) for i, v in enumerate(company)])
+        assert got[0] == alone, (company, got)
+    if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
+        assert alone != "ok"
+
+
+def test_bools_are_not_numbers():
+    assert _fate([Message(_json(value=True), 0, 0), Message(_json(value=0.5), 0, 1)])[0] \
+        == "consumption is not a number"
+    assert _fate([Message(_json(value=True), 0, 0)])[0] == "consumption is not a number"
+
+
+def test_rows_come_out_in_offset_order_whatever_the_encoding():
+    frame = _frame([_obj(end=T0 + 5, value=9.0), _obj(end=T0 + 10, value=8.0)])
+    msgs = [Message(_csv(end=T0 + 5, value=1.0), 0, 0), Message(frame, 0, 1),
+            Message(_json(end=T0 + 15, value=2.0), 0, 2), Message(_csv(end=T0 + 20), 1, 0)]
+    batch, _ = decode("gas", msgs[::-1])
+    assert list(zip(batch.partition.tolist(), batch.offset.tolist(), strict=True)) == \
+        [(0, 0), (0, 1), (0, 1), (0, 2), (1, 0)]
+    assert batch.end_ts.tolist()[:4] == [T0 + 5, T0 + 5, T0 + 10, T0 + 15]  # frame rows keep order
+
+
+def test_dedup_keeps_the_lowest_offset_when_a_frame_follows_a_csv_reading():
+    topo = _topology()
+    frame = _frame([_obj(end=T0 + 5, value=9.0)])
+    topo.process("gas", [Message(_csv(end=T0 + 5, value=1.0), 0, 0), Message(frame, 0, 1)])
+    meter = _meter_windows(topo)
+    assert meter["sum"].tolist() == [1.0]
+
+
+def _topology() -> Topology:
+    topo = Topology((WindowSpec(60, 86400),), grace=10 ** 7)   # nothing late
+    topo.assign("gas", [0, 1])
+    return topo
+
+
+def _meter_windows(topo: Topology) -> pd.DataFrame:
+    rows = topo.open_windows("gas", "meter", 60)
+    return rows_frame("gas", "meter", 60, rows).sort_values(["key", "window_start"]) \
+        .reset_index(drop=True)
+
+
+# a pool of messages: good and bad, CSV / JSON / frames, exact and conflicting resends
+def _message(kind: int, meter: int, step: int, value: int) -> bytes:
+    sid, end, v = SIDS[meter], T0 + 5 * step, value / 4
+    if kind == 0:
+        return _csv(sid, end, v)
+    if kind == 1:
+        return _json(sid=sid, end=end, value=v)
+    if kind == 2:
+        return _json(sid=sid, end=end, value=bool(value % 2))
+    if kind == 3:
+        return _csv(sid, end, "x")
+    return _frame([_obj(sid=sid, end=end, value=v), _obj(sid=sid, end=end + 5, value=v + 1)])
+
+
+message = st.tuples(st.integers(0, 4), st.integers(0, 2), st.integers(1, 30), st.integers(0, 3),
+                    st.integers(0, 1))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pool=st.lists(message, min_size=1, max_size=60), cuts=st.lists(st.integers(0, 60)))
+def test_any_split_into_batches_gives_the_same_result(pool, cuts):
+    by_part: dict[int, int] = {}
+    msgs = []
+    for kind, meter, step, value, part in pool:
+        by_part[part] = by_part.get(part, -1) + 1
+        msgs.append(Message(_message(kind, meter, step, value), part, by_part[part]))
+
+    def run(batches: list[list[Message]]) -> tuple:
+        topo = _topology()
+        accepted = duplicates = 0
+        reasons = []
+        for b in batches:
+            r = topo.process("gas", b)
+            accepted, duplicates = accepted + r.accepted, duplicates + r.duplicates
+            reasons += [(x.partition, x.offset, x.reason) for x in r.rejects]
+        return _meter_windows(topo), accepted, duplicates, sorted(reasons)
+
+    whole = run([msgs])
+    bounds = sorted({0, len(msgs), *[min(c, len(msgs)) for c in cuts]})
+    split = run([msgs[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a])
+    # a batch may hold one partition's messages in any position: shuffle within batches too
+    rng = np.random.default_rng(len(msgs))
+    shuffled = run([[b[i] for i in rng.permutation(len(b))] for b in
+                    [msgs[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+                    if b])
+    for other in (split, shuffled):
+        pd.testing.assert_frame_equal(whole[0], other[0])
+        assert whole[1:] == other[1:]
