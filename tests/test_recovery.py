@@ -36,10 +36,11 @@ def test_nothing_is_committed_past_a_failed_checkpoint(store):
     newer offsets without the failed one's state."""
     df = readings(meters=30, minutes=20, seed=11)
     msgs = messages(df)
-    real, failing = store.checkpoint, [False]
+    real, failing = store.checkpoint, [0]
 
     def flaky(*args, **kw):
-        if failing[0]:
+        if failing[0]:     # the next `failing` transactions fail, then Redis answers again
+            failing[0] -= 1
             raise redis.ConnectionError("injected: the connection dropped mid-checkpoint")
         return real(*args, **kw)
 
@@ -49,9 +50,8 @@ def test_nothing_is_committed_past_a_failed_checkpoint(store):
     rt.checkpoint()
     start = _at(store)
     feed(rt, msgs, start, 0.6)
-    failing[0] = True
-    rt.checkpoint(wait=False)          # fails in the writer thread
-    failing[0] = False                 # Redis answers again
+    failing[0] = 1
+    rt.submit(rt.prepare(), wait=False)   # fails in the writer thread
     with pytest.raises(redis.ConnectionError):
         rt.checkpoint()                # the failure surfaces at the next checkpoint...
     with pytest.raises(redis.ConnectionError):

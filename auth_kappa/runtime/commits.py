@@ -82,6 +82,8 @@ def by_partition(writes: Mapping[Slot, Rows], offsets: Mapping[str, int],
         commits.setdefault(name, Commit()).offsets[name] = offset
     for name, counts in stats.items():
         commits.setdefault(name, Commit()).add_stats(counts)
+    for name in highs:   # a clock moved alone (an idle partition advanced)
+        commits.setdefault(name, Commit())
     for name, commit in commits.items():
         if name in highs:
             commit.highs[name] = highs[name]

@@ -27,8 +27,9 @@ from auth_kappa.topology.decode import Message
 
 log = logging.getLogger("auth_kappa.source")
 # what makes the runtime drop its memory and recover (redis_store raises Fenced and
-# RolledBack; its own socket raises OSError; redis-py raises RedisError)
-STORE_ERRORS = (redis.RedisError, OSError, Fenced, RolledBack)
+# RolledBack; its own socket raises OSError; redis-py raises RedisError; side outputs
+# that the broker did not acknowledge raise KafkaError)
+FAULTS = (redis.RedisError, OSError, Fenced, RolledBack, KafkaError)
 Flush = Callable[[], Awaitable[None]]
 
 
@@ -61,6 +62,7 @@ class KafkaSource:
         c = self.config
         self.consumer = group_consumer(c, self.group)
         self.runtime.topology.caught_up = self.caught_up
+        self.runtime.auto_checkpoint = False      # commit() flushes side outputs first
         self.follower = NamespaceFollower(self.runtime.store, c.pointer,
                                           follows=c.namespace is None)
         self.consumer.subscribe(list(c.source_topics), listener=_Rebalance(self))
@@ -77,16 +79,16 @@ class KafkaSource:
                 await self._recover()
                 continue
             try:
-                batch = await self._step(time.monotonic() - last_tick >= 1.0)
-            except STORE_ERRORS as exc:
+                if await self._step(time.monotonic() - last_tick >= 1.0) is None:
+                    last_tick = time.monotonic()
+                if self.runtime.due():
+                    await self.commit(wait=False)
+                await self.flush()
+                if time.monotonic() - last_follow >= 0.5:
+                    await self._follow()
+                    last_follow = time.monotonic()
+            except FAULTS as exc:
                 self.runtime.fail(exc)
-                continue
-            if batch is None:
-                last_tick = time.monotonic()
-            await self.flush()
-            if time.monotonic() - last_follow >= 0.5:
-                await self._follow()
-                last_follow = time.monotonic()
             await asyncio.sleep(0)
 
     async def _step(self, due: bool) -> dict | None:
@@ -108,6 +110,14 @@ class KafkaSource:
             return None
         return batch
 
+    async def commit(self, wait: bool = True) -> None:
+        """A checkpoint whose side outputs (late, quarantine, final windows) the broker
+        acknowledged first: a crash after the commit can then lose none of them (they are
+        at least once; a crash before it re-derives them from the committed offsets)."""
+        todo = self.runtime.prepare()
+        await self.flush()
+        self.runtime.submit(todo, wait)
+
     async def _recover(self) -> None:
         """The one recovery path: memory is dropped (runtime.fail); reload the last
         committed checkpoint of our partitions and seek to it, retrying while Redis does
@@ -128,7 +138,7 @@ class KafkaSource:
         while not self._stopping and self.runtime.broken is not None:
             try:
                 await self._take(self._assigned)
-            except STORE_ERRORS as again:
+            except FAULTS as again:
                 log.warning("recovery: store not ready (%s); retrying in %.1fs", again, delay)
                 await asyncio.sleep(delay)
                 delay = min(5.0, delay * 2)
@@ -143,8 +153,7 @@ class KafkaSource:
         action, namespace = await asyncio.to_thread(self.follower.poll)
         if action == "switch":
             if not self._frozen:
-                self.runtime.checkpoint()
-                await self.flush()
+                await self.commit()
             log.info("namespace pointer moved: %s -> %s", self.runtime.store.namespace,
                      namespace)
             self.runtime.wait_checkpoint()   # nothing in flight may land in the new one
@@ -153,8 +162,7 @@ class KafkaSource:
             await self.on_assigned(set(self._assigned))
             self.consumer.resume(*self._assigned)
         elif action == "freeze" and not self._frozen:
-            self.runtime.checkpoint()
-            await self.flush()
+            await self.commit()
             self._freeze()
             log.info("frozen for the switch to namespace %s", namespace)
         elif action is None and self._frozen:
@@ -173,9 +181,8 @@ class KafkaSource:
         so does a broken runtime: its memory is not a continuation of Redis)."""
         try:
             if self._assigned and self.runtime.broken is None:
-                self.runtime.checkpoint()
-                await self.flush()
-        except STORE_ERRORS as exc:
+                await self.commit()
+        except FAULTS as exc:
             log.warning("last checkpoint failed (%s); the next owner resumes from the "
                         "previous one", exc)
         finally:
@@ -187,9 +194,8 @@ class KafkaSource:
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         if self._assigned and self.runtime.broken is None:
             try:
-                self.runtime.checkpoint()
-                await self.flush()
-            except STORE_ERRORS as exc:
+                await self.commit()
+            except FAULTS as exc:
                 self.runtime.fail(exc)   # the next owner starts from the last good one
 
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
@@ -197,7 +203,7 @@ class KafkaSource:
         self._reassigned.set()
         try:
             await self._take(self._assigned)
-        except STORE_ERRORS as exc:     # the loop's recovery retries until Redis answers
+        except FAULTS as exc:     # the loop's recovery retries until Redis answers
             self.runtime.fail(exc)
             if self._assigned:
                 self.consumer.pause(*self._assigned)

@@ -45,6 +45,8 @@ class LiveRuntime:
     counters: Counters = field(default_factory=Counters)
     # the failure that made memory untrustworthy; set until the next assign()
     broken: BaseException | None = None
+    # process/tick checkpoint when due; KafkaSource does it itself, flushing in between
+    auto_checkpoint: bool = True
     _uncommitted: int = 0
     _generations: dict[str, int] = field(default_factory=dict)
     _inflight: Future | None = None
@@ -52,6 +54,7 @@ class LiveRuntime:
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="checkpoint"))
     _next: dict[str, int] = field(default_factory=dict)        # "topic:p" -> next offset
     _sent: dict[str, int] = field(default_factory=dict)        # offsets handed to Redis
+    _sent_highs: dict[str, float] = field(default_factory=dict)  # clocks handed to Redis
     _final: dict[Slot, list[Rows]] = field(default_factory=dict)
     _last_commit: float = field(default_factory=time.monotonic)
     # "gas:3" -> {"accepted:gas": n}: counters since the last checkpoint, per partition
@@ -85,6 +88,7 @@ class LiveRuntime:
                 seek[(topic, p)] = stored[name]
                 self._next[name] = stored[name]
         self._sent = dict(self._next)
+        self._sent_highs = {n: float(h) for n, h in highs.items()}
         newest = max(highs.values(), default=NO_WATERMARK)
         self.topology.loader = lambda slot: self.store.loader(slot, newest)
         self._reopen(partitions)
@@ -154,8 +158,7 @@ class LiveRuntime:
             if len(rows):
                 self._final.setdefault(slot, []).append(rows)
         self._uncommitted += result.accepted
-        if time.monotonic() - self._last_commit >= self.commit_interval or \
-                self._uncommitted >= self.max_uncommitted:
+        if self.auto_checkpoint:
             self.checkpoint(wait=False)
         return result
 
@@ -166,7 +169,7 @@ class LiveRuntime:
             for slot, rows in self.topology.pop_final(utility).items():
                 if len(rows):
                     self._final.setdefault(slot, []).append(rows)
-        if time.monotonic() - self._last_commit >= self.commit_interval:
+        if self.auto_checkpoint:
             self.checkpoint(wait=False)
 
     def _check(self) -> None:
@@ -189,21 +192,31 @@ class LiveRuntime:
                 mine[key] = mine.get(key, 0) + k
 
     def checkpoint(self, wait: bool = True) -> int:
-        """Meter windows (absolute), state deltas and offsets: one Redis transaction per
-        partition (runtime/commits.py), applied in order.
-
-        wait=False (the hot path) hands the transaction to a writer thread and returns,
-        so Python keeps processing on one core while Redis applies it on the other.
-        Transactions stay in order. While one is still being applied, a non-waiting call
-        is skipped: under load checkpoints grow and thin out instead of queueing, so each
-        Redis write covers more readings (adaptive batching, bounded by the open windows).
-        The previous transaction's failure is raised before the next one is sent, and
-        leaves the runtime broken (see fail).
-        """
-        self._check()
-        if not wait and self._inflight is not None and not self._inflight.done() and \
-                self._uncommitted < 4 * self.max_uncommitted:
+        """prepare() then submit(): for callers whose side outputs need no acknowledgement
+        in between (tests, benchmarks, replay's catch-up)."""
+        if not wait and not self.due():
             return 0
+        return self.submit(self.prepare(), wait)
+
+    def due(self) -> bool:
+        """A checkpoint is due: the interval passed, or too much is uncommitted. While one
+        is still being applied, the next waits: under load checkpoints grow and thin out
+        instead of queueing, so each Redis write covers more readings (adaptive batching,
+        bounded by the open windows)."""
+        self._check()
+        busy = self._inflight is not None and not self._inflight.done()
+        if busy and self._uncommitted < 4 * self.max_uncommitted:
+            return False
+        return time.monotonic() - self._last_commit >= self.commit_interval or \
+            self._uncommitted >= self.max_uncommitted
+
+    def prepare(self) -> list[commits.Commit]:
+        """Take what the next checkpoint writes out of memory: meter windows (absolute),
+        state deltas, offsets, clocks and counters, one transaction per partition
+        (runtime/commits.py); final windows go out as side outputs now. A caller that
+        needs side outputs acknowledged before the offsets that produced them are
+        committed flushes between prepare and submit (KafkaSource does)."""
+        self._check()
         writes: dict[Slot, Rows] = {}
         for slot, table in self.topology.tables.items():
             level = slot[1]
@@ -212,6 +225,7 @@ class LiveRuntime:
             writes[slot] = Rows.concat([*self._final.get(slot, []), rows])
         highs = {f"{t}:{p}": wm.high(p) for t, wm in self.topology.watermarks.items()
                  for p in wm.partitions() if wm.high(p) > NO_WATERMARK}
+        moved = {n: h for n, h in highs.items() if self._sent_highs.get(n) != h}
         changed = {n: o for n, o in self._next.items() if self._sent.get(n) != o}
         split = commits.by_partition
         if any(t.mixed for t in self.topology.tables.values()):
@@ -221,17 +235,25 @@ class LiveRuntime:
                 log.warning("a meter's readings arrive on more than one partition: "
                             "checkpoints go back to one transaction (key messages by "
                             "service_id to avoid this)")
-        todo = split(writes, changed, highs, self._generations, self._stats)
+        todo = split(writes, changed, moved, self._generations, self._stats)
         for commit in todo:   # what Redis must still hold, or it lost a checkpoint
             commit.expected = {n: self._sent.get(n) for n in commit.partitions()}
         self._sent.update(changed)
-        self.wait_checkpoint()   # a failure drops what was just taken, with the rest
-        self._inflight = self._writer.submit(self._apply, todo)
+        self._sent_highs.update(moved)
         self._stats = {}
         emit_final(self.emit, self.outputs, self._final)
         self._final = {}
         self._uncommitted = 0
         self._last_commit = time.monotonic()
+        return todo
+
+    def submit(self, todo: list[commits.Commit], wait: bool = True) -> int:
+        """Hand prepared transactions to the writer thread, in order, so Python keeps
+        processing on one core while Redis applies them on the other. The previous
+        transaction's failure is raised first, and leaves the runtime broken (see fail)."""
+        self._check()
+        self.wait_checkpoint()
+        self._inflight = self._writer.submit(self._apply, todo)
         return self.wait_checkpoint() if wait else 0
 
     def _apply(self, todo: list[commits.Commit]) -> int:
