@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 def group_consumer(config: Config, group: str) -> AIOKafkaConsumer:
     """A group consumer for bulk reads: no auto-commit (progress lives elsewhere), large
-    fetches, and a session short enough that a dead worker's partitions move quickly."""
+    fetches, a session short enough that a dead worker's partitions move quickly, and
+    metadata fresh enough that new partitions are consumed within half a minute."""
     from aiokafka import AIOKafkaConsumer
 
     return AIOKafkaConsumer(
@@ -24,7 +25,9 @@ def group_consumer(config: Config, group: str) -> AIOKafkaConsumer:
         fetch_max_bytes=64 * 1024 * 1024,
         session_timeout_ms=int(config.session_timeout * 1000),
         heartbeat_interval_ms=int(min(3.0, config.session_timeout / 3) * 1000),
-        max_poll_interval_ms=300_000)
+        max_poll_interval_ms=300_000,
+        # partitions added to a topic join the group's assignment within this
+        metadata_max_age_ms=30_000)
 
 
 def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int,
