@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.support.live import LiveCase, brute_force_meter_windows
+from tests.support.live import LiveCase, assert_windows_exact, brute_force_meter_windows
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 UTILS = ("electricity", "gas", "water")
@@ -35,14 +35,17 @@ def test_worker_totals_match_ground_truth_with_faults(case):
     totals = case.state_totals()
     late = case.read_topic("late")
     quarantine = case.read_topic("quarantine")
-    late_by_u = {u: 0 for u in UTILS}
-    for r in late:
-        late_by_u[dict(r.headers)["source"].decode().split(":")[0]] += 1
+    late_by_u = {u: [0, 0.0] for u in UTILS}
+    for r in {dict(r.headers)["source"]: r for r in late}.values():   # at least once
+        u = dict(r.headers)["source"].decode().split(":")[0]
+        late_by_u[u][0] += 1
+        late_by_u[u][1] += float(r.value.split(b",")[5])
     for u in UTILS:
         truth = m["utilities"][u]
         count, total = totals[u]
-        # how many of the delayed readings are late depends on fetch batching; the sum does not
-        assert count + late_by_u[u] == truth["valid_readings"], u
+        # every valid reading is in a window or on the late topic, once
+        assert count + late_by_u[u][0] == truth["valid_readings"], u
+        assert total + late_by_u[u][1] == pytest.approx(float(truth["consumption_sum"]), rel=1e-9), u
     assert len(quarantine) == sum(m["utilities"][u]["malformed"] for u in UTILS)
     assert all(dict(r.headers)["reason"] for r in quarantine)
     # hourly windows hold the same readings as the minute windows
@@ -95,8 +98,10 @@ def test_per_meter_windows_equal_brute_force(case):
 
 
 def test_kill_minus_nine_and_restart_counts_exactly_once(case):
-    m = case.simulate("--meters", "800", "--duration", "20m", "--seed", "21",
-                      "--duplicate-fraction", "0.01")
+    args = ["--meters", "800", "--duration", "20m", "--seed", "21", "--duplicate-fraction",
+            "0.01"]
+    m = case.simulate(*args)
+    case.simulate(*args, to="files")
     target = _messages(m)
     first = case.start_worker()
     deadline = time.monotonic() + 120
@@ -109,6 +114,7 @@ def test_kill_minus_nine_and_restart_counts_exactly_once(case):
     case.wait_until(target)
     for u, (count, _) in case.state_totals().items():
         assert count == m["utilities"][u]["valid_readings"], u
+    assert assert_windows_exact(case.store(), case.workdir / "sim-files", UTILS) > 3 * 300
 
 
 def test_two_workers_split_partitions_and_stay_exact(case):
