@@ -1,0 +1,112 @@
+"""Private Kafka (KRaft, one node) and Redis for one chaos run, on free ports under a temp dir.
+
+The shared stack on the default ports serves other engineers' tests, so faults that kill or
+freeze a service must hit services of our own. They are the project's own stack services
+(auth_kappa/stack) given a Config with other ports and another stack_dir.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from auth_kappa.config import Config
+from auth_kappa.stack import process
+from auth_kappa.stack.kafka_broker import KafkaBroker
+from auth_kappa.stack.redis_server import RedisServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class PrivateRedis(RedisServer):
+    """The stack's Redis (appendonly yes, appendfsync everysec) without the dashboard user."""
+
+    def after_start(self) -> list[str]:
+        return []
+
+
+class PrivateKafka(KafkaBroker):
+    """The stack's broker; topics are made per scenario, with their prefix."""
+
+    def after_start(self) -> list[str]:
+        return []
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def free_ports(count: int, start: int = 29000) -> int:
+    """First port p >= start with p..p+count-1 all free (Kafka needs port and port+1)."""
+    p = start + os.getpid() % 1000 * 7
+    while not all(_free(p + i) for i in range(count)):
+        p += count + 1
+    return p
+
+
+@dataclass
+class Services:
+    """One private Kafka and Redis; the chaos faults signal them by their own pids."""
+
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="auth-chaos-")))
+    config: Config = field(init=False)
+
+    def __post_init__(self) -> None:
+        kafka, redis = free_ports(2), free_ports(1, start=31000)
+        self.config = Config.load(env={}, kafka=f"127.0.0.1:{kafka}",
+                                  redis_url=f"redis://127.0.0.1:{redis}/0",
+                                  stack_dir=str(self.root),
+                                  cache_dir=str(ROOT / ".cache"))
+        self.redis, self.kafka = PrivateRedis(self.config), PrivateKafka(self.config)
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What a worker, the simulator or replay needs to use these services."""
+        return {"AUTH_KAFKA": self.config.kafka, "AUTH_REDIS_URL": self.config.redis_url}
+
+    def start(self) -> None:
+        for svc in (self.redis, self.kafka):
+            if not svc.answering():
+                svc.start()
+
+    def stop(self) -> None:
+        for svc in (self.kafka, self.redis):
+            self.resume(svc)
+            svc.stop()
+
+    def pid(self, svc: RedisServer | KafkaBroker) -> int:
+        pid = svc.own_pid()
+        if pid is None:
+            raise RuntimeError(f"private {svc.name} is not running")
+        return pid
+
+    def kill(self, svc: RedisServer | KafkaBroker) -> None:
+        """kill -9 by its own pid, and wait until it is gone."""
+        pid = self.pid(svc)
+        os.kill(pid, signal.SIGKILL)
+        while process.is_alive(pid):
+            time.sleep(0.05)
+
+    def restart(self, svc: RedisServer | KafkaBroker) -> float:
+        """Start again from its data dir (Redis: the AOF); seconds until it answered."""
+        t0 = time.monotonic()
+        svc.start()
+        return time.monotonic() - t0
+
+    def freeze(self, svc: RedisServer | KafkaBroker) -> None:
+        os.kill(self.pid(svc), signal.SIGSTOP)
+
+    def resume(self, svc: RedisServer | KafkaBroker) -> None:
+        pid = svc.own_pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGCONT)
