@@ -58,6 +58,10 @@ KNOWN_DEFECTS: dict[tuple[str, str], str] = {
         "a 36-character non-ASCII service_id in CSV/JSON raises UnicodeEncodeError",
     ("invalid_json", "deep_nesting"):
         "deeply nested JSON under 4 KiB raises RecursionError out of json.loads",
+    ("json_type_confusion", "lone_surrogate"):
+        "a JSON escape of a lone surrogate (\\ud800: ASCII bytes, valid JSON) in state or "
+        "type raises UnicodeEncodeError in encode_codes; in user_name it is accepted and the "
+        "archiver's Parquet conversion raises",
     ("bad_number", "lenient_number"):
         "Python float() syntax is accepted as a number: 1_000, Unicode digits (\u0663), "
         "surrounding spaces",
@@ -288,7 +292,7 @@ def _bad_number(c: _Ctx) -> Made:
 def _json_type_confusion(c: _Ctx) -> Made:
     v = c.rng.choice(("bool_consumption", "bool_ts", "null_numeric", "list_numeric",
                       "dict_numeric", "string_garbage", "number_in_text",
-                      "top_level_array", "missing_fields"))
+                      "top_level_array", "missing_fields", "lone_surrogate"))
     num = c.rng.choice(("start_ts", "consumption", "end_ts"))
     rec = c.reading()
     reason = R_NUM
@@ -309,6 +313,10 @@ def _json_type_confusion(c: _Ctx) -> Made:
         rec[c.rng.choice(("service_id", "user_name", "type", "state"))] = \
             c.rng.choice((5, 0.5, True, None, ["x"], {"a": 1}))
         reason = r"non-text"
+    elif v == "lone_surrogate":
+        field, reason = c.rng.choice((("service_id", R_UUID), ("state", R_STATE),
+                                      ("type", R_TYPE), ("user_name", r".")))
+        rec[field] = "\ud800" * (36 if field == "service_id" else 1)
     elif v == "top_level_array":
         items = c.rng.sample(list(rec.values()), c.rng.choice((0, 1, 2, 3, 5)))
         return v, json.dumps(items).encode(), (R_FIELDS.format(max(len(items), 1)),)
