@@ -106,3 +106,29 @@ def test_partition_taken_over_from_a_lagging_owner_is_not_late():
     assert not late.any()
     # while on gas:0 the same times are late (its own clock passed them)
     assert late_mask(wm, np.zeros(1, np.int32), np.array([t0 + 5]), 60, 30).all()
+
+
+def test_no_clock_passes_the_wall_clock_plus_the_allowed_skew():
+    """Defect 6: a record whose own timestamp is 20 h ahead (a producer's clock) gets its
+    reading past the `future` check; the partition's clock still stops at now + 15 min,
+    so the meter's later readings are not all late."""
+    from auth_kappa.topology.decode import Message
+    from auth_kappa.topology.processor import Topology
+    from auth_kappa.topology.validate import Rules
+    from auth_kappa.topology.windows import WindowSpec
+
+    now = 1_772_409_600.0
+    topo = Topology([WindowSpec.parse("1m")], grace=30, idle_timeout=math.inf,
+                    rules=Rules(clock=lambda: now))
+    topo.assign("gas", [0])
+    sid = "00000000-0000-4000-8000-000000000001"
+
+    def msg(end: float, offset: int, ts: float) -> Message:
+        return Message(f"{sid},A,household,{int(end) - 5},WA,1.0,{int(end)}".encode(), 0,
+                       offset, ts)
+
+    ahead = now + 20 * 3600
+    r = topo.process("gas", [msg(ahead, 0, ahead)])
+    assert r.accepted == 1 and topo.watermarks["gas"].high(0) == now + 900
+    r = topo.process("gas", [msg(now + 840, 1, now)])   # 14 min ahead of the wall clock:
+    assert r.accepted == 1 and len(r.late) == 0          # on time (was late by 20 h)

@@ -113,18 +113,20 @@ class Watermark:
 
 
 def late_mask(wm: Watermark, partition: np.ndarray, end_ts: np.ndarray,
-              window: int, grace: float) -> np.ndarray:
+              window: int, grace: float, ceiling: float = math.inf) -> np.ndarray:
     """Which readings are late, deciding each one in its partition's order.
 
     A reading is late when its (finest) window ended, plus grace, at or before the
     partition's event time just before it: the partition's clock from earlier batches,
     raised by the readings ahead of it in this batch. Batch order within a partition is
-    its order in the partition (decode keeps offset order)."""
+    its order in the partition (decode keeps offset order). No clock passes `ceiling`
+    (the wall clock plus the allowed skew), whatever a reading claims."""
     ends = np.asarray(end_ts, np.int64)
     due = ends // window * window + window + grace   # the clock at which each is late
     if not len(ends):
         return np.zeros(0, bool)
     clocks = {int(p): wm.high(int(p)) for p in np.unique(partition)}
+    ends = np.minimum(ends, ceiling)
     if due.min() > max(ends.max(), *clocks.values()):
         return np.zeros(len(ends), bool)          # the usual case: nothing can be late
     cuts = np.flatnonzero(np.diff(partition)) + 1
