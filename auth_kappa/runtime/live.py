@@ -16,12 +16,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from auth_kappa.runtime import commits
+from auth_kappa.runtime.checkpoint_writer import CheckpointWriter
 from auth_kappa.runtime.counters import Counters
 from auth_kappa.runtime.side_outputs import Emit, Outputs, emit_final, emit_rejected
 from auth_kappa.state.redis_store import RedisWindowStore
@@ -49,9 +49,6 @@ class LiveRuntime:
     auto_checkpoint: bool = True
     _uncommitted: int = 0
     _generations: dict[str, int] = field(default_factory=dict)
-    _inflight: Future | None = None
-    _writer: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="checkpoint"))
     _next: dict[str, int] = field(default_factory=dict)        # "topic:p" -> next offset
     _sent: dict[str, int] = field(default_factory=dict)        # offsets handed to Redis
     _sent_highs: dict[str, float] = field(default_factory=dict)  # clocks handed to Redis
@@ -63,6 +60,7 @@ class LiveRuntime:
 
     def __post_init__(self) -> None:
         self.topology.state_per_partition = True   # state deltas commit per partition
+        self._writer = CheckpointWriter(self.store)
 
     def assign(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """Ownership (new, or again after a failure): forget memory, claim, and resume from
@@ -104,7 +102,7 @@ class LiveRuntime:
         """Drop everything held in memory; a checkpoint still in flight is left to land or
         be refused by the claim that follows (see assign)."""
         self._final, self._uncommitted, self._stats = {}, 0, {}
-        self._inflight = None
+        self._writer.discard()
         self.topology.reset()
 
     def fail(self, exc: BaseException) -> None:
@@ -204,8 +202,7 @@ class LiveRuntime:
         instead of queueing, so each Redis write covers more readings (adaptive batching,
         bounded by the open windows)."""
         self._check()
-        busy = self._inflight is not None and not self._inflight.done()
-        if busy and self._uncommitted < 4 * self.max_uncommitted:
+        if self._writer.busy() and self._uncommitted < 4 * self.max_uncommitted:
             return False
         return time.monotonic() - self._last_commit >= self.commit_interval or \
             self._uncommitted >= self.max_uncommitted
@@ -253,20 +250,14 @@ class LiveRuntime:
         transaction's failure is raised first, and leaves the runtime broken (see fail)."""
         self._check()
         self.wait_checkpoint()
-        self._inflight = self._writer.submit(self._apply, todo)
+        self._writer.submit(todo)
         return self.wait_checkpoint() if wait else 0
-
-    def _apply(self, todo: list[commits.Commit]) -> int:
-        return sum(c.apply(self.store) for c in todo)
 
     def wait_checkpoint(self) -> int:
         """Block until the last checkpoint is applied; its error (Fenced, RolledBack, a
         Redis error) breaks the runtime and is raised."""
-        inflight, self._inflight = self._inflight, None
-        if inflight is None:
-            return 0
         try:
-            return inflight.result()
+            return self._writer.wait()
         except Exception as exc:
             self.fail(exc)
             raise
