@@ -185,6 +185,29 @@ def test_100k_hostile_messages_in_process_are_quarantined_and_change_nothing(tmp
         pd.testing.assert_frame_equal(got[slot], want[slot], check_exact=True, obj=str(slot))
 
 
+def test_archiver_quarantines_the_same_hostile_messages():
+    """Every worker also archives what it reads: the archive must reject the same
+    messages with the same reasons, and archive none of them (replay reads it back)."""
+    import numpy as np
+
+    from auth_kappa.archive.records import split_messages
+
+    now = time.time()
+    hs = fuzz.safe(6000, seed=5, utility="water", now=now, max_bytes=200_000)
+    got: dict[int, list[str]] = defaultdict(list)
+    for lo in range(0, len(hs), 500):
+        msgs = [Message(h.value, 0, i) for i, h in enumerate(hs[lo:lo + 500], lo)]
+        archive, quarantine = split_messages("water", "water", msgs,
+                                             np.full(len(msgs), int(now * 1000)))
+        assert archive.num_rows == 0
+        for off, reason in zip(quarantine["offset"].to_pylist(),
+                               quarantine["reason"].to_pylist(), strict=True):
+            got[off].append(reason)
+    failures = mismatches([h.expect for h in hs], [got[i] for i in range(len(hs))])
+    assert not failures, [(hs[i].kind, hs[i].variant, why) for i, why in
+                          list(failures.items())[:10]]
+
+
 # --- (b) live: a real producer, a real faust worker -------------------------------------
 
 def _produce(topic_prefix: str, kafka: str, bad: dict[str, list[Hostile]]
