@@ -78,7 +78,7 @@ def _topology() -> Topology:
 
 def _frames(path: Path, rows: int = 100) -> list[bytes]:
     table = pq.read_table(path).select(list(fuzz.FIELDS)).cast(fuzz.SCHEMA)
-    return [fuzz._ipc(table.slice(i, rows)) for i in range(0, table.num_rows, rows)]
+    return [fuzz.ipc_bytes(table.slice(i, rows)) for i in range(0, table.num_rows, rows)]
 
 
 def _valid_traffic(tmp: Path) -> dict[str, list[bytes]]:
@@ -393,7 +393,7 @@ def test_frame_with_a_duplicate_column_is_quarantined():
 
     table = pa.table({f: [v] for f, v in _row().items()}, schema=fuzz.SCHEMA)
     table = table.append_column(pa.field("service_id", pa.string()), [[SID]])
-    _quarantined_alone(fuzz._ipc(table))
+    _quarantined_alone(fuzz.ipc_bytes(table))
 
 
 @pytest.mark.xfail(strict=False, reason="decode._typed builds np.array(sid, dtype='S36'): a "
@@ -458,8 +458,8 @@ def test_a_frame_of_invalid_rows_costs_about_what_a_valid_frame_costs():
     n = 5000
     rows = {f: [v] * n for f, v in _row().items()}
     rows["service_id"] = [f"{i:08x}-1f2a-4c1e-9a7b-1234567890ab" for i in range(n)]
-    good = fuzz._ipc(pa.table(rows, schema=fuzz.SCHEMA))
-    bad = fuzz._ipc(pa.table({**rows, "consumption": [-1.0] * n}, schema=fuzz.SCHEMA))
+    good = fuzz.ipc_bytes(pa.table(rows, schema=fuzz.SCHEMA))
+    bad = fuzz.ipc_bytes(pa.table({**rows, "consumption": [-1.0] * n}, schema=fuzz.SCHEMA))
     took = []
     for value in (good, bad):
         t0 = time.perf_counter()

@@ -117,10 +117,11 @@ def frame(rows: list[dict[str, object]], schema: pa.Schema = SCHEMA,
           compression: str | None = None, chunk: int | None = None) -> bytes:
     """Arrow IPC stream, as a data concentrator sends it."""
     table = pa.table({f.name: [r.get(f.name) for r in rows] for f in schema}, schema=schema)
-    return _ipc(table, compression, chunk)
+    return ipc_bytes(table, compression, chunk)
 
 
-def _ipc(table: pa.Table, compression: str | None = None, chunk: int | None = None) -> bytes:
+def ipc_bytes(table: pa.Table, compression: str | None = None, chunk: int | None = None) -> bytes:
+    """Any table as Arrow IPC stream bytes (wrong schemas included), without the engine."""
     sink = pa.BufferOutputStream()
     with ipc.new_stream(sink, table.schema,
                         options=ipc.IpcWriteOptions(compression=compression)) as w:
@@ -409,7 +410,7 @@ def _corrupt_arrow_frame(c: _Ctx) -> Made:
     if v == "duplicate_column":
         table = pa.table({f: [row[f]] for f in FIELDS}, schema=SCHEMA)
         table = table.append_column(pa.field("service_id", pa.string()), [[c.sid()]])
-        return v, _ipc(table), (r".",)
+        return v, ipc_bytes(table), (r".",)
     if v == "non_ascii_sid":
         return v, frame([{**row, "service_id": "é" * 36}]), (R_UUID,)
     if v == "empty_frame":
