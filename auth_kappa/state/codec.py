@@ -1,5 +1,10 @@
 """Window values as bytes: 32 bytes (sum f64, count i64, min f64, max f64) + dedup bits.
 
+Open finest meter windows also keep the first value of each seen second (8 bytes each,
+in second order) in a hash of their own, so a conflicting resend is told from an exact one
+after a restart too; apart, because values over 64 bytes would turn every meter's window
+hash from a compact listpack into a hashtable (measured: 6.3 KB -> 26 KB per 1m key).
+
 Fixed-width little-endian records built with numpy, so a checkpoint of 100k windows
 is a few array copies in Python and one loop in a Redis script.
 """
@@ -8,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from auth_kappa.state.window_table import Rows
+from auth_kappa.state.window_table import UNKNOWN, Rows
 from auth_kappa.topology.readings import SID_WIDTH
 
 VALUE = np.dtype([("sum", "<f8"), ("count", "<i8"), ("min", "<f8"), ("max", "<f8")])
@@ -24,6 +29,47 @@ def values(rows: Rows, words: int) -> np.ndarray:
     out["sum"], out["count"], out["min"], out["max"] = rows.sum, rows.count, rows.min, rows.max
     if words:
         out["seen"] = rows.seen
+    return out
+
+
+def seen_mask(seen: np.ndarray) -> np.ndarray:
+    """[n, words] seen bits ► [n, 64 * words] bool, one column per second of the window."""
+    raw = np.ascontiguousarray(seen, "<u8").view(np.uint8)
+    return np.unpackbits(raw, axis=1, bitorder="little").astype(bool)
+
+
+def firsts(rows: Rows, words: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """Open finest meter windows' first values, for the `f:` hash: (row index, fixed-width
+    records of 8 B per seen second, in second order) per count of seen seconds; and the
+    rows that keep none (final windows: their readings are late from now on) to delete."""
+    if not words or rows.first is None or not len(rows):
+        return [], np.zeros(0, np.int64)
+    mask = seen_mask(rows.seen)
+    count = mask.sum(axis=1)
+    known = (rows.first != UNKNOWN).any(axis=1) & (count > 0)
+    out = []
+    for k in np.unique(count[known]):
+        idx = np.flatnonzero(known & (count == k))
+        rec = rows.first[idx][mask[idx]].astype("<u8").reshape(len(idx), int(k))
+        out.append((idx, rec.view(f"V{8 * int(k)}").ravel()))
+    return out, np.flatnonzero(~known)
+
+
+def decode_firsts(seen: np.ndarray, raw: list[bytes | None]) -> np.ndarray:
+    """[n, 64 * words] first-value bits per second from the `f:` values; UNKNOWN where none
+    is stored (a final window, or one written before first values were kept)."""
+    words = seen.shape[1] if seen.ndim == 2 else 0
+    out = np.full((len(raw), 64 * words), UNKNOWN, np.uint64)
+    if not words or not len(raw):
+        return out
+    mask = seen_mask(seen)
+    lengths = np.fromiter((len(v) if v else 0 for v in raw), np.int64, len(raw))
+    whole = (lengths == 8 * mask.sum(axis=1)) & (lengths > 0)
+    if whole.any():
+        block = out[whole]
+        block[mask[whole]] = np.frombuffer(
+            b"".join(v for v, ok in zip(raw, whole, strict=True) if ok), "<u8")
+        out[whole] = block
     return out
 
 

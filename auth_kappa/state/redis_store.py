@@ -2,10 +2,13 @@
 
 Key layout (prefix `auth:<ns>:`, ns = the namespace readers follow, e.g. v1):
   m:{<service_id>}:<utility>:<size>   HASH  window_start -> value (+ seen bits, finest size)
+  f:{<service_id>}:<utility>:<size>   HASH  window_start -> first value of each seen second,
+                                            open finest windows only (conflicting resends)
   s:<utility>:<size>                  HASH  <state>:<window_start> -> value
   newest:s:<utility>:<size>           STRING  newest window_start it held (retention cut)
   offsets:<group>                     HASH  <topic>:<partition> -> next offset to read
   highs:<group>                       HASH  <topic>:<partition> -> highest end_ts applied
+  marks:<group>                       HASH  <topic>:<partition> -> idle advance past it
   stats:<group>                       HASH  <counter>:<utility> -> running total, checkpoint_ts
   meters:<group>:<utility>:<p>        SET   service_ids seen on partition p (to reopen their
                                             open windows after a restart)
@@ -17,6 +20,7 @@ live runtime makes one call per partition: runtime/commits.py).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,7 +32,7 @@ import redis
 
 from auth_kappa.state import codec
 from auth_kappa.state.resp import RespConnection, command, concat, decimal, pack, widths
-from auth_kappa.state.window_table import Loader, Rows
+from auth_kappa.state.window_table import UNKNOWN, Loader, Rows
 from auth_kappa.topology.keys import uuid_keys, uuid_text
 from auth_kappa.topology.processor import Slot
 from auth_kappa.topology.schema import STATES
@@ -101,7 +105,8 @@ class RedisWindowStore:
     def checkpoint(self, dirty: Mapping[Slot, Rows], offsets: Mapping[str, int],
                    highs: Mapping[str, float], generations: Mapping[str, int] | None = None,
                    stats: Mapping[str, int] | None = None,
-                   expected: Mapping[str, int | None] | None = None) -> int:
+                   expected: Mapping[str, int | None] | None = None,
+                   marks: Mapping[str, float] | None = None) -> int:
         """Windows, and the offsets they cover, in one transaction, applied only while
         every partition in `generations` is still ours (WATCH on the generations).
 
@@ -115,7 +120,8 @@ class RedisWindowStore:
         from an AOF that missed the last second, a failover to a lagging replica), and
         RolledBack is raised: state and offsets then roll back together."""
         gens, offs = self._generations, f"{self.prefix}offsets:{self.group}"
-        body, n, written, trims = self._commands(dirty, offsets, highs, stats or {})
+        body, n, written, trims = self._commands(dirty, offsets, highs, stats or {},
+                                                 marks or {})
         generations, expected = generations or {}, expected or {}
         check = command("WATCH", gens)   # not offs: every worker of the group writes it
         if generations:
@@ -164,8 +170,8 @@ class RedisWindowStore:
                              "without it)")
 
     def _commands(self, dirty: Mapping[Slot, Rows], offsets: Mapping[str, int],
-                  highs: Mapping[str, float], stats: Mapping[str, int]
-                  ) -> tuple[bytes, int, int, list[bytes]]:
+                  highs: Mapping[str, float], stats: Mapping[str, int],
+                  marks: Mapping[str, float]) -> tuple[bytes, int, int, list[bytes]]:
         """The transaction's commands as RESP: (payload, number of commands, windows,
         retention trims to run after it)."""
         out: list[tuple[bytes, int]] = []   # (commands, how many)
@@ -195,6 +201,9 @@ class RedisWindowStore:
         if highs:
             small.append(command("HSET", f"{self.prefix}highs:{self.group}",
                                  *_flat((k, int(v)) for k, v in highs.items())))
+        if marks:
+            small.append(command("HSET", f"{self.prefix}marks:{self.group}",
+                                 *_flat((k, int(v)) for k, v in marks.items())))
         small += [command("HINCRBY", self.stats_key, name, int(n))
                   for name, n in stats.items() if n]
         small.append(command("HSET", self.stats_key, "checkpoint_ts", f"{time.time():.3f}"))
@@ -218,6 +227,7 @@ class RedisWindowStore:
             pick = wide == w
             out.append((pack(b"HSET", keys[pick], decimal(starts[pick]), values[pick]),
                         int(pick.sum())))
+        out += self._first_commands(utility, size, rows, sid, new, wide, ttl)
         fresh = np.flatnonzero(new)
         if len(fresh):
             out.append((pack(b"EXPIRE", keys[fresh], str(ttl).encode()), len(fresh)))
@@ -228,6 +238,32 @@ class RedisWindowStore:
                  for part in np.array_split(fresh, -(-len(fresh) // TRIM_CHUNK))] \
             if len(fresh) else []
         return out, trims
+
+    def _first_commands(self, utility: str, size: int, rows: Rows, sid: np.ndarray,
+                        new: np.ndarray, wide: np.ndarray, ttl: int) -> list[tuple[bytes, int]]:
+        """Open windows' first values (HSET, in the window's transaction); a final window's
+        field is deleted (HDEL) unless it was never stored. Packed like the windows."""
+        groups, gone = codec.firsts(rows, self.words(size))
+        if not groups and not len(gone):
+            return []
+        keys = concat(f"{self.prefix}f:{{".encode(), sid, f"}}:{utility}:{size}".encode())
+        starts, out = rows.window_start, []
+        for idx, blob in groups:
+            for w in np.unique(wide[idx]):
+                sel = wide[idx] == w
+                out.append((pack(b"HSET", keys[idx[sel]], decimal(starts[idx[sel]]), blob[sel]),
+                            int(sel.sum())))
+        fresh = np.concatenate([idx[new[idx]] for idx, _ in groups]) if groups else gone[:0]
+        if len(fresh):
+            out.append((pack(b"EXPIRE", keys[fresh], str(ttl).encode()), len(fresh)))
+        gone = gone[~new[gone]]
+        for w in np.unique(wide[gone]):
+            pick = gone[wide[gone] == w]
+            out.append((pack(b"HDEL", keys[pick], decimal(starts[pick])), len(pick)))
+        return out
+
+    def first_key(self, service_id: str, utility: str, size: int) -> str:
+        return f"{self.prefix}f:{{{service_id}}}:{utility}:{size}"
 
     def meters_key(self, utility: str, partition: int) -> str:
         return f"{self.prefix}meters:{self.group}:{utility}:{partition}"
@@ -274,8 +310,25 @@ class RedisWindowStore:
         return {k.decode(): int(v) for k, v in raw.items()}
 
     def highs(self) -> dict[str, int]:
+        """Each partition's clock: the highest end_ts applied."""
         raw = self.client.hgetall(f"{self.prefix}highs:{self.group}")
         return {k.decode(): int(v) for k, v in raw.items()}
+
+    def marks(self) -> dict[str, int]:
+        """Idle partitions' advances: how far each lets the watermark go past its clock."""
+        raw = self.client.hgetall(f"{self.prefix}marks:{self.group}")
+        return {k.decode(): int(v) for k, v in raw.items()}
+
+    def watermarks(self) -> dict[str, float]:
+        """Per utility: the lowest over its partitions of clock-or-mark (what the workers'
+        watermark is, as of their last checkpoints)."""
+        highs, marks = self.highs(), self.marks()
+        out: dict[str, float] = {}
+        for name in {*highs, *marks}:
+            u = name.split(":")[0]
+            v = max(highs.get(name, -math.inf), marks.get(name, -math.inf))
+            out[u] = min(out.get(u, math.inf), v)
+        return out
 
     def loader(self, slot: Slot, newer_than: float) -> Loader | None:
         """Fetch stored windows for rows not in memory; windows past `newer_than` are new."""
@@ -289,9 +342,13 @@ class RedisWindowStore:
                 return None
             sids = uuid_text(k0[need], k1[need])
             pipe = self.client.pipeline(transaction=False)
+            words = self.words(size)
             for sid, w in zip(sids, ws[need], strict=True):
                 pipe.hget(self.meter_key(sid, utility, size), str(int(w)))
-            got = codec.decode_values(pipe.execute(), self.words(size))
+                if words:
+                    pipe.hget(self.first_key(sid, utility, size), str(int(w)))
+            raw = pipe.execute()
+            got = codec.decode_values(raw[::2] if words else raw, words)
             init = {name: np.zeros(len(ws), got.dtype[name].base) for name in
                     ("sum", "count", "min", "max")}
             init["min"][:], init["max"][:] = np.inf, -np.inf
@@ -301,6 +358,9 @@ class RedisWindowStore:
                 seen = np.zeros((len(ws), self.words(size)), np.uint64)
                 seen[need] = got["seen"]
                 init["seen"] = seen
+                first = np.full((len(ws), 64 * words), UNKNOWN, np.uint64)
+                first[need] = codec.decode_firsts(got["seen"], raw[1::2])
+                init["first"] = first
             init["stored"] = np.zeros(len(ws), bool)
             init["stored"][need] = got["count"] > 0
             return init

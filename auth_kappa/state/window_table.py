@@ -1,8 +1,9 @@
 """Open windows of one (utility, level, size) as columns, found by a 64-bit code index.
 
 This is the operator state every runtime shares. At the finest size and meter level it
-also holds each window's "seen" bits, one per second of the window, which is how exact
-resends are recognised: the dedup state lives and expires with the window itself.
+also holds each window's "seen" bits, one per second of the window, and the first value
+read for each seen second (its float64 bits), which is how resends are recognised and an
+exact one told from a conflicting one: the dedup state lives and expires with the window.
 """
 
 from __future__ import annotations
@@ -18,6 +19,14 @@ from auth_kappa.topology.keys import mix
 # loader(k0, k1, window_start) -> dict of initial columns for windows not in memory, or None
 Loader = Callable[[np.ndarray, np.ndarray, np.ndarray], dict[str, np.ndarray] | None]
 VALUE_COLUMNS = ("sum", "count", "min", "max")
+# "first value not known" (windows stored before values were kept): a NaN's bits, which no
+# accepted reading has; a resend of such a second counts as an exact duplicate
+UNKNOWN = np.uint64(0x7FF8_0000_DEAD_0001)
+
+
+def fingerprint(values: np.ndarray) -> np.ndarray:
+    """Exact identity of a value: its float64 bits, with -0.0 taken as 0.0 (equal values)."""
+    return (np.asarray(values, np.float64) + 0.0).view(np.uint64)
 
 
 @dataclass
@@ -34,6 +43,7 @@ class Rows:
     seen: np.ndarray | None
     new: np.ndarray | None = None   # True: not in the store yet (first write of the window)
     part: np.ndarray | None = None  # source partition of the readings in it (-1: none)
+    first: np.ndarray | None = None  # [n, 64 * words] first value's bits per second (finest)
 
     def __len__(self) -> int:
         return len(self.window_start)
@@ -75,6 +85,7 @@ class WindowTable:
             "max": np.zeros(0, np.float64), "dirty": np.zeros(0, bool),
             "stored": np.zeros(0, bool), "part": np.zeros(0, np.int32),
             "seen": np.zeros((0, self.words), np.uint64),
+            "first": np.zeros((0, 64 * self.words), np.uint64),
         }
         self._index = pd.Index(np.zeros(0, np.uint64))
         # a window fed by two partitions: per-partition checkpoints are then unsafe
@@ -117,6 +128,7 @@ class WindowTable:
         c["sum"][n:n + m], c["count"][n:n + m] = 0.0, 0
         c["min"][n:n + m], c["max"][n:n + m] = np.inf, -np.inf
         c["seen"][n:n + m] = 0
+        c["first"][n:n + m] = UNKNOWN
         c["dirty"][n:n + m] = False
         c["stored"][n:n + m] = False
         c["part"][n:n + m] = -1
@@ -130,14 +142,22 @@ class WindowTable:
         self._index = pd.Index(mix(self.col("k0"), self.col("k1"),
                                    self.col("window_start").astype(np.uint64)))
 
-    def first_seen(self, rows: np.ndarray, end_ts: np.ndarray) -> np.ndarray:
-        """True for readings whose second-in-window is new to its window; marks it seen."""
+    def dedup(self, rows: np.ndarray, end_ts: np.ndarray, values: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """(fresh, conflict) per reading, in batch order. Fresh: its second is new to its
+        window; it is marked seen and its value kept. A resend is a conflict when its value
+        differs from the first one's (exact bits), else an exact duplicate."""
         bit = end_ts - self._cols["window_start"][rows]
         word, mask = bit // 64, np.left_shift(np.uint64(1), (bit % 64).astype(np.uint64))
         fresh = ~pd.Series(rows * (self.words * 64) + bit).duplicated().to_numpy()
         fresh &= (self._cols["seen"][rows, word] & mask) == 0
         np.bitwise_or.at(self._cols["seen"], (rows[fresh], word[fresh]), mask[fresh])
-        return fresh
+        fp, first = fingerprint(values), self._cols["first"]
+        first[rows[fresh], bit[fresh]] = fp[fresh]
+        if fresh.all():
+            return fresh, np.zeros(len(fresh), bool)
+        held = first[rows, bit]
+        return fresh, ~fresh & (held != fp) & (held != UNKNOWN)
 
     def add(self, rows: np.ndarray, values: np.ndarray, part: np.ndarray | None = None) -> None:
         c = self._cols
@@ -158,7 +178,8 @@ class WindowTable:
         out = Rows(*(c[name][idx].copy() for name in
                      ("k0", "k1", "window_start", *VALUE_COLUMNS)),
                    seen=c["seen"][idx].copy() if self.words else None,
-                   new=~c["stored"][idx], part=c["part"][idx].copy())
+                   new=~c["stored"][idx], part=c["part"][idx].copy(),
+                   first=c["first"][idx].copy() if self.words else None)
         if remove and len(idx):
             keep = np.flatnonzero(~mask)
             for arr in c.values():
@@ -170,7 +191,10 @@ class WindowTable:
     def pop_final(self, before: float | np.ndarray) -> Rows:
         """Windows that started before the cut (one for all, or one per row) are final:
         hand them out and forget them."""
-        return self.take(self.col("window_start") < before, remove=True)
+        out = self.take(self.col("window_start") < before, remove=True)
+        if out.first is not None:
+            out.first[:] = UNKNOWN   # later readings for them are late: dedup is over
+        return out
 
     def pop_dirty(self) -> Rows:
         """Rows changed since the last call; they count as stored from now on (a failed

@@ -19,7 +19,7 @@ import pandas as pd
 from auth_kappa.state.window_table import Loader, Rows, WindowTable
 from auth_kappa.topology.decode import Message, decode
 from auth_kappa.topology.keys import uuid_text
-from auth_kappa.topology.quarantine import Rejected
+from auth_kappa.topology.quarantine import Rejected, reject_rows
 from auth_kappa.topology.readings import Readings
 from auth_kappa.topology.schema import STATES, UTILITIES
 from auth_kappa.topology.validate import Rules, validate
@@ -43,6 +43,10 @@ class StepResult:
     watermark: float
     # partition -> (accepted, duplicates): what each partition's checkpoint must count
     by_partition: dict[int, tuple[int, int]] = field(default_factory=dict)
+    # resends of a seen second with another value: the first stays, these are quarantined
+    # (so also in rejects), counted apart from exact duplicates; and per partition
+    conflicts: int = 0
+    conflicts_by_partition: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -112,23 +116,27 @@ class Topology:
             on_time = np.flatnonzero(~is_late)
             late = batch.take(np.flatnonzero(is_late))
             ok, ok_keys = batch.take(on_time), keys[on_time]
-        by_partition = self._accumulate(utility, ok, ok_keys)
+        by_partition, conflicts = self._accumulate(utility, ok, ok_keys)
+        bad += reject_rows(conflicts, ["conflicting duplicate"] * len(conflicts))
         for p, high in _highs(batch):
             wm.observe(p, high)
         return StepResult(utility, self.pop_final(utility), late, rejects + bad,
                           sum(a for a, _ in by_partition.values()),
-                          sum(d for _, d in by_partition.values()), wm.current(), by_partition)
+                          sum(d for _, d in by_partition.values()), wm.current(), by_partition,
+                          len(conflicts), _per_partition(conflicts.partition))
 
-    def _accumulate(self, utility: str, batch: Readings,
-                    keys: np.ndarray) -> dict[int, tuple[int, int]]:
-        """Adds the batch; returns (accepted, duplicates) per source partition."""
+    def _accumulate(self, utility: str, batch: Readings, keys: np.ndarray
+                    ) -> tuple[dict[int, tuple[int, int]], Readings]:
+        """Adds the batch; returns (accepted, duplicates) per source partition, and the
+        conflicting resends (kept out)."""
         if not len(batch):
-            return {}
+            return {}, batch
         k0, k1 = keys[:, 0].copy(), keys[:, 1].copy()
         fine = self.tables[(utility, "meter", self.finest.size)]
         ws = self.finest.start(batch.end_ts)
         rows = fine.locate(k0, k1, ws, self.loader((utility, "meter", self.finest.size)))
-        fresh = fine.first_seen(rows, batch.end_ts)
+        fresh, conflict = fine.dedup(rows, batch.end_ts, batch.consumption)
+        conflicts = batch.take(np.flatnonzero(conflict))
         values, end = batch.consumption[fresh], batch.end_ts[fresh]
         k0, k1, rows, ws = k0[fresh], k1[fresh], rows[fresh], ws[fresh]
         part = batch.partition[fresh]
@@ -143,8 +151,9 @@ class Topology:
                 table.add(r, values, part if level == "meter" else None)
         parts, first = np.unique(batch.partition, return_inverse=True)
         accepted = np.bincount(first, weights=fresh, minlength=len(parts))
-        return {int(p): (int(a), int(n - a)) for p, a, n in
-                zip(parts, accepted, np.bincount(first, minlength=len(parts)), strict=True)}
+        dups = np.bincount(first, weights=~fresh & ~conflict, minlength=len(parts))
+        return {int(p): (int(a), int(d)) for p, a, d in
+                zip(parts, accepted, dups, strict=True)}, conflicts
 
     def pop_final(self, utility: str) -> dict[Slot, Rows]:
         """Per-meter windows are final by their partition's clock (a meter lives on one
@@ -176,6 +185,11 @@ class Topology:
             wm.end_of_input()
             out.update(self.pop_final(u))
         return out
+
+
+def _per_partition(partition: np.ndarray) -> dict[int, int]:
+    parts, n = np.unique(partition, return_counts=True)
+    return {int(p): int(k) for p, k in zip(parts, n, strict=True)}
 
 
 def _highs(batch: Readings) -> list[tuple[int, int]]:
