@@ -88,7 +88,15 @@ def _score(score: Score, want: dict, got: dict) -> None:
 
 def compare_late(score: Score, truth: Truth, late_records: list[Record]) -> None:
     """`late` is at-least-once: de-duplicate by source (and the reading in a frame)."""
-    got = {k for k in map(late_key, late_records) if k is not None}
+    keyed = [(late_key(r), r.timestamp) for r in late_records]
+    got = {k for k, _ in keyed if k is not None}
+    wrong = [ts for k, ts in keyed if k is not None and k not in truth.late]
+    if wrong:
+        import datetime as dt
+
+        first, last = (dt.datetime.fromtimestamp(t, dt.UTC).strftime("%H:%M:%S")
+                       for t in (min(wrong), max(wrong)))
+        score.notes.append(f"misrouted records were published {first}-{last} UTC")
     score.misrouted = len(got - truth.late)
     score.late_unrouted = len(truth.late - got)
     for label, keys in (("misrouted", got - truth.late), ("late unrouted", truth.late - got)):

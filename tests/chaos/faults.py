@@ -45,6 +45,7 @@ def freeze_worker(run: Run, extra: float = 8.0) -> None:
     run.note(f"SIGSTOP worker pid {pid}")
     run.sleep(run.case.config.session_timeout + extra)
     run.signal_worker(0, signal.SIGCONT)
+    run.fault_over()
     run.note(f"SIGCONT worker pid {pid}")
 
 
@@ -80,6 +81,7 @@ def kill_broker(run: Run, down: float = 3.0) -> None:
     run.note("broker kill -9")
     run.sleep(down)
     took = run.services.restart(run.services.kafka)
+    run.fault_over()
     run.note(f"broker answering again after {took:.1f}s")
 
 
@@ -89,6 +91,7 @@ def kill_redis(run: Run) -> None:
     run.services.kill(run.services.redis)
     run.note("redis kill -9")
     took = run.services.restart(run.services.redis)
+    run.fault_over()
     run.note(f"redis restarted from its AOF in {took:.1f}s")
 
 
@@ -99,6 +102,7 @@ def freeze_redis(run: Run, seconds: float = 30.0) -> None:
     run.note(f"redis SIGSTOP for {seconds:.0f}s")
     run.sleep(seconds)
     run.services.resume(run.services.redis)
+    run.fault_over()
     run.note("redis SIGCONT")
 
 

@@ -71,16 +71,17 @@ class OffsetMonitor(threading.Thread):
                 pass
             self.stopped.wait(0.25)
 
-    def recovery(self, since: float, ends: dict[str, int]) -> float | None:
-        """Seconds from `since` until every partition that still had data to read then
-        committed past where it stood at `since` (None: nothing was left to read)."""
-        before = [s for t, s in self.samples if t <= since]
+    def recovery(self, since: float, over: float, ends: dict[str, int]) -> float | None:
+        """Seconds from the fault (`since`) until every partition that still had data to
+        read when it was over (`over`: the service back, the worker resumed) committed
+        past where it stood then (None: nothing was left to read)."""
+        before = [s for t, s in self.samples if t <= over]
         at = before[-1] if before else {}
         pending = {p for p, end in ends.items() if at.get(p, 0) < end}
         if not pending:
             return None
         for t, snap in self.samples:
-            if t > since and all(snap.get(p, 0) > at.get(p, 0) for p in pending):
+            if t > over and all(snap.get(p, 0) > at.get(p, 0) for p in pending):
                 return t - since
         return float("inf")
 
@@ -98,7 +99,7 @@ class Run:
         self.case = LiveCase(self.name, self.workdir, extra_env=env)
         self.slots: list[subprocess.Popen] = []
         self.restarts = 0
-        self.faults: list[float] = []        # monotonic times the faults began
+        self.faults: list[list[float]] = []  # [began, over] per fault (monotonic)
         self.manifests: list[dict] = []
         self.streams: list[tuple[subprocess.Popen, Path]] = []
         self.producers: list = []
@@ -156,7 +157,12 @@ class Run:
             time.sleep(min(0.2, left))
 
     def fault(self) -> None:
-        self.faults.append(time.monotonic())
+        """The fault begins (and, unless fault_over follows, is over at once)."""
+        now = time.monotonic()
+        self.faults.append([now, now])
+
+    def fault_over(self) -> None:
+        self.faults[-1][1] = time.monotonic()
 
     def signal_worker(self, i: int, sig: int) -> int:
         pid = self.slots[i].pid
@@ -241,7 +247,7 @@ class Run:
             sc.not_final, due = not_final(truth, read_topics(kafka, {"w": f"{self.name}-windows"}),
                                           self.case.config.grace)
             sc.notes.append(f"{due - sc.not_final} of {due} due 1-minute meter windows final")
-        recoveries = [self.monitor.recovery(t, ends) for t in self.faults]
+        recoveries = [self.monitor.recovery(t, over, ends) for t, over in self.faults]
         known = [r for r in recoveries if r is not None]
         sc.recover_s = max(known) if known else None
         sc.notes += self.log
@@ -251,10 +257,10 @@ class Run:
 
     def close(self) -> None:
         self.monitor.stopped.set()
-        for w in self.slots:
+        for w in self.case.workers:   # scored already: no need for a clean shutdown
             if w.poll() is None:
-                os.killpg(w.pid, signal.SIGCONT)
-        self.case.stop_all()
+                os.killpg(w.pid, signal.SIGKILL)
+                w.wait(30)
         for proc, _ in self.streams:
             if proc.poll() is None:
                 proc.kill()

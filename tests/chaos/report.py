@@ -33,8 +33,15 @@ sum, min or max differ; **quarantine diff** = messages quarantined by one side o
 **manifest diff** = truth vs the simulator's manifest (checks the truth itself);
 **not final** = 1-minute windows that should be final but never reached `windows`;
 **recover** = seconds from the fault until the committed offsets (Redis) of every
-partition that still had data moved again (worst over the run's faults). A cell is
-exact when every number is 0. Numbers are the worst over the repeats.
+partition that still had data to read when the fault was over (service answering again,
+worker continued) moved past where they stood then (worst over the run's faults; `-`:
+no fault mark, or nothing left to read). A cell is exact when every number is 0.
+Numbers are the worst over the repeats. Cells measured by an existing test (S3 down,
+rebuild) report that test's result only.
+
+Limits: faults land at random or fixed fractions of the stream, not synchronised with
+a checkpoint (with a 0.5 s commit interval some kills land inside one, unverified);
+the workers run the working tree as it is at the time of the run.
 """
 
 
