@@ -101,8 +101,7 @@ class Engine:
     def watermark(self, utility: str) -> float:
         if self._rt is not None:
             return self._rt.topology.watermarks[utility].current()
-        highs = [h for k, h in self._store.highs().items() if k.split(":")[0] == utility]
-        return float(min(highs)) if highs else NO_WATERMARK
+        return float(self._store.watermarks().get(utility, NO_WATERMARK))
 
     def windows(self, level: str = "meter", utility: str = "electricity",
                 window: str | int | None = None, key: str | None = None,

@@ -132,3 +132,17 @@ def test_no_clock_passes_the_wall_clock_plus_the_allowed_skew():
     assert r.accepted == 1 and topo.watermarks["gas"].high(0) == now + 900
     r = topo.process("gas", [msg(now + 840, 1, now)])   # 14 min ahead of the wall clock:
     assert r.accepted == 1 and len(r.late) == 0          # on time (was late by 20 h)
+
+
+def test_an_idle_partition_lets_the_watermark_go_but_keeps_its_own_clock():
+    """A partition idle and caught up (empty so far, or its highwater not yet refreshed)
+    stops holding the watermark back, but its readings, when they come, are judged by its
+    own clock: idleness never makes a reading late."""
+    clock = Clock()
+    wm = Watermark(idle_timeout=30, clock=clock)
+    wm.assign([0, 1])
+    wm.observe(0, 1000)
+    clock.t = 40
+    assert wm.current() == 1000
+    assert wm.high(1) == NO_WATERMARK and wm.mark(1) == 1000
+    assert not late_mask(wm, np.array([1], np.int32), np.array([500]), 60, 30).any()

@@ -30,6 +30,7 @@ class Commit:
     dirty: dict[Slot, Rows] = field(default_factory=dict)
     offsets: dict[str, int] = field(default_factory=dict)
     highs: dict[str, float] = field(default_factory=dict)
+    marks: dict[str, float] = field(default_factory=dict)     # idle advances
     generations: dict[str, int] = field(default_factory=dict)
     stats: dict[str, int] = field(default_factory=dict)
     # partition -> the offset Redis must hold before this commit (None: none yet)
@@ -37,7 +38,7 @@ class Commit:
 
     def partitions(self) -> set[str]:
         """The partitions ("gas:3") this transaction speaks for."""
-        names = {*self.offsets, *self.highs, *self.generations}
+        names = {*self.offsets, *self.highs, *self.marks, *self.generations}
         for (utility, level, _), rows in self.dirty.items():
             if level == "meter" and rows.part is not None:
                 names.update(f"{utility}:{p}" for p in np.unique(rows.part[rows.part >= 0]))
@@ -49,14 +50,15 @@ class Commit:
 
     def apply(self, store: RedisWindowStore) -> int:
         return store.checkpoint(self.dirty, self.offsets, self.highs, self.generations,
-                                stats=self.stats, expected=self.expected)
+                                stats=self.stats, expected=self.expected, marks=self.marks)
 
 
 def whole(writes: Mapping[Slot, Rows], offsets: Mapping[str, int],
           highs: Mapping[str, float], generations: Mapping[str, int],
-          stats: Counts) -> list[Commit]:
+          stats: Counts, marks: Mapping[str, float] | None = None) -> list[Commit]:
     """Everything in one transaction (windows shared by partitions)."""
-    commit = Commit(dict(writes), dict(offsets), dict(highs), dict(generations))
+    commit = Commit(dict(writes), dict(offsets), dict(highs), dict(marks or {}),
+                    dict(generations))
     for counts in stats.values():
         commit.add_stats(counts)
     return [commit]
@@ -64,7 +66,7 @@ def whole(writes: Mapping[Slot, Rows], offsets: Mapping[str, int],
 
 def by_partition(writes: Mapping[Slot, Rows], offsets: Mapping[str, int],
                  highs: Mapping[str, float], generations: Mapping[str, int],
-                 stats: Counts) -> list[Commit]:
+                 stats: Counts, marks: Mapping[str, float] | None = None) -> list[Commit]:
     """One transaction per partition that changed. Meter rows go by the partition that fed
     them (rows no reading touched, part -1, equal what is stored and are left out); state
     rows are deltas keyed (state, partition). With nothing to write, one empty commit
@@ -82,11 +84,14 @@ def by_partition(writes: Mapping[Slot, Rows], offsets: Mapping[str, int],
         commits.setdefault(name, Commit()).offsets[name] = offset
     for name, counts in stats.items():
         commits.setdefault(name, Commit()).add_stats(counts)
-    for name in highs:   # a clock moved alone (an idle partition advanced)
+    marks = marks or {}
+    for name in marks:   # an idle partition's mark moves without a reading
         commits.setdefault(name, Commit())
     for name, commit in commits.items():
         if name in highs:
             commit.highs[name] = highs[name]
+        if name in marks:
+            commit.marks[name] = marks[name]
         if name in generations:
             commit.generations[name] = generations[name]
     return list(commits.values()) or [Commit()]

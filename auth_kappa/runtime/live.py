@@ -52,6 +52,7 @@ class LiveRuntime:
     _next: dict[str, int] = field(default_factory=dict)        # "topic:p" -> next offset
     _sent: dict[str, int] = field(default_factory=dict)        # offsets handed to Redis
     _sent_highs: dict[str, float] = field(default_factory=dict)  # clocks handed to Redis
+    _sent_marks: dict[str, float] = field(default_factory=dict)  # idle advances, the same
     _final: dict[Slot, list[Rows]] = field(default_factory=dict)
     _last_commit: float = field(default_factory=time.monotonic)
     # "gas:3" -> {"accepted:gas": n}: counters since the last checkpoint, per partition
@@ -71,7 +72,7 @@ class LiveRuntime:
         partitions = list(partitions)
         self._forget()
         self._generations = self.store.claim([f"{t}:{p}" for t, p in partitions])
-        stored, highs = self.store.offsets(), self.store.highs()
+        stored, highs, marks = self.store.offsets(), self.store.highs(), self.store.marks()
         self._next = {}
         for topic in {t for t, _ in partitions}:
             wm = self.topology.watermarks[topic]
@@ -80,13 +81,15 @@ class LiveRuntime:
         seek = {}
         for topic, p in partitions:
             name = f"{topic}:{p}"
-            if name in highs:
-                self.topology.watermarks[topic].restore(p, highs[name])
+            if name in highs or name in marks:
+                self.topology.watermarks[topic].restore(
+                    p, highs.get(name, NO_WATERMARK), marks.get(name, NO_WATERMARK))
             if name in stored:
                 seek[(topic, p)] = stored[name]
                 self._next[name] = stored[name]
         self._sent = dict(self._next)
         self._sent_highs = {n: float(h) for n, h in highs.items()}
+        self._sent_marks = {n: float(m) for n, m in marks.items()}
         newest = max(highs.values(), default=NO_WATERMARK)
         self.topology.loader = lambda slot: self.store.loader(slot, newest)
         self._reopen(partitions)
@@ -220,9 +223,12 @@ class LiveRuntime:
             rows = table.pop_dirty() if level == "meter" else \
                 table.take(np.ones(len(table), bool), remove=True)  # deltas: hand over, reset
             writes[slot] = Rows.concat([*self._final.get(slot, []), rows])
-        highs = {f"{t}:{p}": wm.high(p) for t, wm in self.topology.watermarks.items()
-                 for p in wm.partitions() if wm.high(p) > NO_WATERMARK}
-        moved = {n: h for n, h in highs.items() if self._sent_highs.get(n) != h}
+        clocks = {f"{t}:{p}": (wm.high(p), wm.mark(p))
+                  for t, wm in self.topology.watermarks.items() for p in wm.partitions()}
+        moved = {n: h for n, (h, _) in clocks.items()
+                 if h > NO_WATERMARK and self._sent_highs.get(n) != h}
+        marks = {n: m for n, (h, m) in clocks.items()
+                 if m > h and self._sent_marks.get(n) != m}
         changed = {n: o for n, o in self._next.items() if self._sent.get(n) != o}
         split = commits.by_partition
         if any(t.mixed for t in self.topology.tables.values()):
@@ -232,11 +238,12 @@ class LiveRuntime:
                 log.warning("a meter's readings arrive on more than one partition: "
                             "checkpoints go back to one transaction (key messages by "
                             "service_id to avoid this)")
-        todo = split(writes, changed, moved, self._generations, self._stats)
+        todo = split(writes, changed, moved, self._generations, self._stats, marks)
         for commit in todo:   # what Redis must still hold, or it lost a checkpoint
             commit.expected = {n: self._sent.get(n) for n in commit.partitions()}
         self._sent.update(changed)
         self._sent_highs.update(moved)
+        self._sent_marks.update(marks)
         self._stats = {}
         emit_final(self.emit, self.outputs, self._final)
         self._final = {}

@@ -10,9 +10,9 @@ which worker owns the partition, not on restarts or rebalances.
 The utility's watermark is the lowest partition clock; it says when per-state windows
 (fed by every partition) are final. Only event timestamps move a clock. The
 processing-time clock is used for one thing: a partition silent for idle_timeout with
-nothing left to read is idle, and its clock is advanced to the highest of the others,
-so a quiet partition cannot hold the rest back; the advance sticks (and is committed
-with the partition's checkpoint like any other clock value).
+nothing left to read is idle and stops holding the watermark back (its "mark" is raised
+to the highest clock; marks are committed so readers of Redis see the same watermark).
+Idleness never moves a partition's own clock, so it never makes a reading late.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ END_OF_INPUT = math.inf
 
 @dataclass
 class _Partition:
-    high: float = NO_WATERMARK
+    high: float = NO_WATERMARK    # the clock: highest end_ts read (lateness, meter finality)
     last_seen: float = 0.0
+    mark: float = NO_WATERMARK    # what it lets the watermark reach (an idle advance)
 
 
 def _always(partition: Hashable) -> bool:
@@ -69,19 +70,29 @@ class Watermark:
         part.high = max(part.high, float(max_end_ts))
         part.last_seen = self.clock()
 
-    def restore(self, partition: Hashable, high: float) -> None:
-        """After an assignment: the partition's clock as committed with its state (exact,
-        never the minimum or maximum over other partitions)."""
-        self._parts.setdefault(partition, _Partition(last_seen=self.clock())).high = high
+    def restore(self, partition: Hashable, high: float, mark: float = NO_WATERMARK) -> None:
+        """After an assignment: the partition's clock (and mark) as committed with its state
+        (exact, never the minimum or maximum over other partitions)."""
+        part = self._parts.setdefault(partition, _Partition(last_seen=self.clock()))
+        part.high, part.mark = high, mark
         self._value = NO_WATERMARK
 
     def partitions(self) -> list[Hashable]:
         return list(self._parts)
 
     def high(self, partition: Hashable) -> float:
-        """The partition's own event time (its readings' highest end_ts, or an idle advance)."""
+        """The partition's own event time: its readings' highest end_ts."""
         part = self._parts.get(partition)
         return part.high if part else NO_WATERMARK
+
+    def mark(self, partition: Hashable) -> float:
+        """How far the partition lets the watermark go: its clock, or an idle advance."""
+        part = self._parts.get(partition)
+        return max(part.high, part.mark) if part else NO_WATERMARK
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
 
     def highs(self, partitions: np.ndarray) -> np.ndarray:
         """high() for each element of an array of partition numbers."""
@@ -100,9 +111,9 @@ class Watermark:
         live = []
         for key, p in self._parts.items():
             if now - p.last_seen < self.idle_timeout or not self.caught_up(key):
-                live.append(p.high)
-            elif p.high < top:
-                p.high = top   # idle and caught up: it stops holding the others back
+                live.append(max(p.high, p.mark))
+            elif p.mark < top:
+                p.mark = top   # idle and caught up: it stops holding the others back
         if not live:
             live = [top]
         self._value = max(self._value, min(live))
