@@ -307,7 +307,7 @@ def test_live_worker_quarantines_5000_hostile_messages_and_stays_exact(stack, tm
                     (merged["max"] == merged["max_got"]).all(), (u, size)
                 assert merged["sum_got"].tolist() == pytest.approx(merged["sum"].tolist(), rel=1e-9)
             ref = brute_force_meter_windows(files, u, 60)
-            for sid in sorted(set(ref["key"]))[:20]:
+            for sid in sorted(set(ref["key"])):      # every meter (60 a utility)
                 got = store.read_windows("meter", u, 60, sid).sort_values("window_start")
                 mine = ref[ref["key"] == sid].sort_values("window_start")
                 assert got["count"].tolist() == mine["count"].tolist(), (u, sid)
