@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     from auth_kappa.topology.readings import Readings
 
@@ -24,19 +26,21 @@ class Rejected:
                 "raw": self.raw, "reason": self.reason}
 
 
+FIELDS = ("service_id", "user_name", "type", "start_ts", "state", "consumption", "end_ts")
+
+
 def reject_rows(rows: Readings, reasons: Sequence[str]) -> list[Rejected]:
-    """Rejected records for decoded rows; a frame's row has no raw bytes, so it is re-encoded."""
-    table = rows.to_pandas()
-    out = []
-    for i, why in enumerate(reasons):
-        raw = rows.raw[i]
-        if raw is None:
-            rec = table.iloc[i]
-            raw = json.dumps({k: _plain(rec[k]) for k in
-                              ("service_id", "user_name", "type", "start_ts", "state",
-                               "consumption", "end_ts")}).encode()
-        out.append(Rejected(rows.utility, int(rows.partition[i]), int(rows.offset[i]), raw, why))
-    return out
+    """Rejected records for decoded rows; a frame's row has no raw bytes, so it is re-encoded
+    as JSON: all such rows at once (a resent frame can reject thousands of rows)."""
+    raws = list(rows.raw)
+    missing = [i for i, r in enumerate(raws) if r is None]
+    if missing:
+        table = rows.take(np.array(missing, np.int64)).to_pandas()[list(FIELDS)]
+        for i, rec in zip(missing, table.to_dict("records"), strict=True):
+            raws[i] = json.dumps({k: _plain(v) for k, v in rec.items()}).encode()
+    parts, offsets = rows.partition.tolist(), rows.offset.tolist()
+    return [Rejected(rows.utility, p, o, raw, why)
+            for p, o, raw, why in zip(parts, offsets, raws, reasons, strict=True)]
 
 
 def _plain(v: object) -> object:
