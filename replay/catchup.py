@@ -90,8 +90,10 @@ async def catch_up_and_switch(config: Config, new: RedisWindowStore, old: RedisW
             at = seek.get((config.utility_of(tp.topic), tp.partition))
             if at is not None:
                 consumer.seek(tp, at)
-            else:
-                await consumer.seek_to_beginning(tp)
+            else:   # nothing archived: from the log start, known, as a worker does
+                start = (await consumer.beginning_offsets([tp]))[tp]
+                rt.start_at(config.utility_of(tp.topic), tp.partition, start)
+                consumer.seek(tp, start)
 
         def caught_up(utility: str, partition: object) -> bool:
             tp = TopicPartition(config.prefixed(utility), int(partition))

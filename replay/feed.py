@@ -1,7 +1,8 @@
 """Archive rows ► the one Topology. The rows go in as Arrow frames, the format the
 stream's decoder already reads, so replay owns no parsing and no window math.
 
-Input is in event-time order, so nothing is late; the watermark follows the data.
+Input is in event-time order, so nothing is late; the watermark follows the data. Each
+row goes in under its source partition (the archive keeps it), as the live path saw it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 
 from auth_kappa.archive.store import ObjectStore
@@ -19,6 +21,7 @@ from auth_kappa.topology.decode import Message
 from auth_kappa.topology.frames import encode_frame
 from auth_kappa.topology.processor import Slot, Topology
 from auth_kappa.topology.schema import CSV_FIELDS
+from auth_kappa.topology.watermark import NO_WATERMARK
 from auth_kappa.topology.windows import WindowSpec
 from replay.plan import Plan
 from replay.progress import ProgressBar
@@ -37,10 +40,8 @@ class FeedStats(Counters):
 
 
 def replay_topology(specs: tuple[WindowSpec, ...], grace: float) -> Topology:
-    topo = Topology(specs, grace=grace, idle_timeout=math.inf)
-    for u in topo.watermarks:
-        topo.assign(u, [0])
-    return topo
+    """No partition is assigned here: feed assigns each source partition as it appears."""
+    return Topology(specs, grace=grace, idle_timeout=math.inf)
 
 
 def feed(store: ObjectStore, plan: Plan, topo: Topology, on_final: OnFinal,
@@ -53,20 +54,52 @@ def feed(store: ObjectStore, plan: Plan, topo: Topology, on_final: OnFinal,
             for topic_p, high in _highs(table).items():
                 stats.highs[topic_p] = max(high, stats.highs.get(topic_p, high))
             for chunk in chunks(table, CHUNK_ROWS):
-                frame = encode_frame(_frame_columns(chunk), compression=None)
-                result = topo.process(u, [Message(frame, 0, seq)])
-                if any(r.offset == seq and r.partition == 0 and len(r.raw) == len(frame)
-                       for r in result.rejects):
+                messages = _messages(chunk, seq)
+                seq += len(messages)
+                align_clocks(topo, u, [m.partition for m in messages])
+                result = topo.process(u, messages)
+                sizes = {(m.partition, m.offset): len(m.value) for m in messages}
+                if any(sizes.get((r.partition, r.offset)) == len(r.raw) for r in result.rejects):
                     raise RuntimeError(f"replay frame rejected: {result.rejects[0].reason}")
-                seq += 1
                 stats.rows += chunk.num_rows
                 stats.add(result)
                 on_final(result.final)
                 if bar is not None:
                     bar.add(chunk.num_rows)
+        align_clocks(topo, u, [])
+        on_final(topo.pop_final(u))
     if finish:
         on_final(topo.end_of_input())
     return stats
+
+
+def _messages(chunk: pa.Table, seq: int) -> list[Message]:
+    """One frame per source partition, each under its own partition (as the live path
+    saw the rows), so meter windows, meter sets and highs land where live puts them."""
+    parts = chunk["partition"].to_numpy()
+    if not len(parts) or (parts == parts[0]).all():
+        groups = [(int(parts[0]) if len(parts) else 0, chunk)]
+    else:
+        groups = [(int(p), chunk.take(np.flatnonzero(parts == p))) for p in np.unique(parts)]
+    return [Message(encode_frame(_frame_columns(rows), compression=None), p, seq + i)
+            for i, (p, rows) in enumerate(groups)]
+
+
+def align_clocks(topo: Topology, utility: str, partitions: list[int]) -> None:
+    """Assign partitions seen for the first time, then set every partition's clock to the
+    newest end_ts seen in any. Replay rows come in end_ts order over all partitions of a
+    topic, so no partition can still bring an older reading: windows are final (and
+    nothing is late) exactly as by the data's own order, whichever partition holds them."""
+    wm = topo.watermarks[utility]
+    known = set(wm.partitions())
+    new = [p for p in dict.fromkeys(partitions) if p not in known]
+    if new:
+        topo.assign(utility, new)
+    top = max((wm.high(p) for p in wm.partitions()), default=NO_WATERMARK)
+    if top > NO_WATERMARK:
+        for p in wm.partitions():
+            if wm.high(p) < top:
+                wm.observe(p, top)
 
 
 def _frame_columns(chunk: pa.Table) -> pa.Table:

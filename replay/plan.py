@@ -65,8 +65,20 @@ def _iso(ts: int) -> str:
 async def make_plan(store: ObjectStore, start: int, end: int | None,
                     utilities: tuple[str, ...], topics: dict[str, str],
                     count_events: bool = False) -> Plan:
-    """List the objects whose hour overlaps [start, end) for the given topics."""
+    """List the objects whose hour overlaps [start, end) for the given topics.
+
+    Progress is read before the objects are listed: the archiver uploads a roll's objects
+    before it moves the progress past them, so every offset below a progress read first
+    is in an object listed after. (Listed the other way round, a roll landing in between
+    moved the progress past objects the plan never saw, and a rebuild's catch-up then
+    started after readings nobody read: they were lost.) A partition with no progress
+    yet, of a topic that has some, is left out: its first roll landed after the read."""
     plan = Plan(start, end, utilities)
+    for key, _ in await store.list(f"{layout.PROGRESS}/"):
+        data = await store.get(key)
+        topic, part = key[len(layout.PROGRESS) + 1:].rsplit("/", 1)
+        if data is not None and topic in topics.values():
+            plan.progress[f"{topic}:{part.removesuffix('.json')}"] = Progress.from_bytes(data)
     for u in utilities:
         if end is not None and end - start <= 14 * 86400:
             days = sorted({layout.hour_path(layout.ARCHIVE, u, h).rsplit("hour=", 1)[0]
@@ -84,14 +96,10 @@ async def make_plan(store: ObjectStore, start: int, end: int | None,
                 continue
             refs.append(ref)
         plan.objects[u] = sorted(refs, key=lambda r: (r.hour_ts, r.partition, r.first))
-    for key, _ in await store.list(f"{layout.PROGRESS}/"):
-        data = await store.get(key)
-        topic, part = key[len(layout.PROGRESS) + 1:].rsplit("/", 1)
-        if data is not None and topic in topics.values():
-            plan.progress[f"{topic}:{part.removesuffix('.json')}"] = Progress.from_bytes(data)
+    archived = {name.rsplit(":", 1)[0] for name in plan.progress}   # live-archived topics
     for u, refs in plan.objects.items():   # drop what lies wholly past the committed progress
         plan.objects[u] = [r for r in refs if (lim := plan.limit(r.topic, r.partition)) is None
-                           or r.first < lim]
+                           and r.topic not in archived or lim is not None and r.first < lim]
     if count_events:
         sem = asyncio.Semaphore(16)
 

@@ -57,7 +57,9 @@ def build(config: Config, objects, plan: Plan, new: RedisWindowStore,
           bar: ProgressBar | None = None) -> tuple[int, FeedStats]:
     """The archive into `new` (which must be empty): the checkpoint a worker would leave."""
     specs = {s.size: s for s in config.window_specs()}
-    end = plan.last_hour_end or plan.start
+    # the newest event time archived: what the live keys' retention cut counts back from
+    end = max((p.high for p in plan.progress.values() if p.high is not None),
+              default=plan.last_hour_end or plan.start)
     pending: dict[Slot, list[Rows]] = {}
     written = [0]
     # Redis applies one batch while Python computes the next (in order, one at a time)
@@ -69,8 +71,12 @@ def build(config: Config, objects, plan: Plan, new: RedisWindowStore,
             written[0] += inflight.pop(0).result()
 
     def keep(slot: Slot, rows: Rows) -> Rows:
+        """Windows the retention rule keeps (WindowSpec.retention_cut) counted from the
+        newest archived event time: exact for state keys; live would keep a few more of
+        a meter that went quiet before the end (its own newest window is older)."""
         _, level, size = slot
-        return take(rows, rows.window_start >= end - specs[size].keep(level))
+        return take(rows, rows.window_start > specs[size].retention_cut(end // size * size,
+                                                                        level))
 
     def flush(force: bool = False) -> None:
         if not force and sum(len(r) for v in pending.values() for r in v) < FLUSH_ROWS:
