@@ -35,6 +35,7 @@ class Commit:
     stats: dict[str, int] = field(default_factory=dict)
     # partition -> the offset Redis must hold before this commit (None: none yet)
     expected: dict[str, int | None] = field(default_factory=dict)
+    epoch: int = 0     # the runtime's memory it came from (runtime/live.py)
 
     def partitions(self) -> set[str]:
         """The partitions ("gas:3") this transaction speaks for."""

@@ -96,12 +96,17 @@ class KafkaSource:
         have moved the watermark, a checkpoint may be due)."""
         batch = await self.consumer.getmany(timeout_ms=int(self.config.batch_wait * 1000),
                                             max_records=self.config.batch_size)
+        if self._taking.locked():    # an assignment is running: its seek decides what is
+            async with self._taking:  # ours (this batch may predate it)
+                pass
         by_topic: dict[str, list[Message]] = {}
         for tp, records in batch.items():
-            by_topic.setdefault(tp.topic, []).extend(
-                [Message(r.value, tp.partition, r.offset,
-                         r.timestamp / 1000 if r.timestamp and r.timestamp > 0 else None)
-                 for r in records])
+            records = self._ours(tp, records)
+            if records:
+                by_topic.setdefault(tp.topic, []).extend(
+                    [Message(r.value, tp.partition, r.offset,
+                             r.timestamp / 1000 if r.timestamp and r.timestamp > 0 else None)
+                     for r in records])
         for topic, messages in by_topic.items():
             self.runtime.process(self.config.utility_of(topic), messages)
             self.processed += len(messages)
@@ -109,6 +114,18 @@ class KafkaSource:
             self.runtime.tick()
             return None
         return batch
+
+    def _ours(self, tp: TopicPartition, records: list) -> list:
+        """Only records of a partition the runtime holds, from its own position on. A fetch
+        can return records from before an assignment's seek (from the log start, say):
+        they are already counted, and their clock is behind ours."""
+        utility = self.config.utility_of(tp.topic)
+        if not self.runtime.owns(utility, tp.partition):
+            return []
+        nxt = self.runtime.next_offset(utility, tp.partition)
+        if nxt is None or not records or records[0].offset >= nxt:
+            return records
+        return [r for r in records if r.offset >= nxt]
 
     async def commit(self, wait: bool = True) -> None:
         """A checkpoint whose side outputs (late, quarantine, final windows) the broker

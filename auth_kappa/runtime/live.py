@@ -58,6 +58,7 @@ class LiveRuntime:
     # "gas:3" -> {"accepted:gas": n}: counters since the last checkpoint, per partition
     _stats: dict[str, dict[str, int]] = field(default_factory=dict)
     _warned_mixed: bool = False
+    _epoch: int = 0     # bumped whenever memory is dropped (assign, fail)
 
     def __post_init__(self) -> None:
         self.topology.state_per_partition = True   # state deltas commit per partition
@@ -106,6 +107,7 @@ class LiveRuntime:
         be refused by the claim that follows (see assign)."""
         self._final, self._uncommitted, self._stats = {}, 0, {}
         self._writer.discard()
+        self._epoch += 1      # what was prepared before is not sent after this
         self.topology.reset()
 
     def fail(self, exc: BaseException) -> None:
@@ -141,6 +143,11 @@ class LiveRuntime:
                     held = init["stored"]
                     self.topology.tables[slot].adopt(a[held], b[held], ws[held],
                                                      {k: v[held] for k, v in init.items()}, p)
+
+    def owns(self, utility: str, partition: int) -> bool:
+        """Assigned here (by the last assign) and not lost to a failure since."""
+        wm = self.topology.watermarks.get(utility)
+        return self.broken is None and wm is not None and partition in wm.partitions()
 
     def next_offset(self, utility: str, partition: int) -> int | None:
         return self._next.get(f"{utility}:{partition}")
@@ -239,6 +246,8 @@ class LiveRuntime:
                             "checkpoints go back to one transaction (key messages by "
                             "service_id to avoid this)")
         todo = split(writes, changed, moved, self._generations, self._stats, marks)
+        for commit in todo:
+            commit.epoch = self._epoch
         for commit in todo:   # what Redis must still hold, or it lost a checkpoint
             commit.expected = {n: self._sent.get(n) for n in commit.partitions()}
         self._sent.update(changed)
@@ -257,6 +266,7 @@ class LiveRuntime:
         transaction's failure is raised first, and leaves the runtime broken (see fail)."""
         self._check()
         self.wait_checkpoint()
+        todo = [c for c in todo if c.epoch == self._epoch]   # memory dropped meanwhile
         self._writer.submit(todo)
         return self.wait_checkpoint() if wait else 0
 
