@@ -158,8 +158,9 @@ async def _consume(consumer: AIOKafkaConsumer, rt: LiveRuntime, config: Config,
         for tp, records in batch.items():
             lim = stop_at.get(tp) if stop_at is not None else None
             by_topic.setdefault(tp.topic, []).extend(
-                Message(r.value, tp.partition, r.offset) for r in records
-                if lim is None or r.offset < lim)
+                Message(r.value, tp.partition, r.offset,   # record time: "future", as live
+                        r.timestamp / 1000 if r.timestamp and r.timestamp > 0 else None)
+                for r in records if lim is None or r.offset < lim)
         for topic, messages in by_topic.items():
             if messages:
                 rt.process(config.utility_of(topic), messages)
