@@ -109,7 +109,11 @@ class Topology:
         batch, rejects = decode(utility, messages)
         batch, keys, bad = validate(batch, self.rules)
         wm = self.watermarks[utility]
-        is_late = late_mask(wm, batch.partition, batch.end_ts, self.finest.size, self.grace)
+        # a clock never passes the wall clock plus the allowed skew, even when a record's
+        # own timestamp is wrong (readings past it are quarantined as "future" anyway)
+        ceiling = self.rules.clock() + self.rules.max_future
+        is_late = late_mask(wm, batch.partition, batch.end_ts, self.finest.size, self.grace,
+                            ceiling)
         if not is_late.any():   # the usual case (and always in a replay): no copies
             late, ok, ok_keys = batch.take(np.zeros(0, np.int64)), batch, keys
         else:
@@ -119,7 +123,7 @@ class Topology:
         by_partition, conflicts = self._accumulate(utility, ok, ok_keys)
         bad += reject_rows(conflicts, ["conflicting duplicate"] * len(conflicts))
         for p, high in _highs(batch):
-            wm.observe(p, high)
+            wm.observe(p, min(high, ceiling))
         return StepResult(utility, self.pop_final(utility), late, rejects + bad,
                           sum(a for a, _ in by_partition.values()),
                           sum(d for _, d in by_partition.values()), wm.current(), by_partition,
@@ -157,7 +161,9 @@ class Topology:
 
     def pop_final(self, utility: str) -> dict[Slot, Rows]:
         """Per-meter windows are final by their partition's clock (a meter lives on one
-        partition), per-state windows by the utility's watermark (every partition)."""
+        partition), per-state windows by the utility's watermark (every partition). A
+        window held without a reading of its own (a stored one, loaded for a duplicate)
+        goes with the watermark."""
         wm = self.watermarks[utility]
         low = wm.current()
         out = {}
@@ -165,10 +171,9 @@ class Topology:
             for level in LEVELS:
                 table = self.tables[(utility, level, spec.size)]
                 cut: float | np.ndarray = self.final_cut(spec, low)
-                if level == "meter" and len(table):
+                if level == "meter" and len(table) and not wm.ended:
                     part = table.col("part")
-                    clocks = np.where(part >= 0, wm.highs(part), low)
-                    cut = self.final_cut_array(spec, np.maximum(clocks, low))
+                    cut = self.final_cut_array(spec, np.where(part >= 0, wm.highs(part), low))
                 out[(utility, level, spec.size)] = table.pop_final(cut)
         return out
 
