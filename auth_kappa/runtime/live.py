@@ -193,6 +193,7 @@ class LiveRuntime:
         parts, n = np.unique(r.late.partition, return_counts=True)
         counts += [(int(p), "late", int(k)) for p, k in zip(parts, n, strict=True)]
         counts += [(int(x.partition), "quarantined", 1) for x in r.rejects]
+        counts += [(p, "conflicts", k) for p, k in r.conflicts_by_partition.items()]
         for p, name, k in counts:
             if k:
                 mine = self._stats.setdefault(f"{r.utility}:{p}", {})
