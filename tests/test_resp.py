@@ -42,8 +42,9 @@ def test_pack_matches_one_command_at_a_time(rows):
 
 
 def test_windows_of_every_decimal_width_read_back(stack, unique):
-    """Window starts of 9 and 10 digits in one checkpoint (old and new data)."""
-    specs = Config.load(windows="1m").window_specs()
+    """Window starts of 9 and 10 digits in one checkpoint (old and new data; a retention
+    long enough to hold both)."""
+    specs = Config.load(windows="1m", meter_retention="1m=1600w").window_specs()
     client = redis.Redis.from_url(stack.redis_url)
     store = RedisWindowStore(client, f"resp{unique}", specs)
     sid = str(uuid.UUID(int=99, version=4))
