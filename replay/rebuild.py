@@ -19,7 +19,7 @@ import redis
 
 from auth_kappa.config import Config
 from auth_kappa.errors import UserError
-from auth_kappa.state.absolute import load_meter_windows
+from auth_kappa.state.absolute import index_meters, load_meter_windows
 from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.state.window_table import Rows
 from auth_kappa.topology.processor import Slot
@@ -95,6 +95,8 @@ def build(config: Config, objects, plan: Plan, new: RedisWindowStore,
         for (u, level, size), rows in batch.items():
             if level == "meter":
                 n += load_meter_windows(new, u, size, rows, specs[size].keep(level))
+                if size == min(specs):
+                    index_meters(new, u, rows)
         return n
 
     def on_final(final: dict[Slot, Rows]) -> None:

@@ -1,20 +1,26 @@
 """Replay sees the archive as the live path saw Kafka: each row under its source partition,
-and a plan that never promises rows it did not list. Local archive folders, no services."""
+and a plan that never promises rows it did not list. Local archive folders (and Redis for
+the rebuild's meter sets)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 
 import numpy as np
+import pytest
+import redis
 
 from auth_kappa.archive.embedded import EmbeddedArchive, commit_sync
 from auth_kappa.archive.local_store import LocalStore
 from auth_kappa.archive.rolls import Progress, Roll
 from auth_kappa.config import Config
+from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.topology.decode import Message
 from auth_kappa.topology.keys import uuid_text
 from replay.feed import feed, replay_topology
 from replay.plan import make_plan
+from replay.rebuild import build
 
 T0 = 1772409600
 TOPICS = {"electricity": "electricity"}
@@ -66,21 +72,26 @@ def test_a_roll_landing_while_planning_is_read_or_left_to_kafka(tmp_path):
     assert not missing, f"progress says {promised}, but offsets {missing} are in no object"
 
 
+def _partitioned_archive(root) -> tuple[LocalStore, int]:
+    """4 partitions, 5 meters each (meter m on partition m % 4); partition 3 starts late
+    and lags. Returns the store and the number of readings."""
+    store = LocalStore(root)
+    n = 0
+    for p in range(4):
+        roll = Roll("electricity", "electricity", p)
+        ends = range(T0 + (600 if p == 3 else 5), T0 + 900 - 30 * (p == 3), 5)
+        for off, (end, m) in enumerate((e, 4 * i + p) for e in ends for i in range(5)):
+            roll.add(_reading(m, end), off, end * 1000)
+        n += len(roll)
+        commit_sync(store, Progress(), roll.seal())
+    return store, n
+
+
 def test_rows_are_fed_under_their_source_partition(tmp_path):
     """Open meter windows carry the partition the meter's readings came from (so a
     rebuild indexes each meter in its own partition's set); nothing is late, and the
     totals are the readings'."""
-    store = LocalStore(tmp_path)
-    meters = {p: [4 * i + p for i in range(5)] for p in range(4)}   # 5 meters per partition
-    n = 0
-    for p, ms in meters.items():
-        roll = Roll("electricity", "electricity", p)
-        # partition 3 starts late and lags: its first readings are older than the others'
-        ends = range(T0 + (600 if p == 3 else 5), T0 + 900 - 30 * (p == 3), 5)
-        for off, (end, m) in enumerate((e, m) for e in ends for m in ms):
-            roll.add(_reading(m, end), off, end * 1000)
-        n += len(roll)
-        commit_sync(store, Progress(), roll.seal())
+    store, n = _partitioned_archive(tmp_path)
     plan = asyncio.run(make_plan(store, T0, None, ("electricity",), TOPICS))
     topo = replay_topology(Config.load().window_specs(), 30.0)
     finals: list = []
@@ -98,3 +109,22 @@ def test_rows_are_fed_under_their_source_partition(tmp_path):
     counted += sum(int(t.snapshot().count.sum()) for (_, lv, sz), t in topo.tables.items()
                    if lv == "state" and sz == 60)
     assert counted == n
+
+
+@pytest.mark.stack
+def test_a_rebuild_indexes_each_meter_under_its_own_partition(stack, tmp_path, unique):
+    """The rebuild's meter sets are the live path's: every meter with a stored window, in
+    its own partition's set (the set a partition's next owner reopens windows from)."""
+    store, _ = _partitioned_archive(tmp_path)
+    plan = asyncio.run(make_plan(store, T0, None, ("electricity",), TOPICS))
+    config = Config.load(env={**os.environ, "AUTH_GROUP": unique})
+    new = RedisWindowStore(redis.Redis.from_url(stack.redis_url), f"rbp{unique}",
+                           config.window_specs(), group=unique)
+    try:
+        build(config, store, plan, new)
+        for p in range(4):
+            got = {int(s[-12:]) for s in new.client.smembers(new.meters_key("electricity", p))}
+            assert got == {4 * i + p for i in range(5)}, f"partition {p}"
+        assert new.highs() == {f"electricity:{p}": T0 + 895 - 30 * (p == 3) for p in range(4)}
+    finally:
+        new.drop_namespace()

@@ -91,3 +91,24 @@ def load_meter_windows(store: RedisWindowStore, utility: str, size: int, rows: R
                          keep + TTL_SLACK], client=pipe)
     pipe.execute()
     return len(rows)
+
+
+def index_meters(store: RedisWindowStore, utility: str, rows: Rows) -> None:
+    """Every meter of these windows joins its source partition's meter set, as a live
+    checkpoint does with a meter's first window there (a rebuild bulk-loads windows
+    without the checkpoint): the partition's next owner reopens, from the set, what is
+    still open by the partition's clock."""
+    if rows.part is None or not len(rows):
+        return
+    from auth_kappa.topology.keys import uuid_text
+
+    sid = uuid_text(rows.k0, rows.k1).astype("S36")
+    ttl = max(s.keep("meter") for s in store.windows) + TTL_SLACK
+    pipe = store.client.pipeline(transaction=False)
+    for p in np.unique(rows.part[rows.part >= 0]):
+        meters = np.unique(sid[rows.part == p]).tolist()
+        key = store.meters_key(utility, int(p))
+        for lo in range(0, len(meters), CHUNK):
+            pipe.sadd(key, *meters[lo:lo + CHUNK])
+        pipe.expire(key, ttl)
+    pipe.execute()
