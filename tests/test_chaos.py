@@ -29,6 +29,7 @@ OPEN: dict[str, str] = {
     "partitions-added": "#1/#2: new partitions hold the watermark; reassignment",
     "clock-skew": "#6: readings > 15 min ahead must be quarantined `future`",
     "fuzz": "#7/#8: JSON type confusion, conflicting duplicates",
+    "rebuild-switch": "#4: a rebuild indexes every meter under partition 0",
 }
 LIVE = [name for name, f in FAULTS.items() if not f.pytest]
 

@@ -203,3 +203,15 @@ def fuzz(run: Run, count: int = 100_000) -> None:
     run.fault()
     run.producers.append(PacedProducer(run.services.config.kafka, out,
                                        float(s.pace.rstrip("x"))).start())
+
+
+def rebuild(run: Run) -> None:
+    """`replay rebuild` from the archive into v2, then the switch, while two workers stream."""
+    _at(run, 0.4)
+    run.fault()
+    proc = subprocess.run([sys.executable, "-m", "auth_kappa.cli.main", "replay", "rebuild",
+                           "--from", "2026-03-02T00:00:00Z", "--quiet"], env=run.case.env,
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    run.fault_over()
+    last = (proc.stderr.strip().splitlines() or [""])[-1][:200]
+    run.note(f"replay rebuild exited {proc.returncode}: {last}")

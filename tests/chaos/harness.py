@@ -40,6 +40,7 @@ class Scenario:
     duplicates: float = 0.01
     malformed: float = 0.005
     partitions: int = 4
+    archive: bool = False         # archive to a private bucket (shared S3); namespace v1
     simulate: bool = True         # False: the fault produces the stream itself
     start: str | None = None      # simulator --start (default: its fixed 2026-03-02)
     env: dict[str, str] = field(default_factory=dict)
@@ -55,16 +56,18 @@ class Scenario:
 class OffsetMonitor(threading.Thread):
     """Polls the committed offsets (Redis) so time to recover can be measured afterwards."""
 
-    def __init__(self, url: str, key: str) -> None:
+    def __init__(self, url: str, group: str, namespace: str | None, pointer: str) -> None:
         super().__init__(daemon=True)
         self.client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
-        self.key, self.samples = key, []
+        self.group, self.namespace, self.pointer = group, namespace, pointer
+        self.samples: list[tuple[float, dict[str, int]]] = []
         self.stopped = threading.Event()
 
     def run(self) -> None:
         while not self.stopped.is_set():
             try:
-                raw = self.client.hgetall(self.key)
+                ns = self.namespace or (self.client.get(self.pointer) or b"v1").decode()
+                raw = self.client.hgetall(f"auth:{ns}:offsets:{self.group}")
                 self.samples.append((time.monotonic(),
                                      {k.decode(): int(v) for k, v in raw.items()}))
             except redis.RedisError:
@@ -96,6 +99,10 @@ class Run:
         self.workdir.mkdir(parents=True, exist_ok=True)
         env = {**services.env, "AUTH_IDLE_TIMEOUT": "1h", "AUTH_SESSION_TIMEOUT": "6s",
                "AUTH_PARTITIONS": str(scenario.partitions), **scenario.env}
+        if scenario.archive:   # readers and workers follow a pointer a rebuild can move
+            env.update({"AUTH_ARCHIVE": "1", "AUTH_S3_BUCKET": self.name,
+                        "AUTH_ARCHIVE_ROLL_SECONDS": "1", "AUTH_NAMESPACE": "",
+                        "AUTH_POINTER": f"auth:{self.name}:pointer"})
         self.case = LiveCase(self.name, self.workdir, extra_env=env)
         self.slots: list[subprocess.Popen] = []
         self.restarts = 0
@@ -103,13 +110,27 @@ class Run:
         self.manifests: list[dict] = []
         self.streams: list[tuple[subprocess.Popen, Path]] = []
         self.producers: list = []
-        self.monitor = OffsetMonitor(services.config.redis_url,
-                                     f"auth:{self.name}:offsets:{self.name}")
+        c = self.case.config
+        self.monitor = OffsetMonitor(c.redis_url, self.name, c.namespace, c.pointer)
         self.log: list[str] = []
         self.t0 = time.monotonic()
 
     # ---- set-up
+    def store(self):
+        """The window store the readers see (following the pointer when there is one)."""
+        from auth_kappa.state.redis_store import RedisWindowStore
+
+        c = self.case.config
+        return RedisWindowStore.connect(c.redis_url, c.namespace, c.window_specs(),
+                                        group=self.name, pointer=c.pointer)
+
     def begin(self) -> None:
+        if self.scenario.archive:
+            from tests.support.archive import make_bucket
+
+            make_bucket(self.case.config)
+            redis.Redis.from_url(self.case.config.redis_url).set(self.case.config.pointer,
+                                                                 f"{self.name}-v1")
         self.case.create_topics(self.scenario.partitions)
         self.monitor.start()
         for _ in range(self.scenario.workers):
@@ -183,7 +204,7 @@ class Run:
 
     def committed_total(self) -> int:
         try:
-            return sum(self.case.store().offsets().values())
+            return sum(self.store().offsets().values())
         except redis.RedisError:
             return -1
 
@@ -222,7 +243,7 @@ class Run:
         ends = self.ends()
         while time.monotonic() < deadline:
             try:
-                done = self.case.store().offsets()
+                done = self.store().offsets()
             except redis.RedisError:
                 done = {}
             if all(done.get(p, 0) >= end for p, end in ends.items()):
@@ -237,7 +258,7 @@ class Run:
         kafka = self.services.config.kafka
         records = read_topics(kafka, {u: f"{self.name}-{u}" for u in UTILITIES})
         truth = compute(records, self.case.config.grace)
-        sc = compare.compare_windows(truth, self.case.store(), seed=self.scenario.seed)
+        sc = compare.compare_windows(truth, self.store(), seed=self.scenario.seed)
         side = {t: read_topics(kafka, {t: f"{self.name}-{t}"}) for t in ("late", "quarantine")}
         compare.compare_late(sc, truth, side["late"])
         compare.compare_quarantine(sc, truth, side["quarantine"])
@@ -265,12 +286,27 @@ class Run:
             if proc.poll() is None:
                 proc.kill()
         try:
-            self.case.store().drop_namespace()
+            self._drop_state()
         except redis.RedisError:
             pass
         from auth_kappa.kafka_admin import delete_topics
 
         delete_topics(self.services.config.kafka, contains=self.name)
+
+
+    def _drop_state(self) -> None:
+        from auth_kappa.state.redis_store import RedisWindowStore
+
+        c = self.case.config
+        client = redis.Redis.from_url(c.redis_url)
+        spaces = [c.namespace] if c.namespace else [f"{self.name}-v{i}" for i in range(1, 5)]
+        for ns in spaces:
+            RedisWindowStore(client, ns, c.window_specs()).drop_namespace()
+        if self.scenario.archive:
+            from tests.support.archive import drop_bucket
+
+            client.delete(c.pointer)
+            drop_bucket(c)
 
 
 def not_final(truth, window_records, grace: float) -> tuple[int, int]:

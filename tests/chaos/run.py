@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # still stop the services
     try:
         services.start()
-        for name in names:
-            for r in range(args.repeats):
+        for r in range(args.repeats):      # every fault once before any repeat
+            for name in names:
                 if args.budget and time.monotonic() - t0 > args.budget * 60:
                     print(f"chaos: budget of {args.budget:g} min spent; {name} run {r + 1} "
                           "skipped", flush=True)
@@ -79,12 +79,14 @@ def main(argv: list[str] | None = None) -> int:
                     sc = run_one(services, FAULTS[name], args.fast, r, workdir)
                 except Exception as exc:  # noqa: BLE001 - a crashed run is a failed cell
                     sc = Score(error=f"{type(exc).__name__}: {exc}")
-                    services.start()   # a fault may have left a service down
+                    services.heal()   # a fault may have left a service down
                 results.setdefault(name, []).append(sc)
                 print(f"chaos: {name}: {'exact' if sc.exact else 'NOT EXACT'} lost={sc.lost} "
                       f"double={sc.double} misrouted={sc.misrouted} wrong={sc.wrong} "
                       f"late_unrouted={sc.late_unrouted} quarantine_diff={sc.quarantine_diff} "
                       f"not_final={sc.not_final} recover={sc.recover_s}", flush=True)
+                if sc.error:
+                    print(f"        harness error: {sc.error}", flush=True)
                 for note in sc.notes:
                     print(f"        {note}", flush=True)
     finally:

@@ -79,6 +79,12 @@ class Services:
             if not svc.answering():
                 svc.start()
 
+    def heal(self) -> None:
+        """After a run that failed midway: continue what a fault froze, start what is down."""
+        for svc in (self.redis, self.kafka):
+            self.resume(svc)
+        self.start()
+
     def stop(self) -> None:
         for svc in (self.kafka, self.redis):
             self.resume(svc)

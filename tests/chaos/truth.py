@@ -71,7 +71,7 @@ def parse(value: bytes, utility: str) -> list[tuple[Reading | None, str | None]]
     if text.startswith("{"):
         try:
             obj = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return [(None, "invalid JSON")]
         if not isinstance(obj, dict) or obj.get("utility", utility) != utility:
             return [(None, "JSON shape")]
