@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import numpy as np
+import pytest
 import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -67,21 +68,58 @@ def test_windows_of_every_decimal_width_read_back(stack, unique):
         store.drop_namespace()
 
 
-def test_a_command_failing_inside_the_transaction_raises(stack, unique):
-    """Redis answers EXEC with an array holding the error: it must not pass silently."""
-    import pytest
+def _one_window(sid: str) -> Rows:
+    keys, _ = uuid_keys(np.array([sid], "S36"))
+    return Rows(keys[:, 0].copy(), keys[:, 1].copy(), np.array([1_772_409_600]), np.ones(1),
+                np.ones(1, np.int64), np.ones(1), np.ones(1), np.zeros((1, 1), np.uint64),
+                np.array([True]), np.zeros(1, np.int32))
 
+
+def test_a_meter_key_of_another_type_is_replaced_by_our_window(stack, unique, caplog):
+    """Someone wrote a string at a meter's key: EXEC fails that HSET and applies the rest.
+    The windows are absolute, so the store puts this checkpoint's window back in place of
+    the foreign value, and says so."""
     specs = Config.load(windows="1m").window_specs()
     client = redis.Redis.from_url(stack.redis_url)
     store = RedisWindowStore(client, f"resperr{unique}", specs)
     sid = str(uuid.UUID(int=7, version=4))
-    keys, _ = uuid_keys(np.array([sid], "S36"))
-    rows = Rows(keys[:, 0].copy(), keys[:, 1].copy(), np.array([1_772_409_600]), np.ones(1),
-                np.ones(1, np.int64), np.ones(1), np.ones(1), np.zeros((1, 1), np.uint64),
-                np.array([False]))
     try:
         client.set(store.meter_key(sid, "gas", 60), "not a hash")
-        with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
-            store.checkpoint({("gas", "meter", 60): rows}, {"gas:0": 1}, {})
+        store.checkpoint({("gas", "meter", 60): _one_window(sid)}, {"gas:0": 1}, {})
+        got = store.read_windows("meter", "gas", 60, key=sid)
+        assert got["count"].tolist() == [1] and store.offsets() == {"gas:0": 1}
+        assert "held another type" in caplog.text
+    finally:
+        store.drop_namespace()
+
+
+@pytest.mark.parametrize("victim", ["stats", "state", "offsets"])
+def test_a_shared_key_of_another_type_refuses_the_whole_checkpoint(stack, unique, victim):
+    """Defect 3: a command failing inside EXEC must not leave state applied with the
+    offsets advanced. The state deltas, offsets and counters are one script that checks
+    every key before it writes: nothing of it is applied, and the error says which key."""
+    from auth_kappa.state.redis_store import StoreCorrupted
+
+    specs = Config.load(windows="1m").window_specs()
+    client = redis.Redis.from_url(stack.redis_url)
+    store = RedisWindowStore(client, f"respbad{unique}", specs)
+    sid = str(uuid.UUID(int=8, version=4))
+    state = Rows(np.array([5], np.uint64), np.zeros(1, np.uint64), np.array([1_772_409_600]),
+                 np.ones(1), np.ones(1, np.int64), np.ones(1), np.ones(1), None)
+    dirty = {("gas", "meter", 60): _one_window(sid), ("gas", "state", 60): state}
+    try:
+        store.checkpoint(dirty, {"gas:0": 1}, {}, stats={"accepted:gas": 1})
+        key = {"stats": store.stats_key, "state": store.state_key("gas", 60),
+               "offsets": f"{store.prefix}offsets:{store.group}"}[victim]
+        before = {k: client.dump(k) for k in (store.stats_key, store.state_key("gas", 60))}
+        client.delete(key)
+        client.rpush(key, "someone else's list")
+        with pytest.raises(StoreCorrupted, match="CORRUPT"):
+            store.checkpoint(dirty, {"gas:0": 2}, {}, stats={"accepted:gas": 1})
+        for k, blob in before.items():
+            if k != key:
+                assert client.dump(k) == blob, f"{k} changed although the checkpoint failed"
+        if victim != "offsets":
+            assert store.offsets() == {"gas:0": 1}
     finally:
         store.drop_namespace()

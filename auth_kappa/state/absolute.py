@@ -1,6 +1,6 @@
 """Absolute writes of per-state windows, for corrections.
 
-The live path merges per-state *deltas* into totals (checkpoint_states.lua), which is
+The live path merges per-state *deltas* into totals (state/lua/commit.lua), which is
 right for a stream and wrong for a correction: replaying a range must SET the totals it
 recomputed, so running it twice changes nothing. Meter windows need no such path: the
 live checkpoint already writes them absolute.

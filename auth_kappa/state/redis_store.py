@@ -20,28 +20,38 @@ live runtime makes one call per partition: runtime/commits.py).
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 
+import hiredis
 import numpy as np
 import pandas as pd
 import redis
 
 from auth_kappa.state import codec
-from auth_kappa.state.resp import RespConnection, command, concat, decimal, pack, widths
+from auth_kappa.state.resp import (
+    RespConnection,
+    command,
+    concat,
+    decimal,
+    pack,
+    raise_if_error,
+    widths,
+)
 from auth_kappa.state.window_table import UNKNOWN, Loader, Rows
 from auth_kappa.topology.keys import uuid_keys, uuid_text
 from auth_kappa.topology.processor import Slot
 from auth_kappa.topology.schema import STATES
 from auth_kappa.topology.windows import WindowSpec
 
-CHUNK = 20_000          # state records per script call: keeps each under ~50 ms of Redis
 TRIM_CHUNK = 500        # new windows per trim call: ~1 ms of Redis, between transactions
 TTL_SLACK = 86400       # idle keys outlive their retention by a day, then Redis drops them
 POINTER = "auth:namespace"
+log = logging.getLogger("auth_kappa.store")
 ALL_STATES = "".join(STATES)   # 2 characters each: the state script deletes a window whole
 
 
@@ -59,7 +69,7 @@ class RedisWindowStore:
     def __post_init__(self) -> None:
         self.prefix = f"auth:{self.namespace}:"
         self._trim_lua = _script("trim_meters.lua")
-        self._states_lua = _script("checkpoint_states.lua")
+        self._commit_lua = _script("commit.lua")
         self._resp = RespConnection(self.client.connection_pool.connection_kwargs)
         self._indexed: dict[tuple[str, int], set[bytes]] = {}   # in meters:... already
         self._specs = {s.size: s for s in self.windows}
@@ -140,13 +150,63 @@ class RedisWindowStore:
                     self._resp.roundtrip(command("UNWATCH"), 1)
                     raise
                 replies = self._resp.roundtrip(command("MULTI") + body + command("EXEC"),
-                                               n + 2)
+                                               n + 2, check=False)
                 if replies[-1] is not None:
+                    self._after_exec(replies[-1], dirty)
                     for trim in trims:
                         self._resp.roundtrip(trim, 1)
                     return written
                 # someone's rebalance touched the generations: check again
         raise Fenced("ownership kept changing during 20 checkpoint attempts")
+
+    def _after_exec(self, reply: object, dirty: Mapping[Slot, Rows]) -> None:
+        """EXEC ran. Queue-time errors (OOM, say) abort it whole: raise, nothing applied.
+        A failing commit.lua (the last command) applied nothing of its own either: the
+        offsets did not move, raise StoreCorrupted. A failing per-meter HSET (someone wrote
+        another type at that key) is repaired: the foreign key goes, and this checkpoint's
+        windows are written again (absolute values; the offsets already cover them)."""
+        if not isinstance(reply, list):
+            raise_if_error(reply)
+            return
+        errors = [r for r in reply if type(r) is hiredis.ReplyError]
+        if not errors:
+            return
+        if type(reply[-1]) is hiredis.ReplyError:
+            raise StoreCorrupted(f"checkpoint refused, nothing applied: {reply[-1]}")
+        self._repair(dirty, errors)
+
+    def _repair(self, dirty: Mapping[Slot, Rows], errors: list) -> None:
+        keys: list[str] = []
+        for (utility, level, size), rows in dirty.items():
+            if level == "meter" and len(rows):
+                for sid in dict.fromkeys(uuid_text(rows.k0, rows.k1).tolist()):
+                    keys += [self.meter_key(sid, utility, size),
+                             self.first_key(sid, utility, size)]
+                keys += [self.meters_key(utility, int(p))
+                         for p in np.unique(rows.part[rows.part >= 0])] \
+                    if rows.part is not None else []
+        pipe = self.client.pipeline(transaction=False)
+        for k in keys:
+            pipe.type(k)
+        wanted = {b"hash", b"set", b"none", "hash", "set", "none"}
+        bad = [k for k, t in zip(keys, pipe.execute(), strict=True) if t not in wanted]
+        log.error("checkpoint: %d command(s) failed (%s); %s held another type and are "
+                  "replaced by this checkpoint's windows (older windows stored there are "
+                  "lost: `auth-kappa replay correct` rebuilds them from the archive)",
+                  len(errors), errors[0], bad or "no key")
+        if not bad:
+            raise StoreCorrupted(f"checkpoint commands failed: {errors[0]}")
+        self.client.delete(*bad)
+        self._indexed.clear()
+        body, n = b"", 0
+        for (utility, level, size), rows in dirty.items():
+            if level == "meter" and len(rows):
+                keep = self._specs[size].keep(level)
+                again = Rows(**{**rows.__dict__, "new": np.ones(len(rows), bool)})
+                cmds, _ = self._meter_commands(utility, size, again, keep, keep + TTL_SLACK)
+                body += b"".join(c for c, _ in cmds)
+                n += sum(k for _, k in cmds)
+        self._resp.roundtrip(command("MULTI") + body + command("EXEC"), n + 2)
 
     @staticmethod
     def _check_generations(mine: Mapping[str, int], stored: list) -> None:
@@ -176,6 +236,7 @@ class RedisWindowStore:
         retention trims to run after it)."""
         out: list[tuple[bytes, int]] = []   # (commands, how many)
         trims: list[bytes] = []
+        blocks: list[tuple] = []            # state deltas: applied by commit.lua, last
         written = 0
         for (utility, level, size), rows in dirty.items():
             if not len(rows):
@@ -188,26 +249,21 @@ class RedisWindowStore:
                 trims += trim
             else:
                 states = np.array(STATES, dtype="S2")[rows.k0.astype(np.int64)]
-                for lo in range(0, len(rows), CHUNK):
-                    blob, rs = codec.state_blob(states[lo:lo + CHUNK], rows.slice(lo, lo + CHUNK))
-                    out.append((command("EVAL", self._states_lua, 0,
-                                        self.state_key(utility, size), blob, rs, keep, ttl,
-                                        size, ALL_STATES, self.newest_key(utility, size)), 1))
+                blob, rs = codec.state_blob(states, rows)
+                blocks.append((self.state_key(utility, size), self.newest_key(utility, size),
+                               blob, rs, keep, ttl, size))
             written += len(rows)
-        small = []
-        if offsets:
-            small.append(command("HSET", f"{self.prefix}offsets:{self.group}",
-                                 *_flat(offsets.items())))
-        if highs:
-            small.append(command("HSET", f"{self.prefix}highs:{self.group}",
-                                 *_flat((k, int(v)) for k, v in highs.items())))
-        if marks:
-            small.append(command("HSET", f"{self.prefix}marks:{self.group}",
-                                 *_flat((k, int(v)) for k, v in marks.items())))
-        small += [command("HINCRBY", self.stats_key, name, int(n))
-                  for name, n in stats.items() if n]
-        small.append(command("HSET", self.stats_key, "checkpoint_ts", f"{time.time():.3f}"))
-        out += [(c, 1) for c in small]
+        args: list = [ALL_STATES, len(blocks), *(a for b in blocks for a in b)]
+        for key, pairs in ((f"{self.prefix}offsets:{self.group}", offsets.items()),
+                           (f"{self.prefix}highs:{self.group}",
+                            [(k, int(v)) for k, v in highs.items()]),
+                           (f"{self.prefix}marks:{self.group}",
+                            [(k, int(v)) for k, v in marks.items()]),
+                           (self.stats_key, [(k, int(n)) for k, n in stats.items() if n])):
+            pairs = list(pairs)
+            args += [key, len(pairs), *_flat(pairs)]
+        args.append(f"{time.time():.3f}")
+        out.append((command("EVAL", self._commit_lua, 0, *args), 1))
         return b"".join(c for c, _ in out), sum(n for _, n in out), written, trims
 
     def _meter_commands(self, utility: str, size: int, rows: Rows, keep: int, ttl: int
@@ -408,6 +464,11 @@ class Fenced(RuntimeError):
     def __init__(self, message: str, partitions: list[str] | None = None) -> None:
         super().__init__(message)
         self.partitions = partitions or []
+
+
+class StoreCorrupted(RuntimeError):
+    """A key of ours holds something else: the checkpoint was refused with nothing
+    applied. Not retried (it would fail again): the worker stops with this message."""
 
 
 class RolledBack(RuntimeError):

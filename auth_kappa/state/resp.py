@@ -113,8 +113,9 @@ class RespConnection:
             self.roundtrip(b"".join(hello), len(hello))
         return sock
 
-    def roundtrip(self, payload: bytes, replies: int) -> list:
-        """Send a payload of `replies` commands; their replies, errors raised."""
+    def roundtrip(self, payload: bytes, replies: int, check: bool = True) -> list:
+        """Send a payload of `replies` commands; their replies, errors raised (with
+        check=False the caller inspects them)."""
         sock = self._sock or self._connect()
         try:
             sock.sendall(payload)
@@ -122,8 +123,9 @@ class RespConnection:
         except (OSError, redis.RedisError):
             self.close()
             raise
-        for r in out:
-            _raise_if_error(r)
+        if check:
+            for r in out:
+                raise_if_error(r)
         return out
 
     def _read(self, sock: socket.socket, n: int) -> list:
@@ -146,7 +148,7 @@ class RespConnection:
             self._sock = None
 
 
-def _raise_if_error(reply: object) -> None:
+def raise_if_error(reply: object) -> None:
     """Errors as exceptions; an EXEC's array is searched too (a command in it failed).
     Exact type checks: this runs once per queued command."""
     if type(reply) is hiredis.ReplyError:
@@ -154,4 +156,4 @@ def _raise_if_error(reply: object) -> None:
     if type(reply) is list:
         for r in reply:
             if type(r) is hiredis.ReplyError or type(r) is list:
-                _raise_if_error(r)
+                raise_if_error(r)
