@@ -67,21 +67,57 @@ def decode_frame_with_reference(value: bytes) -> tuple[pa.Table, np.ndarray | No
     NaN where null): the reference clock replay hands the topology for each row."""
     try:
         table = read_ipc(value)
-    except (pa.ArrowInvalid, OSError) as exc:
+        # every offset, length and UTF-8 string checked before anything reads the buffers:
+        # a corrupt offset would otherwise be dereferenced later (wrong data, or SIGSEGV)
+        table.validate(full=True)
+        names = table.column_names
+    except (pa.ArrowException, OSError, ValueError) as exc:   # also UnicodeDecodeError
         raise ValueError(f"frame is not a readable Arrow IPC stream: {str(exc)[:80]}") from None
-    missing = [c for c in CSV_FIELDS if c not in table.column_names]
+    if not table.num_rows:
+        raise ValueError("frame has no readings")
+    twice = sorted({c for c in names if names.count(c) > 1})
+    if twice:
+        raise ValueError(f"frame has duplicate columns {','.join(twice)[:80]}")
+    missing = [c for c in CSV_FIELDS if c not in names]
     if missing:
         raise ValueError(f"frame lacks columns {','.join(missing)}")
     ref = None
     try:
-        if REFERENCE in table.column_names:
+        if REFERENCE in names:
             ms = table.column(REFERENCE).cast(pa.timestamp("ms", tz="UTC")).cast(pa.int64())
             ref = pc.fill_null(ms.cast(pa.float64()), np.nan).to_numpy() / 1000
         table = table.select(list(CSV_FIELDS))
         if table.schema != FRAME_SCHEMA:
-            table = table.cast(FRAME_SCHEMA)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            table = _numbers_from_text(table).cast(FRAME_SCHEMA)
+    except (pa.ArrowException, ValueError, TypeError) as exc:
         raise ValueError(f"frame has wrong column types: {str(exc)[:80]}") from None
     if table.column("end_ts").null_count or table.column("start_ts").null_count:
         raise ValueError("frame has null timestamps")
     return table, ref
+
+
+# A number in text is plain decimal (or nan/inf), whatever the encoding: CSV, a JSON
+# string, or a frame's text column. Python's float() also takes 1_000, surrounding
+# spaces and non-ASCII digits (\u0663); Arrow's int cast takes 0x10. Neither rule is ours.
+DECIMAL = (r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+           r"|[+-]?(?:[nN][aA][nN]|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?)")
+
+
+def _numbers_from_text(table: pa.Table) -> pa.Table:
+    """A frame's numeric columns sent as text: parsed by the one decimal rule (a value
+    outside it makes the column uncastable), timestamps then whole numbers under 2**53."""
+    for i, name in enumerate(table.column_names):
+        col, want = table.column(i), FRAME_SCHEMA.field(name).type
+        if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)) or \
+                pa.types.is_string(want):
+            continue
+        ok = pc.match_substring_regex(col, f"^(?:{DECIMAL})$")
+        if pc.any(pc.invert(pc.fill_null(ok, True))).as_py():
+            raise ValueError(f"{name} is not a decimal number")
+        num = col.cast(pa.float64())
+        if pa.types.is_integer(want):
+            whole = pc.and_(pc.equal(pc.floor(num), num), pc.less(pc.abs(num), 2.0**53))
+            if pc.any(pc.invert(pc.fill_null(whole, True))).as_py():
+                raise ValueError(f"{name} is not an integer")
+        table = table.set_column(i, name, num)
+    return table

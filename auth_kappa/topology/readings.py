@@ -81,10 +81,22 @@ def encode_codes(values: pa.Array | Sequence[object], vocabulary: tuple[str, ...
                  ) -> np.ndarray:
     """Text ► index into vocabulary (int8), -1 where unknown or not text (Arrow hash lookup)."""
     if not isinstance(values, (pa.Array, pa.ChunkedArray)):
-        values = pa.array([v if isinstance(v, str) else None for v in values], pa.string())
+        try:
+            values = pa.array([v if isinstance(v, str) else None for v in values], pa.string())
+        except UnicodeEncodeError:   # a lone surrogate (JSON "\ud800") is in no vocabulary
+            values = pa.array([v if isinstance(v, str) and _utf8(v) else None for v in values],
+                              pa.string())
     vocab = _VOCABULARIES.setdefault(vocabulary, pa.array(vocabulary, pa.string()))
     codes = pc.index_in(values, value_set=vocab)
     return pc.fill_null(codes, -1).to_numpy(zero_copy_only=False).astype(np.int8)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _take(col: np.ndarray | pa.Array, index: np.ndarray) -> np.ndarray | pa.Array:
