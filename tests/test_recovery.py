@@ -159,3 +159,14 @@ def test_messages_keep_their_partition_order_whatever_the_batch(store):
         lates.append(rt.counters.late)
         store.drop_namespace()
     assert lates == [2, 2, 2]
+
+
+def test_a_partition_given_away_is_not_held_any_more(store):
+    """A worker that owned gas partitions and now owns only electricity ones holds no
+    clock of gas any more: nothing of gas is processed, committed or reopened by it."""
+    df = readings(meters=10, minutes=6, seed=15)
+    rt = runtime(store, store.windows)                  # owns gas:0 and gas:1
+    feed(rt, messages(df), {0: 0, 1: 0}, 0.7)
+    rt.assign([("electricity", 0)])                     # gas went to another worker
+    assert not rt.owns("gas", 0) and not rt.owns("gas", 1) and rt.owns("electricity", 0)
+    assert rt.topology.watermarks["gas"].partitions() == []

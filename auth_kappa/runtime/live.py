@@ -75,9 +75,8 @@ class LiveRuntime:
         self._generations = self.store.claim([f"{t}:{p}" for t, p in partitions])
         stored, highs, marks = self.store.offsets(), self.store.highs(), self.store.marks()
         self._next = {}
-        for topic in {t for t, _ in partitions}:
-            wm = self.topology.watermarks[topic]
-            wm.revoke(wm.partitions())
+        for topic, wm in self.topology.watermarks.items():   # every utility: none kept
+            wm.revoke(wm.partitions())                          # from a former assignment
             wm.assign([p for t, p in partitions if t == topic])
         seek = {}
         for topic, p in partitions:
