@@ -63,25 +63,26 @@ class RedisSource:
 
     # ---- polled (background): clock and counters
     async def refresh(self) -> None:
-        """Namespace pointer, partition highs and the stats hash: one round trip (two after a
-        namespace switch)."""
+        """Namespace pointer, partition clocks and marks and the stats hash: one round trip
+        (two after a namespace switch)."""
         for _ in range(2):
             pipe = self.client.pipeline(transaction=False)
             pipe.get(self.pointer)
             pipe.hgetall(f"{self.prefix}highs:{self.group}")
             pipe.hgetall(f"{self.prefix}stats:{self.group}")
-            pointer, highs, stats = await pipe.execute()
+            pipe.hgetall(f"{self.prefix}marks:{self.group}")
+            pointer, highs, stats, marks = await pipe.execute()
             ns = self._pinned or (pointer.decode() if pointer else "v1")
             if ns == self.namespace:
                 break
             self.namespace = ns
         newest: dict[str, int] = {}
         lowest: dict[str, int] = {}
-        for name, value in highs.items():
+        for name in {*highs, *marks}:   # a partition's clock, or its idle mark past it
             utility = name.decode().split(":")[0]
             if utility not in UTILITIES:
                 continue
-            v = int(value)
+            v = max(int(highs.get(name, marks.get(name))), int(marks.get(name, highs[name])))
             newest[utility] = max(newest.get(utility, v), v)
             lowest[utility] = min(lowest.get(utility, v), v)
         flat = {k.decode(): float(v) for k, v in stats.items()}
