@@ -2,8 +2,8 @@
 
 No crash, every hostile message quarantined with the reason its kind fixes, and the
 valid traffic's windows exactly what they are without the hostile messages. The
-generator is tests/chaos/fuzz.py; the variants the engine mishandles today are left out
-of the mixes (fuzz.KNOWN_DEFECTS) and each has an xfail below with its exact input.
+generator is tests/chaos/fuzz.py; each defect it found has a test below with its exact
+input (fuzz.KNOWN_DEFECTS lists variants still left out of the mixes: none today).
 """
 
 from __future__ import annotations
@@ -317,7 +317,7 @@ def test_live_worker_quarantines_5000_hostile_messages_and_stays_exact(stack, tm
         case.cleanup()
 
 
-# --- defects found by the fuzzer: exact inputs, xfail until fixed -----------------------
+# --- defects found by the fuzzer, with their exact inputs ---------------------------------
 
 def _row(**over: object) -> dict[str, object]:
     rec = {"service_id": SID, "user_name": "Fuzz 899911", "type": "household",
@@ -421,11 +421,6 @@ def test_stream_and_archive_agree_on_a_lone_surrogate_user_name():
     assert (archive.num_rows, quarantine.num_rows) == (r.accepted, len(r.rejects))
 
 
-@pytest.mark.xfail(strict=False, reason="quarantine.reject_rows re-encodes a frame's bad row "
-                   "with pandas iloc + json.dumps, ~0.4 ms a row (a valid row costs ~15 us): "
-                   "live, 8 one-MB frames of 11,000 invalid rows block the event loop past "
-                   "the session timeout, the worker is fenced, re-reads them, and commits "
-                   "nothing (livelock)")
 def test_a_frame_of_invalid_rows_costs_about_what_a_valid_frame_costs():
     import pyarrow as pa
 
@@ -451,9 +446,6 @@ def test_consumption_outside_decimal_syntax_is_quarantined(text):
     assert "consumption" in _quarantined_alone(fuzz.csv(_row(consumption=text)))[0]
 
 
-@pytest.mark.xfail(strict=False, reason="issue 9 #8 (in progress, uncommitted when "
-                   "written): a second reading "
-                   "for (meter, end_ts) with another consumption is dropped as a duplicate")
 def test_conflicting_duplicate_is_quarantined_and_the_first_kept():
     first, second = fuzz.csv(_row()), fuzz.csv(_row(consumption=0.75))
     topo = _topology()
