@@ -24,7 +24,7 @@ class Fault:
 
 
 def _sc(fast: bool, **kw) -> Scenario:
-    base = {"meters": 150 if fast else 300, "duration": "3m" if fast else "6m", "pace": "10x",
+    base = {"meters": 100 if fast else 300, "duration": "2m" if fast else "6m", "pace": "10x",
             "workers": 2}
     return Scenario(**{**base, **kw})
 
@@ -42,24 +42,24 @@ FAULTS: dict[str, Fault] = {f.name: f for f in [
           lambda fast: _sc(fast), faults.kill_workers, "#2 #5"),
     Fault("worker-sigstop", "a worker SIGSTOPped past its session timeout (6 s + 8 s), "
           "then SIGCONT: it must be fenced",
-          lambda fast: _sc(fast, duration="4m" if fast else "6m"), faults.freeze_worker, "#2"),
+          lambda fast: _sc(fast, duration="3m" if fast else "6m"), faults.freeze_worker, "#2"),
     Fault("churn", "1 -> 3 -> 2 -> 1 workers while a backlog drains",
-          lambda fast: _sc(fast, meters=600 if fast else 1500, duration="10m", pace="max",
+          lambda fast: _sc(fast, meters=400 if fast else 1500, duration="10m", pace="max",
                            workers=1, env={"AUTH_BATCH_SIZE": "2000"}),
           faults.churn, "#2"),
     Fault("broker-kill9", "the Kafka broker killed -9 mid-stream, restarted 3 s later",
-          lambda fast: _sc(fast, duration="4m" if fast else "6m"), faults.kill_broker, "#2 #3"),
+          lambda fast: _sc(fast, duration="3m" if fast else "6m"), faults.kill_broker, "#2 #3"),
     Fault("redis-kill9", "Redis killed -9 mid-stream and restarted from its AOF "
           "(appendfsync everysec)", lambda fast: _sc(fast), faults.kill_redis, "#3"),
     Fault("redis-sigstop", "Redis frozen (SIGSTOP) for 30 s, then SIGCONT",
-          lambda fast: _sc(fast, duration="4m" if fast else "6m"), faults.freeze_redis, "#3"),
+          lambda fast: _sc(fast, duration="3m" if fast else "6m"), faults.freeze_redis, "#3"),
     Fault("empty-partitions", "all readings on partition 0 of 4 (AUTH_IDLE_TIMEOUT 5s); "
           "windows must still become final",
-          lambda fast: _sc(fast, meters=100 if fast else 300, simulate=False, workers=1,
+          lambda fast: _sc(fast, simulate=False, workers=1,
                            env={"AUTH_IDLE_TIMEOUT": "5s"}),
           faults.empty_partitions, "#1", check_final=True, settle=12.0),
     Fault("partitions-added", "topics grow 4 -> 6 partitions mid-stream; new meters stream "
-          "to the new partitions", lambda fast: _sc(fast, duration="4m" if fast else "6m"),
+          "to the new partitions", lambda fast: _sc(fast, duration="3m" if fast else "6m"),
           faults.add_partitions, "#1 #2"),
     Fault("clock-skew", "4 meters with clocks +-20 h off stream next to the fleet "
           "(+20 h: quarantined `future`; -20 h: late)",
@@ -73,7 +73,7 @@ FAULTS: dict[str, Fault] = {f.name: f for f in [
     Fault("rebuild-switch", "`replay rebuild` (archive in a private bucket of the shared "
           "S3) and the switch to v2 while two workers stream; no late readings, since a "
           "replay counts what the live path routed late",
-          lambda fast: _sc(fast, archive=True, late=0.0, duration="4m" if fast else "6m"),
+          lambda fast: _sc(fast, archive=True, late=0.0, duration="3m" if fast else "6m"),
           faults.rebuild, "#4"),
 ]}
 

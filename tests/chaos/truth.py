@@ -39,6 +39,9 @@ MAX_READING_BYTES = 4096
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 SIZES = (60, 3600)
 ARROW_MAGIC = b"\xff\xff\xff\xff"
+DECIMAL_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
+                          r"|[+-]?(nan|inf|infinity)", re.IGNORECASE)
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,10 @@ def parse(value: bytes, utility: str) -> list[tuple[Reading | None, str | None]]
 
 
 def _number(v: object) -> float | None:
+    """Text must be plain decimal (or nan/inf): not float()'s 1_000, ' 1' or non-ASCII digits."""
     if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+        return None
+    if isinstance(v, str) and not DECIMAL_TEXT.fullmatch(v):
         return None
     try:
         return float(v)
@@ -115,9 +121,10 @@ def _frame_rows(value: bytes) -> list[tuple[Reading | None, str | None]]:
         return [(None, "oversized frame")]
     try:
         table = ipc.open_stream(pa.py_buffer(value)).read_all()
+        table.validate(full=True)   # corrupt offsets must not reach to_pylist
         table = table.select(list(FIELDS))
         rows = table.to_pylist()
-    except (pa.ArrowException, OSError, KeyError, ValueError):
+    except Exception:  # noqa: BLE001 - whatever a corrupt frame raises, it is not readings
         return [(None, "bad frame")]
     if any(r["start_ts"] is None or r["end_ts"] is None for r in rows):
         return [(None, "null timestamps")]
@@ -134,9 +141,11 @@ def _frame_rows(value: bytes) -> list[tuple[Reading | None, str | None]]:
 
 def invalid_reason(r: Reading, record_ts: float) -> str | None:
     """validate.py's rules, in its order; None for a valid reading."""
-    sid, _, mtype, start, state, cons, end = r
+    sid, name, mtype, start, state, cons, end = r
     if not UUID.match(sid):
         return "service_id"
+    if LONE_SURROGATE.search(name):
+        return "user_name is not valid text"
     if mtype not in TYPES:
         return "type"
     if state not in STATES:
