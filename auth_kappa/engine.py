@@ -84,14 +84,19 @@ class Engine:
     def stats(self) -> Counters:
         return self._embedded("stats").counters
 
-    def ingest(self, records: Iterable[object] | str | Path, utility: str | None = None) -> Counters:
-        """Dicts, CSV lines, or a path (a folder of utility files, or one utility file)."""
+    def ingest(self, records: Iterable[object] | str | Path, utility: str | None = None,
+               partition: int = 0) -> Counters:
+        """Dicts, CSV lines (or Arrow frames), or a path (a folder of utility files, or one
+        utility file). Records are one stream in order: a reading is late when its window
+        closed (end + grace) at or before the newest reading ahead of it in the same
+        `partition`. Give each source partition its own number, as the live path does,
+        when you feed several (a meter must stay on one)."""
         rt = self._embedded("ingest")
         if isinstance(records, (str, Path)):
             for u, path in utility_files(Path(records)):
                 rt.process(read_file(u, path))
         else:
-            rt.process(from_records(records, utility))
+            rt.process(from_records(records, utility, partition=partition))
         return rt.counters
 
     def flush(self) -> None:

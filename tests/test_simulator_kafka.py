@@ -206,7 +206,10 @@ async def test_frames_carry_the_same_readings_as_the_files(stack: Config, unique
 
             # end to end: the embedded engine reads the frames like the files
             by_frames, by_files = Engine.embedded("1m"), Engine.embedded("1m")
-            by_frames.ingest([v for _, v, _ in got[topic]], utility=u)
+            # each partition's frames in its own order, as the live path reads them
+            for p in sorted({p for _, _, p in got[topic]}):
+                by_frames.ingest([v for _, v, q in got[topic] if q == p], utility=u,
+                                 partition=p)
             by_files.ingest(tmp_path / "f" / f"{u}.{ext}")
             for e in (by_frames, by_files):
                 e.flush()

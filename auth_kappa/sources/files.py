@@ -49,9 +49,10 @@ def read_file(utility: str, path: Path, batch: int = BATCH) -> Iterator[tuple[st
         yield utility, [Message(v, 0, i + j) for j, v in enumerate(lines[i:i + batch])]
 
 
-def from_records(records: Iterable[object], utility: str | None,
-                 batch: int = BATCH) -> Iterator[tuple[str, list[Message]]]:
-    """Dicts (with a 'utility' field or the utility argument), CSV lines (str or bytes)."""
+def from_records(records: Iterable[object], utility: str | None, batch: int = BATCH,
+                 partition: int = 0) -> Iterator[tuple[str, list[Message]]]:
+    """Dicts (with a 'utility' field or the utility argument), CSV lines (str or bytes),
+    in the order of one source partition."""
     pending: dict[str, list[Message]] = {}
     for n, rec in enumerate(records):
         if isinstance(rec, dict):
@@ -68,7 +69,7 @@ def from_records(records: Iterable[object], utility: str | None,
             raise UserError(f"record {n}: utility {u!r} unknown; pass utility= one of "
                             f"{', '.join(UTILITIES)}")
         msgs = pending.setdefault(u, [])
-        msgs.append(Message(value, 0, n))
+        msgs.append(Message(value, partition, n))
         if len(msgs) >= batch:
             yield u, msgs
             pending[u] = []

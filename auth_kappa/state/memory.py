@@ -21,9 +21,18 @@ class MemoryWindowStore:
                 self._parts.setdefault(slot, []).append(rows_frame(*slot, rows))
 
     def final(self, slot: Slot) -> pd.DataFrame:
+        """Final windows of a slot. A state window can be handed out twice: final by the
+        partitions known at the time, then fed by a partition seen later (the embedded
+        engine learns its partitions from the input). Its parts merge, as the live
+        path's deltas do in Redis."""
         parts = self._parts.get(slot, [])
         if len(parts) > 1:
-            self._parts[slot] = parts = [pd.concat(parts, ignore_index=True)]
+            df = pd.concat(parts, ignore_index=True)
+            keys = ["utility", "key", "window_start", "window_end"]
+            if df.duplicated(keys).any():
+                df = df.groupby(keys, as_index=False, sort=False).agg(
+                    {"sum": "sum", "count": "sum", "min": "min", "max": "max"})
+            self._parts[slot] = parts = [df]
         return parts[0] if parts else rows_frame(*slot, Rows.empty())
 
     def retain(self, slot: Slot, spec: WindowSpec) -> None:
