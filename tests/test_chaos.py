@@ -16,21 +16,11 @@ from tests.chaos.services import Services
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.chaos]
 
-# fault -> why it fails today (issue 9 defect numbers); remove an entry when it passes
-OPEN: dict[str, str] = {
-    "worker-kill9-pair": "#2: after a rebalance on-time readings are routed late (a "
-                         "worker's watermark is not lowered for a lagging partition)",
-    "worker-sigstop": "#2: reassignment under lag routes a backlog late",
-    "churn": "#2: reassignment under lag routes a backlog late",
-    "broker-kill9": "#2/#3: broker restart",
-    "redis-kill9": "#3: a failed checkpoint then the shutdown checkpoint breaks exactly-once",
-    "redis-sigstop": "#3: Redis errors must drop memory and resume from the checkpoint",
-    "empty-partitions": "#1: empty partitions hold the watermark forever",
-    "partitions-added": "#1/#2: new partitions hold the watermark; reassignment",
-    "clock-skew": "#6: readings > 15 min ahead must be quarantined `future`",
-    "fuzz": "#7/#8: JSON type confusion, conflicting duplicates",
-    "rebuild-switch": "#4: a rebuild indexes every meter under partition 0",
-}
+# fault -> why it fails today (issue 9 defect numbers), marked xfail(strict=False); add an
+# entry when a cell is known to fail, remove it when its fix lands. Empty: every cell was
+# exact in the full matrix of docs/reliability.md (on 2026-11-30 before 17:50 UTC the
+# two-worker cells, churn and partitions-added routed on-time readings late, defect #2).
+OPEN: dict[str, str] = {}
 LIVE = [name for name, f in FAULTS.items() if not f.pytest]
 
 

@@ -76,9 +76,11 @@ def write_report(path: Path, results: dict[str, list[Score]], faults: dict, cmd:
                  "manifest_diff")]
         final = _fmt([s.not_final for s in ok]) if f.check_final else "-"
         exact = sum(s.exact for s in scores)
+        errors = len(scores) - len(ok)
         recover = f"{max(rec):.1f}" if rec else "-"
+        result = f"exact {exact}/{len(scores)}" + (f", {errors} harness error" if errors else "")
         lines.append(f"| {name} | {len(scores)} | {' | '.join(cols)} | {final} | {recover} | "
-                     f"exact {exact}/{len(scores)} | {f.defects} |")
+                     f"{result} | {f.defects} |")
     lines += ["", "## Faults", ""]
     for name, f in faults.items():
         lines.append(f"- **{name}**: {f.what}.")

@@ -126,6 +126,8 @@ def _frame_rows(value: bytes) -> list[tuple[Reading | None, str | None]]:
         rows = table.to_pylist()
     except Exception:  # noqa: BLE001 - whatever a corrupt frame raises, it is not readings
         return [(None, "bad frame")]
+    if not rows:
+        return [(None, "frame has no readings")]
     if any(r["start_ts"] is None or r["end_ts"] is None for r in rows):
         return [(None, "null timestamps")]
     out: list[tuple[Reading | None, str | None]] = []
