@@ -36,8 +36,8 @@ sum, min or max differ; **quarantine diff** = messages quarantined by one side o
 partition that still had data to read when the fault was over (service answering again,
 worker continued) moved past where they stood then (worst over the run's faults; `-`:
 no fault mark, or nothing left to read). A cell is exact when every number is 0.
-Numbers are the worst over the repeats. Cells measured by an existing test (S3 down,
-rebuild) report that test's result only.
+Numbers are the worst over the repeats. The S3-down cell runs the existing test
+(tests/test_archive.py, shared stack) and reports its result only.
 
 Limits: faults land at random or fixed fractions of the stream, not synchronised with
 a checkpoint (with a 0.5 s commit interval some kills land inside one, unverified);
