@@ -8,7 +8,6 @@ replay and embedded share every line of the math.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -93,13 +92,10 @@ class Topology:
 
     def final_cut(self, spec: WindowSpec, watermark: float) -> float:
         """Windows of this size starting before the cut are final (end + grace <= watermark)."""
-        if not math.isfinite(watermark):
-            return watermark
-        return math.floor((watermark - self.grace - spec.size) / spec.size) * spec.size \
-            + spec.size
+        return float(self.final_cut_array(spec, np.float64(watermark)))
 
     def final_cut_array(self, spec: WindowSpec, clocks: np.ndarray) -> np.ndarray:
-        """final_cut for an array of clocks (-inf: nothing final)."""
+        """final_cut for an array of clocks (-inf: nothing final, +inf: all)."""
         with np.errstate(invalid="ignore"):
             cut = np.floor((clocks - self.grace - spec.size) / spec.size) * spec.size + spec.size
         return np.where(np.isfinite(clocks), cut, clocks)
