@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from auth_kappa.errors import UserError
+from auth_kappa.state.layout import POINTER
 from auth_kappa.topology.schema import UTILITIES
 
 __all__ = ["UTILITIES", "Config", "parse_duration"]
@@ -64,7 +65,7 @@ class Config:
     batch_wait: float = 0.2
     stack_dir: str = ".stack"
     cache_dir: str = ".cache"
-    pointer: str = "auth:namespace"   # Redis key naming the namespace readers follow
+    pointer: str = POINTER            # Redis key naming the namespace readers follow
     archive: bool = True              # workers also archive every message to S3
     archive_roll_bytes: int = 64 * 1024 * 1024
     archive_roll_seconds: float = 60.0

@@ -142,9 +142,7 @@ class Engine:
             return
         ns = self._store.client.get(self._pointer)
         if ns and ns.decode() != self._store.namespace:
-            from auth_kappa.runtime.switch import use_namespace
-
-            use_namespace(self._store, ns.decode())
+            self._store.use_namespace(ns.decode())
 
     def late(self) -> pd.DataFrame:
         rt = self._embedded("late")

@@ -4,7 +4,7 @@ A household's summary is one pipeline: the registry hash and an HMGET of exactly
 windows the page shows (60 minutes + 24 hours per utility), all in the meter's
 {service_id} slot. The event-time clock and the counters are refreshed by a background
 poll (dashboards/poller.py), never on the request path. Keys follow the store's layout
-(auth_kappa/state/redis_store.py) and the configured pointer (AUTH_POINTER, default
+(auth_kappa/state/layout.py) and the configured pointer (AUTH_POINTER, default
 `auth:namespace`), the same key the workers and replay follow, so a rebuild's atomic
 switch is followed within a poll.
 """
@@ -19,6 +19,13 @@ import numpy as np
 import redis.asyncio as aredis
 
 from auth_kappa.state import codec
+from auth_kappa.state.layout import (
+    DEFAULT_NAMESPACE,
+    Layout,
+    followed,
+    partition_clocks,
+    utility_clocks,
+)
 from auth_kappa.topology.schema import STATES, UTILITIES
 from dashboards import registry
 from dashboards.sources import Clock, Stats
@@ -44,22 +51,16 @@ class RedisSource:
         self.primary = _client(url, MAX_HEDGES) if replica_url else None
         self.hedge_after = hedge_after
         self.hedged = self._hedging = 0
-        self.namespace = namespace or "v1"
+        self.keys = Layout(namespace or DEFAULT_NAMESPACE, group)
         self.grace = grace
         self._finals: dict[tuple[str, str, int], FinalCache] = {}
-        self._clock = Clock(namespace=self.namespace)
+        self._clock = Clock(namespace=self.keys.namespace)
         self._stats = Stats.from_flat({})
 
     # ---- keys (every caller passes validated ids; see dashboards/validation.py)
     @property
-    def prefix(self) -> str:
-        return f"auth:{self.namespace}:"
-
-    def meter_key(self, service_id: str, utility: str, size: int) -> str:
-        return f"{self.prefix}m:{{{service_id}}}:{utility}:{size}"
-
-    def state_key(self, utility: str, size: int) -> str:
-        return f"{self.prefix}s:{utility}:{size}"
+    def namespace(self) -> str:
+        return self.keys.namespace
 
     # ---- polled (background): clock and counters
     async def refresh(self) -> None:
@@ -68,23 +69,18 @@ class RedisSource:
         for _ in range(2):
             pipe = self.client.pipeline(transaction=False)
             pipe.get(self.pointer)
-            pipe.hgetall(f"{self.prefix}highs:{self.group}")
-            pipe.hgetall(f"{self.prefix}stats:{self.group}")
-            pipe.hgetall(f"{self.prefix}marks:{self.group}")
+            pipe.hgetall(self.keys.highs)
+            pipe.hgetall(self.keys.stats)
+            pipe.hgetall(self.keys.marks)
             pointer, highs, stats, marks = await pipe.execute()
-            ns = self._pinned or (pointer.decode() if pointer else "v1")
+            ns = self._pinned or followed(pointer)
             if ns == self.namespace:
                 break
-            self.namespace = ns
-        newest: dict[str, int] = {}
-        lowest: dict[str, int] = {}
-        for name in {*highs, *marks}:   # a partition's clock, or its idle mark past it
-            utility = name.decode().split(":")[0]
-            if utility not in UTILITIES:
-                continue
-            v = max(int(highs.get(name, marks.get(name))), int(marks.get(name, highs[name])))
-            newest[utility] = max(newest.get(utility, v), v)
-            lowest[utility] = min(lowest.get(utility, v), v)
+            self.keys = self.keys.moved(ns)
+        clocks = partition_clocks(_ints(highs), _ints(marks))   # clock, or idle mark past it
+        bounds = {u: b for u, b in utility_clocks(clocks).items() if u in UTILITIES}
+        lowest = {u: int(lo) for u, (lo, _) in bounds.items()}
+        newest = {u: int(hi) for u, (_, hi) in bounds.items()}
         flat = {k.decode(): float(v) for k, v in stats.items()}
         self._clock = Clock(newest, lowest, flat.get("checkpoint_ts"), self.namespace)
         self._stats = Stats.from_flat(flat)
@@ -106,7 +102,7 @@ class RedisSource:
         parts = [_command(b"HGETALL", registry.meter_key(service_id, self.registry_prefix))]
         for utility, size, starts in reads:
             n, fields = _fields(tuple(starts))
-            parts.append(_command(b"HMGET", self.meter_key(service_id, utility, size), n, fields))
+            parts.append(_command(b"HMGET", self.keys.meter(service_id, utility, size), n, fields))
         payload = b"".join(parts)
         if self.primary is None:
             info, *values = await self._pipeline(self.client, payload, len(parts))
@@ -169,7 +165,7 @@ class RedisSource:
         need = [i for i, w in enumerate(starts) if not cache.fill(out, i, w)]
         if need:
             fields = [f"{s}:{starts[i]}" for s in STATES for i in need]
-            raw = await self.client.hmget(self.state_key(utility, size), fields)
+            raw = await self.client.hmget(self.keys.state(utility, size), fields)
             got = codec.decode_values(raw, 0).reshape(len(STATES), len(need))
             wm = self._clock.watermark.get(utility)
             for j, i in enumerate(need):
@@ -262,3 +258,7 @@ class FinalCache:
         now = time.monotonic()
         for w in [w for w, (until, _) in self._cells.items() if w < oldest or until < now]:
             del self._cells[w]
+
+
+def _ints(raw: dict) -> dict[str, int]:
+    return {k.decode(): int(v) for k, v in raw.items()}

@@ -18,7 +18,6 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from auth_kappa.config import Config
 from auth_kappa.errors import ServiceUnavailable, UserError
 from auth_kappa.runtime.live import LiveRuntime
-from auth_kappa.runtime.switch import control_key, frozen_key
 from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.topology.decode import Message
 from auth_kappa.topology.processor import Topology
@@ -106,7 +105,7 @@ async def catch_up_and_switch(config: Config, new: RedisWindowStore, old: RedisW
         if members:
             say(f"freezing the live workers of group {config.group} ({len(members)} "
                 f"partitions) in {old.namespace}")
-            client.hset(control_key(old.namespace), "freeze", new.namespace)
+            client.hset(old.keys.control, "freeze", new.namespace)
             frozen = True
             t0 = time.monotonic()
             await _wait_acks(old, members, timeout)
@@ -127,7 +126,7 @@ async def catch_up_and_switch(config: Config, new: RedisWindowStore, old: RedisW
         claimed = dict(rt._generations)
     except BaseException:
         if frozen:
-            client.hdel(control_key(old.namespace), "freeze")
+            client.hdel(old.keys.control, "freeze")
         raise
     finally:
         await consumer.stop()
@@ -136,7 +135,7 @@ async def catch_up_and_switch(config: Config, new: RedisWindowStore, old: RedisW
         report.dropped_keys = old.drop_namespace()
         say(f"old namespace {old.namespace} removed ({report.dropped_keys:,} keys)")
     else:   # e.g. workers pinned by AUTH_NAMESPACE: let them carry on where they are
-        client.hdel(control_key(old.namespace), "freeze")
+        client.hdel(old.keys.control, "freeze")
         say(f"some workers did not move to {new.namespace} within {timeout:.0f}s (pinned "
             f"with AUTH_NAMESPACE?); {old.namespace} is kept and unfrozen (drop it with "
             "RedisWindowStore.drop_namespace once nothing writes it)")
@@ -177,12 +176,12 @@ async def _consume(consumer: AIOKafkaConsumer, rt: LiveRuntime, config: Config,
 
 
 async def _wait_acks(old: RedisWindowStore, members: list[str], timeout: float) -> None:
-    gen_key = f"{old.prefix}generations:{old.group}"
+    gen_key = old.keys.generations
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         gens = {k.decode(): int(v) for k, v in old.client.hgetall(gen_key).items()}
         acks = {k.decode(): int(v) for k, v in
-                old.client.hgetall(frozen_key(old.namespace, old.group)).items()}
+                old.client.hgetall(old.keys.frozen).items()}
         if all(p in acks and acks[p] == gens.get(p) for p in members):
             return
         await asyncio.sleep(0.2)
@@ -193,7 +192,7 @@ async def _wait_acks(old: RedisWindowStore, members: list[str], timeout: float) 
 async def _wait_moved(new: RedisWindowStore, members: list[str], claimed: dict[str, int],
                       timeout: float) -> bool:
     """Every partition a live worker held is claimed again in the new namespace."""
-    gen_key = f"{new.prefix}generations:{new.group}"
+    gen_key = new.keys.generations
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         gens = {k.decode(): int(v) for k, v in new.client.hgetall(gen_key).items()}

@@ -26,6 +26,7 @@ from auth_kappa.config import Config
 from auth_kappa.errors import UserError
 from auth_kappa.state import codec
 from auth_kappa.state.absolute import read_state_windows, set_state_windows, state_fields
+from auth_kappa.state.layout import partition_clocks, utility_clocks
 from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.state.window_table import Rows
 from auth_kappa.topology.keys import uuid_text
@@ -70,14 +71,10 @@ class CorrectionReport:
 
 
 def live_watermarks(store: RedisWindowStore) -> tuple[dict[str, float], dict[str, float]]:
-    """Per utility: (lowest committed partition high, highest)."""
-    low: dict[str, float] = {}
-    high: dict[str, float] = {}
-    for name, h in store.highs().items():
-        u = name.split(":")[0]
-        low[u] = min(low.get(u, math.inf), h)
-        high[u] = max(high.get(u, -math.inf), h)
-    return low, high
+    """Per utility: (lowest committed partition clock, highest). Clocks only, not idle
+    marks: a meter window is final by its partition's clock, which a mark never moves."""
+    bounds = utility_clocks(partition_clocks(store.highs()))
+    return ({u: lo for u, (lo, _) in bounds.items()}, {u: hi for u, (_, hi) in bounds.items()})
 
 
 def check_coverage(config: Config, plan: Plan, store: RedisWindowStore) -> list[str]:

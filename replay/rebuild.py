@@ -20,6 +20,7 @@ import redis
 from auth_kappa.config import Config
 from auth_kappa.errors import UserError
 from auth_kappa.state.absolute import index_meters, load_meter_windows
+from auth_kappa.state.layout import followed
 from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.state.window_table import Rows
 from auth_kappa.topology.processor import Slot
@@ -50,7 +51,7 @@ def next_namespace(current: str) -> str:
 
 
 def current_namespace(client: redis.Redis, config: Config) -> str:
-    return config.namespace or (client.get(config.pointer) or b"v1").decode()
+    return config.namespace or followed(client.get(config.pointer))
 
 
 def build(config: Config, objects, plan: Plan, new: RedisWindowStore,

@@ -109,9 +109,9 @@ def test_a_shared_key_of_another_type_refuses_the_whole_checkpoint(stack, unique
     dirty = {("gas", "meter", 60): _one_window(sid), ("gas", "state", 60): state}
     try:
         store.checkpoint(dirty, {"gas:0": 1}, {}, stats={"accepted:gas": 1})
-        key = {"stats": store.stats_key, "state": store.state_key("gas", 60),
-               "offsets": f"{store.prefix}offsets:{store.group}"}[victim]
-        before = {k: client.dump(k) for k in (store.stats_key, store.state_key("gas", 60))}
+        key = {"stats": store.keys.stats, "state": store.state_key("gas", 60),
+               "offsets": store.keys.offsets}[victim]
+        before = {k: client.dump(k) for k in (store.keys.stats, store.state_key("gas", 60))}
         client.delete(key)
         client.rpush(key, "someone else's list")
         with pytest.raises(StoreCorrupted, match="CORRUPT"):

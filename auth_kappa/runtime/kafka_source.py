@@ -21,7 +21,7 @@ from aiokafka.errors import KafkaError
 from auth_kappa.config import Config
 from auth_kappa.kafka_admin import group_consumer
 from auth_kappa.runtime.live import LiveRuntime
-from auth_kappa.runtime.switch import NamespaceFollower, use_namespace
+from auth_kappa.runtime.switch import NamespaceFollower
 from auth_kappa.state.redis_store import Fenced, RolledBack
 from auth_kappa.topology.decode import Message
 
@@ -174,7 +174,7 @@ class KafkaSource:
             log.info("namespace pointer moved: %s -> %s", self.runtime.store.namespace,
                      namespace)
             self.runtime.wait_checkpoint()   # nothing in flight may land in the new one
-            use_namespace(self.runtime.store, namespace)
+            self.runtime.store.use_namespace(namespace)
             self._frozen = False
             await self.on_assigned(set(self._assigned))
             self.consumer.resume(*self._assigned)

@@ -21,20 +21,6 @@ import redis
 from auth_kappa.state.redis_store import RedisWindowStore
 
 
-def control_key(namespace: str) -> str:
-    return f"auth:{namespace}:control"
-
-
-def frozen_key(namespace: str, group: str) -> str:
-    return f"auth:{namespace}:frozen:{group}"
-
-
-def use_namespace(store: RedisWindowStore, namespace: str) -> None:
-    """Point a store at another namespace (its keys all hang off the prefix)."""
-    store.namespace = namespace
-    store.prefix = f"auth:{namespace}:"
-
-
 class NamespaceFollower:
     """One round trip per poll: the pointer, and a freeze request in our namespace."""
 
@@ -46,7 +32,7 @@ class NamespaceFollower:
         did not answer (then nothing changes: a frozen worker stays frozen)."""
         pipe = self.store.client.pipeline(transaction=False)
         pipe.get(self.pointer)
-        pipe.hget(control_key(self.store.namespace), "freeze")
+        pipe.hget(self.store.keys.control, "freeze")
         try:
             pointer, freeze = pipe.execute()
         except redis.RedisError:
@@ -59,5 +45,5 @@ class NamespaceFollower:
 
     def acknowledge(self, generations: Mapping[str, int]) -> None:
         if generations:
-            self.store.client.hset(frozen_key(self.store.namespace, self.store.group),
+            self.store.client.hset(self.store.keys.frozen,
                                    mapping={k: int(v) for k, v in generations.items()})

@@ -75,7 +75,7 @@ def load_meter_windows(store: RedisWindowStore, utility: str, size: int, rows: R
     rec["ws"], rec["val"] = rows.window_start[order], vals
     raw, rs = rec.tobytes(), rec.dtype.itemsize
     pipe = store.client.pipeline(transaction=True)
-    blobs = [("m:", raw, rs)]
+    blobs = [("m", raw, rs)]
     # open windows' first values (conflicting resends after the switch), as the live
     # checkpoint keeps them: one record size per count of seen seconds
     groups, _ = codec.firsts(rows.select(order), words)
@@ -83,11 +83,11 @@ def load_meter_windows(store: RedisWindowStore, utility: str, size: int, rows: R
         frec = np.zeros(len(idx), np.dtype([("sid", "S36"), ("ws", "<i8"),
                                             ("val", firsts.dtype)]))
         frec["sid"], frec["ws"], frec["val"] = rec["sid"][idx], rec["ws"][idx], firsts
-        blobs.append(("f:", frec.tobytes(), frec.dtype.itemsize))
+        blobs.append(("f", frec.tobytes(), frec.dtype.itemsize))
     for kind, data, size_ in blobs:
         step = CHUNK * size_
         for lo in range(0, len(data), step):
-            script(args=[store.prefix + kind, f":{utility}:{size}", data[lo:lo + step], size_,
+            script(args=[*store.keys.meter_parts(kind, utility, size), data[lo:lo + step], size_,
                          keep + TTL_SLACK], client=pipe)
     pipe.execute()
     return len(rows)

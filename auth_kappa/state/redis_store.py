@@ -1,18 +1,6 @@
 """Window state in Redis: the live path's state store, checkpointed with the source offsets.
 
-Key layout (prefix `auth:<ns>:`, ns = the namespace readers follow, e.g. v1):
-  m:{<service_id>}:<utility>:<size>   HASH  window_start -> value (+ seen bits, finest size)
-  f:{<service_id>}:<utility>:<size>   HASH  window_start -> first value of each seen second,
-                                            open finest windows only (conflicting resends)
-  s:<utility>:<size>                  HASH  <state>:<window_start> -> value
-  newest:s:<utility>:<size>           STRING  newest window_start it held (retention cut)
-  offsets:<group>                     HASH  <topic>:<partition> -> next offset to read
-  highs:<group>                       HASH  <topic>:<partition> -> highest end_ts applied
-  marks:<group>                       HASH  <topic>:<partition> -> idle advance past it
-  stats:<group>                       HASH  <counter>:<utility> -> running total, checkpoint_ts
-  meters:<group>:<utility>:<p>        SET   service_ids seen on partition p (to reopen their
-                                            open windows after a restart)
-The hash tag {service_id} keeps one meter's keys in one cluster slot. A checkpoint call
+Keys: auth_kappa/state/layout.py. The hash tag {service_id} keeps one meter's keys in one cluster slot. A checkpoint call
 is one MULTI/EXEC: meter windows (absolute), state deltas, offsets and highs together,
 so after a crash the state and the offsets it came from are always the same cut (the
 live runtime makes one call per partition: runtime/commits.py).
@@ -21,7 +9,6 @@ live runtime makes one call per partition: runtime/commits.py).
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,6 +20,13 @@ import pandas as pd
 import redis
 
 from auth_kappa.state import codec
+from auth_kappa.state.layout import (
+    POINTER,
+    Layout,
+    followed,
+    partition_clocks,
+    utility_clocks,
+)
 from auth_kappa.state.resp import (
     RespConnection,
     command,
@@ -50,7 +44,6 @@ from auth_kappa.topology.windows import WindowSpec
 
 TRIM_CHUNK = 500        # new windows per trim call: ~1 ms of Redis, between transactions
 TTL_SLACK = 86400       # idle keys outlive their retention by a day, then Redis drops them
-POINTER = "auth:namespace"
 log = logging.getLogger("auth_kappa.store")
 ALL_STATES = "".join(STATES)   # 2 characters each: the state script deletes a window whole
 
@@ -67,7 +60,7 @@ class RedisWindowStore:
     group: str = "auth-kappa"
 
     def __post_init__(self) -> None:
-        self.prefix = f"auth:{self.namespace}:"
+        self.keys = Layout(self.namespace, self.group)
         self._trim_lua = _script("trim_meters.lua")
         self._commit_lua = _script("commit.lua")
         self._resp = RespConnection(self.client.connection_pool.connection_kwargs)
@@ -80,19 +73,24 @@ class RedisWindowStore:
                 group: str = "auth-kappa", pointer: str = POINTER) -> RedisWindowStore:
         # a checkpoint transaction can run for seconds under load; redis-py's default is 5 s
         client = redis.Redis.from_url(url, socket_timeout=120, socket_connect_timeout=5)
-        ns = namespace or (client.get(pointer) or b"v1").decode()
+        ns = namespace or followed(client.get(pointer))
         return cls(client, ns, windows, group)
 
     # ---- keys
+    @property
+    def prefix(self) -> str:
+        return self.keys.prefix
+
+    def use_namespace(self, namespace: str) -> None:
+        """Point the store at another namespace (a rebuild's switch)."""
+        self.namespace = namespace
+        self.keys = self.keys.moved(namespace)
+
     def meter_key(self, service_id: str, utility: str, size: int) -> str:
-        return f"{self.prefix}m:{{{service_id}}}:{utility}:{size}"
+        return self.keys.meter(service_id, utility, size)
 
     def state_key(self, utility: str, size: int) -> str:
-        return f"{self.prefix}s:{utility}:{size}"
-
-    def newest_key(self, utility: str, size: int) -> str:
-        """Newest window_start the state key has held: where its retention cut stands."""
-        return f"{self.prefix}newest:s:{utility}:{size}"
+        return self.keys.state(utility, size)
 
     def words(self, size: int) -> int:
         return -(-size // 64) if size == self._finest else 0
@@ -105,12 +103,8 @@ class RedisWindowStore:
             return {}
         pipe = self.client.pipeline(transaction=True)
         for name in partitions:
-            pipe.hincrby(self._generations, name, 1)
+            pipe.hincrby(self.keys.generations, name, 1)
         return dict(zip(partitions, pipe.execute(), strict=True))
-
-    @property
-    def _generations(self) -> str:
-        return f"{self.prefix}generations:{self.group}"
 
     def checkpoint(self, dirty: Mapping[Slot, Rows], offsets: Mapping[str, int],
                    highs: Mapping[str, float], generations: Mapping[str, int] | None = None,
@@ -129,7 +123,7 @@ class RedisWindowStore:
         checkpoint wrote). Anything else means Redis lost acknowledged writes (a restart
         from an AOF that missed the last second, a failover to a lagging replica), and
         RolledBack is raised: state and offsets then roll back together."""
-        gens, offs = self._generations, f"{self.prefix}offsets:{self.group}"
+        gens, offs = self.keys.generations, self.keys.offsets
         body, n, written, trims = self._commands(dirty, offsets, highs, stats or {},
                                                  marks or {})
         generations, expected = generations or {}, expected or {}
@@ -250,16 +244,14 @@ class RedisWindowStore:
             else:
                 states = np.array(STATES, dtype="S2")[rows.k0.astype(np.int64)]
                 blob, rs = codec.state_blob(states, rows)
-                blocks.append((self.state_key(utility, size), self.newest_key(utility, size),
+                blocks.append((self.state_key(utility, size), self.keys.newest(utility, size),
                                blob, rs, keep, ttl, size))
             written += len(rows)
         args: list = [ALL_STATES, len(blocks), *(a for b in blocks for a in b)]
-        for key, pairs in ((f"{self.prefix}offsets:{self.group}", offsets.items()),
-                           (f"{self.prefix}highs:{self.group}",
-                            [(k, int(v)) for k, v in highs.items()]),
-                           (f"{self.prefix}marks:{self.group}",
-                            [(k, int(v)) for k, v in marks.items()]),
-                           (self.stats_key, [(k, int(n)) for k, n in stats.items() if n])):
+        for key, pairs in ((self.keys.offsets, offsets.items()),
+                           (self.keys.highs, [(k, int(v)) for k, v in highs.items()]),
+                           (self.keys.marks, [(k, int(v)) for k, v in marks.items()]),
+                           (self.keys.stats, [(k, int(n)) for k, n in stats.items() if n])):
             pairs = list(pairs)
             args += [key, len(pairs), *_flat(pairs)]
         args.append(f"{time.time():.3f}")
@@ -274,7 +266,8 @@ class RedisWindowStore:
         words = self.words(size)
         new = np.ones(len(rows), bool) if rows.new is None else rows.new
         sid = uuid_text(rows.k0, rows.k1).astype("S36")
-        keys = concat(f"{self.prefix}m:{{".encode(), sid, f"}}:{utility}:{size}".encode())
+        head, tail = self.keys.meter_parts("m", utility, size)
+        keys = concat(head, sid, tail)
         values = codec.values(rows, words)
         starts = rows.window_start
         wide = widths(starts)
@@ -289,7 +282,7 @@ class RedisWindowStore:
             out.append((pack(b"EXPIRE", keys[fresh], str(ttl).encode()), len(fresh)))
         if size == self._finest:
             out += self._index_meters(utility, rows, sid, new)
-        trims = [command("EVAL", self._trim_lua, 0, self.prefix + "m:", f":{utility}:{size}",
+        trims = [command("EVAL", self._trim_lua, 0, *self.keys.meter_parts("m", utility, size),
                          codec.meter_starts_blob(sid[part], starts[part]), keep)
                  for part in np.array_split(fresh, -(-len(fresh) // TRIM_CHUNK))] \
             if len(fresh) else []
@@ -302,7 +295,8 @@ class RedisWindowStore:
         groups, gone = codec.firsts(rows, self.words(size))
         if not groups and not len(gone):
             return []
-        keys = concat(f"{self.prefix}f:{{".encode(), sid, f"}}:{utility}:{size}".encode())
+        head, tail = self.keys.meter_parts("f", utility, size)
+        keys = concat(head, sid, tail)
         starts, out = rows.window_start, []
         for idx, blob in groups:
             for w in np.unique(wide[idx]):
@@ -319,10 +313,10 @@ class RedisWindowStore:
         return out
 
     def first_key(self, service_id: str, utility: str, size: int) -> str:
-        return f"{self.prefix}f:{{{service_id}}}:{utility}:{size}"
+        return self.keys.first_values(service_id, utility, size)
 
     def meters_key(self, utility: str, partition: int) -> str:
-        return f"{self.prefix}meters:{self.group}:{utility}:{partition}"
+        return self.keys.meters(utility, partition)
 
     def _index_meters(self, utility: str, rows: Rows, sid: np.ndarray,
                       new: np.ndarray) -> list[tuple[bytes, int]]:
@@ -352,39 +346,30 @@ class RedisWindowStore:
         keys, _ = uuid_keys(np.array(raw, "S36"))
         return keys[:, 0].copy(), keys[:, 1].copy()
 
-    @property
-    def stats_key(self) -> str:
-        return f"{self.prefix}stats:{self.group}"
-
     # ---- reads
     def stats(self) -> dict[str, float]:
         """Running counters published by the workers' checkpoints (see _commands)."""
-        return {k.decode(): float(v) for k, v in self.client.hgetall(self.stats_key).items()}
+        return {k.decode(): float(v) for k, v in self.client.hgetall(self.keys.stats).items()}
 
     def offsets(self) -> dict[str, int]:
-        raw = self.client.hgetall(f"{self.prefix}offsets:{self.group}")
+        raw = self.client.hgetall(self.keys.offsets)
         return {k.decode(): int(v) for k, v in raw.items()}
 
     def highs(self) -> dict[str, int]:
         """Each partition's clock: the highest end_ts applied."""
-        raw = self.client.hgetall(f"{self.prefix}highs:{self.group}")
+        raw = self.client.hgetall(self.keys.highs)
         return {k.decode(): int(v) for k, v in raw.items()}
 
     def marks(self) -> dict[str, int]:
         """Idle partitions' advances: how far each lets the watermark go past its clock."""
-        raw = self.client.hgetall(f"{self.prefix}marks:{self.group}")
+        raw = self.client.hgetall(self.keys.marks)
         return {k.decode(): int(v) for k, v in raw.items()}
 
     def watermarks(self) -> dict[str, float]:
         """Per utility: the lowest over its partitions of clock-or-mark (what the workers'
         watermark is, as of their last checkpoints)."""
-        highs, marks = self.highs(), self.marks()
-        out: dict[str, float] = {}
-        for name in {*highs, *marks}:
-            u = name.split(":")[0]
-            v = max(highs.get(name, -math.inf), marks.get(name, -math.inf))
-            out[u] = min(out.get(u, math.inf), v)
-        return out
+        clocks = partition_clocks(self.highs(), self.marks())
+        return {u: low for u, (low, _) in utility_clocks(clocks).items()}
 
     def loader(self, slot: Slot, newer_than: float) -> Loader | None:
         """Fetch stored windows for rows not in memory; windows past `newer_than` are new."""
@@ -449,7 +434,7 @@ class RedisWindowStore:
     def drop_namespace(self, batch: int = 1000) -> int:
         """Delete every key of this namespace (after a rebuild's switch), in SCAN batches."""
         n = 0
-        for keys in _chunks(self.client.scan_iter(match=f"{self.prefix}*", count=batch), batch):
+        for keys in _chunks(self.client.scan_iter(match=self.keys.everything, count=batch), batch):
             n += self.client.unlink(*keys)
         return n
 

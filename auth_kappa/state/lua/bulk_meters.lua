@@ -1,13 +1,14 @@
 -- Load absolute meter windows into a namespace (a rebuild): records sorted by meter,
 -- one HSET with all of a meter's windows and one EXPIRE per key, no retention sweep
 -- (the caller only sends windows inside retention).
--- ARGV: key prefix, key suffix (":utility:size"), blob, record size, ttl s
+-- ARGV: key head and tail around the service_id (state/layout.py meter_parts), blob,
+--       record size, ttl s
 local prefix, suffix, blob = ARGV[1], ARGV[2], ARGV[3]
 local rs, ttl = tonumber(ARGV[4]), tonumber(ARGV[5])
 local sid, args = nil, {}
 local function flush()
   if sid then
-    local key = prefix .. "{" .. sid .. "}" .. suffix
+    local key = prefix .. sid .. suffix
     redis.call("HSET", key, unpack(args))
     redis.call("EXPIRE", key, ttl)
   end

@@ -6,13 +6,14 @@
 -- passed can have left, one HDEL. Otherwise (the key's first window, a gap in the meter's
 -- readings) the small hash is swept: at most retention / size + the new windows fields.
 -- Runs after the checkpoint transaction, in small batches: trimming is idempotent.
--- ARGV: key prefix, key suffix (":utility:size"), blob of [service_id 36][window_start i64],
+-- ARGV: key head and tail around the service_id (state/layout.py meter_parts),
+--       blob of [service_id 36][window_start i64],
 --       retention s
 local prefix, suffix, blob, ret = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local size = tonumber(string.match(suffix, ":(%d+)$"))
 local function cut_of(n) return math.floor((n - ret) / size) * size end
 for i = 1, #blob, 44 do
-  local key = prefix .. "{" .. string.sub(blob, i, i + 35) .. "}" .. suffix
+  local key = prefix .. string.sub(blob, i, i + 35) .. suffix
   local ws = struct.unpack("<i8", blob, i + 36)
   if redis.call("HEXISTS", key, string.format("%d", ws - size)) == 1 then
     redis.call("HDEL", key, string.format("%d", cut_of(ws)))
