@@ -9,7 +9,6 @@ import re
 from pathlib import Path
 
 import pytest
-import redis
 from hypothesis import given
 from hypothesis import strategies as st
 
