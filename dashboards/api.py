@@ -13,7 +13,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from dashboards import live, metrics, queries, validation
+from dashboards import export, live, metrics, queries, validation
 from dashboards.context import Context, ctx
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -66,7 +66,8 @@ async def meter_summary(request: Request) -> Response:
 
 async def meter_windows(request: Request) -> Response:
     q = request.query_params
-    validation.only(q, {"utility", "window", "from", "to", "sig"})
+    validation.only(q, {"utility", "window", "from", "to", "sig", "format"})
+    fmt = validation.output_format(q.get("format"))
     c = ctx(request)
     sid = validation.service_id(request.path_params["service_id"])
     utility = validation.utility(q.get("utility"))
@@ -77,7 +78,8 @@ async def meter_windows(request: Request) -> Response:
     if clock is None:
         clock = end or start or 0
     first, stop = validation.span(start, end, size, clock)
-    return ok(await queries.meter_windows(c.source, sid, utility, size, first, stop))
+    data = await queries.meter_windows(c.source, sid, utility, size, first, stop)
+    return export.response(*export.meter_windows(data)) if fmt == "csv" else ok(data)
 
 
 async def meter_stream(request: Request) -> Response:
@@ -103,7 +105,8 @@ async def meter_search(request: Request) -> Response:
     c = ctx(request)
     c.access.require_operator(request)
     found = await c.source.search(text, limit)
-    return ok({"q": text, "meters": [{**m, "link": c.access.household_link(m["service_id"])}
+    return ok({"q": text, "meters": [{**queries.meter_info(m),
+                                      "link": c.access.household_link(m["service_id"])}
                                      for m in found]})
 
 
@@ -121,16 +124,18 @@ async def fleet_states_of(c: Context, utility: str, rng: str) -> dict:
 
 
 async def fleet_summary(request: Request) -> Response:
-    validation.only(request.query_params, set())
+    validation.only(request.query_params, {"format"})
+    fmt = validation.output_format(request.query_params.get("format"))
     c = ctx(request)
     c.access.require_operator(request)
-    return ok(await fleet_summary_of(c))
+    data = await fleet_summary_of(c)
+    return export.response(*export.fleet_summary(data)) if fmt == "csv" else ok(data)
 
 
-def _fleet_query(request: Request):
+def _fleet_query(request: Request, extra: frozenset[str] = frozenset()):
     """Validated utility and range of a fleet request, after the operator check."""
     q = request.query_params
-    validation.only(q, {"utility", "range"})
+    validation.only(q, {"utility", "range", *extra})
     utility = validation.utility(q.get("utility"), "electricity")
     rng = validation.time_range(q.get("range"))
     c = ctx(request)
@@ -139,8 +144,10 @@ def _fleet_query(request: Request):
 
 
 async def fleet_states(request: Request) -> Response:
-    c, utility, rng = _fleet_query(request)
-    return ok(await fleet_states_of(c, utility, rng))
+    c, utility, rng = _fleet_query(request, frozenset({"format"}))
+    fmt = validation.output_format(request.query_params.get("format"))
+    data = await fleet_states_of(c, utility, rng)
+    return export.response(*export.fleet_states(data)) if fmt == "csv" else ok(data)
 
 
 async def fleet_stream(request: Request) -> Response:

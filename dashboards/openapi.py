@@ -20,6 +20,13 @@ _RANGE = {"name": "range", "in": "query", "required": False,
                          "the last 24 hours", "schema": {"enum": ["hour", "day"], "default": "hour"}}
 _UTILITY = {"name": "utility", "in": "query", "required": False,
             "schema": {"enum": list(UTILITIES), "default": "electricity"}}
+_FORMAT = {"name": "format", "in": "query", "required": False,
+           "description": "csv: the same rows as a download (text/csv, Content-Disposition: "
+                          "attachment), times as ISO 8601 UTC",
+           "schema": {"enum": ["json", "csv"], "default": "json"}}
+_TIME = {"description": "epoch seconds, or ISO 8601 with an offset (2026-03-02T10:00:00Z, "
+                        "2026-03-02T05:00:00-05:00); a time without an offset is refused",
+         "schema": {"oneOf": [{"type": "integer"}, {"type": "string", "format": "date-time"}]}}
 _ERR = {"description": "error", "content": {"application/json": {"schema": {
     "$ref": "#/components/schemas/Error"}}}}
 _METER_ERRS = {"400": _ERR, "401": _ERR, "403": _ERR, "404": _ERR}
@@ -29,6 +36,12 @@ _OP_ERRS = {"400": _ERR, "401": _ERR, "403": _ERR}
 def _json(ref: str, description: str = "ok") -> dict:
     return {"description": description,
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
+
+
+def _json_or_csv(ref: str) -> dict:
+    ok = _json(ref, "ok (format=csv: text/csv)")
+    ok["content"]["text/csv"] = {"schema": {"type": "string"}}
+    return ok
 
 
 def _sse(description: str) -> dict:
@@ -42,6 +55,22 @@ _WINDOW = {"type": "object", "properties": {
     "min": {"type": ["number", "null"]}, "max": {"type": ["number", "null"]}}}
 _TOTAL = {"type": "object", "properties": {"sum": {"type": "number"},
                                            "count": {"type": "integer"}}}
+_DAY = {"type": "object", "properties": {
+    "from": {"type": ["integer", "null"], "description": "local midnight (the meter's zone; "
+                                                         "the fleet's: UTC)"},
+    "to": {"type": ["integer", "null"]},
+    "date": {"type": ["string", "null"], "format": "date"},
+    "is_today": {"type": "boolean", "description": "false: the newest reading is from an "
+                                                   "earlier day (the latest day in the data)"},
+    "sum": {"type": "number"}, "count": {"type": "integer"}}}
+_DISPLAY = {"type": "object", "description": "the unit the pages show: value x factor",
+            "properties": {"unit": {"type": "string"}, "short": {"type": "string"},
+                           "factor": {"type": "number"}}}
+_METER = {"type": "object", "description": "registry entry", "properties": {
+    "user_name": {"type": "string"}, "type": {"type": "string"},
+    "state": {"enum": list(STATES)},
+    "registered_ts": {"type": ["integer", "null"], "description": "epoch seconds"},
+    "time_zone": {"type": "string", "description": "IANA zone of the state"}}}
 
 
 @cache
@@ -52,8 +81,10 @@ def spec() -> dict:
         "openapi": "3.1.0",
         "info": {"title": "AUTH-Kappa dashboard API", "version": "1",
                  "description": "Window values of the one stream topology, read-only. Times "
-                                "are epoch seconds, event time; 'today' is the UTC day of the "
-                                "newest reading."},
+                                "are epoch seconds (integers), event time; from/to also take "
+                                "ISO 8601 with an offset. A meter's 'today' is the local day "
+                                "(its state's zone) of its newest reading; the fleet's is the "
+                                "UTC day. format=csv gives the same rows as a download."},
         "paths": {
             "/api/meters": {"get": {
                 "summary": "Find meters by name or service_id prefix (operator)",
@@ -73,11 +104,10 @@ def spec() -> dict:
                 "parameters": [_SID, {**_UTILITY, "required": True},
                                {"name": "window", "in": "query", "required": False,
                                 "schema": {"type": "string", "examples": ["1m", "1h"]}},
-                               {"name": "from", "in": "query", "required": False,
-                                "schema": {"type": "integer"}},
-                               {"name": "to", "in": "query", "required": False,
-                                "schema": {"type": "integer"}}, _SIG],
-                "responses": {"200": _json("MeterWindows"), **_METER_ERRS}}},
+                               {"name": "from", "in": "query", "required": False, **_TIME},
+                               {"name": "to", "in": "query", "required": False, **_TIME},
+                               _SIG, _FORMAT],
+                "responses": {"200": _json_or_csv("MeterWindows"), **_METER_ERRS}}},
             "/api/meters/{service_id}/stream": {"get": {
                 "summary": "Live updates of the summary (SSE, event 'summary')",
                 "security": meter, "parameters": [_SID, _RANGE, _SIG],
@@ -85,12 +115,12 @@ def spec() -> dict:
                               **_METER_ERRS, "503": _ERR}}},
             "/api/fleet/summary": {"get": {
                 "summary": "Fleet totals today, counters, ingest rate, watermark lag (operator)",
-                "security": operator,
-                "responses": {"200": _json("FleetSummary"), **_OP_ERRS}}},
+                "security": operator, "parameters": [_FORMAT],
+                "responses": {"200": _json_or_csv("FleetSummary"), **_OP_ERRS}}},
             "/api/fleet/states": {"get": {
                 "summary": "Per-state totals and the top 10 (the choropleth) (operator)",
-                "security": operator, "parameters": [_UTILITY, _RANGE],
-                "responses": {"200": _json("FleetStates"), **_OP_ERRS}}},
+                "security": operator, "parameters": [_UTILITY, _RANGE, _FORMAT],
+                "responses": {"200": _json_or_csv("FleetStates"), **_OP_ERRS}}},
             "/api/fleet/stream": {"get": {
                 "summary": "Live fleet updates (SSE, events 'summary' and 'states')",
                 "security": operator, "parameters": [_UTILITY, _RANGE],
@@ -122,17 +152,19 @@ def spec() -> dict:
                         "type": "object", "properties": {
                             "service_id": {"type": "string"}, "user_name": {"type": "string"},
                             "type": {"type": "string"}, "state": {"enum": list(STATES)},
+                            "registered_ts": {"type": ["integer", "null"],
+                                              "description": "epoch seconds"},
+                            "time_zone": {"type": "string"},
                             "link": {"type": "string",
                                      "description": "the household's signed page URL, "
                                                     "valid for AUTH_DASHBOARD_LINK_TTL"}}}}}},
                 "Window": _WINDOW,
                 "Card": {"type": "object", "properties": {
-                    "unit": {"type": "string"}, "clock": {"type": ["integer", "null"]},
+                    "unit": {"type": "string"}, "display": _DISPLAY,
+                    "clock": {"type": ["integer", "null"]},
                     "current": {"oneOf": [{"$ref": "#/components/schemas/Window"},
                                           {"type": "null"}]},
-                    "today": {"type": "object", "properties": {
-                        "from": {"type": ["integer", "null"]}, "to": {"type": ["integer", "null"]},
-                        "sum": {"type": "number"}, "count": {"type": "integer"}}},
+                    "today": _DAY,
                     "series": {"type": "object", "properties": {
                         "size": {"type": "integer"},
                         "start": {"type": "array", "items": {"type": "integer"}},
@@ -140,13 +172,16 @@ def spec() -> dict:
                         "count": {"type": "array", "items": {"type": "integer"}}}}}},
                 "MeterSummary": {"type": "object", "properties": {
                     "service_id": {"type": "string"},
-                    "meter": {"type": ["object", "null"], "description": "registry entry"},
+                    "meter": {"oneOf": [_METER, {"type": "null"}]},
+                    "time_zone": {"type": "string", "description": "the meter's IANA zone "
+                                                                   "(UTC if unregistered)"},
                     "range": {"enum": ["hour", "day"]},
                     "utilities": {"type": "object", "properties": {
                         u: {"$ref": "#/components/schemas/Card"} for u in UTILITIES}}}},
                 "MeterWindows": {"type": "object", "properties": {
                     "service_id": {"type": "string"}, "utility": {"enum": list(UTILITIES)},
                     "unit": {"type": "string"}, "size": {"type": "integer"},
+                    "time_zone": {"type": "string"},
                     "from": {"type": "integer"}, "to": {"type": "integer"},
                     "windows": {"type": "array",
                                 "items": {"$ref": "#/components/schemas/Window"}}}},
@@ -167,7 +202,7 @@ def spec() -> dict:
                     "utilities": {"type": "object", "additionalProperties": {
                         "type": "object", "properties": {
                             "unit": {"type": "string"}, "newest": {"type": ["integer", "null"]},
-                            "watermark": {"type": ["integer", "null"]}, "today": _TOTAL,
+                            "watermark": {"type": ["integer", "null"]}, "today": _DAY,
                             "watermark_lag_s": {"type": ["number", "null"],
                                                 "description": "wall clock minus watermark"},
                             "partition_skew_s": {"type": ["integer", "null"],

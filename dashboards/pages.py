@@ -42,7 +42,7 @@ def error_page(status: int, message: str) -> HTMLResponse:
 
 async def index(request: Request) -> Response:
     c = ctx(request)
-    return render("index.html", title="AUTH-Kappa", source=c.source.kind,
+    return render("index.html", title="Smart-meter dashboard", source=c.source.kind,
                   role="operator" if c.access.is_operator(request) else "visitor")
 
 

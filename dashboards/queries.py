@@ -1,9 +1,11 @@
 """What the pages show, computed once for the JSON API, the SSE streams and the HTML pages.
 
 "Now" is event time: the newest reading the workers applied for that utility (the
-wall clock never decides which windows are current, as in the engine). "Today" is the
-UTC day of that newest reading. The last hour is drawn from the finest windows (1m),
-the last day from the hourly ones.
+wall clock never decides which windows are current, as in the engine). A meter's "today"
+is the local day (its state's time zone, dashboards/timezones.py) of that newest reading;
+the wall clock only says whether that day is still today or the latest day in the data.
+The fleet's day is the UTC day. The last hour is drawn from the finest windows (1m), the
+last day from the hourly ones. Every time in the API is epoch seconds (an integer).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 import numpy as np
 
 from auth_kappa.topology.schema import STATES, UNITS, UTILITIES
+from dashboards import timezones, units
 from dashboards.sources import COUNTERS, Source
 from dashboards.validation import RANGES
 
@@ -55,22 +58,44 @@ def _series(starts: list[int], size: int, v: np.ndarray) -> dict:
             "count": v["count"].tolist()}
 
 
-async def meter_summary(src: Source, service_id: str, rng: str) -> dict | None:
-    """Three cards: current window, today's total, the last hour (1m) or day (1h) series.
+def meter_info(info: dict | None) -> dict | None:
+    """A registry entry as the API gives it: registered_ts as epoch seconds (an integer, like
+    every other time in the API; the sources hold strings) and the meter's time zone."""
+    if info is None:
+        return None
+    ts = str(info.get("registered_ts") or "")
+    return {**info, "registered_ts": int(ts) if ts.isascii() and ts.isdigit() else None,
+            "time_zone": timezones.zone_of(info.get("state"))}
 
-    One source call (one Redis round trip). None when the meter is neither registered
-    nor has any stored window."""
+
+def _day(t: int, zone: str, now: float) -> dict:
+    """The local day of event time t: its midnight, date, and whether it is still today."""
+    date = timezones.local_date(t, zone)
+    return {"from": timezones.day_start(t, zone), "to": t + 1, "date": date.isoformat(),
+            "is_today": date == timezones.local_date(now, zone)}
+
+
+async def meter_summary(src: Source, service_id: str, rng: str) -> dict | None:
+    """Three cards: this minute, the local day's total, the last hour (1m) or day (1h) series.
+
+    One source call (one Redis round trip); it reads 25 hours of hourly windows, as the zone
+    is known only once the registry entry is back and a local day can last 25 hours. None
+    when the meter is neither registered nor has any stored window."""
     clock = await src.clock()
     fine, coarse = src.sizes[0], coarse_size(src.sizes)
+    shown = max(1, DAY // coarse)
     reads, plan = [], []
     for u in UTILITIES:
         t = clock.newest.get(u)
         if t is None:
             continue
         reads.append((u, fine, aligned(t, fine, max(1, 3600 // fine))))
-        reads.append((u, coarse, aligned(t, coarse, max(1, DAY // coarse))))
+        reads.append((u, coarse, aligned(t, coarse, max(shown, (DAY + 3600) // coarse))))
         plan.append((u, t))
     info, values = await src.meter(service_id, reads)
+    info = meter_info(info)
+    zone = info["time_zone"] if info else timezones.UTC
+    now = time.time()
     cards, seen = {}, 0
     for i, (u, t) in enumerate(plan):
         (_, _, fstarts), (_, _, cstarts) = reads[2 * i], reads[2 * i + 1]
@@ -78,32 +103,37 @@ async def meter_summary(src: Source, service_id: str, rng: str) -> dict | None:
         seen += int(fv["count"].sum() + cv["count"].sum())
         filled = np.flatnonzero(fv["count"] > 0)
         current = _cell(fstarts[filled[-1]], fine, fv[filled[-1]]) if len(filled) else None
-        day_from = t // DAY * DAY
-        today = np.asarray(cstarts) >= day_from
+        day = _day(t, zone, now)
+        today = np.asarray(cstarts) >= day["from"]
         cards[u] = {
-            "unit": UNITS[u], "clock": t, "current": current,
-            "today": {"from": day_from, "to": t + 1, "sum": float(cv["sum"][today].sum()),
+            "unit": UNITS[u], "display": units.display(u), "clock": t, "current": current,
+            "today": {**day, "sum": float(cv["sum"][today].sum()),
                       "count": int(cv["count"][today].sum())},
             "series": _series(fstarts, fine, fv) if rng == "hour" else
-            _series(cstarts, coarse, cv),
+            _series(cstarts[-shown:], coarse, cv[-shown:]),
         }
     for u in UTILITIES:
-        cards.setdefault(u, {"unit": UNITS[u], "clock": None, "current": None,
-                             "today": {"from": None, "to": None, "sum": 0.0, "count": 0},
+        cards.setdefault(u, {"unit": UNITS[u], "display": units.display(u), "clock": None,
+                             "current": None,
+                             "today": {"from": None, "to": None, "date": None,
+                                       "is_today": False, "sum": 0.0, "count": 0},
                              "series": {"size": range_size(src.sizes, rng), "start": [],
                                         "sum": [], "count": []}})
     if info is None and not seen:
         return None
-    return {"service_id": service_id, "meter": info, "range": rng, "utilities": cards}
+    return {"service_id": service_id, "meter": info, "time_zone": zone, "range": rng,
+            "utilities": cards}
 
 
 async def meter_windows(src: Source, service_id: str, utility: str, size: int,
                         start: int, end: int) -> dict:
     """Stored windows of one meter in [start, end) (validated and aligned by the caller)."""
     starts = list(range(start, end, size))
-    _, (v,) = await src.meter(service_id, [(utility, size, starts)])
+    info, (v,) = await src.meter(service_id, [(utility, size, starts)])
+    info = meter_info(info)
     keep = np.flatnonzero(v["count"] > 0)
     return {"service_id": service_id, "utility": utility, "unit": UNITS[utility], "size": size,
+            "time_zone": info["time_zone"] if info else timezones.UTC,
             "from": start, "to": end, "windows": [_cell(starts[i], size, v[i]) for i in keep]}
 
 
@@ -133,12 +163,13 @@ async def fleet_summary(src: Source, rates: dict[str, float | None]) -> dict:
     out = {}
     for u in UTILITIES:
         t, wm = clock.newest.get(u), clock.watermark.get(u)
-        total = {"sum": 0.0, "count": 0}
+        total = {"sum": 0.0, "count": 0, "from": None, "to": None, "date": None,
+                 "is_today": False}
         if t is not None:
-            day_from = t // DAY * DAY
-            starts = aligned(t, coarse, (t // coarse * coarse - day_from) // coarse + 1)
+            day = _day(t, timezones.UTC, now)
+            starts = aligned(t, coarse, (t // coarse * coarse - day["from"]) // coarse + 1)
             v = await src.states(u, coarse, starts)
-            total = {"sum": float(v["sum"].sum()), "count": int(v["count"].sum())}
+            total = {**day, "sum": float(v["sum"].sum()), "count": int(v["count"].sum())}
         out[u] = {
             "unit": UNITS[u], "newest": t, "watermark": wm, "today": total,
             "watermark_lag_s": None if wm is None else round(now - wm, 3),

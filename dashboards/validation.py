@@ -7,6 +7,7 @@ second key to a Redis command.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
 
@@ -15,6 +16,13 @@ from auth_kappa.topology.schema import STATES, UTILITIES
 # used with fullmatch: `$` would also accept a trailing newline
 SID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 SEARCH = re.compile(r"[\w .'-]{1,64}")      # names, uuid prefixes; no control characters
+DIGITS = re.compile(r"[0-9]{1,10}")          # ASCII only: \d also matches "١" and "٣"
+# 2026-03-02T10:00:00Z, 2026-03-02T05:00+05:00, fractions of a second; "+" arrives as " "
+# when a client forgets to encode it, so a space is taken for "+" before the offset
+ISO = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt ]"
+                 r"([0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?)"
+                 r"([Zz]|[+ -][0-9]{2}:?[0-9]{2})")
+FORMATS = ("json", "csv")
 RANGES: dict[str, int] = {"hour": 3600, "day": 86400}
 MAX_POINTS = 1500          # per window query: bounds one reply's size
 EARLIEST = 946684800       # 2000-01-01: older timestamps are typos, not history
@@ -61,13 +69,37 @@ def window(text: str | None, sizes: tuple[int, ...]) -> int:
 
 
 def epoch(text: str | None, name: str) -> int | None:
+    """Epoch seconds, or an ISO 8601 time with its offset (Z or +hh:mm): a time without an
+    offset is refused, not guessed (the meter's zone, the server's and UTC all differ)."""
     if text is None or text == "":
         return None
-    if not re.fullmatch(r"\d{1,10}", text):
-        raise Invalid(f"{name} must be epoch seconds (digits only)")
-    value = int(text)
+    value = int(text) if DIGITS.fullmatch(text) else _iso(text, name)
     if not EARLIEST <= value <= LATEST:
         raise Invalid(f"{name} must be between {EARLIEST} and {LATEST}")
+    return value
+
+
+def _iso(text: str, name: str) -> int:
+    """Whole epoch seconds of an ISO 8601 time with an offset (fractions round down)."""
+    m = ISO.fullmatch(text)
+    if not m:
+        raise Invalid(f"{name} must be epoch seconds or an ISO 8601 time with an offset, "
+                      "e.g. 2026-03-02T10:00:00Z")
+    date, clock, offset = m.groups()
+    offset = "+00:00" if offset in ("Z", "z") else "+" + offset[1:] if offset[0] == " " \
+        else offset
+    try:
+        when = dt.datetime.fromisoformat(f"{date}T{clock}{offset}")
+    except ValueError as exc:
+        raise Invalid(f"{name}: {text!r} is not a valid time ({exc})") from None
+    return int(when.timestamp() // 1)
+
+
+def output_format(text: str | None) -> str:
+    """format=json (the default) or format=csv (a download)."""
+    value = "json" if text is None else text
+    if value not in FORMATS:
+        raise Invalid(f"format must be one of {', '.join(FORMATS)}")
     return value
 
 

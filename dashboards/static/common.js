@@ -1,14 +1,13 @@
-/* Shared helpers for the dashboard pages: number and time formatting, JSON fetch, DOM. */
+/* Shared helpers for the dashboard pages: number and time formatting, JSON fetch, DOM.
+   Numbers: three significant digits below 1,000, whole numbers with thousands separators
+   above. Times: in the meter's IANA zone (Intl), with the UTC time for a title attribute. */
 "use strict";
 window.AK = (function () {
   function fmt(x) {
     if (x === null || x === undefined || !isFinite(x)) return "–";
-    const a = Math.abs(x);
-    if (a === 0) return "0";
-    if (a >= 1000) return x.toLocaleString("en-US", {maximumFractionDigits: 1});
-    if (a >= 100) return x.toFixed(2);
-    if (a >= 1) return x.toFixed(3);
-    return x.toPrecision(4);
+    if (x === 0) return "0";
+    if (Math.abs(x) >= 1000) return x.toLocaleString("en-US", {maximumFractionDigits: 0});
+    return x.toLocaleString("en-US", {maximumSignificantDigits: 3});
   }
   function count(n) {
     return (n === null || n === undefined) ? "–" : Number(n).toLocaleString("en-US");
@@ -20,6 +19,31 @@ window.AK = (function () {
     const hm = pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes());
     if (!withDate) return hm;
     return d.getUTCFullYear() + "-" + pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate()) + " " + hm;
+  }
+  const formats = {};
+  function formatter(zone, kind) {
+    const key = zone + "|" + kind;
+    if (!formats[key]) {
+      const opts = kind === "time" ? {hour: "numeric", minute: "2-digit"} :
+        kind === "day" ? {weekday: "short", month: "short", day: "numeric", year: "numeric"} :
+        {hour: "numeric", minute: "2-digit", timeZoneName: "short"};
+      formats[key] = new Intl.DateTimeFormat("en-US", Object.assign({timeZone: zone}, opts));
+    }
+    return formats[key];
+  }
+  // "4:20 PM" where the meter is
+  function local(t, zone) {
+    return (t === null || t === undefined) ? "–" : formatter(zone, "time").format(new Date(t * 1000));
+  }
+  // "Sun, Mar 1, 2026" where the meter is
+  function localDay(t, zone) {
+    return (t === null || t === undefined) ? "–" : formatter(zone, "day").format(new Date(t * 1000));
+  }
+  // "PST": the zone's short name at that moment (it changes with daylight saving time)
+  function zoneName(t, zone) {
+    const part = formatter(zone, "zone").formatToParts(new Date(t * 1000))
+      .find(function (p) { return p.type === "timeZoneName"; });
+    return part ? part.value : zone;
   }
   function duration(s) {
     if (s === null || s === undefined) return "–";
@@ -62,6 +86,7 @@ window.AK = (function () {
       });
     });
   }
-  return {fmt: fmt, count: count, utc: utc, duration: duration, getJSON: getJSON,
+  return {fmt: fmt, count: count, utc: utc, local: local, localDay: localDay, zoneName: zoneName,
+          duration: duration, getJSON: getJSON,
           setText: setText, showError: showError, setLive: setLive, toggles: toggles};
 })();

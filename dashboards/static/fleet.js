@@ -70,13 +70,19 @@
     });
     const legend = document.getElementById("legend");
     legend.replaceChildren();
+    const title = document.createElement("span");
+    title.className = "legend-title";
+    title.textContent = s.unit + " per state, last " + s.range + ":";
+    legend.append(title);
     [0, 0.25, 0.5, 0.75, 1].forEach(function (f) {
       const item = document.createElement("span");
       const sw = document.createElement("i");
       sw.style.background = colour(f * max, max);
-      item.append(sw, document.createTextNode(AK.fmt(f * max)));
+      item.append(sw, document.createTextNode(AK.fmt(f * max) + " " + s.unit));
       legend.append(item);
     });
+    document.getElementById("states-csv").href = "/api/fleet/states?" +
+      new URLSearchParams({utility: s.utility, range: s.range, format: "csv"});
     AK.setText(document.getElementById("map-caption"), s.utility + " (" + s.unit + ") by state, " +
       (s.from !== null ? AK.utc(s.from, true) + " – " + AK.utc(s.to, s.range === "day") + " UTC" : "no data yet") +
       " · fleet total " + AK.fmt(s.total.sum) + " " + s.unit);
@@ -97,11 +103,15 @@
   }
 
   function renderSummary(s) {
+    const live = Object.keys(s.utilities).some(function (u) { return s.utilities[u].today.is_today; });
+    AK.setText(document.getElementById("day-label"), live ? "today (UTC)" : "latest day in the data (UTC)");
     Object.keys(s.utilities).forEach(function (u) {
       const v = s.utilities[u];
       const row = document.querySelector("#fleet-totals tr[data-utility='" + u + "']");
       const cell = function (name) { return row.querySelector("[data-field='" + name + "']"); };
       AK.setText(cell("today"), AK.fmt(v.today.sum) + " " + v.unit);
+      cell("today").dataset.raw = String(v.today.sum);
+      if (v.today.date) cell("today").title = v.today.date + " (UTC), " + AK.count(v.today.count) + " readings";
       AK.setText(cell("ingest_rate"), v.ingest_rate === null ? "–" : AK.count(Math.round(v.ingest_rate)));
       ["accepted", "duplicates", "late", "quarantined"].forEach(function (k) {
         AK.setText(cell(k), AK.count(v[k]));

@@ -1,4 +1,6 @@
-/* Household page: three utility cards, filled from the summary API, then kept live by SSE. */
+/* Household page: three utility cards, filled from the summary API, then kept live by SSE.
+   Times are the meter's local time (the API's time_zone), with UTC in each title attribute;
+   values are shown in the card's display unit (gas: cubic feet, ccf beside it). */
 "use strict";
 (function () {
   const page = document.getElementById("page");
@@ -15,49 +17,87 @@
 
   function field(card, name) { return card.querySelector("[data-field='" + name + "']"); }
 
-  function setValue(el, value) {
-    AK.setText(el, AK.fmt(value));
+  // the stored value (data-raw, as the API gives it) shown in the display unit
+  function setValue(card, name, value, c) {
+    const el = field(card, name), also = field(card, name + "-also");
+    const shown = value === null || value === undefined ? null : value * c.display.factor;
+    AK.setText(el, AK.fmt(shown));
+    el.dataset.unit = shown === null ? "" : c.display.unit;   // drawn small after the number (CSS)
     el.dataset.raw = value === null || value === undefined ? "" : String(value);
+    AK.setText(also, c.display.unit !== c.unit && value !== null && value !== undefined ?
+      "(" + AK.fmt(value) + " " + c.unit + ")" : "");
   }
 
-  function draw(utility, card, series) {
-    const box = field(card, "chart");
-    const data = [series.start, series.sum];
+  function setWhen(el, text, utcText) {
+    AK.setText(el, text);
+    if (utcText) el.title = utcText; else el.removeAttribute("title");
+  }
+
+  function draw(utility, card, c, zone) {
+    const series = c.series, box = field(card, "chart");
+    const data = [series.start, series.sum.map(function (v) { return v === null ? null : v * c.display.factor; })];
     const width = Math.max(240, box.clientWidth || 300);
+    const zoneShort = series.start.length ? AK.zoneName(series.start[series.start.length - 1], zone) : zone;
+    const key = zone + "|" + series.size + "|" + c.display.unit;
+    if (charts[utility] && charts[utility].key !== key) {
+      charts[utility].plot.destroy();
+      delete charts[utility];
+    }
     if (!charts[utility]) {
-      charts[utility] = new uPlot({
-        width: width, height: 150, legend: {show: false}, cursor: {y: false},
-        tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"); },
+      const per = series.size === 60 ? "minute" : series.size === 3600 ? "hour" : series.size + " s";
+      const plot = new uPlot({
+        width: width, height: 170, legend: {show: false}, cursor: {y: false},
+        tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1000), zone); },
         scales: {x: {time: true}},
-        axes: [{size: 30, values: function (u, splits) { return splits.map(function (v) { return AK.utc(v); }); }},
-               {size: 56, values: function (u, splits) { return splits.map(function (v) { return String(Number(v.toPrecision(3))); }); }}],
+        axes: [{size: 42, label: "local time (" + zoneShort + ")", labelSize: 16,
+                values: function (u, splits) { return splits.map(function (v) { return AK.local(v, zone); }); }},
+               {size: 50, label: c.display.short + " per " + per, labelSize: 16,
+                values: function (u, splits) { return splits.map(function (v) { return AK.fmt(v); }); }}],
         series: [{}, {label: card.dataset.utility, stroke: COLORS[utility], width: 2,
                       fill: COLORS[utility] + "22", spanGaps: false, points: {show: false}}],
       }, data, box);
+      charts[utility] = {plot: plot, key: key};
     } else {
-      charts[utility].setData(data);
+      charts[utility].plot.setData(data);
     }
   }
 
+  function readings(n) { return AK.count(n) + (n === 1 ? " reading" : " readings"); }
+
   function render(s) {
-    const m = s.meter;
+    const m = s.meter, zone = s.time_zone;
     AK.setText(document.getElementById("meter-name"), m ? m.user_name : "unregistered meter");
+    document.title = (m ? m.user_name : "Meter") + " · AUTH-Kappa";
     AK.setText(document.getElementById("meter-type"), m ? m.type : "–");
     AK.setText(document.getElementById("meter-state"), m ? m.state : "–");
+    AK.setText(document.getElementById("meter-zone"), zone);
     Object.keys(s.utilities).forEach(function (u) {
       const c = s.utilities[u];
       const card = document.getElementById("card-" + u);
       if (!card) return;
-      AK.setText(field(card, "unit"), c.unit);
-      setValue(field(card, "current"), c.current ? c.current.sum : null);
-      AK.setText(field(card, "current-when"), c.current ?
-        AK.utc(c.current.window_start) + "–" + AK.utc(c.current.window_end) + " UTC · " +
-        c.current.count + " readings" : "no readings in the last hour");
-      setValue(field(card, "today"), c.today.sum);
-      AK.setText(field(card, "today-when"), c.today.from !== null ?
-        "since " + AK.utc(c.today.from, true) + " UTC · " + AK.count(c.today.count) + " readings" : "");
-      draw(u, card, c.series);
+      const live = c.today.is_today;
+      AK.setText(field(card, "unit"), c.display.unit === c.unit ? c.unit : c.display.unit + " · " + c.unit);
+      AK.setText(field(card, "current-label"), live ? "this minute" : "latest minute in the data");
+      AK.setText(field(card, "today-label"), live ? "today" : "latest day in the data");
+      setValue(card, "current", c.current ? c.current.sum : null, c);
+      const cur = c.current;
+      setWhen(field(card, "current-when"), cur ?
+        AK.local(cur.window_start, zone) + "–" + AK.local(cur.window_end, zone) + " " +
+        AK.zoneName(cur.window_start, zone) + " · " + readings(cur.count) : "no readings in the last hour",
+        cur ? AK.utc(cur.window_start, true) + "–" + AK.utc(cur.window_end) + " UTC" : "");
+      setValue(card, "today", c.today.sum, c);
+      setWhen(field(card, "today-when"), c.today.from !== null ?
+        AK.localDay(c.today.from, zone) + " · " + readings(c.today.count) : "",
+        c.today.from !== null ? "from " + AK.utc(c.today.from, true) + " UTC (local midnight) to " +
+        AK.utc(c.today.to, true) + " UTC" : "");
+      const csv = field(card, "csv");
+      csv.href = "/api/meters/" + sid + "/windows?" + query({utility: u, window: String(c.series.size), format: "csv"});
+      draw(u, card, c, zone);
     });
+    if (s.utilities.electricity && s.utilities.electricity.clock !== null) {
+      AK.setText(document.getElementById("meter-zone-short"),
+        AK.zoneName(s.utilities.electricity.clock, zone) + " (" + zone + ")");
+    }
     page.dataset.loaded = "1";
   }
 
@@ -86,7 +126,7 @@
   window.addEventListener("resize", function () {
     Object.keys(charts).forEach(function (u) {
       const box = field(document.getElementById("card-" + u), "chart");
-      charts[u].setSize({width: Math.max(240, box.clientWidth), height: 150});
+      charts[u].plot.setSize({width: Math.max(240, box.clientWidth), height: 170});
     });
   });
   load();
