@@ -3,16 +3,18 @@
 With the admin connection (AUTH_REDIS_URL) it runs
 
     ACL SETUSER dashboard reset on >PASSWORD ~auth:* resetchannels -@all +@read +@connection
-        -@dangerous -scan -randomkey
+        -@dangerous -scan -randomkey -dbsize -lolwut -select [+select|DB]
 
-read commands on `auth:*` keys only: nothing that writes, no key enumeration (KEYS,
-SCAN, RANDOMKEY), no pub/sub.
+read commands on `auth:*` keys only: nothing that writes, nothing that looks at the whole
+keyspace (KEYS, SCAN, RANDOMKEY, DBSIZE), no other database (SELECT only of the URL's own
+database, which redis-py sends when it is not 0), no pub/sub.
 
 ACL users live in the server's memory, so a restarted Redis has forgotten them. Hence
 `auth-kappa stack up` re-applies the user `dashboard` every time (ensure_stack_user), with
 a password generated once and kept, in the URL, in <AUTH_STACK_DIR>/redis/dashboard.url
-(mode 0600); the dashboard reads with that URL when AUTH_DASHBOARD_REDIS_URL is unset.
-`auth-kappa dashboard create-redis-user` does the same for any Redis and prints the URL.
+(mode 0600, refused when group or others may read it); the dashboard reads with that URL
+when AUTH_DASHBOARD_REDIS_URL is unset. `auth-kappa dashboard create-redis-user` does the
+same for any Redis and writes the URL to a mode-0600 file (the password is never printed).
 """
 
 from __future__ import annotations
@@ -27,12 +29,18 @@ from auth_kappa.errors import UserError
 from auth_kappa.stack.redis_server import RedisServer
 from dashboards.redis_admin import connected, redacted
 
-__all__ = ["RULES", "STACK_USER", "create_user", "ensure_stack_user", "redacted",
-           "stack_password", "stack_user_url", "user_url"]
+__all__ = ["RULES", "STACK_USER", "create_user", "ensure_stack_user", "redacted", "rules",
+           "stack_password", "stack_user_url", "user_url", "write_url"]
 
 RULES = ("reset", "on", "~auth:*", "resetchannels", "-@all", "+@read", "+@connection",
-         "-@dangerous", "-scan", "-randomkey")
+         "-@dangerous", "-scan", "-randomkey", "-dbsize", "-lolwut", "-select")
 STACK_USER = "dashboard"
+
+
+def rules(admin_url: str) -> tuple[str, ...]:
+    """RULES, plus SELECT of the URL's own database when it is not 0."""
+    db = _address(admin_url)[2]
+    return RULES if db == "0" else (*RULES, f"+select|{db}")
 
 
 def create_user(admin_url: str, user: str = STACK_USER, password: str | None = None) -> str:
@@ -43,7 +51,7 @@ def create_user(admin_url: str, user: str = STACK_USER, password: str | None = N
     with connected(admin_url, "Redis refused ACL SETUSER",
                    "it needs Redis 6+ and an admin connection in AUTH_REDIS_URL; without it "
                    "the dashboard reads with AUTH_REDIS_URL") as client:
-        client.execute_command("ACL", "SETUSER", user, *RULES, f">{password}")
+        client.execute_command("ACL", "SETUSER", user, *rules(admin_url), f">{password}")
     return user_url(admin_url, user, password)
 
 
@@ -65,10 +73,28 @@ def stack_user_url(config: Config) -> str | None:
     """The URL `stack up` kept, if it is for the Redis that config.redis_url names (a kept
     file must not send a dashboard pointed at another Redis there with the wrong password)."""
     try:
-        url = stack_user_file(config).read_text().strip()
+        url = read_url(stack_user_file(config))
     except FileNotFoundError:
         return None
     return url if url and _address(url) == _address(config.redis_url) else None
+
+
+def read_url(file: Path) -> str:
+    """A kept URL; refused (one line) when group or others may read the file."""
+    mode = file.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise UserError(f"{file} holds a Redis password but may be read by group or others "
+                        f"(mode {mode:o}); run `chmod 600 {file}`")
+    return file.read_text().strip()
+
+
+def write_url(file: Path, url: str) -> None:
+    """Keep a URL (it holds a password) with mode 0600."""
+    file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)    # an older file keeps its mode through O_CREAT: tighten it first
+    with os.fdopen(fd, "w") as fh:
+        fh.write(url + "\n")
 
 
 def stack_password(config: Config) -> str | None:
@@ -80,12 +106,7 @@ def stack_password(config: Config) -> str | None:
 def ensure_stack_user(config: Config) -> str:
     """(Re)apply the stack's read-only user with its kept password; first time, make one."""
     url = create_user(config.redis_url, STACK_USER, stack_password(config))
-    file = stack_user_file(config)
-    file.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)    # an older file keeps its mode through O_CREAT: tighten it first
-    with os.fdopen(fd, "w") as fh:
-        fh.write(url + "\n")
+    write_url(stack_user_file(config), url)
     return url
 
 

@@ -87,11 +87,12 @@ async def meter_stream(request: Request) -> Response:
     sid = validation.service_id(request.path_params["service_id"])
     rng = validation.time_range(request.query_params.get("range"))
     c = ctx(request)
-    c.access.require_meter(request, sid)
+    role = c.access.require_meter(request, sid)
     await summary_of(c, sid, rng)  # 404 before the stream starts, not inside it
-    _room_for_stream(c)
+    link = None if role == "operator" else "sig:" + request.query_params["sig"]
+    slot = _reserve_stream(c, request, link)
     return live.stream(lambda: _summary_event(c, sid, rng), c.settings.sse_interval,
-                       c.settings.sse_max_age, c.requests)
+                       c.settings.sse_max_age, slot)
 
 
 async def _summary_event(c: Context, sid: str, rng: str) -> dict:
@@ -105,8 +106,9 @@ async def meter_search(request: Request) -> Response:
     c = ctx(request)
     c.access.require_operator(request)
     found = await c.source.search(text, limit)
+    # no link is signed here: "link" opens dashboards/links.mint, which signs one on click
     return ok({"q": text, "meters": [{**queries.meter_info(m),
-                                      "link": c.access.household_link(m["service_id"])}
+                                      "link": f"/household/{m['service_id']}/link"}
                                      for m in found]})
 
 
@@ -152,22 +154,23 @@ async def fleet_states(request: Request) -> Response:
 
 async def fleet_stream(request: Request) -> Response:
     c, utility, rng = _fleet_query(request)
-    _room_for_stream(c)
+    slot = _reserve_stream(c, request, None)
 
     async def produce() -> dict:
         return {"summary": await fleet_summary_of(c),
                 "states": await fleet_states_of(c, utility, rng)}
 
-    return live.stream(produce, c.settings.sse_interval, c.settings.sse_max_age, c.requests)
+    return live.stream(produce, c.settings.sse_interval, c.settings.sse_max_age, slot)
 
 
-def _room_for_stream(c: Context) -> None:
-    if c.requests.sse_clients >= c.settings.sse_max_clients:
-        raise Busy("too many live streams; retry later")
+def _reserve_stream(c: Context, request: Request, link: str | None) -> live.Slot:
+    """A stream slot for this client and link (None: the operator's, per client only);
+    the last thing before the response, so nothing can fail while it is held unused."""
+    client = request.client.host if request.client else "?"
+    return c.streams.reserve(client, link, operator=link is None)
 
 
-class Busy(Exception):
-    pass
+Busy, TooMany = live.Busy, live.TooMany
 
 
 # ---- operations

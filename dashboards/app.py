@@ -11,15 +11,17 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dashboards import api, pages
+from dashboards import api, links, pages
 from dashboards.auth import Denied
 from dashboards.context import Context
+from dashboards.guards import BodyLimit, SameOrigin, TransportSecurity
 from dashboards.metrics import TimingMiddleware
 from dashboards.openapi import spec
 from dashboards.validation import Invalid
@@ -81,6 +83,12 @@ async def _busy(request: Request, exc: Exception) -> Response:
     return _error(request, 503, str(exc))
 
 
+async def _too_many(request: Request, exc: Exception) -> Response:
+    response = _error(request, 429, str(exc))
+    response.headers["Retry-After"] = "30"
+    return response
+
+
 async def _http(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 500)
     return _error(request, status, getattr(exc, "detail", "") or "error")
@@ -102,6 +110,7 @@ def routes() -> list:
         Route("/fleet", pages.fleet),
         Route("/household", pages.household_finder),
         Route("/household/{service_id}", pages.household),
+        Route("/household/{service_id}/link", links.mint),
         Route("/docs", pages.docs),
         Route("/openapi.json", openapi),
         Route("/healthz", api.healthz),
@@ -128,8 +137,12 @@ def create_app(context: Context, extra_routes: list | None = None) -> ASGIApp:
             await context.source.close()
 
     handlers = {Invalid: _invalid, Denied: _denied, api.NotFound: _not_found, api.Busy: _busy,
-                HTTPException: _http}
+                api.TooMany: _too_many, HTTPException: _http}
     app = Starlette(routes=[*(extra_routes or []), *routes()], lifespan=lifespan,
                     exception_handlers=handlers)
     app.state.ctx = context
-    return TimingMiddleware(SecurityHeaders(app), context.requests)
+    s = context.settings
+    guarded = SameOrigin(TrustedHostMiddleware(app, allowed_hosts=list(s.allowed_hosts)))
+    guarded = BodyLimit(TransportSecurity(guarded, s.behind_tls_proxy), s.max_body,
+                        s.body_timeout)
+    return TimingMiddleware(SecurityHeaders(guarded), context.requests)

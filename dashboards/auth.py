@@ -1,13 +1,16 @@
 """Who may see what: an operator token for the fleet, a signed link per household meter.
 
 - Operator: `Authorization: Bearer <AUTH_OPERATOR_TOKEN>`, or the HttpOnly cookie that
-  the login form sets (the cookie holds an HMAC of the token, never the token itself).
+  the login form sets: a random session id with an expiry (AUTH_DASHBOARD_SESSION_TTL,
+  default 12h), kept server-side (dashboards/sessions.py), so signing out revokes it.
 - Household: `?sig=<expiry>.<HMAC(secret, service_id, expiry)>` on the meter's URLs. The
   signature names one service_id and its expiry (epoch seconds), so editing the id gives
   403 and editing the expiry breaks the HMAC; after the expiry the link is refused with a
   message saying so. Links last AUTH_DASHBOARD_LINK_TTL (default 30d, `--link-ttl`).
-  The secret is AUTH_DASHBOARD_SECRET, else derived from the operator token (rotating
-  either revokes every household link).
+  The secret is AUTH_DASHBOARD_SECRET (at least 32 bytes), else a random one generated
+  once and kept in AUTH_DASHBOARD_SECRET_FILE (default
+  $XDG_CONFIG_HOME/auth-kappa/dashboard-secret, i.e. ~/.config/...; mode 0600, refused
+  when group or others may read it). Changing the secret revokes every household link.
 Comparisons are constant-time (hmac.compare_digest).
 """
 
@@ -21,16 +24,20 @@ import re
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from starlette.requests import HTTPConnection
 
 from auth_kappa.config import parse_duration
 from auth_kappa.errors import UserError
+from dashboards.sessions import Sessions
 
 COOKIE = "auth_operator"
 LINK_TTL = "30d"                      # default lifetime of a household link
+SESSION_TTL = "12h"                   # default lifetime of an operator sign-in
+MIN_SECRET = 32                       # bytes
 _SIG = re.compile(r"([0-9]{1,12})\.([A-Za-z0-9_-]{24})")
 
 
@@ -48,6 +55,7 @@ class Access:
     secret: bytes
     generated: bool = False       # True: no AUTH_OPERATOR_TOKEN, one was made for this run
     link_ttl: float = parse_duration(LINK_TTL)   # seconds a new household link stays valid
+    sessions: Sessions = field(default_factory=Sessions, compare=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, token: str | None = None,
@@ -59,14 +67,16 @@ class Access:
         token = token or secrets.token_urlsafe(24)
         if len(token) < 16:
             raise UserError("AUTH_OPERATOR_TOKEN must be at least 16 characters")
-        secret = env.get("AUTH_DASHBOARD_SECRET", "").encode() or \
-            hmac.new(token.encode(), b"auth-kappa household links v1", hashlib.sha256).digest()
         name = "--link-ttl" if link_ttl else "AUTH_DASHBOARD_LINK_TTL"
         ttl = parse_duration(link_ttl or env.get("AUTH_DASHBOARD_LINK_TTL") or LINK_TTL,
                              name=name)
         if ttl < 1:
             raise UserError(f"{name}: a household link must live at least 1s, e.g. 30d")
-        return cls(token, secret, generated, ttl)
+        session_ttl = parse_duration(env.get("AUTH_DASHBOARD_SESSION_TTL") or SESSION_TTL,
+                                     name="AUTH_DASHBOARD_SESSION_TTL")
+        if session_ttl < 1:
+            raise UserError("AUTH_DASHBOARD_SESSION_TTL: at least 1s, e.g. 12h")
+        return cls(token, link_secret(env), generated, ttl, Sessions(session_ttl))
 
     # ---- households
     def link_expiry(self, now: float | None = None) -> int:
@@ -84,11 +94,6 @@ class Access:
         return f"/household/{service_id}?sig={self.sign(service_id, expires)}"
 
     # ---- operators
-    def session_value(self) -> str:
-        mac = hmac.new(self.secret, b"operator-session:" + self.operator_token.encode(),
-                       hashlib.sha256)
-        return base64.urlsafe_b64encode(mac.digest()).decode().rstrip("=")
-
     def token_ok(self, token: str) -> bool:
         return hmac.compare_digest(token.encode(), self.operator_token.encode())
 
@@ -97,8 +102,7 @@ class Access:
         if header.lower().startswith("bearer "):
             return self.token_ok(header[7:].strip())
         cookie = conn.cookies.get(COOKIE)
-        return bool(cookie) and hmac.compare_digest(cookie.encode(),
-                                                    self.session_value().encode())
+        return bool(cookie) and self.sessions.valid(cookie)
 
     def presented_operator(self, conn: HTTPConnection) -> bool:
         return "authorization" in conn.headers or COOKIE in conn.cookies
@@ -133,3 +137,51 @@ class Access:
 def expiry_text(expires: int) -> str:
     """'2026-04-01 12:00 UTC': how links and their refusals name the expiry."""
     return datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+# ---- the household-link secret
+def secret_file(env: Mapping[str, str]) -> Path:
+    """AUTH_DASHBOARD_SECRET_FILE, else $XDG_CONFIG_HOME (~/.config)/auth-kappa/dashboard-secret."""
+    if env.get("AUTH_DASHBOARD_SECRET_FILE"):
+        return Path(env["AUTH_DASHBOARD_SECRET_FILE"]).expanduser()
+    base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or Path.home()) / ".config")
+    return Path(base) / "auth-kappa" / "dashboard-secret"
+
+
+def link_secret(env: Mapping[str, str]) -> bytes:
+    """AUTH_DASHBOARD_SECRET, else the kept random secret (made on first use, mode 0600).
+    Never derived from the operator token: a household link must not let anyone test
+    token guesses offline."""
+    given = env.get("AUTH_DASHBOARD_SECRET", "")
+    if given:
+        if len(given.encode()) < MIN_SECRET:
+            raise UserError(f"AUTH_DASHBOARD_SECRET must be at least {MIN_SECRET} bytes; make "
+                            "one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+        return given.encode()
+    path = secret_file(env)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_secret(path)
+    except OSError as exc:
+        raise UserError(f"cannot create the link secret {path} ({exc.strerror}); set "
+                        "AUTH_DASHBOARD_SECRET_FILE or AUTH_DASHBOARD_SECRET") from None
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_urlsafe(MIN_SECRET) + "\n")
+    return _read_secret(path)
+
+
+def _read_secret(path: Path) -> bytes:
+    try:
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise UserError(f"{path} may be read by group or others (mode {mode:o}); run "
+                            f"`chmod 600 {path}`")
+        text = path.read_text().strip()
+    except OSError as exc:
+        raise UserError(f"cannot read the link secret {path} ({exc.strerror})") from None
+    if len(text.encode()) < MIN_SECRET:
+        raise UserError(f"{path} holds a secret under {MIN_SECRET} bytes; delete it to make a "
+                        "new one (every household link then changes)")
+    return text.encode()

@@ -25,6 +25,8 @@ def serve_demo(out: Path, port: int, config: Config | None = None) -> None:
         reg = out / "sim-kafka" / "registry.parquet"
         n = registry.load_file(config.redis_url, reg)
         print(f"dashboard: loaded {n:,} meters into Redis", flush=True)
-        source = serve.redis_source(config)
+        # the demo's own sandbox: the stack's read-only user when `stack up` made one,
+        # else the demo's (writable) Redis, as the demo itself wrote it
+        source = serve.redis_source(config, allow_writable=True)
         example = registry.read_registry(reg)[0]["service_id"]
     serve.run(serve.make_context(source), "127.0.0.1", port, example_meter=example)

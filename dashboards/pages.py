@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from auth_kappa.topology.schema import UNITS, UTILITIES
-from dashboards import validation
+from dashboards import audit, validation
 from dashboards.auth import COOKIE, Denied
 from dashboards.context import ctx
 from dashboards.openapi import spec
@@ -51,23 +51,36 @@ async def login_form(request: Request) -> Response:
 
 
 async def login(request: Request) -> Response:
-    """Form POST with the operator token; sets an HttpOnly, SameSite=Strict session cookie."""
-    raw = (await request.body())[:4096].decode("utf-8", "replace")
+    """Form POST with the operator token; sets an HttpOnly, SameSite=Strict cookie holding a
+    new random session id (the body is bounded before it is read: dashboards/guards.py)."""
+    raw = (await request.body()).decode("utf-8", "replace")
     token = (parse_qs(raw).get("token") or [""])[0]
     c = ctx(request)
     if not c.access.token_ok(token):
+        audit.record(request, "operator sign-in refused (wrong token)")
         return render("login.html", 403, title="Operator sign-in",
                       message="That token is not valid.")
     resp = RedirectResponse("/fleet", status_code=303)
-    resp.set_cookie(COOKIE, c.access.session_value(), httponly=True, samesite="strict",
-                    secure=request.url.scheme == "https", path="/")
+    resp.set_cookie(COOKIE, c.access.sessions.create(), max_age=int(c.access.sessions.ttl),
+                    httponly=True, samesite="strict", secure=_secure(request), path="/")
+    audit.record(request, "operator signed in")
     return resp
 
 
 async def logout(request: Request) -> Response:
+    """Revokes the session server-side: the old cookie no longer opens anything."""
+    cookie = request.cookies.get(COOKIE)
+    if cookie and ctx(request).access.sessions.revoke(cookie):
+        audit.record(request, "operator signed out")
     resp = RedirectResponse("/", status_code=303)
-    resp.delete_cookie(COOKIE, path="/")
+    resp.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict",
+                       secure=_secure(request))
     return resp
+
+
+def _secure(request: Request) -> bool:
+    """Secure cookies over TLS, or behind a TLS proxy the settings name."""
+    return request.url.scheme == "https" or ctx(request).settings.behind_tls_proxy
 
 
 async def fleet(request: Request) -> Response:

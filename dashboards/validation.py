@@ -63,7 +63,7 @@ def window(text: str | None, sizes: tuple[int, ...]) -> int:
               for s in sizes}
     if text in labels:
         return labels[text]
-    if text.isdigit() and int(text) in sizes:
+    if text.isascii() and text.isdigit() and int(text) in sizes:   # not "²": int() fails
         return int(text)
     raise Invalid(f"window must be one of {', '.join(labels)}")
 
@@ -124,7 +124,7 @@ def search_text(text: str | None) -> str:
 def limit(text: str | None, default: int = 20, most: int = 50) -> int:
     if text is None:
         return default
-    if not text.isdigit() or not 1 <= int(text) <= most:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= most:
         raise Invalid(f"limit must be 1..{most}")
     return int(text)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import re
@@ -24,7 +25,7 @@ from dashboards.auth import Access, expiry_text
 from dashboards.openapi import spec
 from tests.support import dashboard as fixtures
 from tests.support.browser import ROOT
-from tests.support.dashboard import TOKEN
+from tests.support.dashboard import SECRET_ENV, TOKEN
 
 sim, server = fixtures.sim, fixtures.server
 
@@ -56,7 +57,7 @@ def _json(server, path: str, token: str | None = TOKEN) -> dict:
 
 
 def _sig(sid: str) -> str:
-    return Access.from_env(env={}, token=TOKEN).sign(sid)
+    return Access.from_env(env=SECRET_ENV, token=TOKEN).sign(sid)
 
 
 # ---- values
@@ -112,17 +113,34 @@ def test_meter_windows_range_query(server, sim):
         ref["sum"].iloc[3:9].tolist(), abs=1e-12)
 
 
+def _redirect(server, path: str, token: str | None = TOKEN) -> tuple[int, str | None]:
+    """(status, Location) of a GET, the redirect not followed."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request("GET", path, headers={"Authorization": f"Bearer {token}"} if token else {})
+        r = conn.getresponse()
+        r.read()
+        return r.status, r.getheader("location")
+    finally:
+        conn.close()
+
+
 def test_search_by_name_and_id_prefix_gives_signed_links(server, sim):
     row = sim["registry"].iloc[11]
     by_name = _json(server, f"/api/meters?q={row['user_name'].split()[0].lower()}&limit=50")
     assert row["service_id"] in {m["service_id"] for m in by_name["meters"]}
     by_id = _json(server, f"/api/meters?q={row['service_id'][:6]}")
     hit = next(m for m in by_id["meters"] if m["service_id"] == row["service_id"])
-    path, _, sig = hit["link"].partition("?sig=")
+    # the search signs nothing; its link signs one when the operator follows it
+    assert "sig=" not in hit["link"]
+    status, link = _redirect(server, hit["link"])
+    assert status == 303, status
+    path, _, sig = link.partition("?sig=")
     assert path == f"/household/{row['service_id']}"
     expires = int(sig.split(".")[0])   # the default lifetime, 30 days from now
     assert abs(expires - (time.time() + 30 * 86400)) < 60
-    assert sig == Access.from_env(env={}, token=TOKEN).sign(row["service_id"], expires)
+    assert sig == Access.from_env(env=SECRET_ENV, token=TOKEN).sign(row["service_id"],
+                                                                   expires)
     assert server.get(f"/api/meters/{row['service_id']}?sig={sig}")[0] == 200
 
 
@@ -154,8 +172,9 @@ def test_household_link_opens_only_its_own_meter(server, sim):
 
 
 def test_a_different_secret_signs_differently():
-    a = Access.from_env(env={}, token=TOKEN)
-    b = Access.from_env(env={"AUTH_DASHBOARD_SECRET": "another-secret"}, token=TOKEN)
+    a = Access.from_env(env=SECRET_ENV, token=TOKEN)
+    b = Access.from_env(env={"AUTH_DASHBOARD_SECRET": "another-secret-" + "x" * 32},
+                        token=TOKEN)
     sid = "1b4e28ba-2fa1-41d2-883f-0016d3cca427"
     assert a.sign(sid, 2_000_000_000) != b.sign(sid, 2_000_000_000)
     assert re.fullmatch(r"2000000000\.[A-Za-z0-9_-]{24}", a.sign(sid, 2_000_000_000))
@@ -163,7 +182,7 @@ def test_a_different_secret_signs_differently():
 
 def test_household_link_expires_and_its_expiry_cannot_be_edited(server, sim):
     sid = sim["registry"]["service_id"].iloc[3]
-    access = Access.from_env(env={}, token=TOKEN)
+    access = Access.from_env(env=SECRET_ENV, token=TOKEN)
     past = int(time.time()) - 60
     expired = access.sign(sid, past)
     for path in (f"/api/meters/{sid}", f"/api/meters/{sid}/windows?utility=gas",
@@ -185,13 +204,16 @@ def test_household_link_expires_and_its_expiry_cannot_be_edited(server, sim):
 
 def test_link_lifetime_from_env_and_flag():
     sid = "1b4e28ba-2fa1-41d2-883f-0016d3cca427"
-    two_hours = Access.from_env(env={"AUTH_DASHBOARD_LINK_TTL": "2h"}, token=TOKEN)
+    two_hours = Access.from_env(env={**SECRET_ENV, "AUTH_DASHBOARD_LINK_TTL": "2h"},
+                                token=TOKEN)
     assert abs(int(two_hours.sign(sid).split(".")[0]) - (time.time() + 7200)) < 5
-    flag = Access.from_env(env={"AUTH_DASHBOARD_LINK_TTL": "2h"}, token=TOKEN, link_ttl="7d")
+    flag = Access.from_env(env={**SECRET_ENV, "AUTH_DASHBOARD_LINK_TTL": "2h"}, token=TOKEN,
+                           link_ttl="7d")
     assert flag.link_ttl == 7 * 86400
     for bad in ("soon", "0s"):
         with pytest.raises(UserError, match="AUTH_DASHBOARD_LINK_TTL"):
-            Access.from_env(env={"AUTH_DASHBOARD_LINK_TTL": bad}, token=TOKEN)
+            Access.from_env(env={**SECRET_ENV, "AUTH_DASHBOARD_LINK_TTL": bad},
+                            token=TOKEN)
 
 
 def test_the_printed_household_link_opens_its_page_and_names_its_expiry(server):
@@ -267,7 +289,7 @@ def test_vendored_browser_files_match_their_manifest():
 def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "auth_kappa.cli.main", "dashboard", *args],
                           capture_output=True, text=True, timeout=120, cwd=ROOT,
-                          env={**os.environ, **(env or {})})
+                          env={**os.environ, **SECRET_ENV, **(env or {})})
 
 
 def test_cli_mistakes_are_one_line(tmp_path, server):

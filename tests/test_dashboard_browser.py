@@ -13,14 +13,14 @@ from dashboards.auth import Access
 from tests.support import browser as browsers
 from tests.support import dashboard as fixtures
 from tests.support.browser import new_page
-from tests.support.dashboard import TOKEN
+from tests.support.dashboard import SECRET_ENV, TOKEN
 
 sim, server, browser = fixtures.sim, fixtures.server, browsers.browser
 pytestmark = pytest.mark.browser
 
 
 def _sig(sid: str) -> str:
-    return Access.from_env(env={}, token=TOKEN).sign(sid)
+    return Access.from_env(env=SECRET_ENV, token=TOKEN).sign(sid)
 
 
 def _login(pg, server) -> None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
 
 import pandas as pd
 import pytest
@@ -19,6 +20,7 @@ from auth_kappa.topology.schema import UTILITIES
 from dashboards.auth import Access
 from tests.support import browser as browsers
 from tests.support.browser import ROOT, new_page, start_server
+from tests.support.dashboard import SECRET_ENV
 from tests.support.live import LiveCase
 
 browser = browsers.browser
@@ -76,12 +78,15 @@ def test_live_dashboard_updates_in_the_browser(case, browser, unique):
     time.sleep(1.0)   # side outputs are flushed right after the checkpoint
 
     # read-only Redis user and the registry, through the CLI as an operator would
-    url = _cli(case, "dashboard", "create-redis-user", "--user", f"dash{unique}").split("'")[1]
+    made = _cli(case, "dashboard", "create-redis-user", "--user", f"dash{unique}",
+                "--url-file", str(case.workdir / "dash.url"))
+    url = (case.workdir / "dash.url").read_text().strip()
+    assert urlsplit(url).password and urlsplit(url).password not in made
     with pytest.raises(redis.exceptions.NoPermissionError):
         redis.Redis.from_url(url).hset(f"auth:{case.name}:s:gas:60", "CA:0", b"x")
     registry = pd.read_parquet(case.workdir / "sim-kafka" / "registry.parquet")
     _cli(case, "dashboard", "load-registry", str(case.workdir / "sim-kafka" / "registry.parquet"))
-    server = start_server([], {**case.env, "AUTH_DASHBOARD_REDIS_URL": url},
+    server = start_server([], {**case.env, **SECRET_ENV, "AUTH_DASHBOARD_REDIS_URL": url},
                           case.workdir / "dashboard.log", TOKEN)
     try:
         _check_api(case, server, m, registry)
@@ -120,7 +125,7 @@ def _check_api(case: LiveCase, server, m: dict, registry: pd.DataFrame) -> None:
         assert card["today"]["count"] == int(ref["count"].sum())
         assert card["current"]["window_start"] == int(ref["window_start"].iloc[-1])
     a, b = registry["service_id"].iloc[:2]
-    sig_a = Access.from_env(env={}, token=TOKEN).sign(a)
+    sig_a = Access.from_env(env=SECRET_ENV, token=TOKEN).sign(a)
     assert server.get(f"/api/meters/{b}?sig={sig_a}")[0] == 403
     assert server.get("/api/fleet/summary")[0] == 401
 
@@ -129,7 +134,8 @@ def _check_browser(case: LiveCase, server, browser, registry: pd.DataFrame) -> N
     row = registry.iloc[0]
     sid = row["service_id"]
     household, fleet = new_page(browser), new_page(browser)
-    household.page.goto(server.base + Access.from_env(env={}, token=TOKEN).household_link(sid))
+    access = Access.from_env(env=SECRET_ENV, token=TOKEN)
+    household.page.goto(server.base + access.household_link(sid))
     household.page.wait_for_selector("#live[data-state='live']")
     today = "#card-electricity [data-field='today']"
     before = float(household.page.get_attribute(today, "data-raw"))

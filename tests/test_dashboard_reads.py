@@ -96,7 +96,7 @@ async def test_dashboard_follows_the_configured_pointer(solo, tmp_path, monkeypa
         r.hset(f"auth:{ns}:highs:g", mapping={"gas:0": high})
     config = Config.load(env={}, redis_url=f"redis://127.0.0.1:{solo}/0", group="g",
                          pointer="auth:tenant:pointer", stack_dir=str(tmp_path / "stack"))
-    src = serve.redis_source(config)
+    src = serve.redis_source(config, allow_writable=True)   # a private Redis, no ACL user
     try:
         await src.refresh()
         assert src.namespace == "v7" and (await src.clock()).newest == {"gas": 700}

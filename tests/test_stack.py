@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from auth_kappa.config import Config
+from auth_kappa.errors import UserError
 from auth_kappa.stack import probes, process
 from auth_kappa.stack.redis_server import RedisServer
 from dashboards import acl, serve
@@ -182,7 +183,9 @@ def test_stack_up_keeps_the_dashboards_read_only_user_across_restarts(tmp_path: 
         # the explicit command still works, and keeps the stack's password for this user
         made = _cli(["dashboard", "create-redis-user"], env, timeout=60)
         assert made.returncode == 0, made.stderr
-        assert made.stdout.strip() == f"export AUTH_DASHBOARD_REDIS_URL='{url}'"
+        assert made.stdout.strip().splitlines()[-1] == \
+            f'export AUTH_DASHBOARD_REDIS_URL="$(cat {kept})"'
+        assert kept.read_text().strip() == url and password not in made.stdout
         _assert_read_only(url)
     finally:
         process.stop(pidfile)
@@ -190,7 +193,9 @@ def test_stack_up_keeps_the_dashboards_read_only_user_across_restarts(tmp_path: 
     assert serve.dashboard_url(config, env={"AUTH_DASHBOARD_REDIS_URL": "redis://h:1/0"}) \
         == "redis://h:1/0"
     other = config.with_(redis_url="redis://127.0.0.1:1/0")
-    assert serve.dashboard_url(other, env={}) == "redis://127.0.0.1:1/0"
+    with pytest.raises(UserError, match="--allow-writable-redis"):   # no silent fallback
+        serve.dashboard_url(other, env={})
+    assert serve.dashboard_url(other, env={}, allow_writable=True) == "redis://127.0.0.1:1/0"
 
 
 def _assert_read_only(url: str) -> None:

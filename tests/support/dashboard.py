@@ -13,6 +13,8 @@ import pytest
 from tests.support.browser import ROOT, start_server
 
 TOKEN = "test-operator-token-0123456789"
+SECRET = "test-household-link-secret-0123456789abcdef"   # >= 32 bytes
+SECRET_ENV = {"AUTH_DASHBOARD_SECRET": SECRET}   # the servers below sign with it
 SIM = ["--meters", "120", "--duration", "20m", "--seed", "9", "--duplicate-fraction", "0.02",
        "--malformed-fraction", "0.005"]
 
@@ -32,6 +34,7 @@ def sim(tmp_path_factory) -> dict:
 def server(sim, tmp_path_factory):
     log = tmp_path_factory.mktemp("dash-log") / "dashboard.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTH_DASHBOARD_")}
+    env |= SECRET_ENV
     s = start_server(["--embedded", str(sim["dir"])], env, log, TOKEN)
     yield s
     s.stop()
