@@ -1,9 +1,16 @@
 """The pages in a real browser (Debian's Chromium via Playwright) over the embedded engine:
-they load, show the API's numbers, draw 51 regions, work offline, and refuse strangers."""
+they load, show the API's numbers, draw 51 regions, work offline, refuse strangers, fit a
+phone, speak plainly in the meter's local time, and download CSVs equal to the API."""
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import http.client
+import io
 import json
+import re
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
@@ -43,7 +50,7 @@ def test_household_page_shows_three_live_cards(browser, server, sim):
         card = f"#card-{u}"
         raw = pg.page.get_attribute(f"{card} [data-field='today']", "data-raw")
         assert float(raw) == pytest.approx(api["utilities"][u]["today"]["sum"], rel=1e-12)
-        assert pg.page.inner_text(f"{card} [data-field='unit']") == api["utilities"][u]["unit"]
+        assert api["utilities"][u]["unit"] in pg.page.inner_text(f"{card} [data-field='unit']")
         assert pg.page.locator(f"{card} canvas").count() == 1     # the uPlot chart
     pg.page.click("button[data-range='day']")
     expect(pg.page.locator("#card-gas [data-field='chart'] canvas")).to_have_count(1)
@@ -116,3 +123,107 @@ def test_strangers_are_refused(browser, server, sim):
     assert pg.page.inner_text("#meter-id") == a
     pg.shot("refused-" + "household")
     assert pg.external == []
+
+
+def _downloaded(pg, selector: str) -> tuple[str, list[dict[str, str]]]:
+    """Click a download button; (its href, the CSV's rows)."""
+    href = pg.page.get_attribute(selector, "href")
+    with pg.page.expect_download() as info:
+        pg.page.click(selector)
+    assert info.value.suggested_filename.endswith(".csv")
+    with open(info.value.path(), encoding="utf-8") as f:
+        return href, list(csv.DictReader(io.StringIO(f.read())))
+
+
+def _check_household(pg, server, sid: str) -> None:
+    """Plain labels, local times with UTC on hover, gas in cubic feet, the CSV download."""
+    api = json.loads(server.get(f"/api/meters/{sid}", TOKEN)[1])
+    zone = ZoneInfo(api["time_zone"])
+    text = pg.page.inner_text("#page")
+    for jargon in ("current window", "event time", "since 20"):
+        assert jargon not in text.lower()
+    for u in UTILITIES:
+        card, c = f"#card-{u}", api["utilities"][u]
+        live = c["today"]["is_today"]
+        assert pg.page.inner_text(f"{card} [data-field='current-label']") == (
+            "this minute" if live else "latest minute in the data")
+        assert pg.page.inner_text(f"{card} [data-field='today-label']") == (
+            "today" if live else "latest day in the data")
+        start = dt.datetime.fromtimestamp(c["current"]["window_start"], zone)
+        when = pg.page.inner_text(f"{card} [data-field='current-when']").replace("\u202f", " ")
+        assert f"{start.hour % 12 or 12}:{start.minute:02d}" in when and start.strftime("%Z") in when
+        utc = dt.datetime.fromtimestamp(c["current"]["window_start"], dt.UTC)
+        title = pg.page.get_attribute(f"{card} [data-field='current-when']", "title")
+        assert utc.strftime("%H:%M") in title and "UTC" in title
+        day = pg.page.inner_text(f"{card} [data-field='today-when']")
+        assert dt.date.fromisoformat(c["today"]["date"]).strftime("%b %-d, %Y") in day
+    # gas: cubic feet (the display factor), ccf beside it
+    gas = api["utilities"]["gas"]
+    value = float(pg.page.inner_text("#card-gas [data-field='today']").replace(",", ""))
+    assert value == pytest.approx(gas["today"]["sum"] * gas["display"]["factor"], rel=5e-3)
+    assert pg.page.get_attribute("#card-gas [data-field='today']", "data-unit") == "cubic feet"
+    assert "ccf" in pg.page.inner_text("#card-gas [data-field='today-also']")
+    # the CSV button gives the rows of the windows API for the chart's range
+    href, rows = _downloaded(pg, "#card-gas [data-field='csv']")
+    want = json.loads(server.get(href.replace("&format=csv", ""))[1])["windows"]
+    assert len(rows) == len(want) > 0
+    for row, w in zip(rows, want, strict=True):
+        start = dt.datetime.fromisoformat(row["window_start_utc"].replace("Z", "+00:00"))
+        assert int(start.timestamp()) == w["window_start"]
+        assert float(row["sum"]) == w["sum"] and int(row["count"]) == w["count"]
+
+
+def _check_fleet(pg, server) -> None:
+    states = json.loads(server.get("/api/fleet/states?utility=electricity", TOKEN)[1])
+    assert states["unit"] in pg.page.inner_text("#legend")
+    _, rows = _downloaded(pg, "#states-csv")
+    assert {r["state"]: (float(r["sum"]), int(r["count"])) for r in rows} == {
+        s: (v["sum"], v["count"]) for s, v in states["states"].items()}
+    summary = json.loads(server.get("/api/fleet/summary", TOKEN)[1])
+    _, rows = _downloaded(pg, "#summary-csv")
+    assert {r["utility"]: int(r["accepted"]) for r in rows} == {
+        u: v["accepted"] for u, v in summary["utilities"].items()}
+
+
+def _session_cookie(server) -> dict:
+    """Sign in as a script would (POST /login, no browser), for a browser context's cookies."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    conn.request("POST", "/login", body=f"token={TOKEN}",
+                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    resp = conn.getresponse()
+    assert resp.status == 303, resp.status
+    name, _, value = resp.getheader("Set-Cookie").split(";")[0].partition("=")
+    conn.close()
+    return {"name": name, "value": value, "url": server.base}
+
+
+def test_every_page_fits_a_phone_and_a_desktop(browser, server, sim):
+    """Each page at 390 px (no sideways scrolling) and at 1280 px, with screenshots in
+    test-artifacts/; one title each; the household page as its household sees it."""
+    sid = sim["registry"]["service_id"].iloc[3]
+    visitor = [("index", "/"), ("login", "/login"), ("find", "/household"),
+               ("household", f"/household/{sid}?sig={_sig(sid)}"),
+               ("error", "/household/not-a-meter")]
+    operator = [("fleet", "/fleet"), ("docs", "/docs")]
+    for width, height in ((390, 844), (1280, 900)):
+        pg = new_page(browser, width, height)
+        for name, path in visitor + operator:
+            if name == "fleet":     # the operator's pages: signed in (the form has its test)
+                pg.page.context.add_cookies([_session_cookie(server)])
+            pg.page.goto(server.base + path)
+            if name in ("household", "fleet"):
+                pg.page.wait_for_selector("#page[data-loaded='1']")
+                pg.page.wait_for_selector("#live[data-state='live']")
+            assert len(re.findall("AUTH-Kappa", pg.page.title())) == 1, pg.page.title()
+            if width == 390:
+                overflow = pg.page.evaluate("document.documentElement.scrollWidth")
+                assert overflow <= 390, (name, overflow)
+            pg.shot(f"{name}-{width}")
+            if name == "household" and width == 390:
+                _check_household(pg, server, sid)
+            if name == "fleet" and width == 1280:
+                _check_fleet(pg, server)
+        # the one console error expected: the error page's own 400
+        assert [e for e in pg.errors if "status of 400" not in e] == [], pg.errors
+        assert pg.external == []
+        pg.page.context.close()
