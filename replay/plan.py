@@ -48,14 +48,29 @@ class Plan:
 
     def describe(self) -> str:
         end = _iso(self.end) if self.end is not None else "end of archive"
-        lines = [f"replay plan {_iso(self.start)} .. {end}: {self.files:,} files, "
+        lines = [f"replay plan {_iso(self.start)} .. {end}: {plural(self.files, 'file')}, "
                  f"{self.bytes / 1e6:,.1f} MB"
-                 + (f", {self.events:,} events" if self.events is not None else "")]
+                 + (f", {plural(self.events, 'event')}" if self.events is not None else "")]
         for u in self.utilities:
             objs = self.objects.get(u, [])
-            lines.append(f"  {u}: {len(objs):,} files, {sum(o.size for o in objs) / 1e6:,.1f} "
-                         f"MB in {len(self.hours(u))} hours")
+            lines.append(f"  {u}: {plural(len(objs), 'file')}, "
+                         f"{sum(o.size for o in objs) / 1e6:,.1f} MB in "
+                         f"{plural(len(self.hours(u)), 'archive hour')}")
         return "\n".join(lines)
+
+    def as_dict(self) -> dict:
+        """The plan for scripts (`--dry-run --json`): range, files, bytes, events, hours."""
+        return {"start": _iso(self.start), "end": _iso(self.end) if self.end is not None
+                else None, "files": self.files, "bytes": self.bytes, "events": self.events,
+                "utilities": {u: {"files": len(self.objects.get(u, [])),
+                                  "bytes": sum(o.size for o in self.objects.get(u, [])),
+                                  "hours": [_iso(h) for h in self.hours(u)]}
+                              for u in self.utilities}}
+
+
+def plural(n: int, word: str) -> str:
+    """'1 file', '2 files', '1,024 events': a count with its noun agreeing."""
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
 def _iso(ts: int) -> str:

@@ -13,6 +13,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from auth_kappa.config import Config, parse_duration
@@ -48,11 +49,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--heartbeat", default="5s", help="interval between readings (default 5s)")
     p.add_argument("--pace", default="max", help="realtime, Nx (e.g. 10x) or max (default max)")
     g = p.add_argument_group("faults (fractions of readings per utility, exclusive)")
-    g.add_argument("--late-fraction", type=float, default=0.0)
+    g.add_argument("--late-fraction", type=float, default=0.0,
+                   help="fraction of readings sent late")
     g.add_argument("--late-delay", default="90s", help="event-time delay of late readings")
-    g.add_argument("--duplicate-fraction", type=float, default=0.0)
+    g.add_argument("--duplicate-fraction", type=float, default=0.0,
+                   help="fraction of readings sent twice")
     g.add_argument("--duplicate-delay", default="30s", help="how much later a duplicate is resent")
-    g.add_argument("--malformed-fraction", type=float, default=0.0)
+    g.add_argument("--malformed-fraction", type=float, default=0.0,
+                   help="fraction of messages that are malformed")
     k = p.add_argument_group("kafka")
     k.add_argument("--kafka", default=None, help="bootstrap servers (default AUTH_KAFKA or 127.0.0.1:9092)")
     k.add_argument("--topic-prefix", default="", help="prefix for the electricity/gas/water topics")
@@ -110,6 +114,20 @@ def make_sink(args: argparse.Namespace) -> Sink:
     return FileSink(Path(args.out))
 
 
+def writable_folder(path: Path, flag: str) -> None:
+    """Create the folder now, or fail in one line before any data is generated."""
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{flag} {path} is a file; name a folder (it is created if missing)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{flag} {path}: cannot create the folder ({exc.strerror or exc}); "
+                        "name a folder you can write") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} {path}: the folder is not writable; name a folder you can "
+                        "write")
+
+
 def _normalise_to(args: argparse.Namespace) -> None:
     """--to SINK, or --to archive DIR."""
     to = [args.to] if isinstance(args.to, str) else list(args.to)
@@ -139,9 +157,12 @@ def run(args: argparse.Namespace) -> int:
         from simulators.sinks.frames import check_frame_size
 
         check_frame_size(args.frame_size)
+    out = Path(args.out)
+    writable_folder(out, "--out")
+    if args.to == "archive":
+        writable_folder(Path(args.archive_dir), "--to archive")
     sink = make_sink(args)
     progress = Progress(0, enabled=not args.quiet)
-    out = Path(args.out)
     manifest = simulate(spec, sink, out, fmt=args.format, pace=args.pace, progress=progress)
     counts = manifest["utilities"]
     messages = sum(c["messages"] for c in counts.values())

@@ -63,8 +63,7 @@ class S3Store:
                 raise StoreUnavailable(f"S3 {op}: {code}") from None
             raise
         except (TimeoutError, BotoCoreError, OSError) as exc:
-            raise StoreUnavailable(f"S3 at {self.endpoint}: {type(exc).__name__}: "
-                                   f"{str(exc)[:120]}") from None
+            raise StoreUnavailable(f"S3 at {self.endpoint}: {_reason(exc)}") from None
 
     async def put(self, key: str, data: bytes) -> None:
         await self._call("put_object", Key=key, Body=data)
@@ -108,3 +107,14 @@ class S3Store:
         if self._ctx is not None and self._loop is asyncio.get_running_loop():
             await self._ctx.__aexit__(None, None, None)
         self._client = self._ctx = self._loop = None
+
+
+def _reason(exc: BaseException) -> str:
+    """A short cause: not the request URL botocore puts in its message (cut mid-URL)."""
+    from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
+
+    if isinstance(exc, ConnectTimeoutError | TimeoutError):
+        return "timed out"
+    if isinstance(exc, EndpointConnectionError):
+        return "cannot connect"
+    return f"{type(exc).__name__}: {str(exc)[:120]}"

@@ -24,14 +24,15 @@ SIM = ["--meters", "500", "--duration", "30m", "--seed", "7", "--late-fraction",
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="simulate a fleet and run the topology on it")
+    p = sub.add_parser("demo", help="simulate a fleet and run the topology on it",
+                       description=__doc__)
     p.add_argument("--real", action="store_true",
                    help="through the real stack (Kafka, a Faust worker, Redis)")
-    p.add_argument("--out", default="out/demo", help="working folder (default out/demo)")
+    p.add_argument("--out", default="out/demo", help="working folder")
     p.add_argument("--dashboard", action=argparse.BooleanOptionalAction, default=None,
                    help="then serve the results on the dashboard until Ctrl-C (default: only "
                         "when stdout is a terminal)")
-    p.add_argument("--port", type=int, default=8000, help="dashboard port (default 8000)")
+    p.add_argument("--port", type=int, default=8000, help="dashboard port")
     p.set_defaults(func=run)
 
 
@@ -41,8 +42,10 @@ def say(text: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from auth_kappa.cli.main import main as cli
+    from simulators.cli import writable_folder
 
     out = Path(args.out)
+    writable_folder(out, "--out")   # a bad --out fails before anything runs
     say(f"simulating 500 meters x 30 min with late, duplicate and malformed readings -> {out}")
     if cli(["simulate", *SIM, "--out", str(out / "sim"), "--quiet"]) != 0:
         return 1

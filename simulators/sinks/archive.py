@@ -63,8 +63,16 @@ class ArchiveSink:
         try:   # fail now, in one line, if the store cannot be reached
             self._run(self.store.list("archive/_none/"))
         except StoreUnavailable as exc:
+            self._abandon()   # no "Unclosed client session" after the one line
             raise ServiceUnavailable(f"cannot write the archive: {exc}; run `auth-kappa stack "
                                      "up` or set AUTH_S3_ENDPOINT / AUTH_S3_BUCKET") from None
+
+    def _abandon(self) -> None:
+        """Close the store's client and the loop without writing anything more."""
+        try:
+            self._run(self.store.close())
+        finally:
+            self._loop.close()
 
     def _run(self, coro: Any) -> Any:
         return self._loop.run_until_complete(coro)
