@@ -20,6 +20,7 @@ from pathlib import Path
 
 from auth_kappa.archive.layout import ARCHIVE
 from auth_kappa.archive.store import StoreUnavailable, open_store
+from auth_kappa.cli.wording import plural
 from auth_kappa.config import Config
 from auth_kappa.errors import ServiceUnavailable, UserError
 from auth_kappa.topology.schema import UTILITIES
@@ -141,13 +142,13 @@ def run(args: argparse.Namespace) -> int:
     secs = time.perf_counter() - t0
     f = rep.feed
     out = sys.stderr if args.json else sys.stdout
-    print(f"rebuilt {rep.new} from {f.rows:,} archived readings ({f.rows / secs:,.0f}/s "
-          f"overall), {rep.windows:,} windows; live namespace was {rep.old}, now {rep.new}",
-          file=out)
+    print(f"rebuilt {rep.new} from {plural(f.rows, 'archived reading')} ({f.rows / secs:,.0f}/s "
+          f"overall), {plural(rep.windows, 'window')}; live namespace was {rep.old}, now "
+          f"{rep.new}", file=out)
     if rep.catch_up is not None:
         c = rep.catch_up
-        print(f"  caught up {c.consumed:,} Kafka messages; workers frozen "
-              f"{c.freeze_seconds:.1f} s on {len(c.froze)} partitions; "
+        print(f"  caught up {plural(c.consumed, 'Kafka message')}; workers frozen "
+              f"{c.freeze_seconds:.1f} s on {plural(len(c.froze), 'partition')}; "
               f"old namespace {'removed' if c.moved else 'kept'}", file=out)
     if args.json:
         print(json.dumps({"old": rep.old, "new": rep.new, "windows": rep.windows,

@@ -11,6 +11,7 @@ from auth_kappa.archive.layout import ObjectRef
 from auth_kappa.archive.parquet_io import rows_from_footer
 from auth_kappa.archive.rolls import Progress
 from auth_kappa.archive.store import ObjectStore
+from auth_kappa.cli.wording import plural
 
 FOOTER = 64 * 1024
 
@@ -66,11 +67,6 @@ class Plan:
                                   "bytes": sum(o.size for o in self.objects.get(u, [])),
                                   "hours": [_iso(h) for h in self.hours(u)]}
                               for u in self.utilities}}
-
-
-def plural(n: int, word: str) -> str:
-    """'1 file', '2 files', '1,024 events': a count with its noun agreeing."""
-    return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
 def _iso(ts: int) -> str:

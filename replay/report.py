@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from auth_kappa.cli.wording import plural
 from auth_kappa.topology.windows import WindowSpec
 from replay.correct import CorrectionReport
 
@@ -19,9 +20,9 @@ def _label(size: int) -> str:
 def correction_text(r: CorrectionReport, seconds: float) -> str:
     f = r.feed
     lines = [f"correction of {_iso(r.start)} .. {_iso(r.end)} in namespace {r.namespace}: "
-             f"{r.changed:,} windows changed, {r.added:,} added"]
+             f"{plural(r.changed, 'window')} changed, {r.added:,} added"]
     if f is not None:
-        lines.append(f"  replayed {f.rows:,} archived readings ({f.accepted:,} counted, "
+        lines.append(f"  replayed {plural(f.rows, 'archived reading')} ({f.accepted:,} counted, "
                      f"{f.duplicates:,} duplicates) in {seconds:.1f} s "
                      f"({f.rows / max(seconds, 1e-9):,.0f}/s)")
     lines.append("  utility      level  window  changed    added  unchanged  open  old  "

@@ -16,6 +16,7 @@ import argparse
 import os
 from pathlib import Path
 
+from auth_kappa.cli.wording import plural
 from auth_kappa.config import Config, parse_duration
 from auth_kappa.errors import ServiceUnavailable, UserError
 from simulators.encoding import FORMATS
@@ -171,11 +172,11 @@ def run(args: argparse.Namespace) -> int:
     if facts["to"] == "kafka":
         where = f"topics {', '.join(facts['topics'].values())} at {facts['bootstrap']}"
     elif facts["to"] == "archive":
-        where = (f"{facts['archive']} ({facts['objects']:,} objects, "
+        where = (f"{facts['archive']} ({plural(facts['objects'], 'object')}, "
                  f"{facts['parquet_bytes'] / 1e6:,.1f} MB Parquet)")
     else:
         where = f"{out}/{{{','.join(facts['files'].values())}}}"
-    sent = f"{messages:,} messages"
+    sent = plural(messages, "message")
     if "frames" in facts:
         f = facts["frames"]
         sent += (f" in {sum(f['frames'].values()):,} frames of up to {f['frame_size']:,} "
@@ -185,6 +186,6 @@ def run(args: argparse.Namespace) -> int:
             f"{facts['delivery_errors']:,} of {facts['produced']:,} messages were not delivered "
             f"to Kafka (first: {facts['first_error']}); {out}/ground_truth.parquet and "
             "manifest.json describe what was meant to be sent")
-    progress.summary(f"{readings:,} readings as {sent} to {where}; "
+    progress.summary(f"{plural(readings, 'reading')} as {sent} to {where}; "
                      f"manifest {out / 'manifest.json'}")
     return 0
