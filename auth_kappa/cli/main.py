@@ -39,6 +39,14 @@ TALKS_TO: dict[str, tuple[str, ...]] = {
 }
 
 
+# where a command uses the flag differently from the plain "where the service is"
+FLAG_HELP: dict[tuple[str, str], str] = {
+    ("dashboard", "redis"): "the workers' Redis, as AUTH_REDIS_URL (default: AUTH_REDIS_URL, "
+                            "else redis://127.0.0.1:6379/0); pages read through the read-only "
+                            "user kept for it, see above",
+}
+
+
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Descriptions as written; every option's default shown unless its help names one."""
 
@@ -86,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
     _describe(parser)
     for path, services in TALKS_TO.items():
-        _add_service_flags(_subparser(parser, path.split()), services)
+        _add_service_flags(_subparser(parser, path.split()), services, path)
     return parser
 
 
@@ -110,7 +118,8 @@ def _subparser(parser: argparse.ArgumentParser, path: list[str]) -> argparse.Arg
     return parser
 
 
-def _add_service_flags(parser: argparse.ArgumentParser | None, services: tuple[str, ...]) -> None:
+def _add_service_flags(parser: argparse.ArgumentParser | None, services: tuple[str, ...],
+                       path: str) -> None:
     if parser is None:
         return
     taken = {s for a in parser._actions for s in a.option_strings}
@@ -118,7 +127,7 @@ def _add_service_flags(parser: argparse.ArgumentParser | None, services: tuple[s
         if f"--{name}" not in taken:  # SUPPRESS: a subcommand's default never hides a flag
             parser.add_argument(f"--{name}", dest=f"service_{name}", default=argparse.SUPPRESS,
                                 metavar="URL" if name == "redis" else "HOST:PORT",
-                                help=SERVICE_FLAGS[name][1])
+                                help=FLAG_HELP.get((path, name), SERVICE_FLAGS[name][1]))
 
 
 def _deepest(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
