@@ -187,6 +187,7 @@ def spec() -> dict:
                                 "items": {"$ref": "#/components/schemas/Window"}}}},
                 "FleetStates": {"type": "object", "properties": {
                     "utility": {"enum": list(UTILITIES)}, "unit": {"type": "string"},
+                    "display": _DISPLAY,
                     "range": {"enum": ["hour", "day"]}, "clock": {"type": ["integer", "null"]},
                     "from": {"type": ["integer", "null"]}, "to": {"type": ["integer", "null"]},
                     "total": _TOTAL,
@@ -201,7 +202,8 @@ def spec() -> dict:
                     "meters": {"type": "integer"},
                     "utilities": {"type": "object", "additionalProperties": {
                         "type": "object", "properties": {
-                            "unit": {"type": "string"}, "newest": {"type": ["integer", "null"]},
+                            "unit": {"type": "string"}, "display": _DISPLAY,
+                            "newest": {"type": ["integer", "null"]},
                             "watermark": {"type": ["integer", "null"]}, "today": _DAY,
                             "watermark_lag_s": {"type": ["number", "null"],
                                                 "description": "wall clock minus watermark"},

@@ -147,7 +147,8 @@ async def fleet_states(src: Source, utility: str, rng: str) -> dict:
     sums, counts = v["sum"].sum(axis=1), v["count"].sum(axis=1)
     states = {s: {"sum": float(sums[i]), "count": int(counts[i])} for i, s in enumerate(STATES)}
     order = sorted(STATES, key=lambda s: (-states[s]["sum"], s))
-    return {"utility": utility, "unit": UNITS[utility], "range": rng, "clock": t,
+    return {"utility": utility, "unit": UNITS[utility], "display": units.display(utility),
+            "range": rng, "clock": t,
             "from": starts[0] if starts else None,
             "to": starts[-1] + size if starts else None,
             "total": {"sum": float(sums.sum()), "count": int(counts.sum())},
@@ -171,7 +172,8 @@ async def fleet_summary(src: Source, rates: dict[str, float | None]) -> dict:
             v = await src.states(u, coarse, starts)
             total = {**day, "sum": float(v["sum"].sum()), "count": int(v["count"].sum())}
         out[u] = {
-            "unit": UNITS[u], "newest": t, "watermark": wm, "today": total,
+            "unit": UNITS[u], "display": units.display(u), "newest": t, "watermark": wm,
+            "today": total,
             "watermark_lag_s": None if wm is None else round(now - wm, 3),
             "partition_skew_s": None if wm is None or t is None else t - wm,
             "ingest_rate": rates.get(u),

@@ -70,11 +70,14 @@ def test_fleet_map_has_all_51_regions_and_every_utility(browser, server):
     for u in ("gas", "water", "electricity"):
         pg.page.click(f"button[data-utility='{u}']")
         unit = json.loads(server.get(f"/api/fleet/states?utility={u}", TOKEN)[1])
-        expect(pg.page.locator("#top10-unit")).to_have_text(unit["unit"])
+        expect(pg.page.locator("#top10-unit")).to_have_text(unit["display"]["short"])
         top = pg.page.inner_text("#top10 tbody tr:first-child td:nth-child(2)")
         assert top == unit["top10"][0]["state"]
         value = pg.page.get_attribute(f"#state-{top}", "data-value")
         assert float(value) == pytest.approx(unit["top10"][0]["sum"], rel=1e-12)
+        shown = pg.page.inner_text("#top10 tbody tr:first-child td:nth-child(3)")   # 3 digits
+        assert float(shown.replace(",", "")) == pytest.approx(
+            unit["top10"][0]["sum"] * unit["display"]["factor"], rel=5e-3)
         if u == "gas":
             pg.shot("fleet-gas")
     accepted = pg.page.get_attribute("#fleet-totals tr[data-utility='gas'] "
@@ -175,7 +178,7 @@ def _check_household(pg, server, sid: str) -> None:
 
 def _check_fleet(pg, server) -> None:
     states = json.loads(server.get("/api/fleet/states?utility=electricity", TOKEN)[1])
-    assert states["unit"] in pg.page.inner_text("#legend")
+    assert states["display"]["unit"] in pg.page.inner_text("#legend")
     _, rows = _downloaded(pg, "#states-csv")
     assert {r["state"]: (float(r["sum"]), int(r["count"])) for r in rows} == {
         s: (v["sum"], v["count"]) for s, v in states["states"].items()}

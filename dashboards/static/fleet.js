@@ -57,8 +57,12 @@
     return RAMP[i];
   }
 
+  // a stored value in the utility's display unit (gas: cubic feet), e.g. "641 ft³"
+  function shown(x, d) { return AK.fmt(x * d.factor) + " " + d.short; }
+
   function renderStates(s) {
     lastStates = s;
+    const d = s.display;
     const values = Object.keys(s.states).map(function (k) { return s.states[k].sum; });
     const max = Math.max.apply(null, values.concat([0]));
     Object.keys(paths).forEach(function (code) {
@@ -66,32 +70,33 @@
       const p = paths[code];
       p.style.fill = colour(v.sum, max);
       p.dataset.value = String(v.sum);
-      p.firstChild.textContent = p.dataset.name + ": " + AK.fmt(v.sum) + " " + s.unit + " (" + AK.count(v.count) + " readings)";
+      p.firstChild.textContent = p.dataset.name + ": " + shown(v.sum, d) + " (" + AK.count(v.count) + " readings)";
     });
     const legend = document.getElementById("legend");
     legend.replaceChildren();
     const title = document.createElement("span");
     title.className = "legend-title";
-    title.textContent = s.unit + " per state, last " + s.range + ":";
+    title.textContent = d.unit + " per state, last " + s.range + ":";
     legend.append(title);
     [0, 0.25, 0.5, 0.75, 1].forEach(function (f) {
       const item = document.createElement("span");
       const sw = document.createElement("i");
       sw.style.background = colour(f * max, max);
-      item.append(sw, document.createTextNode(AK.fmt(f * max) + " " + s.unit));
+      item.append(sw, document.createTextNode(shown(f * max, d)));
       legend.append(item);
     });
     document.getElementById("states-csv").href = "/api/fleet/states?" +
       new URLSearchParams({utility: s.utility, range: s.range, format: "csv"});
-    AK.setText(document.getElementById("map-caption"), s.utility + " (" + s.unit + ") by state, " +
+    AK.setText(document.getElementById("map-caption"), s.utility + " (" + d.unit +
+      (d.unit !== s.unit ? "; stored as " + s.unit : "") + ") by state, " +
       (s.from !== null ? AK.utc(s.from, true) + " – " + AK.utc(s.to, s.range === "day") + " UTC" : "no data yet") +
-      " · fleet total " + AK.fmt(s.total.sum) + " " + s.unit);
-    AK.setText(document.getElementById("top10-unit"), s.unit);
+      " · fleet total " + shown(s.total.sum, d));
+    AK.setText(document.getElementById("top10-unit"), d.short);
     const body = document.querySelector("#top10 tbody");
     body.replaceChildren();
     s.top10.forEach(function (r) {
       const tr = document.createElement("tr");
-      [String(r.rank), r.state, AK.fmt(r.sum), AK.count(r.count)].forEach(function (text, i) {
+      [String(r.rank), r.state, AK.fmt(r.sum * d.factor), AK.count(r.count)].forEach(function (text, i) {
         const td = document.createElement("td");
         td.textContent = text;
         if (i >= 2) td.className = "num";
@@ -109,7 +114,8 @@
       const v = s.utilities[u];
       const row = document.querySelector("#fleet-totals tr[data-utility='" + u + "']");
       const cell = function (name) { return row.querySelector("[data-field='" + name + "']"); };
-      AK.setText(cell("today"), AK.fmt(v.today.sum) + " " + v.unit);
+      AK.setText(cell("today"), shown(v.today.sum, v.display) +
+        (v.display.unit !== v.unit ? " (" + AK.fmt(v.today.sum) + " " + v.unit + ")" : ""));
       cell("today").dataset.raw = String(v.today.sum);
       if (v.today.date) cell("today").title = v.today.date + " (UTC), " + AK.count(v.today.count) + " readings";
       AK.setText(cell("ingest_rate"), v.ingest_rate === null ? "–" : AK.count(Math.round(v.ingest_rate)));
