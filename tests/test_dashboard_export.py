@@ -170,3 +170,16 @@ def test_today_is_the_meters_local_day_and_times_are_numbers(server, sim):
     found = _json(server, "/api/meters?q=" + urllib.parse.quote(registry.iloc[0]["user_name"]))
     for m in found["meters"]:
         assert m["registered_ts"] == int(registry.loc[m["service_id"], "registered_ts"])
+
+
+def test_every_state_has_a_zone_a_whole_number_of_hours_from_utc():
+    """The meter's day is summed from hourly windows: that holds only if each state's zone
+    is whole hours from UTC, in winter and in summer (checked in the tz database)."""
+    from dashboards.timezones import ZONES
+
+    assert set(ZONES) == set(STATES)
+    for state, name in ZONES.items():
+        zone = ZoneInfo(name)
+        for month in (1, 7):
+            offset = dt.datetime(2026, month, 15, 12, tzinfo=zone).utcoffset()
+            assert offset.total_seconds() % 3600 == 0 and offset.total_seconds() < 0, state

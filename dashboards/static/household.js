@@ -94,9 +94,11 @@
       csv.href = "/api/meters/" + sid + "/windows?" + query({utility: u, window: String(c.series.size), format: "csv"});
       draw(u, card, c, zone);
     });
-    if (s.utilities.electricity && s.utilities.electricity.clock !== null) {
+    const clocks = Object.keys(s.utilities).map(function (u) { return s.utilities[u].clock; })
+      .filter(function (t) { return t !== null; });
+    if (clocks.length) {
       AK.setText(document.getElementById("meter-zone-short"),
-        AK.zoneName(s.utilities.electricity.clock, zone) + " (" + zone + ")");
+        AK.zoneName(Math.max.apply(null, clocks), zone) + " (" + zone + ")");
     }
     page.dataset.loaded = "1";
   }
