@@ -45,8 +45,10 @@ def check_redis(url: str, timeout: float = TIMEOUT) -> None:
     import redis
 
     try:
+        # connecting fails fast; a reachable Redis busy with a large checkpoint may take
+        # seconds to answer, and that is not "unreachable"
         client = redis.Redis.from_url(url, socket_connect_timeout=timeout,
-                                      socket_timeout=timeout, retry_on_timeout=False)
+                                      socket_timeout=max(timeout, 20.0), retry_on_timeout=False)
     except ValueError as exc:
         raise ServiceUnavailable(f"Redis URL {redacted(url)!r} is not valid ({exc}); set "
                                  "AUTH_REDIS_URL or --redis to e.g. redis://127.0.0.1:6379/0"
