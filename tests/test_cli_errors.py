@@ -226,10 +226,12 @@ def test_flags_beat_env_and_leave_it_as_it_was(monkeypatch, capsys, tmp_path):
     assert os.environ["AUTH_REDIS_URL"] == "redis://127.0.0.1:2/0"
     assert main(base) == 3
     assert "Redis at redis://127.0.0.1:2/0" in capsys.readouterr().err
-    for path in (("worker",), ("replay", "correct"), ("replay", "rebuild"), ("dashboard",)):
+    for path in (("worker",), ("replay", "correct"), ("replay", "rebuild"), ("dashboard",),
+                 ("dashboard", "load-registry"), ("dashboard", "create-redis-user"),
+                 ("stack",), ("demo",)):
         text = dict(_parsers(build_parser()))[path].format_help()
         assert "--redis" in text, path
-    for path in (("worker",), ("replay", "rebuild"), ("simulate",)):
+    for path in (("worker",), ("replay", "rebuild"), ("simulate",), ("stack",), ("demo",)):
         assert "--kafka" in dict(_parsers(build_parser()))[path].format_help(), path
 
 

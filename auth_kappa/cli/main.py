@@ -29,6 +29,8 @@ SERVICE_FLAGS: dict[str, tuple[str, str]] = {
                                 "redis://127.0.0.1:6379/0)"),
 }
 TALKS_TO: dict[str, tuple[str, ...]] = {
+    "stack": ("kafka", "redis"),
+    "demo": ("kafka", "redis"),
     "worker": ("kafka", "redis"),
     "replay correct": ("redis",),
     "replay rebuild": ("kafka", "redis"),
