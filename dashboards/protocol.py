@@ -4,7 +4,8 @@ uvicorn times out idle keep-alive connections but not a request whose headers ne
 finish: a client that connects and sends a byte now and then holds its connection (and
 a slot of limit_concurrency) forever. Here every request's headers must be complete
 within `header_timeout` seconds of the connection opening, or of the previous response
-ending; otherwise the connection is closed.
+ending, and within MAX_HEADER bytes (httptools, unlike h11, sets no size limit);
+otherwise the connection is closed (431 for the size).
 
     uvicorn.Config(app, http=with_header_timeout(10.0), ...)
 """
@@ -15,16 +16,20 @@ import asyncio
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+MAX_HEADER = 65536    # bytes received before a request's headers end (431 beyond)
+
 
 class HeaderDeadline(HttpToolsProtocol):
     header_timeout: float = 10.0
     _deadline: asyncio.TimerHandle | None = None
+    _header_bytes = 0
 
     def _arm(self) -> None:
         if self._deadline is None:
             self._deadline = self.loop.call_later(self.header_timeout, self._expired)
 
     def _disarm(self) -> None:
+        self._header_bytes = 0
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
@@ -41,6 +46,17 @@ class HeaderDeadline(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        counting = self._deadline is not None     # headers were still coming
+        super().data_received(data)
+        if counting and self._deadline is not None and not self.transport.is_closing():
+            self._header_bytes += len(data)       # ... and still are after this packet
+            if self._header_bytes > MAX_HEADER:
+                self._disarm()
+                self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                                     b"content-length: 0\r\nconnection: close\r\n\r\n")
+                self.transport.close()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()

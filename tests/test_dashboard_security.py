@@ -184,11 +184,21 @@ def test_partial_headers_are_cut_off(app):
             closed = closed and time.monotonic() - started
         assert closed is not None and closed < 3, "slow headers were not cut off"
         assert _closed_within(idle, 2) is not None
+    # headers without end, sent fast: cut off by size (431), not only by time
+    flood = app.raw(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    with flood:
+        try:
+            for _ in range(64):
+                flood.sendall(b"X-Pad: " + b"p" * 4089 + b"\r\n")
+        except OSError:
+            pass
+        assert _status_line(flood, 2.0) == 431
     # an honest keep-alive client is served twice on one connection
     conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=5)
     for _ in range(2):
-        conn.request("GET", "/healthz")
-        assert conn.getresponse().read() and True
+        conn.request("GET", "/healthz", headers={"X-Pad": "p" * 8000})
+        r = conn.getresponse()
+        assert r.read() and r.status == 200
     conn.close()
 
 
