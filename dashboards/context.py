@@ -34,7 +34,7 @@ class Settings:
     header_timeout: float = 10.0   # seconds for a request's headers; the connection closes
     keep_alive: int = 5            # seconds an idle keep-alive connection stays open
     max_connections: int = 2500    # uvicorn limit_concurrency: 503 beyond
-    allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")
+    allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "[::1]")
     behind_tls_proxy: bool = False  # HSTS and Secure cookies though uvicorn speaks http
 
     @classmethod
@@ -43,10 +43,11 @@ class Settings:
         """AUTH_DASHBOARD_ALLOWED_HOSTS (comma list; default the loopback names, plus `host`
         when it names one address) and AUTH_DASHBOARD_BEHIND_TLS_PROXY (1/true)."""
         env = os.environ if env is None else env
-        hosts = tuple(h.strip() for h in env.get("AUTH_DASHBOARD_ALLOWED_HOSTS", "").split(",")
-                      if h.strip())
+        hosts = tuple(_bracketed(h.strip()) for h in
+                      env.get("AUTH_DASHBOARD_ALLOWED_HOSTS", "").split(",") if h.strip())
         if not hosts:
-            hosts = cls.allowed_hosts + ((host,) if host not in ("0.0.0.0", "::", "") else ("*",))
+            wildcard = host in ("0.0.0.0", "::", "[::]", "")
+            hosts = cls.allowed_hosts + (("*",) if wildcard else (_bracketed(host),))
         proxy = env.get("AUTH_DASHBOARD_BEHIND_TLS_PROXY", "").strip().lower()
         if proxy not in ("", "0", "1", "true", "false", "yes", "no"):
             raise UserError("AUTH_DASHBOARD_BEHIND_TLS_PROXY must be 1 or 0")
@@ -71,6 +72,11 @@ class Context:
             s = self.settings
             self.streams = Streams(self.requests, s.sse_max_clients, s.sse_per_client,
                                    s.sse_per_link)
+
+
+def _bracketed(host: str) -> str:
+    """An IPv6 literal as a Host header carries it: [::1]."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def ctx(conn: HTTPConnection) -> Context:

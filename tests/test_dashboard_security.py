@@ -347,8 +347,10 @@ def test_cross_site_posts_are_refused(app):
 def test_only_allowed_hosts_are_served(app):
     assert app.request("GET", "/healthz", {"Host": "evil.example"})[0] == 400
     assert app.request("GET", "/healthz", {"Host": f"localhost:{app.port}"})[0] == 200
+    assert app.request("GET", "/healthz", {"Host": f"[::1]:{app.port}"})[0] == 200
     settings = Settings.from_env("127.0.0.1", env={"AUTH_DASHBOARD_ALLOWED_HOSTS": "dash.example"})
     assert settings.allowed_hosts == ("dash.example",)
+    assert "[::1]" in Settings.from_env("::1", env={}).allowed_hosts
     out = io.StringIO()
     serve.warn_if_exposed("127.0.0.1", Settings.from_env("127.0.0.1", env={}), False, out)
     assert out.getvalue() == ""
