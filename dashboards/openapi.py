@@ -112,7 +112,7 @@ def spec() -> dict:
                 "summary": "Live updates of the summary (SSE, event 'summary')",
                 "security": meter, "parameters": [_SID, _RANGE, _SIG],
                 "responses": {"200": _sse("event: summary, data: MeterSummary"),
-                              **_METER_ERRS, "503": _ERR}}},
+                              **_METER_ERRS, "429": _ERR, "503": _ERR}}},
             "/api/fleet/summary": {"get": {
                 "summary": "Fleet totals today, counters, ingest rate, watermark lag (operator)",
                 "security": operator, "parameters": [_FORMAT],
@@ -125,7 +125,7 @@ def spec() -> dict:
                 "summary": "Live fleet updates (SSE, events 'summary' and 'states')",
                 "security": operator, "parameters": [_UTILITY, _RANGE],
                 "responses": {"200": _sse("events summary and states"), **_OP_ERRS,
-                              "503": _ERR}}},
+                              "429": _ERR, "503": _ERR}}},
             "/healthz": {"get": {"summary": "Liveness and store reachability (public)",
                                  "responses": {"200": _json("Health"), "503": _json("Health")}}},
             "/metrics": {"get": {"summary": "Prometheus text exposition (operator)",
@@ -156,8 +156,10 @@ def spec() -> dict:
                                               "description": "epoch seconds"},
                             "time_zone": {"type": "string"},
                             "link": {"type": "string",
-                                     "description": "the household's signed page URL, "
-                                                    "valid for AUTH_DASHBOARD_LINK_TTL"}}}}}},
+                                     "description": "opens the household's page: following "
+                                                    "it (operator) signs a link valid for "
+                                                    "AUTH_DASHBOARD_LINK_TTL and redirects "
+                                                    "there"}}}}}},
                 "Window": _WINDOW,
                 "Card": {"type": "object", "properties": {
                     "unit": {"type": "string"}, "display": _DISPLAY,
