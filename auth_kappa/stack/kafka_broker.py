@@ -3,7 +3,9 @@ cluster of N nodes (each broker + controller) on consecutive ports."""
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
 import shutil
 import subprocess
 import uuid
@@ -37,6 +39,19 @@ def java_major() -> int:
 
 
 CONTROLLER_OFFSET = 100   # in a cluster, node i's controller listens on its port + 100
+SASL_OFFSET = 200         # every node's SASL_PLAINTEXT listener: its port + 200
+SASL_USER = "auth"
+
+
+def sasl_password(config: Config) -> str:
+    """The stack's SASL/PLAIN password for user `auth`: made once, kept mode 0600."""
+    path = Path(config.stack_dir).resolve() / "kafka" / "sasl.password"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(24) + "\n")
+    return path.read_text().strip()
 
 
 @dataclass
@@ -69,6 +84,10 @@ class KafkaBroker(Service):
     def controller_of(self, node: int) -> int:
         base = self.config.kafka_host_port[1]
         return base + 1 if self.nodes == 1 else base + node - 1 + CONTROLLER_OFFSET
+
+    @property
+    def sasl_port(self) -> int:
+        return self.port + SASL_OFFSET
 
     @property
     def replication(self) -> int:
@@ -115,11 +134,21 @@ class KafkaBroker(Service):
             "controller.quorum.voters=" + ",".join(
                 f"{i}@127.0.0.1:{self.controller_of(i)}" for i in range(1, self.nodes + 1)),
             f"listeners=PLAINTEXT://127.0.0.1:{self.port},"
-            f"CONTROLLER://127.0.0.1:{self.controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+            f"CONTROLLER://127.0.0.1:{self.controller_port},"
+            f"SASL_PLAINTEXT://127.0.0.1:{self.sasl_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port},"
+            f"SASL_PLAINTEXT://127.0.0.1:{self.sasl_port}",
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,"
+            "SASL_PLAINTEXT:SASL_PLAINTEXT",
+            # a secured listener next to the open one, so clients' SASL settings
+            # (AUTH_KAFKA_SECURITY_PROTOCOL ...) can be tried against a real broker
+            "sasl.enabled.mechanisms=PLAIN",
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config="
+            "org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f'user_{SASL_USER}="{sasl_password(self.config)}";',
+
             f"offsets.topic.replication.factor={self.replication}",
             "offsets.topic.num.partitions=8",
             f"transaction.state.log.replication.factor={self.replication}",
