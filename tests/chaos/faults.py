@@ -7,14 +7,13 @@ of the private services: nothing else on the machine is touched.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import random
 import signal
 import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 
 from tests.chaos.harness import Run
 from tests.chaos.produce import Out, PacedProducer, file_messages

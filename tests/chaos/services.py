@@ -18,7 +18,12 @@ from pathlib import Path
 
 from auth_kappa.config import Config
 from auth_kappa.stack import process
-from auth_kappa.stack.kafka_broker import CONTROLLER_OFFSET, KafkaBroker, KafkaCluster
+from auth_kappa.stack.kafka_broker import (
+    CONTROLLER_OFFSET,
+    SASL_OFFSET,
+    KafkaBroker,
+    KafkaCluster,
+)
 from auth_kappa.stack.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,11 +59,11 @@ def _free(port: int) -> bool:
             return False
 
 
-def free_ports(count: int, start: int = 29000, also: int = 0) -> int:
+def free_ports(count: int, start: int = 29000, also: tuple[int, ...] = ()) -> int:
     """First port p >= start with p..p+count-1 all free (Kafka needs port and port+1),
-    and with `also`, p+also.. too (a cluster's controllers)."""
+    and p+a.. for each offset a in `also` (a cluster's controllers, the SASL listeners)."""
     p = start + os.getpid() % 1000 * 7
-    while not all(_free(p + i) and (not also or _free(p + also + i)) for i in range(count)):
+    while not all(_free(p + a + i) for a in (0, *also) for i in range(count)):
         p += count + 1
     return p
 
@@ -74,9 +79,9 @@ class Services:
     def __post_init__(self) -> None:
         redis = free_ports(1, start=31000)
         if self.brokers == 1:
-            kafka = f"127.0.0.1:{free_ports(2)}"
+            kafka = f"127.0.0.1:{free_ports(2, also=(SASL_OFFSET,))}"
         else:
-            base = free_ports(self.brokers, start=33000, also=CONTROLLER_OFFSET)
+            base = free_ports(self.brokers, start=33000, also=(CONTROLLER_OFFSET, SASL_OFFSET))
             kafka = ",".join(f"127.0.0.1:{base + i}" for i in range(self.brokers))
         self.config = Config.load(env={}, kafka=kafka, kafka_brokers=self.brokers,
                                   redis_url=f"redis://127.0.0.1:{redis}/0",
