@@ -50,6 +50,7 @@ class Config:
     kafka_sasl_password: str = ""
     kafka_ca_file: str = ""           # CA bundle for SSL / SASL_SSL (default: the system's)
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_cluster: bool = False       # AUTH_REDIS_URL names a node of a Redis Cluster
     s3_endpoint: str = "http://127.0.0.1:8333"
     s3_bucket: str = "auth"
     s3_access_key: str = "auth"
@@ -91,6 +92,7 @@ class Config:
         "AUTH_KAFKA_SASL_PASSWORD": ("kafka_sasl_password", str),
         "AUTH_KAFKA_CA_FILE": ("kafka_ca_file", str),
         "AUTH_REDIS_URL": ("redis_url", str),
+        "AUTH_REDIS_CLUSTER": ("redis_cluster", _bool),
         "AUTH_S3_ENDPOINT": ("s3_endpoint", str),
         "AUTH_S3_BUCKET": ("s3_bucket", str),
         "AUTH_S3_ACCESS_KEY": ("s3_access_key", str),
