@@ -13,7 +13,9 @@ import logging
 from pathlib import Path
 
 import faust
+from aiokafka import AIOKafkaProducer
 
+from auth_kappa import kafka_clients
 from auth_kappa.config import Config
 from auth_kappa.kafka_admin import ensure_topics
 from auth_kappa.runtime.kafka_source import KafkaSource
@@ -28,8 +30,10 @@ config = Config.load()
 GROUP = config.group
 FAUST_DIR = Path(config.cache_dir).resolve() / "faust"  # Faust makes <id>-data dirs; not in cwd
 FAUST_DIR.mkdir(parents=True, exist_ok=True)
-app = faust.App(f"{GROUP}-worker", broker=f"kafka://{config.kafka}", store="memory://",
-                topic_partitions=config.partitions, web_enabled=False, producer_linger_ms=20,
+app = faust.App(f"{GROUP}-worker", broker=kafka_clients.faust_broker(config),
+                broker_credentials=kafka_clients.faust_credentials(config), store="memory://",
+                topic_partitions=config.partitions, web_enabled=False,
+                topic_replication_factor=kafka_clients.replication(config),
                 datadir=str(FAUST_DIR / "{conf.id}"),
                 # Faust's own group carries no data; a short session lets a restarted
                 # worker start without waiting out the dead one's minute-long default
@@ -49,12 +53,21 @@ runtime = LiveRuntime(
 )
 
 
+_producer: AIOKafkaProducer | None = None
+
+
 async def _send_pending() -> None:
-    """Side outputs (late, quarantine, final windows): at least once, keyed for dedup."""
+    """Side outputs (late, quarantine, final windows): at least once, keyed for dedup; our
+    own producer, so acks=all comes with idempotence (Faust's enables it only inside
+    transactions): a retried send is never written twice or out of order."""
+    global _producer
     batch = _pending[:]
     del _pending[:]
-    futures = [await app.producer.send(topic, key, value, partition=None, timestamp=None,
-                                       headers=headers)
+    if _producer is None:
+        _producer = AIOKafkaProducer(**kafka_clients.aiokafka(config), acks="all",
+                                     enable_idempotence=True, linger_ms=20)
+        await _producer.start()
+    futures = [await _producer.send(topic, value, key=key, headers=headers)
                for topic, key, value, headers in batch]
     for fut in futures:
         await fut
@@ -72,8 +85,9 @@ if config.archive:  # its own consumer group and progress: the archive never wai
 @app.on_worker_init.connect
 def _create_topics(app: faust.App, **kwargs: object) -> None:
     """Sources and side outputs exist before the first send (the broker may not auto-create)."""
-    ensure_topics(config.kafka, [*config.source_topics, outputs.late, outputs.quarantine,
-                                 outputs.windows], config.partitions)
+    ensure_topics(kafka_clients.librdkafka(config), [*config.source_topics, outputs.late,
+                  outputs.quarantine, outputs.windows], config.partitions,
+                  replication=config.replication)
 
 
 @app.task
@@ -95,3 +109,5 @@ async def _stop(app: faust.App, **kwargs: object) -> None:
     source.stop()
     if archiver is not None:
         archiver.stop()
+    if _producer is not None:
+        await _producer.stop()

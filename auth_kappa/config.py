@@ -42,7 +42,15 @@ class Config:
     """Where the services are and how the stream is cut; see docs in README."""
 
     kafka: str = "127.0.0.1:9092"
+    kafka_brokers: int = 0            # stack: Kafka nodes to run (0: as last started, or 1)
+    replication: int = 0              # topics' replication factor (0: min(3, brokers))
+    kafka_security_protocol: str = "PLAINTEXT"   # or SSL, SASL_PLAINTEXT, SASL_SSL
+    kafka_sasl_mechanism: str = "PLAIN"          # or SCRAM-SHA-256, SCRAM-SHA-512
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = ""
+    kafka_ca_file: str = ""           # CA bundle for SSL / SASL_SSL (default: the system's)
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_cluster: bool = False       # AUTH_REDIS_URL names a node of a Redis Cluster
     s3_endpoint: str = "http://127.0.0.1:8333"
     s3_bucket: str = "auth"
     s3_access_key: str = "auth"
@@ -76,7 +84,15 @@ class Config:
     # env var name -> (field, parser)
     ENV = {
         "AUTH_KAFKA": ("kafka", str),
+        "AUTH_KAFKA_BROKERS": ("kafka_brokers", int),
+        "AUTH_REPLICATION": ("replication", int),
+        "AUTH_KAFKA_SECURITY_PROTOCOL": ("kafka_security_protocol", str),
+        "AUTH_KAFKA_SASL_MECHANISM": ("kafka_sasl_mechanism", str),
+        "AUTH_KAFKA_SASL_USERNAME": ("kafka_sasl_username", str),
+        "AUTH_KAFKA_SASL_PASSWORD": ("kafka_sasl_password", str),
+        "AUTH_KAFKA_CA_FILE": ("kafka_ca_file", str),
         "AUTH_REDIS_URL": ("redis_url", str),
+        "AUTH_REDIS_CLUSTER": ("redis_cluster", _bool),
         "AUTH_S3_ENDPOINT": ("s3_endpoint", str),
         "AUTH_S3_BUCKET": ("s3_bucket", str),
         "AUTH_S3_ACCESS_KEY": ("s3_access_key", str),
@@ -115,6 +131,12 @@ class Config:
             raise UserError(f"grace must be zero or positive, got {self.grace}s")
         if self.partitions < 1:
             raise UserError(f"partitions must be at least 1, got {self.partitions}")
+        if self.kafka_brokers < 0 or self.replication < 0:
+            raise UserError("kafka_brokers and replication must be zero (automatic) or more")
+        protocols = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+        if self.kafka_security_protocol.upper() not in protocols:
+            raise UserError(f"AUTH_KAFKA_SECURITY_PROTOCOL {self.kafka_security_protocol!r}: "
+                            f"choose one of {', '.join(protocols)}")
         if self.max_future < 0:
             raise UserError(f"max_future must be zero or positive, got {self.max_future}s")
 

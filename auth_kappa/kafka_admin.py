@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
+from auth_kappa import kafka_clients
 from auth_kappa.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ def group_consumer(config: Config, group: str) -> AIOKafkaConsumer:
     from aiokafka import AIOKafkaConsumer
 
     return AIOKafkaConsumer(
-        bootstrap_servers=config.kafka, group_id=group, enable_auto_commit=False,
+        **kafka_clients.aiokafka(config), group_id=group, enable_auto_commit=False,
         auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024,
         session_timeout_ms=int(config.session_timeout * 1000),
@@ -30,23 +31,33 @@ def group_consumer(config: Config, group: str) -> AIOKafkaConsumer:
         metadata_max_age_ms=30_000)
 
 
-def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int,
-                  timeout: float = 30.0) -> list[str]:
-    """Create missing topics (replication 1 on the local stack); return the ones created."""
+def ensure_topics(client: str | Mapping[str, Any], topics: Iterable[str], partitions: int,
+                  timeout: float = 30.0, replication: int = 0) -> list[str]:
+    """Create missing topics; return the ones created. `client`: a bootstrap address, or
+    librdkafka settings (kafka_clients.librdkafka) for a secured cluster. Replication:
+    `replication`, or min(3, brokers); min.insync.replicas is 2 whenever that is
+    possible, so with producers' acks=all an acknowledged message is on two brokers."""
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    settings = {"bootstrap.servers": client} if isinstance(client, str) else dict(client)
+    bootstrap = settings["bootstrap.servers"]
+    admin = AdminClient(settings)
     try:
-        existing = set(admin.list_topics(timeout=timeout).topics)
+        meta = admin.list_topics(timeout=timeout)
     except Exception as exc:  # noqa: BLE001
         raise ServiceUnavailable(
             f"cannot reach Kafka at {bootstrap} ({exc}); run `auth-kappa stack up` "
             "or set AUTH_KAFKA") from None
-    wanted = [t for t in topics if t not in existing]
+    wanted = [t for t in topics if t not in meta.topics]
     if not wanted:
         return []
-    futures = admin.create_topics([NewTopic(t, partitions, 1) for t in wanted],
-                                  operation_timeout=timeout)
+    factor = replication or min(3, len(meta.brokers))
+    if factor > len(meta.brokers):
+        raise ServiceUnavailable(f"replication {factor} needs {factor} brokers; Kafka at "
+                                 f"{bootstrap} has {len(meta.brokers)} (set AUTH_REPLICATION)")
+    extra = {"min.insync.replicas": str(min(2, factor))}
+    futures = admin.create_topics([NewTopic(t, partitions, factor, config=extra)
+                                   for t in wanted], operation_timeout=timeout)
     for topic, fut in futures.items():
         try:
             fut.result()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from auth_kappa import kafka_clients
 from auth_kappa.config import Config
 from auth_kappa.errors import ServiceUnavailable, UserError
 from auth_kappa.runtime.live import LiveRuntime
@@ -40,7 +41,7 @@ def live_partitions(config: Config) -> list[str]:
     """"<utility>:<partition>" owned by members of the live consumer group right now."""
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": config.kafka})
+    admin = AdminClient(kafka_clients.librdkafka(config))
     try:
         desc = admin.describe_consumer_groups([config.group])[config.group].result(timeout=15)
     except Exception as exc:  # noqa: BLE001
@@ -57,7 +58,7 @@ def live_partitions(config: Config) -> list[str]:
 def _partition_counts(config: Config) -> dict[str, int]:
     from confluent_kafka.admin import AdminClient
 
-    meta = AdminClient({"bootstrap.servers": config.kafka}).list_topics(timeout=15).topics
+    meta = AdminClient(kafka_clients.librdkafka(config)).list_topics(timeout=15).topics
     return {t: len(meta[t].partitions) for t in config.source_topics if t in meta}
 
 
@@ -65,7 +66,7 @@ async def catch_up_and_switch(config: Config, new: RedisWindowStore, old: RedisW
                               say: Say, timeout: float = 120.0) -> CatchUp:
     report = CatchUp()
     members = await asyncio.to_thread(live_partitions, config)
-    consumer = AIOKafkaConsumer(bootstrap_servers=config.kafka, group_id=None,
+    consumer = AIOKafkaConsumer(**kafka_clients.aiokafka(config), group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest",
                                 max_partition_fetch_bytes=8 * 1024 * 1024,
                                 fetch_max_bytes=64 * 1024 * 1024)

@@ -36,8 +36,10 @@ ELSEWHERE = {
     "fuzz": "tests/test_fuzz.py (100k in-process, 5k through a live worker)",
     "rebuild-switch": "tests/test_replay.py::test_rebuild_and_switch_while_the_stream_continues",
 }
-LIVE = [name for name, f in FAULTS.items() if not f.pytest and
+LIVE = [name for name, f in FAULTS.items() if not f.pytest and f.brokers == 1 and
         (os.environ.get("AUTH_CHAOS_ALL") or name not in ELSEWHERE)]
+REPLICATED = [name for name, f in FAULTS.items() if f.brokers > 1]
+STALL_SLACK = 5.0   # s past the leader election: the worker's metadata refresh and retry
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +61,23 @@ def test_fault_is_exact(services, tmp_path, name):
                     check_final=fault.check_final, settle=fault.settle)
     assert score.compared > 0
     assert score.exact, f"{name}: {score}"
+
+
+@pytest.fixture(scope="module")
+def replicated(stack):
+    """A private 3-node KRaft cluster (topics replicated 3 times, min ISR 2) and Redis."""
+    s = Services(brokers=3)
+    s.start()
+    yield s
+    s.stop()
+
+
+@pytest.mark.parametrize("name", REPLICATED)
+def test_replicated_fault_is_exact(replicated, tmp_path, name):
+    fault = FAULTS[name]
+    score = execute(replicated, fault.scenario(True), injector(fault, True), tmp_path, name)
+    assert score.compared > 0
+    assert score.exact, f"{name}: {score}"
+    # the stream stalls for the leader election, plus one retry and commit interval
+    assert score.election_s is not None and score.recover_s is not None, score
+    assert score.recover_s <= score.election_s + STALL_SLACK, score

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from auth_kappa import kafka_clients
 from auth_kappa.config import Config
 from auth_kappa.engine import Engine
 from auth_kappa.topology.schema import UNITS, UTILITIES
@@ -90,7 +91,8 @@ def _real(out: Path, manifest: dict) -> tuple[Engine, Config]:
     say("starting the stack (Kafka, Redis, S3) if it is not running")
     if cli(["stack", "up"]) != 0:
         return sys.exit(1)
-    ensure_topics(config.kafka, config.source_topics, config.partitions)
+    ensure_topics(kafka_clients.librdkafka(config), config.source_topics, config.partitions,
+                  replication=config.replication)
     say(f"producing the same fleet into Kafka topics {', '.join(config.source_topics)}")
     cli(["simulate", *SIM, "--to", "kafka", "--topic-prefix", config.topic_prefix,
          "--out", str(out / "sim-kafka"), "--quiet"])

@@ -18,11 +18,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    metavar="SERVICE", help="any of: redis s3 kafka (default: all)")
     p.add_argument("--partitions", type=int, default=None,
                    help="partitions for the electricity/gas/water topics (default 4)")
+    p.add_argument("--kafka-brokers", type=int, default=None, metavar="N",
+                   help="run Kafka as a cluster of N KRaft nodes on 9092.. (topics then "
+                        "replicated min(3, N) times, min.insync.replicas 2); `status` and "
+                        "`down` remember N (default: as last started, else 1)")
+    p.add_argument("--redis-cluster", action="store_true", default=None,
+                   help="run Redis as a cluster of 6 nodes on 7000-7005 (3 primaries, 3 "
+                        "replicas) instead of one; remembered until `stack down redis`")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    config = Config.load(partitions=args.partitions)
+    config = Config.load(partitions=args.partitions, kafka_brokers=args.kafka_brokers,
+                         redis_cluster=args.redis_cluster)
     only = list(dict.fromkeys(args.services)) or None
     if args.action == "up":
         manager.up(config, only)

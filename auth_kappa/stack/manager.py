@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from auth_kappa.config import Config
-from auth_kappa.stack.kafka_broker import KafkaBroker
-from auth_kappa.stack.redis_server import RedisServer
+from auth_kappa.stack.kafka_broker import kafka_service
+from auth_kappa.stack.redis_cluster import redis_service
 from auth_kappa.stack.seaweed import SeaweedS3
 from auth_kappa.stack.service import Service
 
-SERVICES = {"redis": RedisServer, "s3": SeaweedS3, "kafka": KafkaBroker}
+SERVICES = {"redis": redis_service, "s3": SeaweedS3, "kafka": kafka_service}
 
 
 @dataclass

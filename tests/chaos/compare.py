@@ -23,6 +23,7 @@ class Score:
     not_final: int = 0            # windows that should be final but never reached `windows`
     compared: int = 0             # windows compared
     recover_s: float | None = None
+    election_s: float | None = None   # a killed leader's partitions led again after this
     test_passed: bool | None = None   # cells measured by an existing pytest test
     error: str | None = None          # the harness itself failed
     notes: list[str] = field(default_factory=list)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 
 from tests.chaos.harness import Run
 from tests.chaos.produce import Out, PacedProducer, file_messages
@@ -83,6 +84,36 @@ def kill_broker(run: Run, down: float = 3.0) -> None:
     took = run.services.restart(run.services.kafka)
     run.fault_over()
     run.note(f"broker answering again after {took:.1f}s")
+
+
+def kill_leader_broker(run: Run) -> None:
+    """kill -9 the node leading most of the stream's partitions, and leave it down: its
+    partitions' leadership moves to the in-sync replicas (replication 3, min ISR 2)."""
+    _at(run, 0.35)
+    victim = _busiest_leader(run)
+    run.fault()
+    t0 = time.monotonic()
+    run.services.kill(victim)
+    run.note(f"broker {victim.name} (leader of most partitions) kill -9; left down")
+    while victim.node in _leaders(run) and time.monotonic() - t0 < 60:
+        run.sleep(0.2)
+    run.election_s = time.monotonic() - t0
+    run.note(f"every partition led by a live broker after {run.election_s:.1f}s")
+
+
+def _leaders(run: Run) -> Counter:
+    """Partitions of this run's topics per leading node."""
+    from confluent_kafka.admin import AdminClient
+
+    meta = AdminClient({"bootstrap.servers": run.services.config.kafka}).list_topics(timeout=15)
+    return Counter(p.leader for t, tm in meta.topics.items() if t.startswith(run.name)
+                   for p in tm.partitions.values())
+
+
+def _busiest_leader(run: Run):
+    leads = _leaders(run)
+    node = leads.most_common(1)[0][0] if leads else 1
+    return next(b for b in run.services.brokers_up if b.node == node)
 
 
 def kill_redis(run: Run) -> None:

@@ -113,6 +113,7 @@ class Run:
         c = self.case.config
         self.monitor = OffsetMonitor(c.redis_url, self.name, c.namespace, c.pointer)
         self.log: list[str] = []
+        self.election_s: float | None = None   # set by a fault that kills a leader
         self.t0 = time.monotonic()
 
     # ---- set-up
@@ -271,6 +272,7 @@ class Run:
         recoveries = [self.monitor.recovery(t, over, ends) for t, over in self.faults]
         known = [r for r in recoveries if r is not None]
         sc.recover_s = max(known) if known else None
+        sc.election_s = self.election_s
         sc.notes += self.log
         if self.restarts:
             sc.notes.append(f"supervisor restarted {self.restarts} worker(s)")

@@ -21,6 +21,7 @@ class Fault:
     settle: float = 0.0                       # seconds to wait before scoring
     pytest: str | None = None                 # measured by an existing test instead
     fast_kwargs: dict = field(default_factory=dict)
+    brokers: int = 1                          # Kafka nodes it needs (3: replicated topics)
 
 
 def _sc(fast: bool, **kw) -> Scenario:
@@ -49,6 +50,10 @@ FAULTS: dict[str, Fault] = {f.name: f for f in [
           faults.churn, "#2"),
     Fault("broker-kill9", "the Kafka broker killed -9 mid-stream, restarted 3 s later",
           lambda fast: _sc(fast, duration="3m" if fast else "6m"), faults.kill_broker, "#2 #3"),
+    Fault("broker-kill9-replicated", "3 Kafka brokers (replication 3, min.insync.replicas "
+          "2): the leader of most partitions killed -9 mid-stream and left down",
+          lambda fast: _sc(fast, duration="3m" if fast else "6m"), faults.kill_leader_broker,
+          brokers=3),
     Fault("redis-kill9", "Redis killed -9 mid-stream and restarted from its AOF "
           "(appendfsync everysec)", lambda fast: _sc(fast), faults.kill_redis, "#3"),
     Fault("redis-sigstop", "Redis frozen (SIGSTOP) for 30 s, then SIGCONT",

@@ -60,14 +60,21 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown fault(s) {','.join(unknown)}; choose from {','.join(FAULTS)}")
     cmd = "python -m tests.chaos.run " + " ".join(argv if argv is not None else sys.argv[1:])
     workdir = Path(tempfile.mkdtemp(prefix="auth-chaos-runs-"))
-    services = Services()
-    print(f"chaos: private Kafka {services.config.kafka}, Redis {services.config.redis_url} "
-          f"under {services.root}", flush=True)
+    pools: dict[int, Services] = {}   # per number of Kafka brokers, started when needed
+
+    def services_for(fault: Fault) -> Services:
+        if fault.brokers not in pools:
+            pools[fault.brokers] = s = Services(brokers=fault.brokers)
+            print(f"chaos: private Kafka {s.config.kafka}, Redis {s.config.redis_url} "
+                  f"under {s.root}", flush=True)
+            s.start()
+        pools[fault.brokers].heal()   # a broker the last cell left down starts again
+        return pools[fault.brokers]
+
     results: dict[str, list[Score]] = {}
     t0 = time.monotonic()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # still stop the services
     try:
-        services.start()
         for r in range(args.repeats):      # every fault once before any repeat
             for name in names:
                 if args.budget and time.monotonic() - t0 > args.budget * 60:
@@ -76,10 +83,10 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 print(f"chaos: {name} run {r + 1}/{args.repeats} ...", flush=True)
                 try:
-                    sc = run_one(services, FAULTS[name], args.fast, r, workdir)
+                    sc = run_one(services_for(FAULTS[name]), FAULTS[name], args.fast, r,
+                                 workdir)
                 except Exception as exc:  # noqa: BLE001 - a crashed run is a failed cell
                     sc = Score(error=f"{type(exc).__name__}: {exc}")
-                    services.heal()   # a fault may have left a service down
                 results.setdefault(name, []).append(sc)
                 print(f"chaos: {name}: {'exact' if sc.exact else 'NOT EXACT'} lost={sc.lost} "
                       f"double={sc.double} misrouted={sc.misrouted} wrong={sc.wrong} "
@@ -90,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
                 for note in sc.notes:
                     print(f"        {note}", flush=True)
     finally:
-        services.stop()
+        for s in pools.values():
+            s.stop()
     minutes = (time.monotonic() - t0) / 60
     write_report(Path(args.out), results, {n: FAULTS[n] for n in results}, cmd, minutes,
                  args.fast)

@@ -1,4 +1,5 @@
-"""Private Kafka (KRaft, one node) and Redis for one chaos run, on free ports under a temp dir.
+"""Private Kafka (KRaft, one node or a replicated cluster) and Redis for one chaos run, on
+free ports under a temp dir.
 
 The shared stack on the default ports serves other engineers' tests, so faults that kill or
 freeze a service must hit services of our own. They are the project's own stack services
@@ -17,7 +18,12 @@ from pathlib import Path
 
 from auth_kappa.config import Config
 from auth_kappa.stack import process
-from auth_kappa.stack.kafka_broker import KafkaBroker
+from auth_kappa.stack.kafka_broker import (
+    CONTROLLER_OFFSET,
+    SASL_OFFSET,
+    KafkaBroker,
+    KafkaCluster,
+)
 from auth_kappa.stack.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,6 +43,13 @@ class PrivateKafka(KafkaBroker):
         return []
 
 
+class PrivateCluster(KafkaCluster):
+    """The stack's replicated Kafka; topics are made per scenario."""
+
+    def after_start(self) -> list[str]:
+        return []
+
+
 def _free(port: int) -> bool:
     with socket.socket() as s:
         try:
@@ -46,10 +59,11 @@ def _free(port: int) -> bool:
             return False
 
 
-def free_ports(count: int, start: int = 29000) -> int:
-    """First port p >= start with p..p+count-1 all free (Kafka needs port and port+1)."""
+def free_ports(count: int, start: int = 29000, also: tuple[int, ...] = ()) -> int:
+    """First port p >= start with p..p+count-1 all free (Kafka needs port and port+1),
+    and p+a.. for each offset a in `also` (a cluster's controllers, the SASL listeners)."""
     p = start + os.getpid() % 1000 * 7
-    while not all(_free(p + i) for i in range(count)):
+    while not all(_free(p + a + i) for a in (0, *also) for i in range(count)):
         p += count + 1
     return p
 
@@ -58,16 +72,29 @@ def free_ports(count: int, start: int = 29000) -> int:
 class Services:
     """One private Kafka and Redis; the chaos faults signal them by their own pids."""
 
+    brokers: int = 1
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="auth-chaos-")))
     config: Config = field(init=False)
 
     def __post_init__(self) -> None:
-        kafka, redis = free_ports(2), free_ports(1, start=31000)
-        self.config = Config.load(env={}, kafka=f"127.0.0.1:{kafka}",
+        redis = free_ports(1, start=31000)
+        if self.brokers == 1:
+            kafka = f"127.0.0.1:{free_ports(2, also=(SASL_OFFSET,))}"
+        else:
+            base = free_ports(self.brokers, start=33000, also=(CONTROLLER_OFFSET, SASL_OFFSET))
+            kafka = ",".join(f"127.0.0.1:{base + i}" for i in range(self.brokers))
+        self.config = Config.load(env={}, kafka=kafka, kafka_brokers=self.brokers,
                                   redis_url=f"redis://127.0.0.1:{redis}/0",
                                   stack_dir=str(self.root),
                                   cache_dir=str(ROOT / ".cache"))
-        self.redis, self.kafka = PrivateRedis(self.config), PrivateKafka(self.config)
+        self.redis = PrivateRedis(self.config)
+        self.kafka = PrivateKafka(self.config) if self.brokers == 1 else \
+            PrivateCluster(self.config, nodes=self.brokers)
+
+    @property
+    def brokers_up(self) -> list[KafkaBroker]:
+        """Each Kafka node (one for a single broker), to kill one by its own pid."""
+        return self.kafka.members if isinstance(self.kafka, KafkaCluster) else [self.kafka]
 
     @property
     def env(self) -> dict[str, str]:
@@ -81,13 +108,18 @@ class Services:
 
     def heal(self) -> None:
         """After a run that failed midway: continue what a fault froze, start what is down."""
-        for svc in (self.redis, self.kafka):
+        for svc in (self.redis, *self.brokers_up):
             self.resume(svc)
         self.start()
 
     def stop(self) -> None:
-        for svc in (self.kafka, self.redis):
+        for svc in (*self.brokers_up, self.redis):
             self.resume(svc)
+        if self.brokers > 1:   # throwaway data: a cluster missing a node shuts down slowly
+            for b in self.brokers_up:
+                if b.own_pid():
+                    self.kill(b)
+        for svc in (self.kafka, self.redis):
             svc.stop()
 
     def pid(self, svc: RedisServer | KafkaBroker) -> int:
