@@ -41,21 +41,21 @@ def aiokafka(config: Config) -> dict[str, Any]:
                     "sasl_plain_username": config.kafka_sasl_username,
                     "sasl_plain_password": config.kafka_sasl_password})
     if _ssl(config):
-        from aiokafka.helpers import create_ssl_context
-
-        out["ssl_context"] = create_ssl_context(cafile=config.kafka_ca_file or None)
+        out["ssl_context"] = _ssl_context(config)
     return out
+
+
+def _ssl_context(config: Config) -> Any:
+    from aiokafka.helpers import create_ssl_context
+
+    return create_ssl_context(cafile=config.kafka_ca_file or None)
 
 
 def faust_credentials(config: Config) -> Any:
     """Faust's broker_credentials (None for PLAINTEXT)."""
     import faust
 
-    ssl = None
-    if _ssl(config):
-        from aiokafka.helpers import create_ssl_context
-
-        ssl = create_ssl_context(cafile=config.kafka_ca_file or None)
+    ssl = _ssl_context(config) if _ssl(config) else None
     if _sasl(config):
         return faust.SASLCredentials(username=config.kafka_sasl_username,
                                      password=config.kafka_sasl_password,
