@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
-from auth_kappa.errors import ServiceUnavailable, UserError
+from auth_kappa.errors import ServiceUnavailable, UserError, redacted
 
 STACK_HINT = "run `auth-kappa stack up` or set AUTH_REDIS_URL"
 
@@ -35,10 +34,3 @@ def connected(url: str, refused: str, fix: str,
         client.close()
 
 
-def redacted(url: str) -> str:
-    """The URL with its password replaced by ***, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

@@ -9,21 +9,11 @@ says where it looked and what to run.
 from __future__ import annotations
 
 import socket
-from urllib.parse import urlsplit, urlunsplit
 
-from auth_kappa.errors import ServiceUnavailable
+from auth_kappa.errors import ServiceUnavailable, redacted
 
 TIMEOUT = 3.0
 STACK_UP = "run `auth-kappa stack up`"
-
-
-def redacted(url: str) -> str:
-    """The URL with its password replaced by ***, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def _reason(exc: BaseException) -> str:
