@@ -2,6 +2,10 @@
 
 `Engine.embedded()` runs everything in memory (notebooks, demos, tests of your own
 code). `Engine.connect()` answers the same queries from the Redis the workers write.
+
+Results are pandas-native (auth_kappa/results.py): times are `datetime64[ns, UTC]`
+columns, the watermark a UTC `pd.Timestamp`, and every frame with a quantity has a `unit`
+column (kWh, ccf, gallons); a frame has its columns and dtypes even when it has no rows.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import pandas as pd
 
 from auth_kappa.config import Config, parse_duration
 from auth_kappa.errors import ServiceUnavailable, UserError
+from auth_kappa.progress import progress
+from auth_kappa.results import WINDOW_DTYPES, late_frame, timestamp, window_frame
 from auth_kappa.runtime.counters import Counters
 from auth_kappa.runtime.embedded import EmbeddedRuntime
 from auth_kappa.sources.files import from_records, read_file, utility_files
@@ -23,7 +29,7 @@ from auth_kappa.topology.schema import UTILITIES
 from auth_kappa.topology.watermark import NO_WATERMARK
 from auth_kappa.topology.windows import WindowSpec
 
-WINDOW_COLUMNS = ["utility", "key", "window_start", "window_end", "sum", "count", "min", "max"]
+WINDOW_COLUMNS = list(WINDOW_DTYPES)
 
 
 class Engine:
@@ -90,32 +96,47 @@ class Engine:
         utility file). Records are one stream in order: a reading is late when its window
         closed (end + grace) at or before the newest reading ahead of it in the same
         `partition`. Give each source partition its own number, as the live path does,
-        when you feed several (a meter must stay on one)."""
+        when you feed several (a meter must stay on one). A long run shows a progress bar
+        when stderr is a terminal."""
         rt = self._embedded("ingest")
-        if isinstance(records, (str, Path)):
-            for u, path in utility_files(Path(records)):
-                rt.process(read_file(u, path))
-        else:
-            rt.process(from_records(records, utility, partition=partition))
+        with progress("ingest", unit="messages") as bar:
+            if isinstance(records, (str, Path)):
+                for u, path in utility_files(Path(records)):
+                    rt.process(bar.batches(read_file(u, path)))
+            else:
+                rt.process(bar.batches(from_records(records, utility, partition=partition)))
         return rt.counters
 
     def flush(self) -> None:
         """End of input: the watermark goes to +inf and every window becomes final."""
         self._embedded("flush").end_of_input()
 
-    def watermark(self, utility: str) -> float:
+    def watermark(self, utility: str) -> pd.Timestamp | None:
+        """Up to when the utility's per-state windows are final (UTC). None before any
+        reading; after flush() (end of input) pd.Timestamp.max: every window is final."""
+        return timestamp(self._watermark_s(self._utility(utility)))
+
+    def _watermark_s(self, utility: str) -> float:
+        """The same watermark in epoch seconds (-inf before any reading, +inf at the end)."""
         if self._rt is not None:
             return self._rt.topology.watermarks[utility].current()
         return float(self._store.watermarks().get(utility, NO_WATERMARK))
 
+    @staticmethod
+    def _utility(utility: str) -> str:
+        if utility not in UTILITIES:
+            raise UserError(f"utility must be one of {', '.join(UTILITIES)}, got {utility!r}")
+        return utility
+
     def windows(self, level: str = "meter", utility: str = "electricity",
                 window: str | int | None = None, key: str | None = None,
                 final_only: bool = False) -> pd.DataFrame:
-        """Columns utility, key, window_start, window_end, sum, count, min, max (epoch s)."""
+        """Columns utility, key, window_start, window_end (datetime64[ns, UTC]; a window is
+        [start, end)), sum, count, min, max, unit (the utility's unit, e.g. kWh), one row per
+        window, sorted by key and start; the same columns and dtypes when there are none."""
         if level not in LEVELS:
             raise UserError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
-        if utility not in UTILITIES:
-            raise UserError(f"utility must be one of {', '.join(UTILITIES)}, got {utility!r}")
+        self._utility(utility)
         spec = self._spec(window)
         slot = (utility, level, spec.size)
         if self._rt is not None:
@@ -129,12 +150,12 @@ class Engine:
             self._follow_pointer()
             df = self._store.read_windows(level, utility, spec.size, key)
             if final_only:
-                wm = self.watermark(utility)
+                wm = self._watermark_s(utility)
                 df = df[df["window_end"] + self.grace <= wm] if math.isfinite(wm) else \
                     (df if wm > 0 else df.iloc[:0])
         if key is not None:
             df = df[df["key"] == key]
-        return df[WINDOW_COLUMNS].sort_values(["key", "window_start"]).reset_index(drop=True)
+        return window_frame(df, utility)
 
     def _follow_pointer(self) -> None:
         """After a rebuild's switch, the next query reads the new namespace."""
@@ -145,8 +166,10 @@ class Engine:
             self._store.use_namespace(ns.decode())
 
     def late(self) -> pd.DataFrame:
-        rt = self._embedded("late")
-        return pd.concat(rt.late, ignore_index=True) if rt.late else pd.DataFrame()
+        """Readings routed late (their window was final), in arrival order: utility,
+        service_id, user_name, type, start_ts, state, consumption, end_ts (UTC times),
+        partition, offset, unit; the same columns and dtypes when there are none."""
+        return late_frame(self._embedded("late").late)
 
     def quarantine(self) -> pd.DataFrame:
         return pd.DataFrame([r.as_dict() for r in self._embedded("quarantine").rejected],

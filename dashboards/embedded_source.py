@@ -11,6 +11,7 @@ import bisect
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from auth_kappa.engine import Engine
 from auth_kappa.errors import UserError
@@ -37,7 +38,8 @@ class EmbeddedSource:
             for size in self.sizes:
                 for level, table in (("meter", self._meters), ("state", self._states)):
                     df = engine.windows(level=level, utility=u, window=size)
-                    for key, ws, s, c, lo, hi in zip(df["key"], df["window_start"], df["sum"],
+                    starts = _epoch(df["window_start"])   # the API's keys are epoch seconds
+                    for key, ws, s, c, lo, hi in zip(df["key"], starts, df["sum"],
                                                       df["count"], df["min"], df["max"],
                                                       strict=True):
                         cell = (float(s), int(c), float(lo), float(hi))
@@ -46,7 +48,7 @@ class EmbeddedSource:
                         else:
                             table.setdefault((u, size), {})[(key, int(ws))] = cell
                     if level == "state" and size == self.sizes[0] and len(df):
-                        newest[u] = max(newest.get(u, 0), int(df["window_end"].max()) - 1)
+                        newest[u] = max(newest.get(u, 0), int(_epoch(df["window_end"]).max()) - 1)
         late, rejected = engine.late(), engine.quarantine()
         counts = {
             "accepted": {u: sum(c[1] for c in self._states.get((u, self.sizes[0]), {}).values())
@@ -126,6 +128,11 @@ class EmbeddedSource:
 
     async def close(self) -> None:
         return None
+
+
+def _epoch(times: pd.Series) -> np.ndarray:
+    """UTC timestamps (Engine frames) ► integer epoch seconds."""
+    return times.to_numpy("datetime64[s]").astype(np.int64)
 
 
 def _values(cells: list[Cell | None]) -> np.ndarray:

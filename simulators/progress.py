@@ -1,10 +1,13 @@
-"""A short progress line on stderr for long runs, and a one-line summary at the end."""
+"""Progress on stderr for long runs (a tqdm bar on a terminal, else a short line every few
+seconds), and a one-line summary at the end."""
 
 from __future__ import annotations
 
 import sys
 import time
 from typing import TextIO
+
+from auth_kappa.progress import Bar, on_terminal
 
 
 class Progress:
@@ -19,9 +22,15 @@ class Progress:
         self.done = 0
         self.started = time.monotonic()
         self._last = self.started
+        self._bar: Bar | None = None
 
     def add(self, n: int) -> None:
         self.done += n
+        if self.enabled and on_terminal(self.stream):
+            if self._bar is None:
+                self._bar = Bar("simulate", "messages", self.total, self.stream)
+            self._bar.update(n)
+            return
         now = time.monotonic()
         if self.enabled and now - self._last >= self.every:
             self._last = now
@@ -38,6 +47,8 @@ class Progress:
         return self.done / max(self.elapsed, 1e-9)
 
     def summary(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.close()
         if self.enabled:
             print(f"simulate: {text} in {self.elapsed:.1f} s ({self.rate:,.0f} messages/s)",
                   file=self.stream, flush=True)

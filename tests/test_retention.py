@@ -17,6 +17,7 @@ from auth_kappa.state.window_table import Rows
 from auth_kappa.topology.keys import uuid_keys
 from auth_kappa.topology.schema import STATES
 from auth_kappa.topology.windows import WindowSpec
+from tests.support.epoch import epoch
 
 SIZE = 60
 T0 = 1772409600
@@ -128,15 +129,16 @@ def test_embedded_store_keeps_what_redis_keeps():
                 lines.append(f"{sid},u{i},household,{end - 5},{state},0.5,{end}")
     eng.ingest(lines, utility="water")
     eng.flush()
-    meters = {sid: set(eng.windows(level="meter", utility="water", window="1m",
-                                   key=sid)["window_start"]) for sid in sids}
+    meters = {sid: set(epoch(eng.windows(level="meter", utility="water", window="1m",
+                                         key=sid)["window_start"]).tolist()) for sid in sids}
     for i, sid in enumerate(sids):
         starts = {T0 + m * SIZE for m in range(30)
                   if m % (1, 4, 25)[i] == 0 and not (i == 0 and m > 20)}
         assert meters[sid] == {w for w in starts if w > _cut(max(starts), 90)}, sid
     states = eng.windows(level="state", utility="water", window="1m")
-    newest = int(states["window_start"].max())
+    state_starts = epoch(states["window_start"])
+    newest = int(state_starts.max())
     assert newest == T0 + 28 * SIZE   # meter 1, every 4th minute; nobody in minute 29
-    assert set(states["window_start"]) == {T0 + m * SIZE for m in range(29)
+    assert set(state_starts.tolist()) == {T0 + m * SIZE for m in range(29)
                                            if m <= 20 or m % 4 == 0 or m == 25
                                            if T0 + m * SIZE > _cut(newest, 150)}

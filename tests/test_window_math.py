@@ -6,6 +6,7 @@ import math
 import uuid
 from collections import defaultdict
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -78,8 +79,9 @@ def test_windows_equal_brute_force(readings, size, grace, batch):
     for level in ("meter", "state"):
         for u in ("electricity", "gas"):
             for r in eng.windows(level=level, utility=u).itertuples():
-                assert r.window_end - r.window_start == size
-                got[(level, u, r.key, r.window_start)] = [r.sum, r.count, r.min, r.max]
+                assert r.window_end - r.window_start == pd.Timedelta(seconds=size)
+                start = int(r.window_start.timestamp())
+                got[(level, u, r.key, start)] = [r.sum, r.count, r.min, r.max]
     assert got.keys() == expected.keys()
     for k, (s, c, lo, hi) in expected.items():
         assert got[k][0] == pytest.approx(s, abs=1e-9) and got[k][1:] == [c, lo, hi]

@@ -143,5 +143,5 @@ def _report(engine: Engine, manifest: dict, out: Path) -> None:
     meter = engine.windows(level="meter", utility="electricity", window="1m", key=sid)
     print(f"\nhousehold {sid} ({registry['user_name'].iloc[0]}), last 5 minutes, kWh:")
     for row in meter.tail(5).itertuples():
-        stamp = pd.Timestamp(row.window_start, unit="s", tz="UTC").strftime("%H:%M")
+        stamp = row.window_start.strftime("%H:%M")
         print(f"  {stamp}  {row.sum:.4f}  ({row.count} readings)")

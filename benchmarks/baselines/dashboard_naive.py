@@ -59,7 +59,8 @@ class EngineReads:
             for utility, size, starts in reads:
                 df = self.engine.windows(level="meter", utility=utility, window=size,
                                          key=service_id)
-                by_start = dict(zip(df["window_start"], df.itertuples(index=False), strict=True))
+                starts_s = df["window_start"].to_numpy("datetime64[s]").astype(np.int64)
+                by_start = dict(zip(starts_s.tolist(), df.itertuples(index=False), strict=True))
                 v = codec.decode_values([None] * len(starts), 0).copy()
                 for i, w in enumerate(starts):
                     row = by_start.get(w)
