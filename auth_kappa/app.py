@@ -77,7 +77,7 @@ source = KafkaSource(config, runtime, GROUP, flush=_send_pending)
 archiver = None
 if config.archive:  # its own consumer group and progress: the archive never waits on the stream
     from auth_kappa.archive.archiver import Archiver
-    from auth_kappa.archive.store import open_store
+    from auth_kappa.archive.targets import open_store
 
     archiver = Archiver(config, open_store("s3", config))
 

@@ -8,7 +8,6 @@ on where the services are or how windows are cut.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -16,22 +15,10 @@ from typing import Any
 from auth_kappa.errors import UserError
 from auth_kappa.state.layout import POINTER
 from auth_kappa.topology.schema import UTILITIES
+from auth_kappa.topology.windows import WindowSpec
+from auth_kappa.units import parse_duration
 
 __all__ = ["UTILITIES", "Config", "parse_duration"]
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
-
-
-def parse_duration(text: str | int | float, *, name: str = "duration") -> float:
-    """Seconds from '90s', '1m', '1.5h', '48h', '7d' or a bare number of seconds."""
-    if isinstance(text, (int, float)):
-        return float(text)
-    m = _DURATION.match(str(text))
-    if not m:
-        raise UserError(f"{name}: cannot read {text!r} as a duration; use e.g. 30s, 1m, 2h, 7d")
-    return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-
 
 def _bool(text: str) -> bool:
     return str(text).strip().lower() in {"1", "true", "yes", "on"}
@@ -173,10 +160,8 @@ class Config:
     def utility_of(self, topic: str) -> str:
         return topic[len(self.topic_prefix):] if topic.startswith(self.topic_prefix) else topic
 
-    def window_specs(self) -> tuple[Any, ...]:
+    def window_specs(self) -> tuple[WindowSpec, ...]:
         """Window sizes to compute, each with its event-time retention (tiered defaults)."""
-        from auth_kappa.topology.windows import WindowSpec
-
         keep, meter_keep = _per_size(self.retention), _per_size(self.meter_retention)
         sizes = [int(parse_duration(w, name="windows")) for w in self.windows.split(",") if w]
         if not sizes:

@@ -275,7 +275,7 @@ def main() -> int:
         "- Hot spots of the replay (cProfile): Redis applying the window writes (Lua, "
         "overlapped by a writer thread), auth_kappa/topology/keys.py:16 uuid_keys, "
         "auth_kappa/topology/frames.py:38 write_ipc (the frames fed to the topology), "
-        "pandas get_indexer/duplicated in auth_kappa/state/window_table.py:82 locate and "
+        "pandas get_indexer/duplicated in auth_kappa/topology/window_table.py:82 locate and "
         ":125 first_seen. Changed for this benchmark: auth_kappa/topology/processor.py "
         "splits on-time/late with a mask instead of np.setdiff1d (569k -> 864k/s); the "
         "rebuild writes to Redis from a writer thread (-> ~950k/s) and bulk-loads meter "

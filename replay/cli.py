@@ -19,11 +19,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from auth_kappa.archive.layout import ARCHIVE
-from auth_kappa.archive.store import StoreUnavailable, open_store
-from auth_kappa.cli.wording import plural
+from auth_kappa.archive.store import StoreUnavailable
+from auth_kappa.archive.targets import open_store
 from auth_kappa.config import Config
 from auth_kappa.errors import ServiceUnavailable, UserError
 from auth_kappa.topology.schema import UTILITIES
+from auth_kappa.wording import plural
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -28,11 +28,11 @@ from auth_kappa.state import codec
 from auth_kappa.state.absolute import read_state_windows, set_state_windows, state_fields
 from auth_kappa.state.layout import partition_clocks, utility_clocks
 from auth_kappa.state.redis_store import RedisWindowStore
-from auth_kappa.state.window_table import Rows
 from auth_kappa.topology.keys import uuid_text
 from auth_kappa.topology.processor import Slot
 from auth_kappa.topology.schema import STATES
 from auth_kappa.topology.validate import Rules
+from auth_kappa.topology.window_table import Rows
 from replay.feed import FeedStats, feed, replay_topology, take
 from replay.plan import Plan
 from replay.progress import ProgressBar

@@ -16,12 +16,12 @@ import pyarrow as pa
 
 from auth_kappa.archive.store import ObjectStore
 from auth_kappa.runtime.counters import Counters
-from auth_kappa.state.window_table import Rows
 from auth_kappa.topology.decode import Message
 from auth_kappa.topology.frames import encode_frame
 from auth_kappa.topology.processor import Slot, Topology
 from auth_kappa.topology.schema import CSV_FIELDS
 from auth_kappa.topology.watermark import NO_WATERMARK
+from auth_kappa.topology.window_table import Rows
 from auth_kappa.topology.windows import WindowSpec
 from replay.plan import Plan
 from replay.progress import ProgressBar

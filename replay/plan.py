@@ -11,7 +11,7 @@ from auth_kappa.archive.layout import ObjectRef
 from auth_kappa.archive.parquet_io import rows_from_footer
 from auth_kappa.archive.rolls import Progress
 from auth_kappa.archive.store import ObjectStore
-from auth_kappa.cli.wording import plural
+from auth_kappa.wording import plural
 
 FOOTER = 64 * 1024
 

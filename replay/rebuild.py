@@ -22,9 +22,9 @@ from auth_kappa.errors import UserError
 from auth_kappa.state.absolute import index_meters, load_meter_windows
 from auth_kappa.state.layout import followed
 from auth_kappa.state.redis_store import RedisWindowStore
-from auth_kappa.state.window_table import Rows
 from auth_kappa.topology.processor import Slot
 from auth_kappa.topology.validate import Rules
+from auth_kappa.topology.window_table import Rows
 from replay.catchup import CatchUp, Say, catch_up_and_switch, live_partitions
 from replay.feed import FeedStats, feed, replay_topology, take
 from replay.plan import Plan

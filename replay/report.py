@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from auth_kappa.cli.wording import plural
 from auth_kappa.topology.windows import WindowSpec
+from auth_kappa.wording import plural
 from replay.correct import CorrectionReport
 
 

@@ -16,9 +16,9 @@ import argparse
 import os
 from pathlib import Path
 
-from auth_kappa.cli.wording import plural
 from auth_kappa.config import Config, parse_duration
 from auth_kappa.errors import ServiceUnavailable, UserError
+from auth_kappa.wording import plural
 from simulators.encoding import FORMATS
 from simulators.progress import Progress
 from simulators.runner import simulate
@@ -93,7 +93,7 @@ def spec_from_args(args: argparse.Namespace) -> SimSpec:
 def make_sink(args: argparse.Namespace) -> Sink:
     """The sink named by --to."""
     if args.to in ("s3", "archive"):
-        from auth_kappa.archive.store import open_store
+        from auth_kappa.archive.targets import open_store
         from simulators.sinks.archive import ArchiveSink
 
         config = Config.load(partitions=args.partitions)

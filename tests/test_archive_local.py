@@ -60,8 +60,8 @@ def test_embedded_engine_archives_every_message_and_replay_gives_its_windows(sim
     feed(store, plan, topo, lambda f: [finals.setdefault(k, []).append(v)
                                        for k, v in f.items() if len(v)])
     for u in UTILS:
-        from auth_kappa.state.window_table import Rows
         from auth_kappa.topology.processor import rows_frame
+        from auth_kappa.topology.window_table import Rows
 
         got = rows_frame(u, "state", 60, Rows.concat(finals[(u, "state", 60)]))
         want = eng.windows(level="state", utility=u, window="1m")

@@ -59,7 +59,7 @@ def test_a_resend_with_another_value_is_a_conflict_not_a_duplicate():
 
 def test_first_values_survive_the_stored_encoding():
     from auth_kappa.state import codec
-    from auth_kappa.state.window_table import UNKNOWN, Rows
+    from auth_kappa.topology.window_table import UNKNOWN, Rows
 
     k = np.array([1, 2], np.uint64)
     seen = np.array([[(1 << 5) | (1 << 10) | (1 << 63)], [1 << 5]], np.uint64)

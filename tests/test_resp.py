@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from auth_kappa.config import Config
 from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.state.resp import command, decimal, pack, widths
-from auth_kappa.state.window_table import Rows
 from auth_kappa.topology.keys import uuid_keys
+from auth_kappa.topology.window_table import Rows
 
 
 @given(st.lists(st.integers(0, 2**62), min_size=1, max_size=50))

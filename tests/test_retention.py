@@ -10,12 +10,11 @@ import random
 import numpy as np
 import pytest
 import redis
-
 from auth_kappa import Engine
 from auth_kappa.state.redis_store import RedisWindowStore
-from auth_kappa.state.window_table import Rows
 from auth_kappa.topology.keys import uuid_keys
 from auth_kappa.topology.schema import STATES
+from auth_kappa.topology.window_table import Rows
 from auth_kappa.topology.windows import WindowSpec
 from tests.support.epoch import epoch
 

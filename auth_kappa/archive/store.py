@@ -29,14 +29,3 @@ class ObjectStore(Protocol):
         ...
 
     async def close(self) -> None: ...
-
-
-def open_store(target: str | None, config: object) -> ObjectStore:
-    """'s3' (or None) -> the configured bucket; anything else is a local folder."""
-    if target in (None, "", "s3"):
-        from auth_kappa.archive.s3_store import S3Store
-
-        return S3Store.from_config(config)
-    from auth_kappa.archive.local_store import LocalStore
-
-    return LocalStore(target)

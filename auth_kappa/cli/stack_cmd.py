@@ -6,6 +6,7 @@ import argparse
 
 from auth_kappa.config import Config
 from auth_kappa.stack import manager
+from auth_kappa.stack.redis_cluster import RedisCluster
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,6 +35,9 @@ def run(args: argparse.Namespace) -> int:
     only = list(dict.fromkeys(args.services)) or None
     if args.action == "up":
         manager.up(config, only)
+        if "redis" in (only or manager.SERVICES) and not isinstance(
+                manager.SERVICES["redis"](config), RedisCluster):
+            _dashboard_user(config)
         return 0
     if args.action == "down":
         manager.down(config, only)
@@ -42,3 +46,14 @@ def run(args: argparse.Namespace) -> int:
     for row in rows:
         print(row.line)
     return 0 if all(r.answering for r in rows) else 1
+
+
+def _dashboard_user(config: Config) -> None:
+    """Re-create the dashboard's read-only user: a restarted Redis has lost it (ACL users
+    are not persisted). The CLI composes the stack and the dashboard; the stack itself
+    knows nothing of dashboards."""
+    from dashboards.acl import STACK_USER, ensure_stack_user, stack_user_file
+
+    ensure_stack_user(config)
+    print(f"stack: redis: read-only user {STACK_USER} for the dashboard (its default when "
+          f"AUTH_DASHBOARD_REDIS_URL is unset; URL in {stack_user_file(config)})")

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from auth_kappa.state.redis_store import RedisWindowStore
-from auth_kappa.state.window_table import Rows
 from auth_kappa.topology.processor import Slot
+from auth_kappa.topology.window_table import Rows
 
 Counts = Mapping[str, Mapping[str, int]]   # "gas:3" -> {"accepted:gas": 12, ...}
 

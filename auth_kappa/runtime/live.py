@@ -25,10 +25,10 @@ from auth_kappa.runtime.checkpoint_writer import CheckpointWriter
 from auth_kappa.runtime.counters import Counters
 from auth_kappa.runtime.side_outputs import Emit, Outputs, emit_final, emit_rejected
 from auth_kappa.state.redis_store import RedisWindowStore
-from auth_kappa.state.window_table import Rows
 from auth_kappa.topology.decode import Message
 from auth_kappa.topology.processor import Slot, StepResult, Topology
 from auth_kappa.topology.watermark import NO_WATERMARK
+from auth_kappa.topology.window_table import Rows
 
 __all__ = ["Emit", "LiveRuntime", "Outputs"]
 log = logging.getLogger("auth_kappa.live")

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from auth_kappa.state.window_table import Rows
 from auth_kappa.topology.frames import write_ipc
 from auth_kappa.topology.processor import Slot, StepResult, rows_frame
 from auth_kappa.topology.readings import Readings
+from auth_kappa.topology.window_table import Rows
 
 MAX_QUARANTINE_BYTES = 64 * 1024  # below any broker's message limit
 WINDOWS_PER_MESSAGE = 4096         # ~200 KB per final-windows message

@@ -48,9 +48,6 @@ class RedisNode(RedisServer):
         return [*super().command(), "--cluster-enabled", "yes",
                 "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000"]
 
-    def after_start(self) -> list[str]:
-        return []
-
 
 @dataclass
 class RedisCluster(Service):

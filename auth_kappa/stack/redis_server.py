@@ -1,7 +1,7 @@
 """Redis from Debian's redis-server, with append-only persistence so restarts keep state.
 
-ACL users are not persisted, so every `stack up` re-applies the dashboard's read-only user
-(dashboards/acl.py); its URL is kept in <AUTH_STACK_DIR>/redis/dashboard.url (mode 0600).
+ACL users are not persisted: `auth-kappa stack up` (the CLI, auth_kappa/cli/stack_cmd.py)
+re-applies the dashboard's read-only user after every start.
 """
 
 from __future__ import annotations
@@ -57,11 +57,3 @@ class RedisServer(Service):
                 "--save", "", "--protected-mode", "yes",
                 # per-meter hashes hold up to 168 hourly windows: keep them in compact listpacks
                 "--hash-max-listpack-entries", "512"]
-
-    def after_start(self) -> list[str]:
-        """Re-create the dashboard's read-only user: a restarted Redis has lost it."""
-        from dashboards.acl import STACK_USER, ensure_stack_user, stack_user_file
-
-        ensure_stack_user(self.config)
-        return [f"read-only user {STACK_USER} for the dashboard (its default when "
-                f"AUTH_DASHBOARD_REDIS_URL is unset; URL in {stack_user_file(self.config)})"]

@@ -12,8 +12,8 @@ import numpy as np
 
 from auth_kappa.state import codec
 from auth_kappa.state.redis_store import TTL_SLACK, RedisWindowStore
-from auth_kappa.state.window_table import Rows
 from auth_kappa.topology.schema import STATES
+from auth_kappa.topology.window_table import Rows
 
 CHUNK = 20_000
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from auth_kappa.state.window_table import UNKNOWN, Rows
 from auth_kappa.topology.readings import SID_WIDTH
+from auth_kappa.topology.window_table import UNKNOWN, Rows
 
 VALUE = np.dtype([("sum", "<f8"), ("count", "<i8"), ("min", "<f8"), ("max", "<f8")])
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from auth_kappa.state.window_table import Rows
 from auth_kappa.topology.processor import Slot, rows_frame
+from auth_kappa.topology.window_table import Rows
 from auth_kappa.topology.windows import WindowSpec
 
 

@@ -36,10 +36,10 @@ from auth_kappa.state.resp import (
     raise_if_error,
     widths,
 )
-from auth_kappa.state.window_table import UNKNOWN, Loader, Rows
 from auth_kappa.topology.keys import uuid_keys, uuid_text
 from auth_kappa.topology.processor import Slot
 from auth_kappa.topology.schema import STATES
+from auth_kappa.topology.window_table import UNKNOWN, Loader, Rows
 from auth_kappa.topology.windows import WindowSpec
 
 TRIM_CHUNK = 500        # new windows per trim call: ~1 ms of Redis, between transactions

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from auth_kappa.state.window_table import Loader, Rows, WindowTable
 from auth_kappa.topology.decode import Message, decode
 from auth_kappa.topology.keys import uuid_text
 from auth_kappa.topology.quarantine import Rejected, reject_rows
@@ -23,6 +22,7 @@ from auth_kappa.topology.readings import Readings
 from auth_kappa.topology.schema import STATES, UTILITIES
 from auth_kappa.topology.validate import Rules, validate
 from auth_kappa.topology.watermark import Watermark, late_mask
+from auth_kappa.topology.window_table import Loader, Rows, WindowTable
 from auth_kappa.topology.windows import WindowSpec
 
 LEVELS = ("meter", "state")

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from auth_kappa.config import parse_duration
 from auth_kappa.errors import UserError
+from auth_kappa.units import parse_duration
 
 
 @dataclass(frozen=True, order=True)

@@ -29,13 +29,6 @@ from auth_kappa.stack.redis_server import RedisServer
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class PrivateRedis(RedisServer):
-    """The stack's Redis (appendonly yes, appendfsync everysec) without the dashboard user."""
-
-    def after_start(self) -> list[str]:
-        return []
-
-
 class PrivateKafka(KafkaBroker):
     """The stack's broker; topics are made per scenario, with their prefix."""
 
@@ -87,7 +80,7 @@ class Services:
                                   redis_url=f"redis://127.0.0.1:{redis}/0",
                                   stack_dir=str(self.root),
                                   cache_dir=str(ROOT / ".cache"))
-        self.redis = PrivateRedis(self.config)
+        self.redis = RedisServer(self.config)   # appendonly yes, appendfsync everysec
         self.kafka = PrivateKafka(self.config) if self.brokers == 1 else \
             PrivateCluster(self.config, nodes=self.brokers)
 

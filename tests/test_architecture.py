@@ -1,0 +1,104 @@
+"""The house's walls: no import cycle between modules or between packages, and the
+library (auth_kappa/) never imports the apps built on it (dashboards/, replay/,
+simulators/) except in its CLI, which composes them. Imports inside functions count:
+a lazy import hides a cycle, it does not remove it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("auth_kappa", "dashboards", "replay", "simulators")
+APPS = ("dashboards", "replay", "simulators")
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for pkg in PACKAGES:
+        for path in (ROOT / pkg).rglob("*.py"):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            out[".".join(parts)] = path
+    return out
+
+
+MODULES = _modules()
+
+
+def _ours(name: str) -> str | None:
+    """The module of ours an import names (`a.b.c` may be the function c of module a.b)."""
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _imports(module: str) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(MODULES[module].read_text())):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+        found |= {m for m in map(_ours, names) if m}
+    return found - {module}
+
+
+GRAPH = {m: _imports(m) for m in MODULES}
+
+
+def _package(module: str) -> str:
+    return module if MODULES[module].name == "__init__.py" else module.rpartition(".")[0]
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle in the graph, as a path that ends where it starts, or None."""
+    state: dict[str, int] = {}   # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(v: str) -> list[str] | None:
+        state[v] = 1
+        path.append(v)
+        for w in sorted(graph.get(v, ())):
+            if state.get(w) == 1:
+                return path[path.index(w):] + [w]
+            if w not in state and (found := visit(w)):
+                return found
+        state[v] = 2
+        path.pop()
+        return None
+
+    for v in sorted(graph):
+        if v not in state and (found := visit(v)):
+            return found
+    return None
+
+
+def test_no_import_cycle_between_modules():
+    cycle = _cycle(GRAPH)
+    assert cycle is None, " -> ".join(cycle)
+
+
+def test_no_import_cycle_between_packages():
+    packages: dict[str, set[str]] = {}
+    for module, deps in GRAPH.items():
+        a = _package(module)
+        for b in map(_package, deps):
+            if not (a == b or a.startswith(b + ".") or b.startswith(a + ".")):
+                packages.setdefault(a, set()).add(b)
+    cycle = _cycle(packages)
+    assert cycle is None, " -> ".join(cycle)
+
+
+def test_the_library_imports_no_app_outside_its_cli():
+    bad = sorted(f"{m} imports {d}" for m, deps in GRAPH.items()
+                 if m.startswith("auth_kappa.") and not m.startswith("auth_kappa.cli.")
+                 for d in deps if d.split(".")[0] in APPS)
+    assert not bad, "\n".join(bad)
+
+
+def test_the_checker_sees_a_cycle_when_there_is_one():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
