@@ -10,6 +10,7 @@ import random
 import numpy as np
 import pytest
 import redis
+
 from auth_kappa import Engine
 from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.topology.keys import uuid_keys
