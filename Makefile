@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat setup.cfg constraints.txt pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint stack-up stack-down bench clean chaos
+.PHONY: setup demo test lint stack-up stack-down bench clean chaos wheel-check
 
 setup: $(STAMP)
 
@@ -35,6 +35,21 @@ CHAOS_ARGS ?= --repeats 2 --budget 27
 chaos: setup
 	$(BIN)/auth-kappa stack up
 	$(BIN)/python -m tests.chaos.run $(CHAOS_ARGS)
+
+# Builds the sdist and wheel, installs the wheel into a fresh venv in a temp folder
+# (dependencies from the registry, pinned by constraints.txt; pip reuses its cache) and runs
+# `auth-kappa --help`, the embedded engine and the dashboard's files there (tests/wheel_smoke.py).
+wheel-check: setup
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	echo "wheel-check: building into $$tmp/dist"; \
+	$(BIN)/python -m build --outdir "$$tmp/dist" . >"$$tmp/build.log" 2>&1 || \
+		{ tail -30 "$$tmp/build.log"; exit 1; }; \
+	echo "wheel-check: installing $$(cd "$$tmp/dist" && ls *.whl) into a fresh venv"; \
+	$(PYTHON) -m venv "$$tmp/venv" && \
+	"$$tmp/venv/bin/python" -m pip install -q -c constraints.txt "$$tmp"/dist/*.whl && \
+	cd "$$tmp" && "$$tmp/venv/bin/auth-kappa" --help >/dev/null && \
+	echo "wheel-check: auth-kappa --help ok" && \
+	"$$tmp/venv/bin/python" "$(CURDIR)/tests/wheel_smoke.py"
 
 lint: setup
 	$(BIN)/ruff check .
