@@ -19,7 +19,13 @@ import pandas as pd
 from auth_kappa.config import Config, parse_duration
 from auth_kappa.errors import ServiceUnavailable, UserError
 from auth_kappa.progress import progress
-from auth_kappa.results import WINDOW_DTYPES, late_frame, timestamp, window_frame
+from auth_kappa.results import (
+    WINDOW_DTYPES,
+    late_frame,
+    quarantine_frame,
+    timestamp,
+    window_frame,
+)
 from auth_kappa.runtime.counters import Counters
 from auth_kappa.runtime.embedded import EmbeddedRuntime
 from auth_kappa.sources.files import from_records, read_file, utility_files
@@ -172,8 +178,9 @@ class Engine:
         return late_frame(self._embedded("late").late)
 
     def quarantine(self) -> pd.DataFrame:
-        return pd.DataFrame([r.as_dict() for r in self._embedded("quarantine").rejected],
-                            columns=["utility", "partition", "offset", "raw", "reason"])
+        """Rejected messages: utility, partition, offset, raw (bytes), reason; the same
+        columns and dtypes when there are none. No quantities, so no unit."""
+        return quarantine_frame([r.as_dict() for r in self._embedded("quarantine").rejected])
 
     def _embedded(self, what: str) -> EmbeddedRuntime:
         if self._rt is None:

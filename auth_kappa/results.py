@@ -27,6 +27,10 @@ LATE_DTYPES: dict[str, str] = {
     "partition": "int32", "offset": "int64", "unit": "str",
 }
 
+QUARANTINE_DTYPES: dict[str, object] = {
+    "utility": "str", "partition": "int64", "offset": "int64", "raw": object, "reason": "str",
+}
+
 
 def times(seconds: pd.Series | np.ndarray) -> pd.Series:
     """Epoch seconds ► UTC timestamps at nanosecond resolution (pandas 3 would infer µs)."""
@@ -53,6 +57,11 @@ def window_frame(df: pd.DataFrame, utility: str) -> pd.DataFrame:
         out[c] = df[c].to_numpy()
     out["unit"] = UNITS[utility]
     return out.astype(WINDOW_DTYPES)
+
+
+def quarantine_frame(rows: list[dict[str, object]]) -> pd.DataFrame:
+    """Rejected messages (raw bytes and the reason), the same dtypes with none."""
+    return pd.DataFrame(rows, columns=list(QUARANTINE_DTYPES)).astype(QUARANTINE_DTYPES)
 
 
 def late_frame(parts: list[pd.DataFrame]) -> pd.DataFrame:

@@ -88,6 +88,9 @@ def test_frames_keep_their_columns_and_dtypes_when_empty():
         a, b = full.windows(level, "water"), empty.windows(level, "water")
         assert len(a) and not len(b)
         assert _dtypes(a) == _dtypes(b)
+    full.ingest(["not a reading"], utility="water")
+    assert len(full.quarantine()) == 1 and not len(empty.quarantine())
+    assert _dtypes(full.quarantine()) == _dtypes(empty.quarantine())
     late, none = full.late(), empty.late()
     assert len(late) == 1 and len(none) == 0
     assert _dtypes(late) == _dtypes(none) and "unit" in none.columns
