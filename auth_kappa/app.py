@@ -22,7 +22,6 @@ from auth_kappa.runtime.kafka_source import KafkaSource
 from auth_kappa.runtime.live import LiveRuntime, Outputs
 from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.topology.processor import Topology
-from auth_kappa.topology.validate import Rules
 
 log = logging.getLogger("auth_kappa.worker")
 
@@ -43,8 +42,7 @@ outputs = Outputs(late=config.prefixed("late"), quarantine=config.prefixed("quar
                   windows=config.prefixed("windows"))
 _pending: list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]] = []
 runtime = LiveRuntime(
-    Topology(config.window_specs(), grace=config.grace, idle_timeout=config.idle_timeout,
-             rules=Rules.from_config(config)),
+    Topology.from_config(config, live=True),
     RedisWindowStore.connect(config.redis_url, config.namespace, config.window_specs(),
                              group=GROUP, pointer=config.pointer),
     emit=lambda *record: _pending.append(record),

@@ -33,7 +33,7 @@ from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.topology.processor import LEVELS, Topology, rows_frame
 from auth_kappa.topology.schema import UTILITIES
 from auth_kappa.topology.watermark import NO_WATERMARK
-from auth_kappa.topology.windows import WindowSpec
+from auth_kappa.topology.windows import WindowSpec, is_final
 
 WINDOW_COLUMNS = list(WINDOW_DTYPES)
 
@@ -157,7 +157,8 @@ class Engine:
             df = self._store.read_windows(level, utility, spec.size, key)
             if final_only:
                 wm = self._watermark_s(utility)
-                df = df[df["window_end"] + self.grace <= wm] if math.isfinite(wm) else \
+                df = df[is_final(df["window_start"], spec.size, self.grace, wm)] \
+                    if math.isfinite(wm) else \
                     (df if wm > 0 else df.iloc[:0])
         if key is not None:
             df = df[df["key"] == key]

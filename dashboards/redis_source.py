@@ -27,6 +27,7 @@ from auth_kappa.state.layout import (
     utility_clocks,
 )
 from auth_kappa.topology.schema import STATES, UTILITIES
+from auth_kappa.topology.windows import is_final
 from dashboards import registry
 from dashboards.sources import Clock, Stats
 
@@ -170,7 +171,7 @@ class RedisSource:
             wm = self._clock.watermark.get(utility)
             for j, i in enumerate(need):
                 out[:, i] = got[:, j]
-                if wm is not None and starts[i] + size + self.grace <= wm:
+                if wm is not None and is_final(starts[i], size, self.grace, wm):
                     cache.put(starts[i], got[:, j].copy())
             cache.prune(starts[0])
         return out

@@ -22,7 +22,6 @@ from auth_kappa.runtime.live import LiveRuntime
 from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.topology.decode import Message
 from auth_kappa.topology.processor import Topology
-from auth_kappa.topology.validate import Rules
 
 Say = Callable[[str], None]
 
@@ -80,10 +79,8 @@ async def catch_up_and_switch(config: Config, new: RedisWindowStore, old: RedisW
         if not tps:
             raise UserError(f"no partitions found for {', '.join(config.source_topics)}")
         consumer.assign(tps)
-        rt = LiveRuntime(Topology(config.window_specs(), grace=config.grace,
-                                  idle_timeout=config.idle_timeout,
-                                  rules=Rules.from_config(config)),
-                         new, emit=lambda *a: None, commit_interval=config.commit_interval)
+        rt = LiveRuntime(Topology.from_config(config, live=True), new, emit=lambda *a: None,
+                         commit_interval=config.commit_interval)
         name = {tp: f"{config.utility_of(tp.topic)}:{tp.partition}" for tp in tps}
         seek = rt.assign([(config.utility_of(tp.topic), tp.partition) for tp in tps])
         for tp in tps:

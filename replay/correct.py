@@ -29,11 +29,11 @@ from auth_kappa.state.absolute import read_state_windows, set_state_windows, sta
 from auth_kappa.state.layout import partition_clocks, utility_clocks
 from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.topology.keys import uuid_text
-from auth_kappa.topology.processor import Slot
+from auth_kappa.topology.processor import Slot, Topology
 from auth_kappa.topology.schema import STATES
-from auth_kappa.topology.validate import Rules
 from auth_kappa.topology.window_table import Rows
-from replay.feed import FeedStats, feed, replay_topology, take
+from auth_kappa.topology.windows import is_final
+from replay.feed import FeedStats, feed, take
 from replay.plan import Plan
 from replay.progress import ProgressBar
 
@@ -124,7 +124,7 @@ def correct(config: Config, objects, plan: Plan, live: RedisWindowStore,
         rep = report.slots.setdefault(slot, SlotReport())
         ws = rows.window_start
         inside = (ws >= plan.start) & (ws + size <= plan.end)
-        final = ws + size + config.grace <= low.get(u, math.inf)
+        final = is_final(ws, size, config.grace, low.get(u, math.inf))
         newest = int(high.get(u, fallback)) // size * size   # the live keys' newest window
         fresh = ws > specs[size].retention_cut(newest, level)
         rep.skipped_open += int((inside & ~final).sum())
@@ -175,8 +175,7 @@ def correct(config: Config, objects, plan: Plan, live: RedisWindowStore,
             for i, f in enumerate(state_fields(write)):
                 cached[f] = raw[i * w:(i + 1) * w]
 
-    topo = replay_topology(tuple(specs.values()), config.grace)
-    topo.rules = Rules.from_config(config)   # AUTH_MAX_FUTURE, as the workers had it
+    topo = Topology.from_config(config, live=False)   # feed assigns partitions as they come
     report.feed = feed(objects, plan, topo, on_final, bar, finish=True)
     return report
 

@@ -7,7 +7,6 @@ row goes in under its source partition (the archive keeps it), as the live path 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -22,7 +21,6 @@ from auth_kappa.topology.processor import Slot, Topology
 from auth_kappa.topology.schema import CSV_FIELDS
 from auth_kappa.topology.watermark import NO_WATERMARK
 from auth_kappa.topology.window_table import Rows
-from auth_kappa.topology.windows import WindowSpec
 from replay.plan import Plan
 from replay.progress import ProgressBar
 from replay.reader import chunks, iter_hours, partition_highs
@@ -37,11 +35,6 @@ class FeedStats(Counters):
 
     rows: int = 0
     highs: dict[str, int] = field(default_factory=dict)   # "<topic>:<partition>" -> end_ts
-
-
-def replay_topology(specs: tuple[WindowSpec, ...], grace: float) -> Topology:
-    """No partition is assigned here: feed assigns each source partition as it appears."""
-    return Topology(specs, grace=grace, idle_timeout=math.inf)
 
 
 def feed(store: ObjectStore, plan: Plan, topo: Topology, on_final: OnFinal,

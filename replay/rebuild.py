@@ -22,11 +22,10 @@ from auth_kappa.errors import UserError
 from auth_kappa.state.absolute import index_meters, load_meter_windows
 from auth_kappa.state.layout import followed
 from auth_kappa.state.redis_store import RedisWindowStore
-from auth_kappa.topology.processor import Slot
-from auth_kappa.topology.validate import Rules
+from auth_kappa.topology.processor import Slot, Topology
 from auth_kappa.topology.window_table import Rows
 from replay.catchup import CatchUp, Say, catch_up_and_switch, live_partitions
-from replay.feed import FeedStats, feed, replay_topology, take
+from replay.feed import FeedStats, feed, take
 from replay.plan import Plan
 from replay.progress import ProgressBar
 
@@ -106,8 +105,7 @@ def build(config: Config, objects, plan: Plan, new: RedisWindowStore,
                 pending.setdefault(slot, []).append(keep(slot, rows))
         flush()
 
-    topo = replay_topology(tuple(specs.values()), config.grace)
-    topo.rules = Rules.from_config(config)   # AUTH_MAX_FUTURE, as the workers had it
+    topo = Topology.from_config(config, live=False)   # feed assigns partitions as they come
     try:
         stats = feed(objects, plan, topo, on_final, bar, finish=False)
         flush(force=True)

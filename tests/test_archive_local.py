@@ -14,7 +14,8 @@ from auth_kappa import Engine
 from auth_kappa.archive.local_store import LocalStore
 from auth_kappa.cli.main import main
 from auth_kappa.config import Config
-from replay.feed import feed, replay_topology
+from auth_kappa.topology.processor import Topology
+from replay.feed import feed
 from replay.plan import make_plan
 from simulators.sinks.partition import partitions_of
 from tests.support.archive import valid_lines
@@ -55,7 +56,7 @@ def test_embedded_engine_archives_every_message_and_replay_gives_its_windows(sim
     # the folder replays through the same topology to the engine's own windows
     store = LocalStore(tmp_path / "a")
     plan = asyncio.run(make_plan(store, START, START + 2 * 3600, UTILS, {u: u for u in UTILS}))
-    topo = replay_topology(Config.load().window_specs(), 30.0)
+    topo = Topology.from_config(Config.load(env={}), live=False)
     finals: dict = {}
     feed(store, plan, topo, lambda f: [finals.setdefault(k, []).append(v)
                                        for k, v in f.items() if len(v)])

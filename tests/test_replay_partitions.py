@@ -18,7 +18,8 @@ from auth_kappa.config import Config
 from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.topology.decode import Message
 from auth_kappa.topology.keys import uuid_text
-from replay.feed import feed, replay_topology
+from auth_kappa.topology.processor import Topology
+from replay.feed import feed
 from replay.plan import make_plan
 from replay.rebuild import build
 
@@ -93,7 +94,7 @@ def test_rows_are_fed_under_their_source_partition(tmp_path):
     totals are the readings'."""
     store, n = _partitioned_archive(tmp_path)
     plan = asyncio.run(make_plan(store, T0, None, ("electricity",), TOPICS))
-    topo = replay_topology(Config.load().window_specs(), 30.0)
+    topo = Topology.from_config(Config.load(env={}), live=False)
     finals: list = []
     stats = feed(store, plan, topo, finals.append, finish=False)
     assert stats.late == 0 and stats.accepted == n

@@ -8,9 +8,11 @@ replay and embedded share every line of the math.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,6 +26,9 @@ from auth_kappa.topology.validate import Rules, validate
 from auth_kappa.topology.watermark import Watermark, late_mask
 from auth_kappa.topology.window_table import Loader, Rows, WindowTable
 from auth_kappa.topology.windows import WindowSpec
+
+if TYPE_CHECKING:
+    from auth_kappa.config import Config
 
 LEVELS = ("meter", "state")
 Slot = tuple[str, str, int]   # (utility, level, window size)
@@ -61,6 +66,14 @@ class Topology:
     watermarks: dict[str, Watermark] = field(default_factory=dict)
     # state windows keyed (state, partition): deltas a runtime commits partition by partition
     state_per_partition: bool = False
+
+    @classmethod
+    def from_config(cls, config: Config, *, live: bool) -> Topology:
+        """The one wiring from configuration: live workers (and a rebuild's Kafka catch-up)
+        time idle partitions out; a replay reads finite, ordered input and never does."""
+        return cls(config.window_specs(), grace=config.grace,
+                   idle_timeout=config.idle_timeout if live else math.inf,
+                   rules=Rules.from_config(config))
 
     def __post_init__(self) -> None:
         self.windows = tuple(sorted(self.windows))

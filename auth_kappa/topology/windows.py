@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -59,6 +60,12 @@ class WindowSpec:
     def start(self, end_ts: np.ndarray) -> np.ndarray:
         """Window start for each event time; floor division keeps pre-1970 times right too."""
         return (np.asarray(end_ts, dtype=np.int64) // self.size) * self.size
+
+
+def is_final(window_start: Any, size: int, grace: float, watermark: float) -> Any:
+    """The one finality rule (scalars or arrays): a window takes no more readings once
+    its end + grace is at or before the watermark. Topology.final_cut is its cut form."""
+    return window_start + size + grace <= watermark
 
 
 def default_meter_retention(size: int) -> int:
