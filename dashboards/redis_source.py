@@ -18,7 +18,7 @@ import time
 import numpy as np
 import redis.asyncio as aredis
 
-from auth_kappa.state import codec
+from auth_kappa.state import codec, resp
 from auth_kappa.state.layout import (
     DEFAULT_NAMESPACE,
     Layout,
@@ -100,10 +100,11 @@ class RedisSource:
         Packed by hand: every household asks for the same window starts at a given clock,
         so their encoding is cached and only the keys are encoded per request (redis-py's
         per-argument packing was the largest CPU cost of a page)."""
-        parts = [_command(b"HGETALL", registry.meter_key(service_id, self.registry_prefix))]
+        parts = [resp.command(b"HGETALL", registry.meter_key(service_id, self.registry_prefix))]
         for utility, size, starts in reads:
             n, fields = _fields(tuple(starts))
-            parts.append(_command(b"HMGET", self.keys.meter(service_id, utility, size), n, fields))
+            parts.append(resp.with_encoded(b"HMGET", self.keys.meter(service_id, utility, size),
+                                           n, fields))
         payload = b"".join(parts)
         if self.primary is None:
             info, *values = await self._pipeline(self.client, payload, len(parts))
@@ -219,16 +220,10 @@ def _drop(task: asyncio.Task) -> None:
         task.exception()  # retrieved: the loser of a hedge may fail quietly
 
 
-def _command(name: bytes, key: str, nfields: int = 0, fields: bytes = b"") -> bytes:
-    k = key.encode()
-    return (b"*%d\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (nfields + 2, len(name), name, len(k), k)
-            + fields)
-
-
 @functools.lru_cache(maxsize=256)
 def _fields(starts: tuple[int, ...]) -> tuple[int, bytes]:
     """RESP encoding of window-start fields, shared by every request at the same clock."""
-    return len(starts), b"".join(b"$%d\r\n%d\r\n" % (len(b"%d" % w), w) for w in starts)
+    return len(starts), resp.encoded(starts)
 
 
 class FinalCache:

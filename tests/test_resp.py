@@ -123,3 +123,12 @@ def test_a_shared_key_of_another_type_refuses_the_whole_checkpoint(stack, unique
             assert store.offsets() == {"gas:0": 1}
     finally:
         store.drop_namespace()
+
+
+@given(st.lists(st.integers(0, 2**62), max_size=30))
+def test_pre_encoded_arguments_make_the_same_command(starts):
+    """The dashboard encodes a page's window starts once and prefixes each key's HMGET."""
+    from auth_kappa.state.resp import encoded, with_encoded
+
+    assert with_encoded(b"HMGET", "auth:v1:m:{x}:gas:60", len(starts), encoded(starts)) == \
+        command("HMGET", "auth:v1:m:{x}:gas:60", *starts)

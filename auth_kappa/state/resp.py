@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import hiredis
@@ -25,11 +25,22 @@ Arg = bytes | str | int | float
 
 def command(*args: Arg) -> bytes:
     """One command in RESP (for the few small ones around the packed batches)."""
-    parts = [b"*%d\r\n" % len(args)]
+    return b"*%d\r\n" % len(args) + encoded(args)
+
+
+def encoded(args: Sequence[Arg]) -> bytes:
+    """Arguments as RESP bulk strings, without the command's header: a caller that sends
+    the same arguments many times (a page's window starts) encodes them once."""
+    parts = []
     for a in args:
         b = a if isinstance(a, bytes) else str(a).encode()
         parts.append(b"$%d\r\n%s\r\n" % (len(b), b))
     return b"".join(parts)
+
+
+def with_encoded(name: Arg, key: Arg, n: int, tail: bytes) -> bytes:
+    """`name key` followed by n arguments already encoded by `encoded`."""
+    return b"*%d\r\n" % (n + 2) + encoded((name, key)) + tail
 
 
 def decimal(values: np.ndarray) -> np.ndarray:
