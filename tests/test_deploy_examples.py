@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import inspect
 import json
 import re
@@ -23,7 +24,7 @@ from typing import Any
 import pytest
 
 from auth_kappa.archive.archiver import Archiver
-from auth_kappa.cli.main import build_parser
+from auth_kappa.cli import main
 from auth_kappa.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,11 +40,17 @@ COMMAND = re.compile(r"(?:^|(?<=[\s`\"'(])|(?<=bin/))auth-kappa[ \t]+([a-z-][^`\
                      re.M)
 
 
+@functools.lru_cache(maxsize=1)
+def build_parser() -> argparse.ArgumentParser:
+    return main.build_parser()
+
+
 def example_files() -> list[Path]:
     return [GUIDE, *sorted(p for p in DEPLOY.rglob("*") if p.is_file())]
 
 
-def dashboard_env_names() -> set[str]:
+@functools.lru_cache(maxsize=1)
+def dashboard_env_names() -> frozenset[str]:
     """AUTH_* names that dashboards/ looks up in an environment: env.get("AUTH_X"),
     os.environ["AUTH_X"], os.getenv("AUTH_X"), read from the source, not listed here."""
     names: set[str] = set()
@@ -61,7 +68,7 @@ def dashboard_env_names() -> set[str]:
             if isinstance(key, ast.Constant) and isinstance(key.value, str) \
                     and NAME.fullmatch(key.value):
                 names.add(key.value)
-    return names
+    return frozenset(names)
 
 
 def known_names() -> set[str]:
@@ -133,22 +140,30 @@ def unit(path: Path) -> dict[str, list[str]]:
 
 
 def load_yaml(path: Path) -> list[dict[str, Any]]:
-    """PyYAML from the venv; else the system python's (Debian python3-yaml); else skip."""
+    return _yaml_docs()[path.name]
+
+
+@functools.lru_cache(maxsize=1)
+def _yaml_docs() -> dict[str, list[dict[str, Any]]]:
+    """Every deploy/kubernetes/*.yaml: PyYAML from the venv; else the system python's
+    (Debian python3-yaml), all files in one run; else skip."""
+    files = sorted(K8S.glob("*.yaml"))
     try:
         import yaml
     except ModuleNotFoundError:
         pass
     else:
-        return [d for d in yaml.safe_load_all(path.read_text()) if d]
+        return {f.name: [d for d in yaml.safe_load_all(f.read_text()) if d] for f in files}
     system = shutil.which("python3", path="/usr/bin:/bin")
-    if system and subprocess.run([system, "-c", "import yaml"], capture_output=True).returncode == 0:
-        code = ("import json, sys, yaml; print(json.dumps([d for d in "
-                "yaml.safe_load_all(open(sys.argv[1])) if d]))")
-        out = subprocess.run([system, "-c", code, str(path)], capture_output=True, text=True,
-                             check=True)
-        return json.loads(out.stdout)
-    pytest.skip("no YAML parser: PyYAML is not in .venv and /usr/bin/python3 has no yaml "
-                "module (apt-get install python3-yaml to run this check)")
+    code = ("import json, sys, yaml; print(json.dumps({f.rsplit('/', 1)[-1]: [d for d in "
+            "yaml.safe_load_all(open(f)) if d] for f in sys.argv[1:]}))")
+    out = subprocess.run([system, "-c", code, *map(str, files)], capture_output=True,
+                         text=True) if system else None
+    if out is None or "No module named 'yaml'" in out.stderr:
+        pytest.skip("no YAML parser: PyYAML is not in .venv and /usr/bin/python3 has no "
+                    "yaml module (apt-get install python3-yaml to run this check)")
+    assert out.returncode == 0, out.stderr      # a YAML syntax error fails here
+    return json.loads(out.stdout)
 
 
 def kind(docs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
