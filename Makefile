@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat setup.cfg constraints.txt pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint stack-up stack-down bench clean chaos wheel-check
+.PHONY: setup demo test lint stack-up stack-down bench clean chaos bench-costs wheel-check
 
 setup: $(STAMP)
 
@@ -63,6 +63,11 @@ stack-down: setup
 bench: setup
 	$(BIN)/auth-kappa stack up
 	$(BIN)/python benchmarks/bench_simulator_kafka.py
+
+# unit costs per reading (CPU, bytes) for `auth-kappa plan`; ~6 min, not part of `make test`
+bench-costs: setup
+	$(BIN)/auth-kappa stack up
+	$(BIN)/python benchmarks/bench_unit_costs.py
 
 clean:
 	rm -rf out test-artifacts .pytest_cache .ruff_cache

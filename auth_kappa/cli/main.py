@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "simulate": "simulators.cli",
     "worker": "auth_kappa.cli.worker_cmd",
     "demo": "auth_kappa.cli.demo_cmd",
+    "plan": "auth_kappa.cli.plan_cmd",
     "replay": "replay.cli",
     "dashboard": "dashboards.cli",
 }

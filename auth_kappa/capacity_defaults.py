@@ -1,0 +1,25 @@
+"""Measured unit costs shipped with the package: `auth-kappa plan` defaults.
+
+Written by benchmarks/bench_unit_costs.py (make bench-costs); do not edit by hand.
+"""
+
+UNIT_COSTS: dict = {'frame_size': 500,
+ 'frames': {'archive_bytes_per_reading': 15.79,
+            'kafka_all_bytes_per_reading': 105.98,
+            'kafka_bytes_per_reading': 101.34,
+            'redis_cpu_s_per_million': 2.39,
+            'worker_cpu_s_per_million': 5.61,
+            'workers_measured': [1, 2, 4]},
+ 'machine': 'code at ba73497; 2 cores; Kafka and Redis on the same machine',
+ 'measured': '2026-11-30',
+ 'redis_bytes_per_meter_utility': 13552.0,
+ 'redis_bytes_source': "benchmarks/bench_state_size.py: MEMORY USAGE of one meter's 1m "
+                       'key (2 h) + 1h key (7 d), one utility',
+ 'redis_primaries_measured': 1,
+ 'single': {'archive_bytes_per_reading': 17.1,
+            'kafka_all_bytes_per_reading': 69.19,
+            'kafka_bytes_per_reading': 65.2,
+            'redis_cpu_s_per_million': 6.37,
+            'worker_cpu_s_per_million': 38.42,
+            'workers_measured': [1, 2, 4]},
+ 'source': 'benchmarks/bench_unit_costs.py (make bench-costs)'}
