@@ -5,17 +5,14 @@ so a consumer can de-duplicate after a replayed checkpoint.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from auth_kappa.topology.frames import write_ipc
 from auth_kappa.topology.processor import Slot, StepResult, rows_frame
-from auth_kappa.topology.readings import Readings
 from auth_kappa.topology.window_table import Rows
 
 MAX_QUARANTINE_BYTES = 64 * 1024  # below any broker's message limit
@@ -34,8 +31,7 @@ class Outputs:
 def emit_rejected(emit: Emit, outputs: Outputs, result: StepResult) -> None:
     """Late readings (original bytes) and quarantined messages (with their reason)."""
     late = result.late
-    for i in range(len(late)):
-        raw = late.raw[i] if late.raw[i] is not None else _json_row(late, i)
+    for i, raw in enumerate(late.raw_or_json() if len(late) else ()):
         emit(outputs.late, bytes(late.service_id[i]), raw,
              [("source", f"{result.utility}:{late.partition[i]}:{late.offset[i]}".encode())])
     for r in result.rejects:
@@ -63,10 +59,3 @@ def emit_final(emit: Emit, outputs: Outputs, final: dict[Slot, list[Rows]]) -> N
 def encode_frame_windows(frame: pd.DataFrame) -> bytes:
     """Final windows for the `windows` topic: read back with frames.read_ipc(...)."""
     return write_ipc(pa.Table.from_pandas(frame, preserve_index=False))
-
-
-def _json_row(late: Readings, i: int) -> bytes:
-    row = late.take(np.array([i])).to_pandas().iloc[0]
-    keys = ("service_id", "user_name", "type", "start_ts", "state", "consumption", "end_ts")
-    return json.dumps({k: (row[k].item() if hasattr(row[k], "item") else row[k])
-                       for k in keys}).encode()

@@ -6,6 +6,7 @@ operator touches a Python object per reading.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 
@@ -14,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from auth_kappa.topology.schema import METER_TYPES, STATES
+from auth_kappa.topology.schema import CSV_FIELDS, METER_TYPES, STATES
 
 SID_WIDTH = 36  # canonical uuid text
 
@@ -72,6 +73,22 @@ class Readings:
             "partition": self.partition,
             "offset": self.offset,
         })
+
+
+    def raw_or_json(self) -> list[bytes]:
+        """Each row's message bytes; a frame's row has none and is written as JSON (all
+        such rows at once: a resent frame can send thousands to the side outputs)."""
+        raws = list(self.raw)
+        missing = [i for i, r in enumerate(raws) if r is None]
+        if missing:
+            table = self.take(np.array(missing, np.int64)).to_pandas()[list(CSV_FIELDS)]
+            for i, rec in zip(missing, table.to_dict("records"), strict=True):
+                raws[i] = json.dumps({k: _plain(v) for k, v in rec.items()}).encode()
+        return raws
+
+
+def _plain(v: object) -> object:
+    return v.item() if hasattr(v, "item") else v
 
 
 _VOCABULARIES: dict[tuple[str, ...], pa.Array] = {}
