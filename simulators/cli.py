@@ -60,7 +60,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="fraction of messages that are malformed")
     k = p.add_argument_group("kafka")
     k.add_argument("--kafka", default=None, help="bootstrap servers (default AUTH_KAFKA or 127.0.0.1:9092)")
-    k.add_argument("--topic-prefix", default="", help="prefix for the electricity/gas/water topics")
+    k.add_argument("--topic-prefix", default=None,
+                   help="prefix for the electricity/gas/water topics (default: "
+                        "AUTH_TOPIC_PREFIX, else none)")
     k.add_argument("--partitions", type=int, default=None,
                    help="partitions when a topic must be created (default AUTH_PARTITIONS or 4)")
     k.add_argument("--compression", default=None,
@@ -96,14 +98,15 @@ def make_sink(args: argparse.Namespace) -> Sink:
         from auth_kappa.archive.targets import open_store
         from simulators.sinks.archive import ArchiveSink
 
-        config = Config.load(partitions=args.partitions)
+        config = Config.load(partitions=args.partitions, topic_prefix=args.topic_prefix)
         store = open_store("s3" if args.to == "s3" else args.archive_dir, config)
-        return ArchiveSink(store, args.topic_prefix, config.partitions)
+        return ArchiveSink(store, config.topic_prefix, config.partitions)
     if args.to == "kafka":
         from simulators.sinks.kafka import KafkaSink
 
-        config = Config.load(kafka=args.kafka, partitions=args.partitions)
-        common = {"topic_prefix": args.topic_prefix, "partitions": config.partitions,
+        config = Config.load(kafka=args.kafka, partitions=args.partitions,
+                             topic_prefix=args.topic_prefix)
+        common = {"topic_prefix": config.topic_prefix, "partitions": config.partitions,
                   "compression": args.compression or ("none" if args.frame_size else "lz4")}
         if args.frame_size is not None:
             from simulators.sinks.frames import FrameKafkaSink

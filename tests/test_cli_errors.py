@@ -254,3 +254,17 @@ def test_dry_run_json_and_plurals(tmp_path, capsys):
                  "2020-01-02T00:00:00Z", "--archive", str(tmp_path / "arch"),
                  "--dry-run"]) == 2   # an empty range is a mistake, not "0 files", exit 0
     assert "no archive objects" in capsys.readouterr().err
+
+
+def test_simulate_takes_the_topic_prefix_from_the_environment_unless_flagged(monkeypatch):
+    """AUTH_TOPIC_PREFIX names the topics the workers read; `simulate` writes to them too."""
+    from simulators.cli import make_sink
+
+    monkeypatch.setenv("AUTH_TOPIC_PREFIX", "tenant7-")
+    args = build_parser().parse_args(["simulate", "--to", "kafka"])
+    args.to = "kafka"   # as run() normalises the --to list
+    assert set(make_sink(args).topics.values()) == {"tenant7-electricity", "tenant7-gas",
+                                                    "tenant7-water"}
+    args = build_parser().parse_args(["simulate", "--to", "kafka", "--topic-prefix", "t8-"])
+    args.to = "kafka"
+    assert make_sink(args).topics["gas"] == "t8-gas"
