@@ -187,7 +187,9 @@ def _positive(value: Any) -> bool:
 
 
 def _n(x: float) -> str:
-    return f"{x:,.0f}" if abs(x) >= 100 or x == int(x) else f"{x:,.3g}"
+    if x == int(x):
+        return f"{x:,.0f}"
+    return f"{x:,.1f}" if abs(x) >= 100 else f"{x:,.3g}"
 
 
 def format_bytes(x: float) -> str:
@@ -253,8 +255,8 @@ def plan(inputs: Inputs, costs: Mapping[str, Any], mode: str) -> Plan:
     by_write, by_disk, brokers = kafka_brokers(ingress, i.replication, i.broker_write, disk,
                                                i.broker_disk, i.disk_fill)
     add(Figure("kafka_brokers", brokers, "brokers",
-               f"max({i.replication} replicas, by writes ceil({format_bytes(ingress)}/s x "
-               f"{i.replication} / {format_bytes(i.broker_write)}/s per broker) = {by_write}, by disk "
+               f"max({i.replication} replicas, by writes ceil({ingress / 1e6:,.1f} MB/s x "
+               f"{i.replication} / {i.broker_write / 1e6:g} MB/s per broker) = {by_write}, by disk "
                f"ceil({format_bytes(disk)} / ({format_bytes(i.broker_disk)} x {i.disk_fill:g} fill)) = "
                f"{by_disk})"))
 

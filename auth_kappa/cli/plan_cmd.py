@@ -154,7 +154,9 @@ def render(inputs: Inputs, costs: dict[str, Any], plans: list[Plan]) -> str:
         c = costs[p.mode]
         how = (f"frames of {costs.get('frame_size', '?')} readings" if p.mode == "frames"
                else "one reading per message")
-        lines += ["", f"{p.mode} ({how}): {c['worker_cpu_s_per_million']:g} worker CPU s and "
+        bare = c.get("worker_cpu_s_per_million_without_archiver")
+        lines += ["", f"{p.mode} ({how}): {c['worker_cpu_s_per_million']:g} worker CPU s"
+                      + (f" ({bare:g} of them without the archiver)" if bare else "") + " and "
                       f"{c['redis_cpu_s_per_million']:g} Redis CPU s per 1M readings, "
                       f"{c['kafka_all_bytes_per_reading']:g} Kafka B and "
                       f"{c['archive_bytes_per_reading']:g} archive B per reading"]
