@@ -118,6 +118,10 @@ class Inputs:
     disk_fill: float = 0.7
 
     def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise UserError(f"--{name.replace('_', '-')} must be a finite number, got "
+                                f"{value}")
         positive = {"--meters": self.meters, "--utilities": self.utilities,
                     "--heartbeat": self.heartbeat_s, "--cores-per-worker": self.cores_per_worker,
                     "--redis-node-memory": self.redis_node_memory,
@@ -132,7 +136,7 @@ class Inputs:
                             "--disk-fill": self.disk_fill}.items():
             if not 0 < value <= 1:
                 raise UserError(f"{flag} must be a fraction in (0, 1], got {value:g}")
-        if self.growth < 1:
+        if not self.growth >= 1:
             raise UserError(f"--growth must be at least 1, got {self.growth:g}")
         if self.redis_replicas < 0:
             raise UserError(f"--redis-replicas must be 0 or more, got {self.redis_replicas}")

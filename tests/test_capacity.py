@@ -161,6 +161,8 @@ def test_help_shows_defaults(capsys):
     (["--costs", "/nonexistent/costs.json"], "no such file"),
     (["--frames", "--single"], "not allowed with"),
     (["--meters", "many"], "--meters"),
+    (["--growth", "nan"], "--growth"),
+    (["--broker-disk", "0TiB"], "--broker-disk"),
 ])
 def test_bad_input_is_one_line(capsys, argv, word):
     try:
