@@ -449,10 +449,9 @@ wall seconds are not.
   batches as stored, one replica (multiply by the replication factor). In brackets: every
   topic of the run, including what the workers write (closed windows, late readings).
 - Archive: bytes of the Parquet objects under archive/ of a private bucket (in brackets: the
-  number of objects and readings per object). Bytes per reading fall as a roll holds more
-  readings of each meter (Parquet dictionaries and compression amortise): rolls here close
-  after {ROLL_SECONDS} (to keep the run short), production rolls after 64 MiB or 60 s, so
-  this is on the high side.
+  number of objects and readings per object). Rolls here close after {ROLL_SECONDS} (to keep the
+  run short), production rolls after 64 MiB or 60 s; compare rows per object above to see
+  how much roll size moves the bytes.
 - Check: per utility the state 1-minute windows in Redis count exactly the manifest's valid
   readings and sum to its consumption; the archive holds one row per reading.
 - The plan's inputs (benchmarks/unit_costs.json, auth_kappa/capacity_defaults.py) take, per
