@@ -102,3 +102,31 @@ def test_the_library_imports_no_app_outside_its_cli():
 def test_the_checker_sees_a_cycle_when_there_is_one():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_importing_any_module_connects_nowhere(tmp_path):
+    """Every module imports with every service unreachable and sockets forbidden; the
+    worker's Faust app is built on first access to auth_kappa.app.app, still offline."""
+    import os
+    import subprocess
+    import sys
+
+    code = f"""
+import importlib, socket
+def refuse(*a, **k):
+    raise AssertionError("a module connected at import")
+socket.socket.connect = refuse
+socket.create_connection = refuse
+for name in {sorted(MODULES)!r}:
+    if name.endswith("__main__"):
+        continue
+    importlib.import_module(name)
+import auth_kappa.app, faust
+assert isinstance(auth_kappa.app.app, faust.App)
+print("ok")
+"""
+    env = {**os.environ, "AUTH_REDIS_URL": "redis://127.0.0.1:1/0", "AUTH_KAFKA": "127.0.0.1:1",
+           "AUTH_S3_ENDPOINT": "http://127.0.0.1:1", "AUTH_CACHE_DIR": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]
