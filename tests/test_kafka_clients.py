@@ -26,6 +26,10 @@ def _secured(stack: Config, password: str) -> Config:
 
 
 def test_a_secured_listener_serves_our_clients_and_refuses_a_wrong_password(stack, unique):
+    from auth_kappa.stack.kafka_broker import KafkaBroker
+
+    if KafkaBroker(stack).own_pid() is None:   # make test starts its own: never skipped there
+        pytest.skip("Kafka was not started by this stack, so its SASL password is not ours")
     config = _secured(stack, sasl_password(stack))
     topic = f"sasl-{unique}"
     try:
