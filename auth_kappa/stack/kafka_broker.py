@@ -241,14 +241,7 @@ class KafkaCluster(Service):
             raise UserError(f"this stack's single Kafka node runs (pid {single.own_pid()}); "
                             "run `auth-kappa stack down kafka` first")
         save_nodes(self.config, self.nodes)
-        pids = []
-        for m in self.members:
-            if m.answering():
-                continue
-            m.home.mkdir(parents=True, exist_ok=True)
-            m.prepare()
-            pids.append(process.spawn(m.command(), pidfile=m.pidfile, logfile=m.logfile,
-                                      cwd=m.home, env=m.env()))
+        pids = [m.launch() for m in self.members if not m.answering()]
         process.wait_until(self.answering, what=f"kafka at {self.address}",
                            timeout=self.start_timeout, pid=pids[0] if pids else None,
                            logfile=self.logfile)

@@ -86,13 +86,9 @@ class RedisCluster(Service):
 
     def start(self) -> int:
         enable(self.config)
-        pids = []
         for m in self.members:
             if not m.answering():
-                m.home.mkdir(parents=True, exist_ok=True)
-                m.prepare()
-                pids.append(process.spawn(m.command(), pidfile=m.pidfile, logfile=m.logfile,
-                                          cwd=m.home))
+                m.launch()
         process.wait_until(lambda: all(m.answering() for m in self.members),
                            what=f"redis nodes at {self.address}", timeout=self.start_timeout,
                            logfile=self.logfile)

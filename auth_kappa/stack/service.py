@@ -49,11 +49,15 @@ class Service:
     def own_pid(self) -> int | None:
         return process.read_pid(self.pidfile)
 
-    def start(self) -> int:
+    def launch(self) -> int:
+        """Set up and spawn, without waiting: a cluster launches every node, then waits."""
         self.home.mkdir(parents=True, exist_ok=True)
         self.prepare()
-        pid = process.spawn(self.command(), pidfile=self.pidfile, logfile=self.logfile,
-                            cwd=self.home, env=self.env())
+        return process.spawn(self.command(), pidfile=self.pidfile, logfile=self.logfile,
+                             cwd=self.home, env=self.env())
+
+    def start(self) -> int:
+        pid = self.launch()
         process.wait_until(self.answering, what=f"{self.name} at {self.address}",
                            timeout=self.start_timeout, pid=pid, logfile=self.logfile)
         return pid
