@@ -45,8 +45,7 @@ class Worker:
         self._producer: AIOKafkaProducer | None = None
         self.runtime = LiveRuntime(
             Topology.from_config(config, live=True),
-            RedisWindowStore.connect(config.redis_url, config.namespace, config.window_specs(),
-                                     group=config.group, pointer=config.pointer),
+            RedisWindowStore.from_config(config),
             emit=lambda *record: self._pending.append(record),
             outputs=self.outputs,
             commit_interval=config.commit_interval,

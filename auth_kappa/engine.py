@@ -77,8 +77,7 @@ class Engine:
         """Read-only view of what the live workers (or a replay) wrote to Redis."""
         config = config or Config.load()
         specs = config.window_specs()
-        store = RedisWindowStore.connect(config.redis_url, config.namespace, specs,
-                                         group=config.group, pointer=config.pointer)
+        store = RedisWindowStore.from_config(config)
         try:
             store.client.ping()
         except Exception as exc:  # noqa: BLE001 - any connection failure

@@ -174,5 +174,4 @@ def _check_archive_folder(archive: str) -> None:
 def _live_store(config: Config):
     from auth_kappa.state.redis_store import RedisWindowStore
 
-    return RedisWindowStore.connect(config.redis_url, config.namespace, config.window_specs(),
-                                    group=config.group, pointer=config.pointer)
+    return RedisWindowStore.from_config(config)

@@ -14,10 +14,10 @@ from auth_kappa import Engine
 from auth_kappa.archive.local_store import LocalStore
 from auth_kappa.cli.main import main
 from auth_kappa.config import Config
+from auth_kappa.topology.partitioner import partitions_of
 from auth_kappa.topology.processor import Topology
 from replay.feed import feed
 from replay.plan import make_plan
-from simulators.sinks.partition import partitions_of
 from tests.support.archive import valid_lines
 
 UTILS = ("electricity", "gas", "water")

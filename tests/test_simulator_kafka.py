@@ -125,7 +125,7 @@ def test_vectorised_murmur2_is_kafkas_partitioner() -> None:
     import numpy as np
     from aiokafka.partitioner import murmur2 as reference
 
-    from simulators.sinks.partition import murmur2, partitions_of
+    from auth_kappa.topology.partitioner import murmur2, partitions_of
 
     rnd = random.Random(5)
     keys = [os.urandom(rnd.randint(0, 40)) for _ in range(3000)] + [b"", b"a", b"ab", b"abc"]
@@ -144,7 +144,7 @@ async def test_frames_carry_the_same_readings_as_the_files(stack: Config, unique
                                                            tmp_path: Path, fmt: str) -> None:
     from auth_kappa import Engine
     from auth_kappa.topology.frames import decode_frame, is_frame
-    from simulators.sinks.partition import partitions_of
+    from auth_kappa.topology.partitioner import partitions_of
 
     prefix = f"simtest-{unique}-"
     topics = [f"{prefix}{u}" for u in UTILITIES]

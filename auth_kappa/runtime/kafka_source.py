@@ -237,6 +237,9 @@ class KafkaSource:
         (~3 s per 75k meters), and the loop must keep sending the group's heartbeats."""
         async with self._taking:    # the loop's recovery and a rebalance, one at a time
             ours = [(self.config.utility_of(tp.topic), tp.partition) for tp in tps]
+            counts = {self.config.utility_of(t): len(self.consumer.partitions_for_topic(t)
+                                                     or ()) for t in {tp.topic for tp in tps}}
+            await asyncio.to_thread(self.runtime.place, {u: n for u, n in counts.items() if n})
             seek = await asyncio.to_thread(self.runtime.assign, ours)
             await self._seek(tps, seek)
         if tps and not self._frozen:

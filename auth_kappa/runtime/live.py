@@ -96,6 +96,13 @@ class LiveRuntime:
         self.broken = None
         return seek
 
+    def place(self, counts: dict[str, int]) -> None:
+        """Each utility's topic partition count: stored for readers, and on a Redis
+        Cluster where every meter must arrive (its keys live in its partition's slot)."""
+        self.store.set_partitions(counts)
+        if self.store.cluster:
+            self.topology.placement.update(counts)
+
     def start_at(self, utility: str, partition: int, offset: int) -> None:
         """Where a partition with no committed offset starts (its log start): known, the
         partition counts as caught up as soon as nothing lies past it."""
@@ -238,7 +245,7 @@ class LiveRuntime:
                  if m > h and self._sent_marks.get(n) != m}
         changed = {n: o for n, o in self._next.items() if self._sent.get(n) != o}
         split = commits.by_partition
-        if any(t.mixed for t in self.topology.tables.values()):
+        if not self.store.cluster and any(t.mixed for t in self.topology.tables.values()):
             split = commits.whole
             if not self._warned_mixed:
                 self._warned_mixed = True

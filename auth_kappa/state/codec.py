@@ -94,3 +94,23 @@ def decode_values(raw: list[bytes], words: int) -> np.ndarray:
     empty["min"], empty["max"] = np.inf, -np.inf
     blank = empty.tobytes()
     return np.frombuffer(b"".join(v[: dt.itemsize] if v else blank for v in raw), dt)
+
+
+def add_shares(hashes: list[dict[bytes, bytes]]) -> dict[bytes, bytes]:
+    """State windows held as shares (a cluster's, one hash per source partition), field
+    -> value, as one: sums and counts add up, min and max combine."""
+    if len(hashes) == 1:
+        return hashes[0]
+    fields = [f for h in hashes for f in h]
+    if not fields:
+        return {}
+    vals = decode_values([v for h in hashes for v in h.values()], 0)
+    names, inverse = np.unique(np.array(fields, dtype=object), return_inverse=True)
+    out = np.zeros(len(names), VALUE)
+    out["min"], out["max"] = np.inf, -np.inf
+    np.add.at(out["sum"], inverse, vals["sum"])
+    np.add.at(out["count"], inverse, vals["count"])
+    np.minimum.at(out["min"], inverse, vals["min"])
+    np.maximum.at(out["max"], inverse, vals["max"])
+    raw, w = out.tobytes(), VALUE.itemsize
+    return {f: raw[i * w:(i + 1) * w] for i, f in enumerate(names.tolist())}

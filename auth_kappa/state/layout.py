@@ -3,7 +3,7 @@
 Writers (the store, replay, the rebuild's switch) and readers (Engine.connect, the
 dashboard) all build their keys here, so a layout change is a change to this module.
 
-Layout (prefix `auth:<ns>:`, ns = the namespace readers follow, e.g. v1):
+One Redis (prefix `auth:<ns>:`, ns = the namespace readers follow, e.g. v1):
   m:{<service_id>}:<utility>:<size>   HASH  window_start -> value (+ seen bits, finest size)
   f:{<service_id>}:<utility>:<size>   HASH  window_start -> first value of each seen second,
                                             open finest windows only (conflicting resends)
@@ -16,17 +16,30 @@ Layout (prefix `auth:<ns>:`, ns = the namespace readers follow, e.g. v1):
   generations:<group>                 HASH  <topic>:<partition> -> owner's claim number
   meters:<group>:<utility>:<p>        SET   service_ids seen on partition p (to reopen their
                                             open windows after a restart)
+  partitions                          HASH  utility -> partitions of its topic
   control                             HASH  freeze=<new ns> (a rebuild's switch request)
   frozen:<group>                      HASH  <topic>:<partition> -> generation, once frozen
 Outside any namespace:
   auth:namespace (AUTH_POINTER)       STRING  the namespace readers and workers follow
-The hash tag {service_id} keeps one meter's keys in one cluster slot.
+
+A Redis Cluster (cluster=True) runs a MULTI/EXEC only inside one hash slot, and a
+checkpoint's atomic unit is one source partition (runtime/commits.py). So every key a
+checkpoint writes carries its partition's tag {<utility>:<p>}:
+  m:{<utility>:<p>}:<service_id>:<size>, f:{..}:<service_id>:<size>   meter windows
+  s:{<utility>:<p>}:<size>, newest:s:{..}:<size>     that partition's share of state windows
+  <kind>:{<utility>:<p>}:<group>                     offsets, highs, marks, stats, generations
+  meters:{<utility>:<p>}:<group>
+A meter's partition is Kafka's key partitioner over the topic's partition count (stored
+under `partitions`; topology/partitioner.py), which is how readers find its keys; a
+reading on another partition is quarantined there. A state window is the sum of its
+partitions' shares, read with one pipelined round trip per node. A failover loses a
+partition's windows and offsets together (one slot, one replication stream).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 POINTER = "auth:namespace"
@@ -46,6 +59,7 @@ class Layout:
 
     namespace: str = DEFAULT_NAMESPACE
     group: str = "auth-kappa"
+    cluster: bool = False
 
     @property
     def prefix(self) -> str:
@@ -55,48 +69,100 @@ class Layout:
         """The same group's keys in another namespace (a rebuild's switch)."""
         return replace(self, namespace=namespace)
 
+    @staticmethod
+    def tag(utility: str, partition: int) -> str:
+        """A partition's hash tag on a cluster: its checkpoint's keys share one slot."""
+        return f"{{{utility}:{int(partition)}}}"
+
     # ---- window state
-    def meter(self, service_id: str, utility: str, size: int) -> str:
-        return f"{self.prefix}m:{{{service_id}}}:{utility}:{size}"
+    def meter(self, service_id: str, utility: str, size: int, partition: int | None = None
+              ) -> str:
+        head, tail = self.meter_parts("m", utility, size, partition)
+        return f"{head.decode()}{service_id}{tail.decode()}"
 
-    def first_values(self, service_id: str, utility: str, size: int) -> str:
-        return f"{self.prefix}f:{{{service_id}}}:{utility}:{size}"
+    def first_values(self, service_id: str, utility: str, size: int,
+                     partition: int | None = None) -> str:
+        head, tail = self.meter_parts("f", utility, size, partition)
+        return f"{head.decode()}{service_id}{tail.decode()}"
 
-    def meter_parts(self, kind: str, utility: str, size: int) -> tuple[bytes, bytes]:
+    def meter_parts(self, kind: str, utility: str, size: int, partition: int | None = None
+                    ) -> tuple[bytes, bytes]:
         """(head, tail) around the service_id, for keys packed by the array: kind is "m"
-        (windows) or "f" (first values)."""
+        (windows) or "f" (first values). A cluster's keys need the meter's partition."""
+        if self.cluster:
+            return (f"{self.prefix}{kind}:{self.tag(utility, self._need(partition))}:".encode(),
+                    f":{size}".encode())
         return f"{self.prefix}{kind}:{{".encode(), f"}}:{utility}:{size}".encode()
 
-    def state(self, utility: str, size: int) -> str:
+    def state(self, utility: str, size: int, partition: int | None = None) -> str:
+        if self.cluster:
+            return f"{self.prefix}s:{self.tag(utility, self._need(partition))}:{size}"
         return f"{self.prefix}s:{utility}:{size}"
 
-    def newest(self, utility: str, size: int) -> str:
+    def state_keys(self, utility: str, size: int, partitions: int) -> list[str]:
+        """The keys whose fields add up to a utility's state windows: one, or on a
+        cluster one share per partition of its topic."""
+        if self.cluster:
+            return [self.state(utility, size, p) for p in range(partitions)]
+        return [self.state(utility, size)]
+
+    def newest(self, utility: str, size: int, partition: int | None = None) -> str:
         """Newest window_start the state key has held: where its retention cut stands."""
-        return f"{self.prefix}newest:s:{utility}:{size}"
+        return f"{self.prefix}newest:{self.state(utility, size, partition)[len(self.prefix):]}"
 
     def meters(self, utility: str, partition: int) -> str:
+        if self.cluster:
+            return f"{self.prefix}meters:{self.tag(utility, partition)}:{self.group}"
         return f"{self.prefix}meters:{self.group}:{utility}:{partition}"
 
+    @property
+    def partitions(self) -> str:
+        return f"{self.prefix}partitions"
+
     # ---- the group's progress
+    def progress(self, kind: str, name: str | None = None) -> str:
+        """The hash of `kind` (offsets, highs, marks, stats, generations) holding partition
+        `name` ("gas:3"). One per group on one Redis; one per partition on a cluster (no
+        name there: the group's own, for a heartbeat with no partition)."""
+        if not self.cluster:
+            return f"{self.prefix}{kind}:{self.group}"
+        if name is None:
+            return f"{self.prefix}{kind}:{{{self.group}}}"
+        utility, p = name.rsplit(":", 1)
+        return f"{self.prefix}{kind}:{self.tag(utility, int(p))}:{self.group}"
+
+    def progress_keys(self, kind: str, counts: Mapping[str, int]) -> list[str]:
+        """Every hash of `kind`, given each utility's partition count (a cluster's; one
+        Redis has one hash)."""
+        if not self.cluster:
+            return [self.progress(kind)]
+        return [self.progress(kind), *(self.progress(kind, f"{u}:{p}")
+                                       for u, n in counts.items() for p in range(n))]
+
     @property
     def offsets(self) -> str:
-        return f"{self.prefix}offsets:{self.group}"
+        return self.progress("offsets")
 
     @property
     def highs(self) -> str:
-        return f"{self.prefix}highs:{self.group}"
+        return self.progress("highs")
 
     @property
     def marks(self) -> str:
-        return f"{self.prefix}marks:{self.group}"
+        return self.progress("marks")
 
     @property
     def stats(self) -> str:
-        return f"{self.prefix}stats:{self.group}"
+        return self.progress("stats")
 
     @property
     def generations(self) -> str:
-        return f"{self.prefix}generations:{self.group}"
+        return self.progress("generations")
+
+    def _need(self, partition: int | None) -> int:
+        if partition is None:
+            raise ValueError("a Redis Cluster layout names a meter's keys by its partition")
+        return int(partition)
 
     # ---- a rebuild's switch
     @property
@@ -111,6 +177,23 @@ class Layout:
     def everything(self) -> str:
         """SCAN pattern of every key in the namespace."""
         return f"{self.prefix}*"
+
+
+def merged(kind: str, hashes: Iterable[Mapping]) -> dict[str, float]:
+    """Several progress hashes (a cluster's, one per partition) as one: counters add up,
+    checkpoint_ts is the newest, a partition's fields are its own."""
+    out: dict[str, float] = {}
+    for h in hashes:
+        for k, v in h.items():
+            k = k.decode() if isinstance(k, bytes) else k
+            v = float(v)
+            if kind != "stats":
+                out[k] = v
+            elif k == "checkpoint_ts":
+                out[k] = max(v, out.get(k, v))
+            else:
+                out[k] = out.get(k, 0.0) + v
+    return out
 
 
 def partition_clocks(highs: Mapping[str, float], marks: Mapping[str, float] | None = None

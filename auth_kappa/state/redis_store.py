@@ -1,18 +1,21 @@
 """Window state in Redis: the live path's state store, checkpointed with the source offsets.
 
-Keys: auth_kappa/state/layout.py. The hash tag {service_id} keeps one meter's keys in one cluster slot. A checkpoint call
-is one MULTI/EXEC: meter windows (absolute), state deltas, offsets and highs together,
-so after a crash the state and the offsets it came from are always the same cut (the
-live runtime makes one call per partition: runtime/commits.py).
+Keys: auth_kappa/state/layout.py. A checkpoint call is one MULTI/EXEC: meter windows
+(absolute), state deltas, offsets and highs together, so after a crash the state and the
+offsets it came from are always the same cut (the live runtime makes one call per
+partition: runtime/commits.py). On a Redis Cluster that call's keys share their
+partition's slot, and it goes to the primary serving it.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import hiredis
 import numpy as np
@@ -20,10 +23,12 @@ import pandas as pd
 import redis
 
 from auth_kappa.state import codec
+from auth_kappa.state.clients import Client, is_cluster, node_of, primaries, sync_client
 from auth_kappa.state.layout import (
     POINTER,
     Layout,
     followed,
+    merged,
     partition_clocks,
     utility_clocks,
 )
@@ -37,10 +42,14 @@ from auth_kappa.state.resp import (
     widths,
 )
 from auth_kappa.topology.keys import uuid_keys, uuid_text
+from auth_kappa.topology.partitioner import partitions_of
 from auth_kappa.topology.processor import Slot
 from auth_kappa.topology.schema import STATES
 from auth_kappa.topology.window_table import UNKNOWN, Loader, Rows
 from auth_kappa.topology.windows import WindowSpec
+
+if TYPE_CHECKING:
+    from auth_kappa.config import Config
 
 TRIM_CHUNK = 500        # new windows per trim call: ~1 ms of Redis, between transactions
 TTL_SLACK = 86400       # idle keys outlive their retention by a day, then Redis drops them
@@ -54,27 +63,40 @@ def _script(name: str) -> str:
 
 @dataclass
 class RedisWindowStore:
-    client: redis.Redis
+    client: Client
     namespace: str
     windows: tuple[WindowSpec, ...]
     group: str = "auth-kappa"
 
     def __post_init__(self) -> None:
-        self.keys = Layout(self.namespace, self.group)
+        self.cluster = is_cluster(self.client)
+        self.keys = Layout(self.namespace, self.group, self.cluster)
         self._trim_lua = _script("trim_meters.lua")
         self._commit_lua = _script("commit.lua")
-        self._resp = RespConnection(self.client.connection_pool.connection_kwargs)
+        self._lock = threading.Lock()   # one checkpoint at a time
+        self._sockets: dict[str, RespConnection] = {}   # node -> checkpoint socket
+        self._stale_routes = False
+        self._counts: dict[str, int] = {}   # utility -> partitions (a cluster's placement)
         self._indexed: dict[tuple[str, int], set[bytes]] = {}   # in meters:... already
         self._specs = {s.size: s for s in self.windows}
         self._finest = min(self._specs)
 
     @classmethod
     def connect(cls, url: str, namespace: str | None, windows: tuple[WindowSpec, ...],
-                group: str = "auth-kappa", pointer: str = POINTER) -> RedisWindowStore:
+                group: str = "auth-kappa", pointer: str = POINTER,
+                cluster: bool = False) -> RedisWindowStore:
         # a checkpoint transaction can run for seconds under load; redis-py's default is 5 s
-        client = redis.Redis.from_url(url, socket_timeout=120, socket_connect_timeout=5)
+        client = sync_client(url, cluster, socket_timeout=120, socket_connect_timeout=5)
         ns = namespace or followed(client.get(pointer))
         return cls(client, ns, windows, group)
+
+    @classmethod
+    def from_config(cls, config: Config) -> RedisWindowStore:
+        """The store every part opens: AUTH_REDIS_URL (a cluster's node with
+        AUTH_REDIS_CLUSTER), the namespace set or followed, the group."""
+        return cls.connect(config.redis_url, config.namespace, config.window_specs(),
+                           group=config.group, pointer=config.pointer,
+                           cluster=config.redis_cluster)
 
     # ---- keys
     @property
@@ -85,12 +107,39 @@ class RedisWindowStore:
         """Point the store at another namespace (a rebuild's switch)."""
         self.namespace = namespace
         self.keys = self.keys.moved(namespace)
+        self._counts = {}
 
-    def meter_key(self, service_id: str, utility: str, size: int) -> str:
-        return self.keys.meter(service_id, utility, size)
+    def meter_key(self, service_id: str, utility: str, size: int,
+                  partition: int | None = None) -> str:
+        if self.cluster and partition is None:
+            partition = int(self.partition_of(utility, [service_id])[0])
+        return self.keys.meter(service_id, utility, size, partition)
 
-    def state_key(self, utility: str, size: int) -> str:
-        return self.keys.state(utility, size)
+    def state_key(self, utility: str, size: int, partition: int | None = None) -> str:
+        return self.keys.state(utility, size, partition)
+
+    # ---- placement (a cluster's keys follow the meter's source partition)
+    def set_partitions(self, counts: Mapping[str, int]) -> None:
+        """Each utility's topic partition count, as the workers consume it: where readers
+        of a cluster find a meter's keys and a state window's shares."""
+        if counts:
+            self.client.hset(self.keys.partitions, mapping={u: int(n) for u, n in counts.items()})
+            self._counts.update({u: int(n) for u, n in counts.items()})
+
+    def partition_counts(self, refresh: bool = False) -> dict[str, int]:
+        if refresh or not self._counts:
+            raw = self.client.hgetall(self.keys.partitions)
+            self._counts = {k.decode(): int(v) for k, v in raw.items()}
+        return dict(self._counts)
+
+    def partition_of(self, utility: str, service_ids: list[str] | np.ndarray) -> np.ndarray:
+        """The partition Kafka's key partitioner gives each meter (int32)."""
+        n = self.partition_counts().get(utility) or self.partition_counts(True).get(utility)
+        if not n:
+            raise LookupError(f"no partition count stored for {utility} in {self.namespace} "
+                              "(no worker has consumed it yet)")
+        keys = [s if isinstance(s, bytes) else str(s).encode() for s in service_ids]
+        return partitions_of(keys, n)
 
     def words(self, size: int) -> int:
         return -(-size // 64) if size == self._finest else 0
@@ -101,9 +150,9 @@ class RedisWindowStore:
         without noticing (a long GC pause, a network split) is fenced off by this number."""
         if not partitions:
             return {}
-        pipe = self.client.pipeline(transaction=True)
+        pipe = self.client.pipeline(transaction=not self.cluster)   # each HINCRBY is atomic
         for name in partitions:
-            pipe.hincrby(self.keys.generations, name, 1)
+            pipe.hincrby(self.keys.progress("generations", name), name, 1)
         return dict(zip(partitions, pipe.execute(), strict=True))
 
     def checkpoint(self, dirty: Mapping[Slot, Rows], offsets: Mapping[str, int],
@@ -122,38 +171,74 @@ class RedisWindowStore:
         `expected`: the offsets Redis must still hold for these partitions (what our last
         checkpoint wrote). Anything else means Redis lost acknowledged writes (a restart
         from an AOF that missed the last second, a failover to a lagging replica), and
-        RolledBack is raised: state and offsets then roll back together."""
-        gens, offs = self.keys.generations, self.keys.offsets
-        body, n, written, trims = self._commands(dirty, offsets, highs, stats or {},
-                                                 marks or {})
+        RolledBack is raised: state and offsets then roll back together.
+
+        On a cluster a call speaks for one partition (its keys share that slot)."""
         generations, expected = generations or {}, expected or {}
+        home = self._home(dirty, [offsets, highs, marks or {}, generations, expected])
+        gens, offs = self.keys.progress("generations", home), self.keys.progress("offsets", home)
+        body, n, written, trims = self._commands(dirty, offsets, highs, stats or {},
+                                                 marks or {}, home)
         check = command("WATCH", gens)   # not offs: every worker of the group writes it
         if generations:
             check += command("HMGET", gens, *generations)
         if expected:
             check += command("HMGET", offs, *expected)
-        with self._resp.lock:
-            for _ in range(20):
-                replies = self._resp.roundtrip(check, 1 + bool(generations) + bool(expected))
-                try:
-                    if generations:
-                        self._check_generations(generations, replies[1])
-                    if expected:
-                        self._check_offsets(expected, replies[-1])
-                except (Fenced, RolledBack):
-                    self._resp.roundtrip(command("UNWATCH"), 1)
-                    raise
-                replies = self._resp.roundtrip(command("MULTI") + body + command("EXEC"),
-                                               n + 2, check=False)
-                if replies[-1] is not None:
-                    self._after_exec(replies[-1], dirty)
-                    for trim in trims:
-                        self._resp.roundtrip(trim, 1)
-                    return written
-                # someone's rebalance touched the generations: check again
+        with self._lock:
+            sock = self._socket(offs)
+            try:
+                for _ in range(20):
+                    replies = sock.roundtrip(check, 1 + bool(generations) + bool(expected))
+                    try:
+                        if generations:
+                            self._check_generations(generations, replies[1])
+                        if expected:
+                            self._check_offsets(expected, replies[-1])
+                    except (Fenced, RolledBack):
+                        sock.roundtrip(command("UNWATCH"), 1)
+                        raise
+                    replies = sock.roundtrip(command("MULTI") + body + command("EXEC"),
+                                             n + 2, check=False)
+                    if replies[-1] is not None:
+                        self._after_exec(replies[-1], dirty, sock)
+                        for trim in trims:
+                            sock.roundtrip(trim, 1)
+                        return written
+                    # someone's rebalance touched the generations: check again
+            except (OSError, redis.RedisError):
+                self._stale_routes = self.cluster   # a failover or a moved slot: re-read
+                raise
         raise Fenced("ownership kept changing during 20 checkpoint attempts")
 
-    def _after_exec(self, reply: object, dirty: Mapping[Slot, Rows]) -> None:
+    def _home(self, dirty: Mapping[Slot, Rows], named: list[Mapping[str, object]]
+              ) -> str | None:
+        """The partition ("gas:3") a cluster checkpoint speaks for; None: no partition (a
+        heartbeat), or one Redis, where a call may span partitions."""
+        if not self.cluster:
+            return None
+        names = {n for m in named for n in m}
+        for (utility, level, _), rows in dirty.items():
+            part = rows.k1.astype(np.int64) if level == "state" else rows.part
+            if len(rows) and part is not None:
+                names.update(f"{utility}:{int(p)}" for p in np.unique(part[part >= 0]))
+        if len(names) > 1:
+            raise ValueError(f"a cluster checkpoint speaks for one partition, got {sorted(names)}")
+        return names.pop() if names else None
+
+    def _socket(self, key: str) -> RespConnection:
+        """The checkpoint socket to the primary serving `key`."""
+        opts = node_of(self.client, key, refresh=self._stale_routes)
+        if self._stale_routes:
+            for old in self._sockets.values():
+                old.close()
+            self._sockets, self._stale_routes = {}, False
+        where = str(opts.get("path") or (opts.get("host"), opts.get("port")))
+        if where not in self._sockets:
+            self._sockets[where] = RespConnection(opts)
+        return self._sockets[where]
+
+    def _after_exec(self, reply: object, dirty: Mapping[Slot, Rows],
+                    sock: RespConnection) -> None:
         """EXEC ran. Queue-time errors (OOM, say) abort it whole: raise, nothing applied.
         A failing commit.lua (the last command) applied nothing of its own either: the
         offsets did not move, raise StoreCorrupted. A failing per-meter HSET (someone wrote
@@ -167,15 +252,18 @@ class RedisWindowStore:
             return
         if type(reply[-1]) is hiredis.ReplyError:
             raise StoreCorrupted(f"checkpoint refused, nothing applied: {reply[-1]}")
-        self._repair(dirty, errors)
+        self._repair(dirty, errors, sock)
 
-    def _repair(self, dirty: Mapping[Slot, Rows], errors: list) -> None:
+    def _repair(self, dirty: Mapping[Slot, Rows], errors: list, sock: RespConnection) -> None:
         keys: list[str] = []
         for (utility, level, size), rows in dirty.items():
             if level == "meter" and len(rows):
-                for sid in dict.fromkeys(uuid_text(rows.k0, rows.k1).tolist()):
-                    keys += [self.meter_key(sid, utility, size),
-                             self.first_key(sid, utility, size)]
+                parts = rows.part if rows.part is not None else np.full(len(rows), -1)
+                pairs = zip(uuid_text(rows.k0, rows.k1).tolist(), parts.tolist(), strict=True)
+                for sid, p in dict.fromkeys(pairs):
+                    p = p if p >= 0 else None
+                    keys += [self.meter_key(sid, utility, size, p),
+                             self.first_key(sid, utility, size, p)]
                 keys += [self.meters_key(utility, int(p))
                          for p in np.unique(rows.part[rows.part >= 0])] \
                     if rows.part is not None else []
@@ -197,10 +285,11 @@ class RedisWindowStore:
             if level == "meter" and len(rows):
                 keep = self._specs[size].keep(level)
                 again = Rows(**{**rows.__dict__, "new": np.ones(len(rows), bool)})
-                cmds, _ = self._meter_commands(utility, size, again, keep, keep + TTL_SLACK)
+                cmds, _ = self._meter_commands(utility, size, again, keep, keep + TTL_SLACK,
+                                               "")
                 body += b"".join(c for c, _ in cmds)
                 n += sum(k for _, k in cmds)
-        self._resp.roundtrip(command("MULTI") + body + command("EXEC"), n + 2)
+        sock.roundtrip(command("MULTI") + body + command("EXEC"), n + 2)
 
     @staticmethod
     def _check_generations(mine: Mapping[str, int], stored: list) -> None:
@@ -225,9 +314,12 @@ class RedisWindowStore:
 
     def _commands(self, dirty: Mapping[Slot, Rows], offsets: Mapping[str, int],
                   highs: Mapping[str, float], stats: Mapping[str, int],
-                  marks: Mapping[str, float]) -> tuple[bytes, int, int, list[bytes]]:
+                  marks: Mapping[str, float], home: str | None
+                  ) -> tuple[bytes, int, int, list[bytes]]:
         """The transaction's commands as RESP: (payload, number of commands, windows,
-        retention trims to run after it)."""
+        retention trims to run after it). Scripts name one key of the slot (the offsets
+        hash) so a cluster routes and checks them."""
+        anchor = self.keys.progress("offsets", home)
         out: list[tuple[bytes, int]] = []   # (commands, how many)
         trims: list[bytes] = []
         blocks: list[tuple] = []            # state deltas: applied by commit.lua, last
@@ -238,35 +330,64 @@ class RedisWindowStore:
             keep = self._specs[size].keep(level)
             ttl = keep + TTL_SLACK
             if level == "meter":
-                commands, trim = self._meter_commands(utility, size, rows, keep, ttl)
+                commands, trim = self._meter_commands(utility, size, rows, keep, ttl, anchor)
                 out += commands
                 trims += trim
             else:
                 states = np.array(STATES, dtype="S2")[rows.k0.astype(np.int64)]
-                blob, rs = codec.state_blob(states, rows)
-                blocks.append((self.state_key(utility, size), self.keys.newest(utility, size),
-                               blob, rs, keep, ttl, size))
+                for p, pick in self._shares(rows):
+                    part = rows if pick is None else rows.select(pick)
+                    blob, rs = codec.state_blob(states if pick is None else states[pick], part)
+                    blocks.append((self.state_key(utility, size, p),
+                                   self.keys.newest(utility, size, p), blob, rs, keep, ttl, size))
             written += len(rows)
         args: list = [ALL_STATES, len(blocks), *(a for b in blocks for a in b)]
-        for key, pairs in ((self.keys.offsets, offsets.items()),
-                           (self.keys.highs, [(k, int(v)) for k, v in highs.items()]),
-                           (self.keys.marks, [(k, int(v)) for k, v in marks.items()]),
-                           (self.keys.stats, [(k, int(n)) for k, n in stats.items() if n])):
+        for kind, pairs in (("offsets", offsets.items()),
+                            ("highs", [(k, int(v)) for k, v in highs.items()]),
+                            ("marks", [(k, int(v)) for k, v in marks.items()]),
+                            ("stats", [(k, int(n)) for k, n in stats.items() if n])):
             pairs = list(pairs)
-            args += [key, len(pairs), *_flat(pairs)]
+            args += [self.keys.progress(kind, home), len(pairs), *_flat(pairs)]
         args.append(f"{time.time():.3f}")
-        out.append((command("EVAL", self._commit_lua, 0, *args), 1))
+        out.append((command("EVAL", self._commit_lua, 1, anchor, *args), 1))
         return b"".join(c for c, _ in out), sum(n for _, n in out), written, trims
 
-    def _meter_commands(self, utility: str, size: int, rows: Rows, keep: int, ttl: int
-                        ) -> tuple[list[tuple[bytes, int]], list[bytes]]:
+    def _shares(self, rows: Rows) -> list[tuple[int | None, np.ndarray | None]]:
+        """State rows by the partition whose share they are (a cluster; k1 = partition),
+        or all together (one Redis)."""
+        if not self.cluster:
+            return [(None, None)]
+        part = rows.k1.astype(np.int64)
+        return [(int(p), part == p) for p in np.unique(part)]
+
+    def _meter_commands(self, utility: str, size: int, rows: Rows, keep: int, ttl: int,
+                        anchor: str) -> tuple[list[tuple[bytes, int]], list[bytes]]:
         """Every window is a plain HSET; a new one also refreshes its key's TTL. Trimming
         the window that left retention is idempotent, so it runs after the transaction in
         small script calls (`trims`), keeping every blocking step short."""
+        if self.cluster:   # keys by the meter's partition (one per call, see _home)
+            parts = rows.part if rows.part is not None else np.full(len(rows), -1)
+            out, trims = [], []
+            for p in np.unique(parts):
+                if p < 0:
+                    p = None   # rows no reading touched: placed by the partitioner
+                pick = parts == (-1 if p is None else p)
+                o, t = self._meter_commands_at(utility, size, rows.select(pick), keep, ttl,
+                                               anchor, p)
+                out += o
+                trims += t
+            return out, trims
+        return self._meter_commands_at(utility, size, rows, keep, ttl, anchor, None)
+
+    def _meter_commands_at(self, utility: str, size: int, rows: Rows, keep: int, ttl: int,
+                           anchor: str, partition: int | None
+                           ) -> tuple[list[tuple[bytes, int]], list[bytes]]:
         words = self.words(size)
         new = np.ones(len(rows), bool) if rows.new is None else rows.new
         sid = uuid_text(rows.k0, rows.k1).astype("S36")
-        head, tail = self.keys.meter_parts("m", utility, size)
+        if self.cluster and partition is None:
+            partition = int(self.partition_of(utility, sid[:1])[0]) if len(sid) else 0
+        head, tail = self.keys.meter_parts("m", utility, size, partition)
         keys = concat(head, sid, tail)
         values = codec.values(rows, words)
         starts = rows.window_start
@@ -276,26 +397,27 @@ class RedisWindowStore:
             pick = wide == w
             out.append((pack(b"HSET", keys[pick], decimal(starts[pick]), values[pick]),
                         int(pick.sum())))
-        out += self._first_commands(utility, size, rows, sid, new, wide, ttl)
+        out += self._first_commands(utility, size, rows, sid, new, wide, ttl, partition)
         fresh = np.flatnonzero(new)
         if len(fresh):
             out.append((pack(b"EXPIRE", keys[fresh], str(ttl).encode()), len(fresh)))
         if size == self._finest:
             out += self._index_meters(utility, rows, sid, new)
-        trims = [command("EVAL", self._trim_lua, 0, *self.keys.meter_parts("m", utility, size),
+        trims = [command("EVAL", self._trim_lua, 1, anchor, head, tail,
                          codec.meter_starts_blob(sid[part], starts[part]), keep)
                  for part in np.array_split(fresh, -(-len(fresh) // TRIM_CHUNK))] \
             if len(fresh) else []
         return out, trims
 
     def _first_commands(self, utility: str, size: int, rows: Rows, sid: np.ndarray,
-                        new: np.ndarray, wide: np.ndarray, ttl: int) -> list[tuple[bytes, int]]:
+                        new: np.ndarray, wide: np.ndarray, ttl: int, partition: int | None
+                        ) -> list[tuple[bytes, int]]:
         """Open windows' first values (HSET, in the window's transaction); a final window's
         field is deleted (HDEL) unless it was never stored. Packed like the windows."""
         groups, gone = codec.firsts(rows, self.words(size))
         if not groups and not len(gone):
             return []
-        head, tail = self.keys.meter_parts("f", utility, size)
+        head, tail = self.keys.meter_parts("f", utility, size, partition)
         keys = concat(head, sid, tail)
         starts, out = rows.window_start, []
         for idx, blob in groups:
@@ -312,8 +434,11 @@ class RedisWindowStore:
             out.append((pack(b"HDEL", keys[pick], decimal(starts[pick])), len(pick)))
         return out
 
-    def first_key(self, service_id: str, utility: str, size: int) -> str:
-        return self.keys.first_values(service_id, utility, size)
+    def first_key(self, service_id: str, utility: str, size: int,
+                  partition: int | None = None) -> str:
+        if self.cluster and partition is None:
+            partition = int(self.partition_of(utility, [service_id])[0])
+        return self.keys.first_values(service_id, utility, size, partition)
 
     def meters_key(self, utility: str, partition: int) -> str:
         return self.keys.meters(utility, partition)
@@ -347,23 +472,29 @@ class RedisWindowStore:
         return keys[:, 0].copy(), keys[:, 1].copy()
 
     # ---- reads
+    def progress(self, kind: str) -> dict[str, float]:
+        """A progress hash of the group (a cluster's: every partition's, merged)."""
+        keys = self.keys.progress_keys(kind, self.partition_counts(refresh=self.cluster)
+                                       if self.cluster else {})
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hgetall(key)
+        return merged(kind, pipe.execute())
+
     def stats(self) -> dict[str, float]:
         """Running counters published by the workers' checkpoints (see _commands)."""
-        return {k.decode(): float(v) for k, v in self.client.hgetall(self.keys.stats).items()}
+        return self.progress("stats")
 
     def offsets(self) -> dict[str, int]:
-        raw = self.client.hgetall(self.keys.offsets)
-        return {k.decode(): int(v) for k, v in raw.items()}
+        return {k: int(v) for k, v in self.progress("offsets").items()}
 
     def highs(self) -> dict[str, int]:
         """Each partition's clock: the highest end_ts applied."""
-        raw = self.client.hgetall(self.keys.highs)
-        return {k.decode(): int(v) for k, v in raw.items()}
+        return {k: int(v) for k, v in self.progress("highs").items()}
 
     def marks(self) -> dict[str, int]:
         """Idle partitions' advances: how far each lets the watermark go past its clock."""
-        raw = self.client.hgetall(self.keys.marks)
-        return {k.decode(): int(v) for k, v in raw.items()}
+        return {k: int(v) for k, v in self.progress("marks").items()}
 
     def watermarks(self) -> dict[str, float]:
         """Per utility: the lowest over its partitions of clock-or-mark (what the workers'
@@ -382,12 +513,14 @@ class RedisWindowStore:
             if not len(need):
                 return None
             sids = uuid_text(k0[need], k1[need])
+            parts = self.partition_of(utility, sids).tolist() if self.cluster \
+                else [None] * len(sids)
             pipe = self.client.pipeline(transaction=False)
             words = self.words(size)
-            for sid, w in zip(sids, ws[need], strict=True):
-                pipe.hget(self.meter_key(sid, utility, size), str(int(w)))
+            for sid, w, p in zip(sids, ws[need], parts, strict=True):
+                pipe.hget(self.meter_key(sid, utility, size, p), str(int(w)))
                 if words:
-                    pipe.hget(self.first_key(sid, utility, size), str(int(w)))
+                    pipe.hget(self.first_key(sid, utility, size, p), str(int(w)))
             raw = pipe.execute()
             got = codec.decode_values(raw[::2] if words else raw, words)
             init = {name: np.zeros(len(ws), got.dtype[name].base) for name in
@@ -412,7 +545,7 @@ class RedisWindowStore:
         """Stored windows as the public frame (open ones as of the last checkpoint)."""
         cols = ["utility", "key", "window_start", "window_end", "sum", "count", "min", "max"]
         if level == "state":
-            raw = self.client.hgetall(self.state_key(utility, size))
+            raw = self.state_windows(utility, size)
             fields = [(f.decode().split(":"), v) for f, v in raw.items()]
             if key is not None:
                 fields = [(f, v) for f, v in fields if f[0] == key]
@@ -431,11 +564,26 @@ class RedisWindowStore:
                            "count": vals["count"], "min": vals["min"], "max": vals["max"]})
         return df[cols].sort_values(["key", "window_start"]).reset_index(drop=True)
 
+    def state_windows(self, utility: str, size: int) -> dict[bytes, bytes]:
+        """A utility's state windows, field -> value (a cluster's partition shares summed,
+        one pipelined round trip per node)."""
+        keys = self.keys.state_keys(utility, size,
+                                    self.partition_counts().get(utility, 0) if self.cluster else 1)
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hgetall(key)
+        return codec.add_shares(pipe.execute())
+
     def drop_namespace(self, batch: int = 1000) -> int:
-        """Delete every key of this namespace (after a rebuild's switch), in SCAN batches."""
+        """Delete every key of this namespace (after a rebuild's switch), in SCAN batches
+        on every primary."""
         n = 0
-        for keys in _chunks(self.client.scan_iter(match=self.keys.everything, count=batch), batch):
-            n += self.client.unlink(*keys)
+        for node in primaries(self.client):
+            for keys in _chunks(node.scan_iter(match=self.keys.everything, count=batch), batch):
+                pipe = node.pipeline(transaction=False)   # a cluster's keys span slots
+                for key in keys:
+                    pipe.unlink(key)
+                n += sum(pipe.execute())
         return n
 
 

@@ -22,7 +22,7 @@ from auth_kappa.topology.keys import uuid_text
 from auth_kappa.topology.quarantine import Rejected, reject_rows
 from auth_kappa.topology.readings import Readings
 from auth_kappa.topology.schema import STATES, UTILITIES
-from auth_kappa.topology.validate import Rules, validate
+from auth_kappa.topology.validate import Rules, placed, validate
 from auth_kappa.topology.watermark import Watermark, late_mask
 from auth_kappa.topology.window_table import Loader, Rows, WindowTable
 from auth_kappa.topology.windows import WindowSpec
@@ -66,6 +66,9 @@ class Topology:
     watermarks: dict[str, Watermark] = field(default_factory=dict)
     # state windows keyed (state, partition): deltas a runtime commits partition by partition
     state_per_partition: bool = False
+    # utility -> its topic's partition count, where each meter must arrive (a Redis
+    # Cluster store keeps a meter's keys in its partition's slot): others are quarantined
+    placement: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: Config, *, live: bool) -> Topology:
@@ -117,6 +120,9 @@ class Topology:
         """One batch of one topic (any of its partitions)."""
         batch, rejects = decode(utility, messages)
         batch, keys, bad = validate(batch, self.rules)
+        if self.placement.get(utility) and len(batch):
+            batch, keys, misplaced = placed(batch, keys, self.placement[utility])
+            bad += misplaced
         wm = self.watermarks[utility]
         # a clock never passes the wall clock plus the allowed skew, even when a record's
         # own timestamp is wrong (readings past it are quarantined as "future" anyway)

@@ -11,6 +11,7 @@ import numpy as np
 
 from auth_kappa.topology.decode import split_bad
 from auth_kappa.topology.keys import uuid_keys
+from auth_kappa.topology.partitioner import partitions_of
 from auth_kappa.topology.quarantine import Rejected
 from auth_kappa.topology.readings import Readings
 from auth_kappa.topology.schema import UTILITIES
@@ -63,6 +64,23 @@ def validate(batch: Readings, rules: Rules = Rules()
         bad |= mask
     good, rejected = split_bad(batch, checks)
     return good, keys[~bad], rejected
+
+
+def placed(batch: Readings, keys: np.ndarray, partitions: int
+           ) -> tuple[Readings, np.ndarray, list[Rejected]]:
+    """Readings on the partition Kafka's key partitioner gives their meter (key =
+    service_id over `partitions`); the others are quarantined, with where they belong."""
+    want = partitions_of(batch.service_id.tolist(), partitions)
+    wrong = want != batch.partition
+    if not wrong.any():
+        return batch, keys, []
+    reasons = [f"meter belongs on partition {w} of {partitions} (key = service_id), "
+               f"arrived on {p}" for w, p in zip(want[wrong].tolist(),
+                                               batch.partition[wrong].tolist(), strict=True)]
+    from auth_kappa.topology.quarantine import reject_rows
+
+    return (batch.take(np.flatnonzero(~wrong)), keys[~wrong],
+            reject_rows(batch.take(np.flatnonzero(wrong)), reasons))
 
 
 def _reference(batch: Readings, rules: Rules) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 Days of readings never pass through Kafka here, so the Kafka columns are synthetic but
 consistent with what Kafka would have assigned: topic = <--topic-prefix><utility>,
-partition = murmur2(service_id) % partitions (the producers' partitioner, sinks/partition.py),
+partition = murmur2(service_id) % partitions (the producers' partitioner, auth_kappa/topology/partitioner.py),
 offsets sequential per partition in stream order (malformed messages take an offset too),
 ingest_time = the message's due time. Objects are cut, named and encoded by the archiver's
 own code (auth_kappa.archive.rolls.encode_objects), and "malformed" is decided by the
@@ -28,9 +28,9 @@ from auth_kappa.archive.store import ObjectStore
 from auth_kappa.config import UTILITIES
 from auth_kappa.errors import UserError
 from auth_kappa.topology.decode import Message
+from auth_kappa.topology.partitioner import partitions_of
 from simulators.faults import Emission
 from simulators.sinks.frames import parse_lines
-from simulators.sinks.partition import partitions_of
 from simulators.stream import Simulation
 
 ROLL_ROWS = 1 << 19

@@ -34,10 +34,10 @@ import pyarrow.json as pajson
 
 from auth_kappa.errors import UserError
 from auth_kappa.topology.frames import FRAME_SCHEMA, encode_frame
+from auth_kappa.topology.partitioner import partitions_of
 from simulators.faults import Emission
 from simulators.sinks.files import lines_bytes
 from simulators.sinks.kafka import KafkaSink
-from simulators.sinks.partition import partitions_of
 from simulators.stream import Simulation
 
 # Kafka's default message.max.bytes is ~1 MB; a frame row is ~40 bytes after lz4.

@@ -167,7 +167,7 @@ def add_partitions(run: Run, to: int = 6) -> None:
     """Topics grow 4 -> 6 mid-stream; new meters then stream to the new partitions."""
     from confluent_kafka.admin import AdminClient, NewPartitions
 
-    from simulators.sinks.partition import partitions_of
+    from auth_kappa.topology.partitioner import partitions_of
 
     s = run.scenario
     speed = float(s.pace.rstrip("x"))

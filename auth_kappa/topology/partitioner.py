@@ -2,8 +2,9 @@
 
 partition = (murmur2(key) & 0x7fffffff) % partitions, the rule of the Java client,
 aiokafka's DefaultPartitioner and librdkafka's `murmur2_random` for non-null keys. The
-frame sink groups readings with it, so a meter's readings land on the partition that
-its single messages (key = service_id) would have gone to.
+simulator's frame sink groups readings with it (a meter's readings land where its single
+messages, key = service_id, would go), and on a Redis Cluster a meter's keys live in its
+partition's slot, found with it (state/layout.py).
 """
 
 from __future__ import annotations
