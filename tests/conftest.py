@@ -37,3 +37,13 @@ def stack(config: Config) -> Config:
 @pytest.fixture
 def unique() -> str:
     return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def redis_cluster():
+    """A private Redis Cluster (3 primaries, 3 replicas) for the session's cluster tests."""
+    from tests.support.redis_cluster import start_private_cluster
+
+    cluster = start_private_cluster()
+    yield cluster
+    cluster.down()

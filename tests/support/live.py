@@ -65,9 +65,7 @@ class LiveCase:
         return proc
 
     def store(self) -> RedisWindowStore:
-        c = self.config
-        return RedisWindowStore.connect(c.redis_url, c.namespace, c.window_specs(),
-                                        group=self.name)
+        return RedisWindowStore.from_config(self.config)   # a cluster's with AUTH_REDIS_CLUSTER
 
     def committed(self) -> dict[str, int]:
         """Messages covered by committed checkpoints, per utility."""

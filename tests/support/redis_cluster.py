@@ -1,0 +1,91 @@
+"""A private Redis Cluster for a test session: six real redis-server nodes started by the
+project's own `stack up redis --redis-cluster`, stopped at the end; its primaries are
+killed by their own pids in the failover tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from auth_kappa.stack.redis_cluster import NODES
+from tests.chaos.services import free_ports
+
+
+@dataclass
+class PrivateCluster:
+    base: int
+    home: Path
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.base}/0"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What makes every part of AUTH-Kappa use this cluster."""
+        return {"AUTH_REDIS_URL": self.url, "AUTH_REDIS_CLUSTER": "1"}
+
+    @property
+    def stack_env(self) -> dict[str, str]:
+        return {**os.environ, "AUTH_STACK_DIR": str(self.home), "AUTH_REDIS_URL": self.url}
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "auth_kappa.cli.main", *args],
+                              env=self.stack_env, capture_output=True, text=True, timeout=180)
+
+    def up(self) -> None:
+        run = self.cli("stack", "up", "redis", "--redis-cluster")
+        assert run.returncode == 0, run.stdout + run.stderr
+
+    def down(self) -> None:
+        self.cli("stack", "down", "redis")
+
+    def ports(self) -> list[int]:
+        return [self.base + i for i in range(NODES)]
+
+    def primary_of(self, key: str) -> int:
+        """Port of the primary serving `key` now."""
+        slot = redis.Redis(port=self.base).cluster("keyslot", key)
+        for port in self.ports():
+            try:
+                info = redis.Redis(port=port, socket_timeout=2).info("replication")
+            except redis.RedisError:
+                continue
+            if info.get("role") != "master":
+                continue
+            shards = redis.Redis(port=port).cluster("slots")
+            for lo, hi, primary, *_ in shards:
+                if lo <= slot <= hi:
+                    return int(primary[1])
+        raise AssertionError(f"no primary serves slot {slot}")
+
+    def pid(self, port: int) -> int:
+        return int(redis.Redis(port=port).info("server")["process_id"])
+
+    def healthy(self, timeout: float = 60) -> None:
+        """Every slot served again (after a failover)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for port in self.ports():
+                try:
+                    if redis.Redis(port=port, socket_timeout=1).cluster("info")[
+                            "cluster_state"] == "ok":
+                        return
+                except redis.RedisError:
+                    continue
+            time.sleep(0.3)
+        raise AssertionError("the cluster did not serve every slot again")
+
+
+def start_private_cluster() -> PrivateCluster:
+    base = free_ports(NODES, start=38000, also=(10000,))
+    cluster = PrivateCluster(base, Path(tempfile.mkdtemp(prefix="auth-rc-")))
+    cluster.up()
+    return cluster
