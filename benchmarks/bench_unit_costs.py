@@ -25,9 +25,16 @@ worker count (1, 2, 4 `auth-kappa worker` processes in one group, archiver on as
    archive holds exactly one row per reading;
 7. cleanup: namespace, bucket, topics.
 
-One Redis primary: the store cannot use a Redis Cluster yet (issue 11 item 1).
+Each configuration runs against 1 Redis primary (the stack's shared server) and against
+3 primaries: a private Redis Cluster (3 primaries, 3 replicas) started for the run by
+`auth-kappa stack up redis --redis-cluster` in a temp stack dir, workers with
+AUTH_REDIS_CLUSTER=1. Redis CPU is summed over the primaries (each one's background
+subtracted; the replicas' CPU is reported apart), Redis bytes are MEMORY USAGE of the run's
+namespace summed over the primaries. The worker logs are searched for store errors
+(CROSSSLOT, MOVED, Fenced, store failure, Traceback) and the count reported.
 
-  .venv/bin/python benchmarks/bench_unit_costs.py            # ~6 min; make bench-costs
+  .venv/bin/python benchmarks/bench_unit_costs.py            # ~10 min; make bench-costs
+  .venv/bin/python benchmarks/bench_unit_costs.py --redis 3 --workers 1 --cases frames
 
 Writes its section of benchmarks/README.md, benchmarks/unit_costs.json, and the package
 defaults auth_kappa/capacity_defaults.py that `auth-kappa plan` reads.
@@ -37,6 +44,7 @@ Exit 1 if a result is wrong.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -70,6 +78,7 @@ from benchmarks.bench_worker import (  # noqa: E402
     stop,
     tail,
 )
+from benchmarks.redis_targets import RedisTarget, private_cluster, single  # noqa: E402
 from benchmarks.report import write_section  # noqa: E402
 
 JSON_OUT = Path(__file__).with_name("unit_costs.json")
@@ -95,6 +104,14 @@ class Result:
     archive_bytes: int
     archive_objects: int
     check: str
+    primaries: int = 1
+    meters: int = 0
+    redis_cpu_by_primary: list[float] | None = None   # net of each one's background
+    redis_replica_cpu_s: float = 0.0                  # a cluster's replicas (not in redis_cpu_s)
+    redis_bytes: int = 0                              # the namespace at the end, all primaries
+    redis_keys: int = 0
+    log_problems: int = 0                             # store errors in the worker logs
+    redis_used_growth: int = 0                        # INFO used_memory growth, all primaries
 
     def per_million(self, cpu: float) -> float:
         return cpu / self.readings * 1e6
@@ -136,9 +153,13 @@ class TreeCpu:
         return sum(self.seen.values())
 
 
-def redis_cpu(client) -> float:
-    info = client.info("cpu")
-    return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+STORE_ERRORS = re.compile(r"CROSSSLOT|MOVED|ASK |Fenced|fenced|store failure|Traceback|"
+                          r"ClusterError|ResponseError")
+
+
+def log_problems(text: str) -> list[str]:
+    """Lines of a worker log that say the store went wrong (the run may still be right)."""
+    return [line for line in text.splitlines() if STORE_ERRORS.search(line)]
 
 
 def log_bytes(cfg: Config, contains: str, topics: list[str] | None = None) -> int:
@@ -214,27 +235,27 @@ def drop_bucket(s3, bucket: str) -> None:
 
 
 def run_one(case: Case, workers: int, cfg: Config, tmp: Path, partitions: int,
-            limit: float, archive: bool = True) -> Result:
-    import redis
+            limit: float, archive: bool = True, target: RedisTarget | None = None) -> Result:
     from confluent_kafka.admin import AdminClient
 
+    target = target or single(cfg.redis_url)
     kind = "single" if case.frame_size is None else "frames"
-    base = f"uc{uuid.uuid4().hex[:8]}{case.key}{workers}"
+    base = f"uc{uuid.uuid4().hex[:8]}{case.key}{workers}{len(target.primaries)}"
     topics = [f"{base}-{u}" for u in UTILITIES]
     s3 = s3_client(cfg.s3_endpoint, cfg.s3_access_key, cfg.s3_secret_key, cfg.s3_region)
-    rclient = redis.Redis.from_url(cfg.redis_url)
     admin = AdminClient({"bootstrap.servers": cfg.kafka})
     env = {**os.environ, "AUTH_TOPIC_PREFIX": f"{base}-", "AUTH_GROUP": base,
            "AUTH_NAMESPACE": base, "AUTH_S3_BUCKET": base, "AUTH_ARCHIVE": "01"[archive],
            "AUTH_ARCHIVE_ROLL_SECONDS": ROLL_SECONDS, "AUTH_PARTITIONS": str(partitions),
-           "AUTH_CACHE_DIR": str(tmp / "cache")}
-    store = RedisWindowStore.connect(cfg.redis_url, base, Config.load(env=env).window_specs(),
-                                     group=base)
+           "AUTH_CACHE_DIR": str(tmp / "cache"), **target.env}
+    store = RedisWindowStore.connect(target.url, base, Config.load(env=env).window_specs(),
+                                     group=base, cluster=target.cluster)
     procs = []
     try:
         ensure_topics(cfg.kafka, topics, partitions)
         ensure_bucket(s3, base)
         before_kafka = log_bytes(cfg, base)
+        before_memory = target.used_memory()
         for i in range(workers):
             procs.append(start([PY, "-m", "auth_kappa.cli.main", "worker", "--log-level",
                                 "warning"], env, ROOT, tmp / f"{base}-w{i}.log"))
@@ -249,11 +270,13 @@ def run_one(case: Case, workers: int, cfg: Config, tmp: Path, partitions: int,
             time.sleep(0.5)
         cpu = TreeCpu([p.pid for p in procs])
         time.sleep(2.0)                      # settle, then measure Redis's background
-        r0, i0, b0 = redis_cpu(rclient), cpu.sample(), time.perf_counter()
+        r0, q0, i0, b0 = target.cpu(), target.replica_cpu(), cpu.sample(), time.perf_counter()
         time.sleep(3.0)
-        bg_rate = (redis_cpu(rclient) - r0) / (time.perf_counter() - b0)
+        bg_rates = [(b - a) / (time.perf_counter() - b0)
+                    for a, b in zip(r0, target.cpu(), strict=True)]
+        q_rate = (target.replica_cpu() - q0) / (time.perf_counter() - b0)
         idle_rate = (cpu.sample() - i0) / (time.perf_counter() - b0)
-        w0, r0, t0 = cpu.sample(), redis_cpu(rclient), time.perf_counter()
+        w0, r0, q0, t0 = cpu.sample(), target.cpu(), target.replica_cpu(), time.perf_counter()
         manifest, _ = produce(case, base, tmp / f"{base}-sim", partitions)
         ends = end_offsets(cfg.kafka, topics)
         messages = sum(ends.values())
@@ -270,23 +293,34 @@ def run_one(case: Case, workers: int, cfg: Config, tmp: Path, partitions: int,
             if time.perf_counter() - t0 > limit:
                 raise Wrong(f"{workers} workers did not finish within {limit:.0f} s")
             time.sleep(0.25)
-        w1, r1, t1 = cpu.sample(), redis_cpu(rclient), time.perf_counter()
+        w1, r1, q1, t1 = cpu.sample(), target.cpu(), target.replica_cpu(), time.perf_counter()
+        memory_growth = target.used_memory() - before_memory
         for p in procs:
             stop(p)
         procs = []
+        bad = [ln for i in range(workers)
+               for ln in log_problems(tail(tmp / f"{base}-w{i}.log", 10**8))]
+        for line in bad[:5]:
+            print(f"  worker log: {line[:300]}", file=sys.stderr)
+        problems = len(bad)
         check = check_ours(store, manifest)
+        r_bytes, r_keys = target.namespace_bytes(store.keys.everything)
         a_bytes, a_objects, a_rows = archive_objects(s3, base)
         if archive and a_rows != readings:
             raise Wrong(f"the archive holds {a_rows:,} rows, the simulator sent {readings:,} "
                         "readings")
-        bg = bg_rate * (t1 - t0)
+        span = t1 - t0
+        net = [max(0.0, b - a - rate * span) for a, b, rate in zip(r0, r1, bg_rates, strict=True)]
         if archive:
             check += f", archive {a_rows:,} rows"
-        return Result(kind, workers, archive, readings, messages, t1 - t0, w1 - w0,
-                      max(0.0, r1 - r0 - bg), bg, idle_rate * (t1 - t0),
+        check += f", {problems} store errors in logs"
+        return Result(kind, workers, archive, readings, messages, span, w1 - w0,
+                      sum(net), sum(bg_rates) * span, idle_rate * span,
                       log_bytes(cfg, base, topics) - before_kafka,
                       log_bytes(cfg, base) - before_kafka, a_bytes, a_objects,
-                      check)
+                      check, len(target.primaries), case.meters, net,
+                      max(0.0, q1 - q0 - q_rate * span), r_bytes, r_keys, problems,
+                      memory_growth)
     finally:
         for p in procs:
             stop(p)
@@ -313,11 +347,12 @@ def state_bytes_per_meter() -> dict[str, float]:
 
 
 def unit_costs(results: list[Result], frame_size: int, state: dict[str, float]) -> dict:
-    """The plan's inputs: per case, the highest cost over the worker counts (conservative)."""
+    """The plan's inputs: per case, the highest cost over the worker counts and Redis
+    configurations (conservative)."""
     out: dict = {"measured": datetime.now(UTC).strftime("%Y-%m-%d"),
                  "source": "benchmarks/bench_unit_costs.py (make bench-costs)",
                  "frame_size": frame_size,
-                 "redis_primaries_measured": 1,
+                 "redis_primaries_measured": sorted({r.primaries for r in results}),
                  "redis_bytes_per_meter_utility": state["minute_key"] + state["hour_key"],
                  "redis_bytes_source": "benchmarks/bench_state_size.py: MEMORY USAGE of one "
                                        "meter's 1m key (2 h) + 1h key (7 d), one utility"}
@@ -333,29 +368,76 @@ def unit_costs(results: list[Result], frame_size: int, state: dict[str, float]) 
             "kafka_all_bytes_per_reading": round(max(r.kafka_all_bytes / r.readings
                                                      for r in rs), 2),
             "archive_bytes_per_reading": round(max(r.archive_bytes / r.readings for r in rs), 2),
-            "workers_measured": sorted(r.workers for r in rs)}
+            "workers_measured": sorted({r.workers for r in rs}),
+            "redis_cpu_s_per_million_by_primaries": {
+                str(n): round(max(r.per_million(r.redis_cpu_s) for r in rs
+                                  if r.primaries == n), 2)
+                for n in sorted({r.primaries for r in rs})}}
         if bare:
             out[kind]["worker_cpu_s_per_million_without_archiver"] = round(
                 max(r.per_million(r.worker_cpu_s) for r in bare), 2)
     return out
 
 
+def redis_label(r: Result) -> str:
+    return "1" if r.primaries == 1 else f"{r.primaries} (cluster)"
+
+
+def per_meter(r: Result, used: bool = False) -> float:
+    """Redis bytes of the run's namespace per meter and utility, as the run left it
+    (`used`: the primaries' used_memory growth over the run instead)."""
+    return (r.redis_used_growth if used else r.redis_bytes) / max(1, r.meters * len(UTILITIES))
+
+
+def busiest_share(r: Result) -> float:
+    """The busiest primary's part of the Redis CPU (1/primaries if spread evenly)."""
+    net = r.redis_cpu_by_primary or [r.redis_cpu_s]
+    return max(net) / sum(net) if sum(net) else float("nan")
+
+
 def table(results: list[Result]) -> str:
-    rows = ["| case | workers | readings | messages | worker CPU s / M readings (idle share) | "
-            "Redis CPU s / M readings (background) | Kafka B / reading (all topics) | "
+    rows = ["| case | workers | Redis primaries | readings | messages | worker CPU s / M "
+            "readings (idle share) | Redis CPU s / M readings (background) | Redis B / meter "
+            "and utility at the end (used_memory growth) | Kafka B / reading (all topics) | "
             "archive B / reading (objects, rows each) | wall s | check |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in results:
         archive = (f"**{r.archive_bytes / r.readings:.2f}** ({r.archive_objects}, "
                    f"{r.readings / max(1, r.archive_objects):,.0f})" if r.archive else "-")
         rows.append(
             f"| {r.case} | {r.workers}{'' if r.archive else ', no archiver'} | "
+            f"{redis_label(r)} | "
             f"{r.readings:,} | {r.messages:,} | **{r.per_million(r.worker_cpu_s):.1f}** "
             f"({r.per_million(r.worker_idle_cpu_s):.1f}) | "
             f"**{r.per_million(r.redis_cpu_s):.2f}** ({r.per_million(r.redis_bg_cpu_s):.2f}) | "
+            f"{per_meter(r):,.0f} ({per_meter(r, used=True):,.0f}) | "
             f"**{r.kafka_bytes / r.readings:.1f}** ({r.kafka_all_bytes / r.readings:.1f}) | "
             f"{archive} | {r.seconds:.1f} | {r.check} |")
     return "\n".join(rows)
+
+
+def ratios(results: list[Result]) -> str:
+    """Per case and worker count: a cluster's costs over one primary's, and how evenly the
+    cluster's primaries shared the Redis CPU."""
+    rows = ["| case | workers | worker CPU | Redis CPU (primaries) | Redis CPU of the replicas "
+            "/ primaries | Redis B per meter (used_memory growth) | busiest primary's share of "
+            "Redis CPU | wall s |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    one = {(r.case, r.workers): r for r in results if r.archive and r.primaries == 1}
+    for c in results:
+        o = one.get((c.case, c.workers))
+        if not c.archive or c.primaries == 1 or o is None:
+            continue
+        shares = ", ".join(f"{x / sum(c.redis_cpu_by_primary or [1]):.0%}"
+                           for x in sorted(c.redis_cpu_by_primary or [], reverse=True))
+        rows.append(
+            f"| {c.case} | {c.workers} | {c.worker_cpu_s / o.worker_cpu_s:.2f}x | "
+            f"**{c.redis_cpu_s / o.redis_cpu_s:.2f}x** | "
+            f"{c.redis_replica_cpu_s / max(1e-9, c.redis_cpu_s):.2f} | "
+            f"{per_meter(c) / per_meter(o):.2f}x ({per_meter(c, True) / per_meter(o, True):.2f}x)"
+            f" | {busiest_share(c):.0%} ({shares}) | "
+            f"{c.seconds / o.seconds:.2f}x |")
+    return "\n".join(rows) if len(rows) > 2 else ""
 
 
 def write_defaults(costs: dict) -> None:
@@ -364,6 +446,19 @@ def write_defaults(costs: dict) -> None:
         '"""Measured unit costs shipped with the package: `auth-kappa plan` defaults.\n\n'
         "Written by benchmarks/bench_unit_costs.py (make bench-costs); do not edit by hand.\n"
         '"""\n\nUNIT_COSTS: dict = ' + pprint.pformat(costs, width=90, sort_dicts=True) + "\n")
+
+
+def parse_counts(text: str, flag: str, allowed: tuple[int, ...] | None = None) -> list[int]:
+    """'1,2,4' -> [1, 2, 4]; anything else is one line naming the flag."""
+    try:
+        counts = [int(n) for n in text.split(",")]
+    except ValueError:
+        raise SystemExit(f"{flag} {text!r}: expected positive whole numbers, e.g. 1,2,4") from None
+    if not counts or min(counts) < 1 or (allowed and set(counts) - set(allowed)):
+        raise SystemExit(f"{flag} {text!r}: expected "
+                         + (" and/or ".join(map(str, allowed)) if allowed else
+                            "positive whole numbers, e.g. 1,2,4"))
+    return list(dict.fromkeys(counts))
 
 
 def main() -> int:
@@ -375,6 +470,8 @@ def main() -> int:
     p.add_argument("--frame-size", type=int, default=500)
     p.add_argument("--partitions", type=int, default=4, help="per utility topic")
     p.add_argument("--workers", default="1,2,4", help="worker counts to measure")
+    p.add_argument("--redis", default="1,3",
+                   help="Redis primaries: 1 (the stack's server), 3 (a private cluster)")
     p.add_argument("--cases", default="single,frames")
     p.add_argument("--no-split", action="store_true",
                    help="skip the extra 1-worker run without the archiver")
@@ -382,7 +479,8 @@ def main() -> int:
                    help="print only: leave README, unit_costs.json and the defaults alone")
     args = p.parse_args()
     cfg = Config.load()
-    counts = [int(n) for n in args.workers.split(",")]
+    counts = parse_counts(args.workers, "--workers")
+    configs = parse_counts(args.redis, "--redis", allowed=(1, 3))
     cases = []
     for c in args.cases.split(","):
         if c == "single":
@@ -397,17 +495,25 @@ def main() -> int:
                           capture_output=True, text=True).stdout.strip()
     results: list[Result] = []
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="bench-costs-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-costs-") as tmp, \
+            contextlib.ExitStack() as up:
+        targets = {1: single(cfg.redis_url)}
+        if 3 in configs:
+            print("starting a private Redis Cluster (stack up redis --redis-cluster) ...",
+                  file=sys.stderr, flush=True)
+            targets[3] = up.enter_context(private_cluster())
         try:
             for case in cases:
-                runs = [(n, True) for n in counts] + [(1, False)] * (not args.no_split)
-                for n, archive in runs:
-                    print(f"[{case.label}] {n} worker(s){'' if archive else ', no archiver'} "
-                          "...", file=sys.stderr, flush=True)
+                runs = [(k, n, True) for k in configs for n in counts]
+                runs += [(configs[0], 1, False)] * (not args.no_split)
+                for k, n, archive in runs:
+                    print(f"[{case.label}] {n} worker(s){'' if archive else ', no archiver'}, "
+                          f"{targets[k].label} ...", file=sys.stderr, flush=True)
                     r = run_one(case, n, cfg, Path(tmp), args.partitions, limit=300,
-                                archive=archive)
+                                archive=archive, target=targets[k])
                     print(f"  {r.per_million(r.worker_cpu_s):.1f} worker CPU s/M, "
                           f"{r.per_million(r.redis_cpu_s):.2f} Redis CPU s/M, "
+                          f"{per_meter(r):,.0f} Redis B/meter, "
                           f"{r.kafka_bytes / r.readings:.1f} Kafka B, "
                           f"{r.archive_bytes / r.readings:.2f} archive B per reading; "
                           f"{r.seconds:.1f} s", file=sys.stderr, flush=True)
@@ -420,9 +526,11 @@ def main() -> int:
     costs["runs"] = [asdict(r) for r in results]
     cmd = "auth-kappa stack up && make bench-costs"
     flags = {"meters": 20_000, "single_duration": "90s", "frames_duration": "5m",
-             "frame_size": 500, "partitions": 4, "workers": "1,2,4", "cases": "single,frames"}
+             "frame_size": 500, "partitions": 4, "workers": "1,2,4", "cases": "single,frames",
+             "redis": "1,3"}
     extra = [f"--{k.replace('_', '-')} {getattr(args, k)}" for k, v in flags.items()
              if getattr(args, k) != v]
+    extra += ["--no-split"] * args.no_split
     if extra:
         cmd = ".venv/bin/python benchmarks/bench_unit_costs.py " + " ".join(extra)
     body = f"""## Unit costs per reading (`benchmarks/bench_unit_costs.py`)
@@ -431,20 +539,37 @@ Measured {costs['measured']} ({costs['machine']}; {time.perf_counter() - started
 the whole run). N `auth-kappa worker` processes in one group (stream + archiver, as deployed;
 archive rolls of {ROLL_SECONDS}) consume {args.partitions} partitions per utility while
 `auth-kappa simulate --to kafka` fills them ({args.meters:,} meters; frames of
-{args.frame_size}). CPU is counted from the moment the workers' groups are stable until
+{args.frame_size}). Each runs against 1 Redis primary (the stack's server, shared with
+whatever else runs) and against 3 primaries: a private Redis Cluster (3 primaries, 3
+replicas, started by `auth-kappa stack up redis --redis-cluster`; workers with
+AUTH_REDIS_CLUSTER=1). CPU is counted from the moment the workers' groups are stable until
 every offset is in Redis and in the archive, so it is robust to other load on the machine;
 wall seconds are not.
 
 {table(results)}
 
+{"Cluster over one primary, same case and worker count (ratios of the figures above):" if ratios(results) else ""}
+
+{ratios(results)}
+
 - Worker CPU: /proc/<pid>/stat utime+stime of the worker processes and their children.
   In brackets: what the same workers use idle (polling, heartbeats), measured over 3 s
   before the run and charged over its seconds; it is included in the figure, as it is
   in production, and it is why more workers cost a little more per reading here.
-- Redis CPU: INFO cpu used_cpu_sys+used_cpu_user of the (shared) server over the run,
-  minus its background rate over 3 idle seconds just before (in brackets: the background
-  subtracted). **One Redis primary**: the store cannot use a Redis Cluster yet (issue 11
-  item 1); the 3-primary column comes with it.
+- Redis CPU: INFO cpu used_cpu_sys+used_cpu_user over the run, summed over the primaries,
+  each minus its background rate over 3 idle seconds just before (in brackets: the
+  background subtracted). A cluster's replicas are not in the figure (the ratio table
+  gives their CPU as a fraction of the primaries'); the busiest primary's share says how
+  evenly the partitions' hash tags ({{utility:p}}) spread over the primaries.
+- Redis B / meter and utility: MEMORY USAGE (SAMPLES 0) of every key of the run's namespace
+  when it ends, summed over the primaries, / (meters x 3). This is the state a short run
+  leaves (a few minutes of windows), for comparing layouts; the plan's bytes per meter at
+  full retention come from benchmarks/bench_state_size.py. In brackets: growth of INFO
+  used_memory over the run, summed over the primaries (counts what MEMORY USAGE does not,
+  e.g. a cluster's per-key slot bookkeeping, but on the shared server also anything else
+  written meanwhile).
+- Store errors in logs: worker log lines matching CROSSSLOT, MOVED, ASK, Fenced/fenced,
+  store failure, Traceback, ClusterError or ResponseError.
 - Kafka: growth of the source topics' segment files (*.log) in the broker's log dir: record
   batches as stored, one replica (multiply by the replication factor). In brackets: every
   topic of the run, including what the workers write (closed windows, late readings).
@@ -455,15 +580,19 @@ wall seconds are not.
 - Check: per utility the state 1-minute windows in Redis count exactly the manifest's valid
   readings and sum to its consumption; the archive holds one row per reading.
 - The plan's inputs (benchmarks/unit_costs.json, auth_kappa/capacity_defaults.py) take, per
-  case, the highest cost over the worker counts.
+  case, the highest cost over the worker counts and Redis configurations.
 
 Reproduce: `{cmd}`
 """
     print(body)
     if not args.no_write:
         write_section("bench_unit_costs", body)
-        JSON_OUT.write_text(json.dumps(costs, indent=2) + "\n")
-        write_defaults({k: v for k, v in costs.items() if k != "runs"})
+        if all(c in costs for c in ("single", "frames")):
+            JSON_OUT.write_text(json.dumps(costs, indent=2) + "\n")
+            write_defaults({k: v for k, v in costs.items() if k != "runs"})
+        else:
+            print("bench_unit_costs: both cases are needed to write the plan's defaults; "
+                  "left unit_costs.json and capacity_defaults.py alone", file=sys.stderr)
     return 0
 
 
