@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     utilities = tuple(u for u in UTILITIES if u in (args.utility or UTILITIES))
     _check_archive_folder(args.archive)
     if not args.dry_run:   # fail in one line now, not after planning (or in a client's retries)
-        check_redis(config.redis_url)
+        check_redis(config.redis_url, cluster=config.redis_cluster)
         if args.mode == "rebuild":
             check_kafka(config.kafka)
     objects = open_store(args.archive, config)

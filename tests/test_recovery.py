@@ -1,6 +1,7 @@
-"""One recovery path, against the real Redis: after a failed checkpoint, a Redis that lost
-acknowledged writes, a restart or a takeover from a lagging owner, the windows equal a
-brute force over the input, and nothing is published or routed late twice."""
+"""One recovery path, against the real Redis and a real Redis Cluster: after a failed
+checkpoint, a Redis that lost acknowledged writes (a failover to a lagging replica), a
+restart or a takeover from a lagging owner, the windows equal a brute force over the
+input, and nothing is published or routed late twice."""
 
 from __future__ import annotations
 
@@ -19,10 +20,13 @@ from tests.support.partitioned import check, feed, messages, readings, runtime
 pytestmark = pytest.mark.stack
 
 
-@pytest.fixture
-def store(stack, unique):
-    s = RedisWindowStore.connect(stack.redis_url, f"rec{unique}",
-                                 Config.load(windows="1m,1h").window_specs())
+@pytest.fixture(params=["redis", "cluster"])
+def store(request, stack, unique):
+    cluster = request.param == "cluster"
+    url = request.getfixturevalue("redis_cluster").seeds_url if cluster else stack.redis_url
+    s = RedisWindowStore.connect(url, f"rec{unique}",
+                                 Config.load(windows="1m,1h").window_specs(), cluster=cluster)
+    s.set_partitions({"gas": 2})   # where a cluster's readers find each meter
     yield s
     s.drop_namespace()
 

@@ -30,15 +30,25 @@ def _reason(exc: BaseException) -> str:
     return str(exc).rstrip(".") or type(exc).__name__
 
 
-def check_redis(url: str, timeout: float = TIMEOUT) -> None:
-    """PING Redis at url; unreachable or refused credentials -> ServiceUnavailable."""
+def check_redis(url: str, timeout: float = TIMEOUT, cluster: bool = False) -> None:
+    """PING Redis at url (a cluster: its seed nodes); unreachable or refused credentials ->
+    ServiceUnavailable."""
     import redis
+
+    from auth_kappa.state.clients import sync_client
 
     try:
         # connecting fails fast; a reachable Redis busy with a large checkpoint may take
         # seconds to answer, and that is not "unreachable"
-        client = redis.Redis.from_url(url, socket_connect_timeout=timeout,
-                                      socket_timeout=max(timeout, 20.0), retry_on_timeout=False)
+        client = sync_client(url, cluster, socket_connect_timeout=timeout,
+                             socket_timeout=max(timeout, 20.0), retry_on_timeout=False)
+    except redis.RedisError as exc:   # a cluster client connects when it is made
+        if isinstance(exc, redis.AuthenticationError):
+            raise ServiceUnavailable(f"Redis at {redacted(url)} refused the credentials ({exc}); "
+                                     "fix the user:password in AUTH_REDIS_URL or --redis") from None
+        raise ServiceUnavailable(f"Redis Cluster at {redacted(url)} unreachable "
+                                 f"({_reason(exc)}); {STACK_UP} or set AUTH_REDIS_URL or "
+                                 "--redis") from None
     except ValueError as exc:
         raise ServiceUnavailable(f"Redis URL {redacted(url)!r} is not valid ({exc}); set "
                                  "AUTH_REDIS_URL or --redis to e.g. redis://127.0.0.1:6379/0"

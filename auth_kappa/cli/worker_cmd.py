@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, flag):
             env[var] = getattr(args, flag)
     config = Config.load(env=env)  # a bad value fails here, in one line, not inside Faust
-    check_redis(config.redis_url)  # Faust would print 85 lines, or retry Kafka for minutes
+    check_redis(config.redis_url, cluster=config.redis_cluster)  # Faust would print 85 lines, or retry Kafka for minutes
     check_kafka(config.kafka)
     web = [f"--web-port={args.web_port}"] if args.web_port else ["--without-web"]
     level = _FAUST_LEVEL.get(args.log_level, args.log_level)

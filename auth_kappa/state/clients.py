@@ -3,6 +3,8 @@
 Every part (worker, replay, Engine.connect, the dashboard) connects through here, so
 AUTH_REDIS_CLUSTER=1 switches all of them: redis-py's cluster client follows slots
 (MOVED, failovers), and `node_of` tells the checkpoint's own socket where a slot lives.
+A cluster's URL may name several seed nodes, redis://[user:pass@]h1:7000,h2:7001/0, so a
+process (re)starting while one of them is down still finds the cluster.
 """
 
 from __future__ import annotations
@@ -17,17 +19,40 @@ from redis.cluster import RedisCluster
 Client = redis.Redis | RedisCluster
 
 
+def seeds(url: str) -> tuple[str, list[tuple[str, int]]]:
+    """(the URL with its first node only, every node it names)."""
+    scheme, sep, rest = url.partition("://")
+    creds, at, hosts = rest.rpartition("@")
+    hosts, slash, tail = hosts.partition("/")
+    nodes = []
+    for node in hosts.split(","):
+        host, _, port = node.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"cluster node {node!r} is not host:port")
+        nodes.append((host, int(port)))
+    first = f"{scheme}{sep}{creds}{at}{hosts.split(',')[0]}{slash}{tail}"
+    return first, nodes
+
+
 def sync_client(url: str, cluster: bool = False, **options: Any) -> Client:
-    """A blocking client; on a cluster, any node's URL finds the others."""
+    """A blocking client; on a cluster, any seed node finds the others."""
     if cluster:
-        return RedisCluster.from_url(url, **options)
+        first, nodes = seeds(url)
+        from redis.cluster import ClusterNode
+
+        return RedisCluster.from_url(first, startup_nodes=[ClusterNode(h, p) for h, p in nodes],
+                                     **options)
     return redis.Redis.from_url(url, **options)
 
 
 def async_client(url: str, cluster: bool = False, **options: Any
                  ) -> redis.asyncio.Redis | AsyncRedisCluster:
     if cluster:
-        return AsyncRedisCluster.from_url(url, **options)
+        first, nodes = seeds(url)
+        from redis.asyncio.cluster import ClusterNode as AsyncNode
+
+        return AsyncRedisCluster.from_url(first, startup_nodes=[AsyncNode(h, p) for h, p in nodes],
+                                          **options)
     return redis.asyncio.Redis.from_url(url, **options)
 
 

@@ -1,6 +1,6 @@
-"""Readings for two partitions (meter i on partition i % 2) fed to a LiveRuntime, and
-the brute-force check of what Redis then holds: shared by the checkpoint and recovery
-tests."""
+"""Readings for two partitions (each meter where Kafka's key partitioner puts it, as a
+Redis Cluster store requires) fed to a LiveRuntime, and the brute-force check of what
+Redis then holds: shared by the checkpoint and recovery tests."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pandas as pd
 from auth_kappa.runtime.live import LiveRuntime
 from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.topology.decode import Message
+from auth_kappa.topology.partitioner import partitions_of
 from auth_kappa.topology.processor import Topology
 
 T0 = 1_772_409_600
@@ -19,14 +20,16 @@ STATES = ("WA", "OR", "CA")
 
 
 def readings(meters: int, minutes: int, seed: int) -> pd.DataFrame:
-    """One reading per meter every 5 s, 3 % sent twice; meter i lives on partition i % 2."""
+    """One reading per meter every 5 s, 3 % sent twice; a meter lives on the partition its
+    key hashes to (of 2)."""
     rng = np.random.default_rng(seed)
     rows = []
-    for i in range(meters):
-        sid = str(uuid.UUID(int=1000 + i, version=4))
+    sids = [str(uuid.UUID(int=1000 + i, version=4)) for i in range(meters)]
+    parts = partitions_of([s.encode() for s in sids], 2).tolist()
+    for i, sid in enumerate(sids):
         for k in range(minutes * 12):
             end = T0 + 5 * k + 5
-            rows.append((sid, i % 2, STATES[i % 3], round(float(rng.uniform(0, 2)), 4), end))
+            rows.append((sid, parts[i], STATES[i % 3], round(float(rng.uniform(0, 2)), 4), end))
     df = pd.DataFrame(rows, columns=["sid", "partition", "state", "value", "end_ts"])
     dup = df.sample(frac=0.03, random_state=seed)
     df = pd.concat([df, dup]).sample(frac=1.0, random_state=seed + 1)
@@ -52,6 +55,7 @@ def expected(df: pd.DataFrame, size: int) -> pd.DataFrame:
 def runtime(store: RedisWindowStore, specs) -> LiveRuntime:
     rt = LiveRuntime(Topology(specs, grace=30), store, emit=lambda *a: None,
                      commit_interval=3600)
+    rt.place({"gas": 2})
     rt.assign([("gas", 0), ("gas", 1)])
     return rt
 

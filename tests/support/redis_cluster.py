@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+from redis.crc import key_slot
 
 from auth_kappa.stack.redis_cluster import NODES
 from tests.chaos.services import free_ports
@@ -28,9 +29,14 @@ class PrivateCluster:
         return f"redis://127.0.0.1:{self.base}/0"
 
     @property
+    def seeds_url(self) -> str:
+        """Every node as a seed: a process starting while one is down still connects."""
+        return "redis://" + ",".join(f"127.0.0.1:{p}" for p in self.ports()) + "/0"
+
+    @property
     def env(self) -> dict[str, str]:
         """What makes every part of AUTH-Kappa use this cluster."""
-        return {"AUTH_REDIS_URL": self.url, "AUTH_REDIS_CLUSTER": "1"}
+        return {"AUTH_REDIS_URL": self.seeds_url, "AUTH_REDIS_CLUSTER": "1"}
 
     @property
     def stack_env(self) -> dict[str, str]:
@@ -52,15 +58,15 @@ class PrivateCluster:
 
     def primary_of(self, key: str) -> int:
         """Port of the primary serving `key` now."""
-        slot = redis.Redis(port=self.base).cluster("keyslot", key)
+        slot = key_slot(key.encode())
         for port in self.ports():
             try:
                 info = redis.Redis(port=port, socket_timeout=2).info("replication")
+                shards = redis.Redis(port=port, socket_timeout=2).cluster("slots")
             except redis.RedisError:
-                continue
+                continue   # the killed one
             if info.get("role") != "master":
                 continue
-            shards = redis.Redis(port=port).cluster("slots")
             for lo, hi, primary, *_ in shards:
                 if lo <= slot <= hi:
                     return int(primary[1])
