@@ -522,7 +522,10 @@ def main() -> int:
             print(f"bench_unit_costs: FAILED: {exc}", file=sys.stderr)
             return 1
     costs = unit_costs(results, args.frame_size, state)
-    costs["machine"] = f"code at {head}; {os.cpu_count()} cores; Kafka and Redis on the same machine"
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "auth_kappa"], cwd=ROOT,
+                           capture_output=True, text=True).stdout.strip()
+    costs["machine"] = (f"code at {head}{' with uncommitted changes in auth_kappa/' * bool(dirty)}"
+                        f"; {os.cpu_count()} cores; Kafka and Redis on the same machine")
     costs["runs"] = [asdict(r) for r in results]
     cmd = "auth-kappa stack up && make bench-costs"
     flags = {"meters": 20_000, "single_duration": "90s", "frames_duration": "5m",
