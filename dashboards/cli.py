@@ -88,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         config = Config.load()
         if args.registry:
-            n = registry.load_file(config.redis_url, args.registry)
+            n = registry.load_file(config.redis_url, args.registry,
+                                   cluster=config.redis_cluster)
             print(f"dashboard: loaded {n:,} meters from {args.registry}")
         source = serve.redis_source(config, allow_writable=args.allow_writable_redis)
         example = None
@@ -99,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
 
 def run_load(args: argparse.Namespace) -> int:
     config = Config.load()
-    n = registry.load_file(config.redis_url, args.file, replace=args.replace)
+    n = registry.load_file(config.redis_url, args.file, replace=args.replace,
+                           cluster=config.redis_cluster)
     print(f"dashboard: loaded {n:,} meters from {args.file} into {acl.redacted(config.redis_url)}")
     return 0
 
@@ -117,7 +119,7 @@ def run_create_user(args: argparse.Namespace) -> int:
             raise UserError("--password-stdin: the first line of stdin is empty")
     if password is None and args.user == acl.STACK_USER:
         password = acl.stack_password(config)   # keep the URL `stack up` keeps working
-    url = acl.create_user(config.redis_url, args.user, password)
+    url = acl.create_user(config.redis_url, args.user, password, cluster=config.redis_cluster)
     file = Path(args.url_file) if args.url_file else \
         acl.stack_user_file(config).with_name(f"{args.user}.url")
     acl.write_url(file, url)

@@ -23,7 +23,7 @@ def serve_demo(out: Path, port: int, config: Config | None = None) -> None:
         example = source.first_meter()
     else:
         reg = out / "sim-kafka" / "registry.parquet"
-        n = registry.load_file(config.redis_url, reg)
+        n = registry.load_file(config.redis_url, reg, cluster=config.redis_cluster)
         print(f"dashboard: loaded {n:,} meters into Redis", flush=True)
         # the demo's own sandbox: the stack's read-only user when `stack up` made one,
         # else the demo's (writable) Redis, as the demo itself wrote it

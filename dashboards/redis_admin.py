@@ -11,26 +11,33 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import redis
+from redis.exceptions import RedisClusterException
 
 from auth_kappa.errors import ServiceUnavailable, UserError, redacted
+from auth_kappa.state.clients import Client, sync_client
 
 STACK_HINT = "run `auth-kappa stack up` or set AUTH_REDIS_URL"
 
 
 @contextmanager
-def connected(url: str, refused: str, fix: str,
-              unreachable: str = STACK_HINT) -> Iterator[redis.Redis]:
-    """A client for `url`; unreachable -> ServiceUnavailable, a refused command ->
-    UserError "<refused> (<reason>); <fix>". The password never appears in a message."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=5)
+def connected(url: str, refused: str, fix: str, unreachable: str = STACK_HINT,
+              cluster: bool = False) -> Iterator[Client]:
+    """A client for `url` (a Redis Cluster's, following slots, with `cluster`);
+    unreachable -> ServiceUnavailable, a refused command -> UserError "<refused>
+    (<reason>); <fix>". The password never appears in a message."""
+    client = None
     try:
+        client = sync_client(url, cluster, socket_connect_timeout=5)
         yield client
-    except redis.ConnectionError as exc:   # also a wrong password (AuthenticationError)
+    except (redis.ConnectionError, RedisClusterException) as exc:
+        # also a wrong password (AuthenticationError); a cluster client that reached no
+        # node (or was refused CLUSTER SLOTS) raises RedisClusterException
         raise ServiceUnavailable(f"cannot reach Redis at {redacted(url)} ({exc}); "
                                  f"{unreachable}") from None
     except redis.ResponseError as exc:     # also NOPERM from an ACL user
         raise UserError(f"{refused} ({exc}); {fix}") from None
     finally:
-        client.close()
+        if client is not None:
+            client.close()
 
 

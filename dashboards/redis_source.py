@@ -34,6 +34,7 @@ from dashboards.sources import Clock, Stats
 
 class RedisSource:
     kind = "redis"
+    cluster = False   # a Redis Cluster: dashboards/cluster_source.py
 
     def __init__(self, url: str, sizes: tuple[int, ...], group: str,
                  namespace: str | None = None, *, pointer: str, max_connections: int = 32,
@@ -48,15 +49,18 @@ class RedisSource:
         # with a replica, every read goes there (the primary is busy with checkpoints) and a
         # household read still unanswered after `hedge_after` s is also sent to the primary,
         # at most MAX_HEDGES at a time; the first answer wins (see _hedged)
-        self.client = _client(replica_url or url, max_connections)
+        self.client = self._connect(replica_url or url, max_connections)
         self.primary = _client(url, MAX_HEDGES) if replica_url else None
         self.hedge_after = hedge_after
         self.hedged = self._hedging = 0
-        self.keys = Layout(namespace or DEFAULT_NAMESPACE, group)
+        self.keys = Layout(namespace or DEFAULT_NAMESPACE, group, self.cluster)
         self.grace = grace
         self._finals: dict[tuple[str, str, int], FinalCache] = {}
         self._clock = Clock(namespace=self.keys.namespace)
         self._stats = Stats.from_flat({})
+
+    def _connect(self, url: str, max_connections: int) -> aredis.Redis:
+        return _client(url, max_connections)
 
     # ---- keys (every caller passes validated ids; see dashboards/validation.py)
     @property
@@ -78,13 +82,17 @@ class RedisSource:
             if ns == self.namespace:
                 break
             self.keys = self.keys.moved(ns)
-        clocks = partition_clocks(_ints(highs), _ints(marks))   # clock, or idle mark past it
+        self._publish(_ints(highs), _ints(marks), {k.decode(): float(v) for k, v in stats.items()})
+
+    def _publish(self, highs: dict[str, int], marks: dict[str, int], stats: dict[str, float]
+                 ) -> None:
+        """The clock and counters the pages read until the next poll."""
+        clocks = partition_clocks(highs, marks)   # clock, or idle mark past it
         bounds = {u: b for u, b in utility_clocks(clocks).items() if u in UTILITIES}
         lowest = {u: int(lo) for u, (lo, _) in bounds.items()}
         newest = {u: int(hi) for u, (_, hi) in bounds.items()}
-        flat = {k.decode(): float(v) for k, v in stats.items()}
-        self._clock = Clock(newest, lowest, flat.get("checkpoint_ts"), self.namespace)
-        self._stats = Stats.from_flat(flat)
+        self._clock = Clock(newest, lowest, stats.get("checkpoint_ts"), self.namespace)
+        self._stats = Stats.from_flat(stats)
 
     async def clock(self) -> Clock:
         return self._clock
@@ -167,8 +175,8 @@ class RedisSource:
         need = [i for i, w in enumerate(starts) if not cache.fill(out, i, w)]
         if need:
             fields = [f"{s}:{starts[i]}" for s in STATES for i in need]
-            raw = await self.client.hmget(self.keys.state(utility, size), fields)
-            got = codec.decode_values(raw, 0).reshape(len(STATES), len(need))
+            got = (await self._state_values(utility, size, fields)).reshape(
+                len(STATES), len(need))
             wm = self._clock.watermark.get(utility)
             for j, i in enumerate(need):
                 out[:, i] = got[:, j]
@@ -176,6 +184,11 @@ class RedisSource:
                     cache.put(starts[i], got[:, j].copy())
             cache.prune(starts[0])
         return out
+
+    async def _state_values(self, utility: str, size: int, fields: list[str]) -> np.ndarray:
+        """VALUE per field of a utility's state windows (one HMGET)."""
+        return codec.decode_values(await self.client.hmget(self.keys.state(utility, size),
+                                                           fields), 0)
 
     async def search(self, text: str, limit: int) -> list[dict[str, str]]:
         lo, hi = b"[" + text.encode(), b"[" + text.encode() + b"\xff"

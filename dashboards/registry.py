@@ -22,9 +22,9 @@ import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import redis
 
 from auth_kappa.errors import UserError
+from auth_kappa.state.clients import Client
 from dashboards.redis_admin import connected
 from dashboards.validation import SID
 
@@ -75,7 +75,7 @@ def index_members(row: dict[str, str]) -> tuple[str, str]:
     return f"{row['user_name'].lower()}{SEP}{sid}", f"{sid}{SEP}{sid}"
 
 
-def load(client: redis.Redis, rows: list[dict[str, str]], replace: bool = False,
+def load(client: Client, rows: list[dict[str, str]], replace: bool = False,
          prefix: str = PREFIX) -> int:
     """Write the registry in pipelined chunks; replace=True first removes meters not in rows."""
     index = index_key(prefix)
@@ -85,8 +85,8 @@ def load(client: redis.Redis, rows: list[dict[str, str]], replace: bool = False,
         stale = sorted({s for s in stale if s not in keep})
         for lo in range(0, len(stale), CHUNK):
             pipe = client.pipeline(transaction=False)
-            part = stale[lo:lo + CHUNK]
-            pipe.unlink(*[meter_key(s, prefix) for s in part])
+            for s in stale[lo:lo + CHUNK]:   # one key each: a cluster's keys span slots
+                pipe.unlink(meter_key(s, prefix))
             pipe.execute()
         if stale:
             gone = set(stale)
@@ -105,10 +105,11 @@ def load(client: redis.Redis, rows: list[dict[str, str]], replace: bool = False,
 
 
 def load_file(url: str, path: str | Path, replace: bool = False,
-              prefix: str | None = None) -> int:
+              prefix: str | None = None, cluster: bool = False) -> int:
     """`auth-kappa dashboard load-registry FILE`: needs a Redis user that may write."""
     rows = read_registry(path)
     prefix = prefix or prefix_from_env()
     with connected(url, "Redis refused the registry load", "load it with a user that may "
-                   "write (AUTH_REDIS_URL), not the dashboard's read-only one") as client:
+                   "write (AUTH_REDIS_URL), not the dashboard's read-only one",
+                   cluster=cluster) as client:
         return load(client, rows, replace=replace, prefix=prefix)

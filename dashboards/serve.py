@@ -17,6 +17,7 @@ from dashboards import audit, registry
 from dashboards.acl import stack_user_url
 from dashboards.app import create_app
 from dashboards.auth import Access, expiry_text, secret_file
+from dashboards.cluster_source import ClusterSource
 from dashboards.context import Context, Settings
 from dashboards.embedded_source import EmbeddedSource
 from dashboards.protocol import with_header_timeout
@@ -47,23 +48,25 @@ def redis_source(config: Config, url: str | None = None,
     """The live source, following config.pointer (AUTH_POINTER) like the workers and replay."""
     url = url or dashboard_url(config, allow_writable=allow_writable)
     prefix = registry.prefix_from_env()
-    _check_reads(url, prefix, config.pointer)
+    cluster = config.redis_cluster   # AUTH_REDIS_CLUSTER=1: the dashboard's URL is a node's
+    source = ClusterSource if cluster else RedisSource
+    _check_reads(url, prefix, config.pointer, cluster)
     sizes = tuple(s.size for s in config.window_specs())
     replica = os.environ.get("AUTH_DASHBOARD_REDIS_REPLICA_URL") or None
-    if replica:
+    if replica and not cluster:   # a cluster source refuses one
         _check_reads(replica, prefix, config.pointer)
-    return RedisSource(url, sizes, config.group, config.namespace, registry_prefix=prefix,
-                       grace=config.grace, replica_url=replica, pointer=config.pointer)
+    return source(url, sizes, config.group, config.namespace, registry_prefix=prefix,
+                  grace=config.grace, replica_url=replica, pointer=config.pointer)
 
 
-def _check_reads(url: str, prefix: str, pointer: str) -> None:
+def _check_reads(url: str, prefix: str, pointer: str, cluster: bool = False) -> None:
     """Reachable, and the (ACL) user may read the registry and the pointer: fail now, in one
     line, not in the first request."""
     with connected(url, f"Redis user of {redacted(url)} cannot read {prefix}index or "
                    f"{pointer}", "the dashboard's user reads auth:* only: keep "
                    "AUTH_REGISTRY_PREFIX and AUTH_POINTER under auth:, or run `auth-kappa "
                    "dashboard create-redis-user`", unreachable="run `auth-kappa stack up` or "
-                   "set AUTH_DASHBOARD_REDIS_URL") as client:
+                   "set AUTH_DASHBOARD_REDIS_URL", cluster=cluster) as client:
         client.ping()
         client.zcard(registry.index_key(prefix))
         client.get(pointer)

@@ -35,8 +35,11 @@ def run(args: argparse.Namespace) -> int:
     only = list(dict.fromkeys(args.services)) or None
     if args.action == "up":
         manager.up(config, only)
-        if "redis" in (only or manager.SERVICES) and not isinstance(
-                manager.SERVICES["redis"](config), RedisCluster):
+        if "redis" in (only or manager.SERVICES):
+            service = manager.SERVICES["redis"](config)
+            if isinstance(service, RedisCluster):   # its nodes, whatever AUTH_REDIS_URL names
+                config = config.with_(redis_url=f"redis://127.0.0.1:{service.first}/0",
+                                      redis_cluster=True)
             _dashboard_user(config)
         return 0
     if args.action == "down":
@@ -51,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
 def _dashboard_user(config: Config) -> None:
     """Re-create the dashboard's read-only user: a restarted Redis has lost it (ACL users
     are not persisted). The CLI composes the stack and the dashboard; the stack itself
-    knows nothing of dashboards."""
+    knows nothing of dashboards. On a cluster the user is set on every node (ACL users
+    are not replicated)."""
     from dashboards.acl import STACK_USER, ensure_stack_user, stack_user_file
 
     ensure_stack_user(config)
