@@ -39,7 +39,7 @@ METERS, STEPS, DUPLICATES = 30, 144, 5           # 12 minutes of 5 s readings pe
 
 def _readings(seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    sids = [str(uuid.UUID(int=int(rng.integers(1, 2**62)), version=4)) for _ in range(METERS)]
+    sids = [str(uuid.UUID(bytes=rng.bytes(16), version=4)) for _ in range(METERS)]
     rows = []
     for u, n in COUNTS.items():
         parts = partitions_of([s.encode() for s in sids], n)
@@ -115,6 +115,10 @@ def test_dashboard_reads_a_redis_cluster_exactly(fed, redis_cluster, tmp_path):
         summary = _get(server, "/api/fleet/summary")
         assert summary["source"] == "redis" and summary["namespace"] == env["AUTH_NAMESPACE"]
         assert summary["meters"] == METERS
+        sid = df["sid"].iloc[-1]       # search: the index, then each meter's registry hash
+        found = _get(server, f"/api/meters?q={sid[:8]}&limit=5")["meters"]
+        assert [m["service_id"] for m in found] == [sid]
+        assert found[0]["state"] == df.loc[df["sid"] == sid, "state"].iloc[0]
         for u in COUNTS:
             mine = df[df["utility"] == u]
             per = summary["utilities"][u]
