@@ -19,6 +19,7 @@ from auth_kappa import kafka_clients
 from auth_kappa.config import Config
 from auth_kappa.errors import ServiceUnavailable, UserError
 from auth_kappa.runtime.live import LiveRuntime
+from auth_kappa.runtime.switch import generations
 from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.topology.decode import Message
 from auth_kappa.topology.processor import Topology
@@ -54,7 +55,8 @@ def live_partitions(config: Config) -> list[str]:
     return sorted(out)
 
 
-def _partition_counts(config: Config) -> dict[str, int]:
+def topic_partitions(config: Config) -> dict[str, int]:
+    """topic -> its partition count, for the source topics Kafka has."""
     from confluent_kafka.admin import AdminClient
 
     meta = AdminClient(kafka_clients.librdkafka(config)).list_topics(timeout=15).topics
@@ -73,7 +75,7 @@ async def catch_up_and_switch(config: Config, new: RedisWindowStore, old: RedisW
     frozen = False
     client = old.client
     try:
-        counts = await asyncio.to_thread(_partition_counts, config)
+        counts = await asyncio.to_thread(topic_partitions, config)
         tps = [TopicPartition(t, p) for t in config.source_topics
                for p in range(counts.get(t, 0))]
         if not tps:
@@ -81,6 +83,8 @@ async def catch_up_and_switch(config: Config, new: RedisWindowStore, old: RedisW
         consumer.assign(tps)
         rt = LiveRuntime(Topology.from_config(config, live=True), new, emit=lambda *a: None,
                          commit_interval=config.commit_interval)
+        if new.cluster:   # as a worker places them: where each meter's keys live
+            rt.place({config.utility_of(t): n for t, n in counts.items() if n})
         name = {tp: f"{config.utility_of(tp.topic)}:{tp.partition}" for tp in tps}
         seek = rt.assign([(config.utility_of(tp.topic), tp.partition) for tp in tps])
         for tp in tps:
@@ -174,10 +178,9 @@ async def _consume(consumer: AIOKafkaConsumer, rt: LiveRuntime, config: Config,
 
 
 async def _wait_acks(old: RedisWindowStore, members: list[str], timeout: float) -> None:
-    gen_key = old.keys.generations
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        gens = {k.decode(): int(v) for k, v in old.client.hgetall(gen_key).items()}
+        gens = generations(old, members)
         acks = {k.decode(): int(v) for k, v in
                 old.client.hgetall(old.keys.frozen).items()}
         if all(p in acks and acks[p] == gens.get(p) for p in members):
@@ -190,10 +193,9 @@ async def _wait_acks(old: RedisWindowStore, members: list[str], timeout: float) 
 async def _wait_moved(new: RedisWindowStore, members: list[str], claimed: dict[str, int],
                       timeout: float) -> bool:
     """Every partition a live worker held is claimed again in the new namespace."""
-    gen_key = new.keys.generations
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        gens = {k.decode(): int(v) for k, v in new.client.hgetall(gen_key).items()}
+        gens = generations(new, members)
         if all(gens.get(p, 0) > claimed.get(p, 0) for p in members):
             return True
         await asyncio.sleep(0.2)

@@ -13,6 +13,9 @@ Which windows are written:
 The archive must cover what the stream has counted (archive progress >= live offsets for
 every partition), or a correction could remove readings the archiver has not uploaded
 yet; it refuses otherwise, unless forced.
+On a Redis Cluster (replay/placement.py) meter windows are written partition by
+partition, and a state window is compared as readers see it (its partitions' shares
+summed) but written as every partition's share.
 """
 
 from __future__ import annotations
@@ -25,7 +28,12 @@ import numpy as np
 from auth_kappa.config import Config
 from auth_kappa.errors import UserError
 from auth_kappa.state import codec
-from auth_kappa.state.absolute import read_state_windows, set_state_windows, state_fields
+from auth_kappa.state.absolute import (
+    read_state_windows,
+    set_state_windows,
+    state_fields,
+    state_totals,
+)
 from auth_kappa.state.layout import partition_clocks, utility_clocks
 from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.topology.keys import uuid_text
@@ -33,6 +41,7 @@ from auth_kappa.topology.processor import Slot, Topology
 from auth_kappa.topology.schema import STATES
 from auth_kappa.topology.window_table import Rows
 from auth_kappa.topology.windows import is_final
+from replay import placement
 from replay.feed import FeedStats, feed, take
 from replay.plan import Plan
 from replay.progress import ProgressBar
@@ -132,9 +141,12 @@ def correct(config: Config, objects, plan: Plan, live: RedisWindowStore,
         sel = take(rows, inside & final & fresh)
         if not len(sel):
             return
+        shares = None
         if level == "meter":
             before = _meter_values(live, u, size, sel)
         else:
+            if live.cluster:   # compare the windows readers see: the shares summed
+                shares, sel = sel, state_totals(sel)
             cached = state_cache.get(slot)
             if cached is None:
                 cached = state_cache[slot] = read_state_windows(live, u, size)
@@ -165,9 +177,14 @@ def correct(config: Config, objects, plan: Plan, live: RedisWindowStore,
             return
         if level == "meter":
             write.new = added[touched]   # only added windows need a TTL and a retention trim
-            live.checkpoint({slot: write}, {}, {})
+            placement.checkpoint(live, {slot: write})
         else:
-            set_state_windows(live, u, size, write, specs[size].keep(level))
+            if shares is not None:   # every partition's share of the windows to fix
+                fix = set(state_fields(write))
+                redo = np.array([f in fix for f in state_fields(shares)], bool)
+                set_state_windows(live, u, size, take(shares, redo), specs[size].keep(level))
+            else:
+                set_state_windows(live, u, size, write, specs[size].keep(level))
             cached = state_cache[slot]
             vals = codec.values(write, 0)
             w = vals.dtype.itemsize
@@ -176,16 +193,27 @@ def correct(config: Config, objects, plan: Plan, live: RedisWindowStore,
                 cached[f] = raw[i * w:(i + 1) * w]
 
     topo = Topology.from_config(config, live=False)   # feed assigns partitions as they come
+    if live.cluster:
+        counts = placement.partition_counts(
+            config, [u for u in plan.utilities if plan.objects.get(u)], [live],
+            kafka_first=False)
+        live.set_partitions(counts)   # where readers find what is written (kept if stored)
+        placement.prepare(topo, live, counts)
     report.feed = feed(objects, plan, topo, on_final, bar, finish=True)
     return report
 
 
 def _meter_values(store: RedisWindowStore, utility: str, size: int, rows: Rows) -> np.ndarray:
     sids = uuid_text(rows.k0, rows.k1)
+    # a cluster's keys by the partition the meter's readings came on (the one its
+    # partitioner gives: others were quarantined); one Redis ignores it
+    parts = [p if p >= 0 else None for p in rows.part.tolist()] \
+        if store.cluster and rows.part is not None else [None] * len(rows)
     out = []
     for lo in range(0, len(rows), 20_000):
         pipe = store.client.pipeline(transaction=False)
-        for sid, w in zip(sids[lo:lo + 20_000], rows.window_start[lo:lo + 20_000], strict=True):
-            pipe.hget(store.meter_key(sid, utility, size), str(int(w)))
+        for sid, w, p in zip(sids[lo:lo + 20_000], rows.window_start[lo:lo + 20_000],
+                             parts[lo:lo + 20_000], strict=True):
+            pipe.hget(store.meter_key(sid, utility, size, p), str(int(w)))
         out.append(codec.decode_values(pipe.execute(), store.words(size)))
     return np.concatenate(out) if out else codec.decode_values([], store.words(size))

@@ -5,6 +5,8 @@ The archive part writes what a live worker would have checkpointed at the archiv
 final windows, the open ones (meter windows absolute with their seen bits, state
 windows as totals), the live group's offsets = each partition's archive progress, and
 the partition highs. So the catch-up (and later the workers) resume as after a restart.
+On a Redis Cluster the new namespace first gets each utility's partition count, and
+every write goes partition by partition (replay/placement.py).
 """
 
 from __future__ import annotations
@@ -15,15 +17,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-import redis
 
 from auth_kappa.config import Config
 from auth_kappa.errors import UserError
 from auth_kappa.state.absolute import index_meters, load_meter_windows
+from auth_kappa.state.clients import Client, sync_client
 from auth_kappa.state.layout import followed
 from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.topology.processor import Slot, Topology
 from auth_kappa.topology.window_table import Rows
+from replay import placement
 from replay.catchup import CatchUp, Say, catch_up_and_switch, live_partitions
 from replay.feed import FeedStats, feed, take
 from replay.plan import Plan
@@ -49,7 +52,7 @@ def next_namespace(current: str) -> str:
     return f"{m.group(1)}{int(m.group(2)) + 1}" if m else f"{current}-v2"
 
 
-def current_namespace(client: redis.Redis, config: Config) -> str:
+def current_namespace(client: Client, config: Config) -> str:
     return config.namespace or followed(client.get(config.pointer))
 
 
@@ -91,7 +94,7 @@ def build(config: Config, objects, plan: Plan, new: RedisWindowStore,
         """Final windows: meters bulk-loaded (each is written once), states as deltas
         into the empty namespace, which makes them totals."""
         states = {slot: rows for slot, rows in batch.items() if slot[1] == "state"}
-        n = new.checkpoint(states, {}, {}) if states else 0
+        n = placement.checkpoint(new, states) if states else 0
         for (u, level, size), rows in batch.items():
             if level == "meter":
                 n += load_meter_windows(new, u, size, rows, specs[size].keep(level))
@@ -106,6 +109,7 @@ def build(config: Config, objects, plan: Plan, new: RedisWindowStore,
         flush()
 
     topo = Topology.from_config(config, live=False)   # feed assigns partitions as they come
+    placement.prepare(topo, new, new.partition_counts() if new.cluster else {})
     try:
         stats = feed(objects, plan, topo, on_final, bar, finish=False)
         flush(force=True)
@@ -125,14 +129,14 @@ def build(config: Config, objects, plan: Plan, new: RedisWindowStore,
         topic, p = name.rsplit(":", 1)
         key = f"{config.utility_of(topic)}:{p}"
         highs[key] = max(high, highs.get(key, high))
-    written[0] += new.checkpoint(open_rows, offsets, highs)
+    written[0] += placement.checkpoint(new, open_rows, offsets, highs)
     return written[0], stats
 
 
 def rebuild(config: Config, objects, plan: Plan, say: Say, bar: ProgressBar | None = None,
             archive_only: bool = False, timeout: float = 120.0) -> RebuildReport:
     specs = config.window_specs()
-    client = redis.Redis.from_url(config.redis_url, socket_timeout=120)
+    client = sync_client(config.redis_url, config.redis_cluster, socket_timeout=120)
     old_ns = current_namespace(client, config)
     new_ns = next_namespace(old_ns)
     old = RedisWindowStore(client, old_ns, specs, group=config.group)
@@ -153,6 +157,10 @@ def rebuild(config: Config, objects, plan: Plan, say: Say, bar: ProgressBar | No
     dropped = new.drop_namespace()   # leftovers of an earlier, interrupted rebuild
     if dropped:
         say(f"removed {dropped:,} keys of an unfinished {new_ns}")
+    if new.cluster:   # where every key goes: before anything is written
+        archived = [u for u in plan.utilities if plan.objects.get(u)]
+        new.set_partitions(placement.partition_counts(config, archived, [old],
+                                                      kafka_first=True))
     say(f"rebuilding {new_ns} from {objects.url} (live: {old_ns})")
     try:
         report.windows, report.feed = build(config, objects, plan, new, bar)

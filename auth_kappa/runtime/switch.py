@@ -21,6 +21,19 @@ import redis
 from auth_kappa.state.redis_store import RedisWindowStore
 
 
+def generations(store: RedisWindowStore, partitions: list[str]) -> dict[str, int]:
+    """Each partition's claim number in the store's namespace ("gas:3" -> n): the ones a
+    freeze acknowledgement and a move to a new namespace are checked against. One hash on
+    one Redis; on a cluster each partition's own (its checkpoint's slot)."""
+    if not store.cluster:
+        raw = store.client.hgetall(store.keys.generations)
+        return {k.decode(): int(v) for k, v in raw.items()}
+    pipe = store.client.pipeline(transaction=False)
+    for name in partitions:
+        pipe.hget(store.keys.progress("generations", name), name)
+    return {n: int(v) for n, v in zip(partitions, pipe.execute(), strict=True) if v is not None}
+
+
 class NamespaceFollower:
     """One round trip per poll: the pointer, and a freeze request in our namespace."""
 
