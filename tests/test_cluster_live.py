@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+import redis
 
 from tests.support.live import LiveCase, assert_windows_exact
 
@@ -75,22 +76,40 @@ def test_four_workers_joining_and_killed_mid_stream_stay_exact(case):
 
 
 def test_a_primary_killed_mid_stream_fails_over_and_stays_exact(case, redis_cluster):
+    """The replica misses the primary's last acknowledged checkpoints for sure: it is
+    frozen and cut off (CLIENT KILL TYPE replica) while the worker goes on committing,
+    then the primary is killed -9 and the replica, thawed, takes over without them."""
     case.start_worker()
     case.wait_for_log("assigned [(", workers=1)
     sim = Paced(case, "32")
     sim.start()
     _wait_committed(case, 20_000)
     victim = redis_cluster.primary_of("{gas:0}")
-    os.kill(redis_cluster.pid(victim), signal.SIGKILL)   # its replica must take over
+    replica = redis_cluster.replica_of(victim)
+    pids = {port: redis_cluster.pid(port) for port in (victim, replica)}
+    primary = redis.Redis(port=victim)
+    key = case.store().keys.progress("offsets", "gas:0")
+    os.kill(pids[replica], signal.SIGSTOP)
+    try:
+        primary.execute_command("CLIENT", "KILL", "TYPE", "replica")
+        cut = int(primary.hget(key, "gas:0"))
+        deadline = time.monotonic() + 30
+        while int(primary.hget(key, "gas:0")) == cut:   # acknowledged, never replicated
+            assert time.monotonic() < deadline, case.log_tail()
+            time.sleep(0.05)
+        os.kill(pids[victim], signal.SIGKILL)
+    finally:
+        os.kill(pids[replica], signal.SIGCONT)
     killed_at = time.monotonic()
     try:
         assert sim.is_alive(), "killed after the stream ended: too late to matter"
-        redis_cluster.healthy()
+        redis_cluster.wait_primary("{gas:0}", replica)
         took_over = time.monotonic() - killed_at
         _exact(case, sim.done())
-        assert redis_cluster.primary_of("{gas:0}") != victim
         log = "\n".join(case.logs())
         assert "store failure" in log, "the worker never saw the failover"
+        assert "Redis lost acknowledged checkpoints" in log and "'gas:0'" in log, \
+            "the replica was expected to miss the last checkpoints of gas:0"
         print(f"failover: slots served again after {took_over:.1f} s")
     finally:
         redis_cluster.up()   # the killed node comes back as a replica

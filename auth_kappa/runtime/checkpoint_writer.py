@@ -18,6 +18,9 @@ class CheckpointWriter:
         self.store = store
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
         self._inflight: Future | None = None
+        # offsets Redis acknowledged ("gas:3" -> next offset): a later reload below them
+        # means Redis lost acknowledged writes (see LiveRuntime.assign)
+        self.acknowledged: dict[str, int] = {}
 
     def busy(self) -> bool:
         return self._inflight is not None and not self._inflight.done()
@@ -37,4 +40,8 @@ class CheckpointWriter:
         self._inflight = None
 
     def _apply(self, todo: list[Commit]) -> int:
-        return sum(c.apply(self.store) for c in todo)
+        n = 0
+        for c in todo:
+            n += c.apply(self.store)
+            self.acknowledged.update(c.offsets)
+        return n

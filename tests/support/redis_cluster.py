@@ -72,8 +72,20 @@ class PrivateCluster:
                     return int(primary[1])
         raise AssertionError(f"no primary serves slot {slot}")
 
+    def replica_of(self, primary: int) -> int:
+        """Port of the primary's (only) replica."""
+        info = redis.Redis(port=primary).info("replication")
+        return int(info["slave0"]["port"])
+
     def pid(self, port: int) -> int:
         return int(redis.Redis(port=port).info("server")["process_id"])
+
+    def wait_primary(self, key: str, port: int, timeout: float = 60) -> None:
+        """Until the node on `port` serves `key` as its primary (a failover's promotion)."""
+        deadline = time.monotonic() + timeout
+        while self.primary_of(key) != port:
+            assert time.monotonic() < deadline, f"{port} was not promoted for {key}"
+            time.sleep(0.2)
 
     def healthy(self, timeout: float = 60) -> None:
         """Every slot served again (after a failover)."""
