@@ -192,5 +192,10 @@ async def prometheus(request: Request) -> Response:
                  "primary because the replica was slow.\n"
                  "# TYPE auth_dashboard_hedged_reads_total counter\n"
                  f"auth_dashboard_hedged_reads_total {c.source.hedged}\n")
+    if hasattr(c.source, "rerouted"):
+        text += ("# HELP auth_dashboard_rerouted_reads_total Redis Cluster reads sent again "
+                 "through redis-py's cluster pipeline after a redirection (a stale slot map).\n"
+                 "# TYPE auth_dashboard_rerouted_reads_total counter\n"
+                 f"auth_dashboard_rerouted_reads_total {c.source.rerouted}\n")
     return PlainTextResponse(text, headers=NO_STORE,
                              media_type="text/plain; version=0.0.4")

@@ -35,7 +35,7 @@ from dashboards import registry
 from dashboards.redis_source import RedisSource, _fields
 
 PROGRESS = ("highs", "marks", "stats")
-SPARE = 8   # connections per node beyond the page reads' (the poll, search, a fallback)
+SPARE = 8   # connections per node beyond the bounded reads (the poll, a redirection)
 
 
 class Command(NamedTuple):
@@ -153,6 +153,20 @@ class ClusterSource(RedisSource):
                 for i, reply in zip(idx, answer, strict=True):
                     out[i] = reply
             return out
+
+    # redis-py's own cluster calls, within the same bound (its pool raises, not waits, when
+    # a node's connections run out)
+    async def search(self, text: str, limit: int) -> list[dict[str, str]]:
+        async with self._reads:
+            return await super().search(text, limit)
+
+    async def registry_size(self) -> int:
+        async with self._reads:
+            return await super().registry_size()
+
+    async def ping(self) -> bool:
+        async with self._reads:
+            return await super().ping()
 
     async def _fallback(self, cmds: list[Command]) -> list:
         pipe = self.client.pipeline()

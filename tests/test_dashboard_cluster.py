@@ -20,12 +20,13 @@ from auth_kappa.cli.main import main as cli
 from auth_kappa.config import Config
 from auth_kappa.runtime.live import LiveRuntime
 from auth_kappa.state.clients import sync_client
+from auth_kappa.state.layout import Layout
 from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.topology.decode import Message
 from auth_kappa.topology.partitioner import partitions_of
 from auth_kappa.topology.processor import Topology
 from auth_kappa.topology.schema import STATES as ALL_STATES
-from dashboards import acl, registry, serve
+from dashboards import acl, cluster_source, registry, serve
 from tests.support.browser import start_server
 from tests.support.dashboard import SECRET_ENV
 
@@ -143,6 +144,8 @@ def test_dashboard_reads_a_redis_cluster_exactly(fed, redis_cluster, tmp_path):
             # a household per partition: its page and its stored windows
             for sid in mine.drop_duplicates("partition")["sid"]:
                 _household(server, mine[mine["sid"] == sid], u, sid)
+        metrics = server.get("/metrics", TOKEN)[1].decode()
+        assert "auth_dashboard_rerouted_reads_total 0\n" in metrics   # all one trip per node
     finally:
         server.stop()
 
@@ -171,16 +174,36 @@ def _household(server, mine: pd.DataFrame, u: str, sid: str) -> None:
                                rtol=1e-12)
 
 
-async def test_state_windows_add_every_partitions_share(fed, redis_cluster):
+async def test_state_windows_add_every_partitions_share(fed, redis_cluster, monkeypatch):
     """Per state and window: sum and count added over the partitions' shares, min and max
-    combined; also after the slot map went stale (a failover's MOVED: read again through
-    redis-py's cluster pipeline)."""
+    combined, in one pipeline per node holding a share; also after the slot map went stale
+    (a failover's MOVED: read again through redis-py's cluster pipeline)."""
     df, config = fed["df"], fed["config"]
     url = acl.stack_user_url(config)
     assert url, "stack up did not keep a dashboard user for the cluster"
     src = serve.redis_source(config, url)
+    sent: list[int] = []
+    one_node = cluster_source._on_node
+
+    async def counted(node, payload: bytes, replies: int) -> list:
+        sent.append(int(node.port))
+        return await one_node(node, payload, replies)
+
+    monkeypatch.setattr(cluster_source, "_on_node", counted)
     try:
         await src.refresh()
+        for u in COUNTS:
+            sent.clear()
+            await src.states(u, 3600, [T0 // 3600 * 3600])
+            shares = [config_layout(config).state(u, 3600, p) for p in range(COUNTS[u])]
+            assert sorted(sent) == sorted({redis_cluster.primary_of(k) for k in shares})
+            sid = df["sid"].iloc[0]
+            sent.clear()
+            await src.meter(sid, [(u, 60, [T0]), (u, 3600, [T0])])
+            p = int(df.loc[(df["sid"] == sid) & (df["utility"] == u), "partition"].iloc[0])
+            keys = [registry.meter_key(sid, fed["prefix"]),
+                    config_layout(config).meter(sid, u, 60, p)]
+            assert sorted(sent) == sorted({redis_cluster.primary_of(k) for k in keys})
         for u in COUNTS:
             mine = df[df["utility"] == u]
             ref = _windows(mine, ["state"], 60)
@@ -207,6 +230,10 @@ async def test_state_windows_add_every_partitions_share(fed, redis_cluster):
         assert int(again["count"].sum()) == int((df["utility"] == "gas").sum())
     finally:
         await src.close()
+
+
+def config_layout(config: Config) -> Layout:
+    return Layout(config.namespace, config.group, cluster=True)
 
 
 def test_read_only_user_is_on_every_node_and_cannot_write(redis_cluster, unique, monkeypatch,
