@@ -138,8 +138,9 @@ class RedisCluster(Service):
 
     def after_start(self) -> list[str]:
         primaries = NODES // (REPLICAS + 1)
+        seeds = ",".join(f"127.0.0.1:{self.first + i}" for i in range(primaries))
         return [f"{primaries} primaries + {NODES - primaries} replicas (AOF on); set "
-                f"AUTH_REDIS_URL=redis://127.0.0.1:{self.first}/0 AUTH_REDIS_CLUSTER=1"]
+                f"AUTH_REDIS_URL=redis://{seeds}/0 AUTH_REDIS_CLUSTER=1"]
 
 
 def first_port(config: Config) -> int:

@@ -366,14 +366,15 @@ class RedisWindowStore:
         the window that left retention is idempotent, so it runs after the transaction in
         small script calls (`trims`), keeping every blocking step short."""
         if self.cluster:   # keys by the meter's partition (one per call, see _home)
-            parts = rows.part if rows.part is not None else np.full(len(rows), -1)
+            parts = np.full(len(rows), -1) if rows.part is None else rows.part.astype(np.int64)
+            unknown = parts < 0   # rows no reading touched: placed by the partitioner
+            if unknown.any():
+                parts[unknown] = self.partition_of(
+                    utility, uuid_text(rows.k0[unknown], rows.k1[unknown]).astype("S36"))
             out, trims = [], []
             for p in np.unique(parts):
-                if p < 0:
-                    p = None   # rows no reading touched: placed by the partitioner
-                pick = parts == (-1 if p is None else p)
-                o, t = self._meter_commands_at(utility, size, rows.select(pick), keep, ttl,
-                                               anchor, p)
+                o, t = self._meter_commands_at(utility, size, rows.select(parts == p), keep,
+                                               ttl, anchor, int(p))
                 out += o
                 trims += t
             return out, trims
@@ -385,8 +386,6 @@ class RedisWindowStore:
         words = self.words(size)
         new = np.ones(len(rows), bool) if rows.new is None else rows.new
         sid = uuid_text(rows.k0, rows.k1).astype("S36")
-        if self.cluster and partition is None:
-            partition = int(self.partition_of(utility, sid[:1])[0]) if len(sid) else 0
         head, tail = self.keys.meter_parts("m", utility, size, partition)
         keys = concat(head, sid, tail)
         values = codec.values(rows, words)
