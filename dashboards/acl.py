@@ -118,7 +118,7 @@ def stack_user_url(config: Config) -> str | None:
         url = read_url(stack_user_file(config))
     except FileNotFoundError:
         return None
-    return url if url and _address(url) == _address(config.redis_url) else None
+    return url if url and _address(url) in _addresses(config.redis_url) else None
 
 
 def read_url(file: Path) -> str:
@@ -155,8 +155,16 @@ def ensure_stack_user(config: Config) -> str:
 
 def _address(url: str) -> tuple[str, int, str]:
     """(host, port, db) of the URL's (first) node."""
+    return _addresses(url)[0]
+
+
+def _addresses(url: str) -> list[tuple[str, int, str]]:
+    """(host, port, db) of every node the URL names (a cluster's may name several seeds)."""
     parts = urlsplit(url)
-    first = urlsplit("//" + parts.netloc.rpartition("@")[2].split(",")[0])
-    host = first.hostname or "127.0.0.1"
-    return ("127.0.0.1" if host == "localhost" else host, first.port or 6379,
-            parts.path.strip("/") or "0")
+    out = []
+    for node in parts.netloc.rpartition("@")[2].split(","):
+        one = urlsplit("//" + node)
+        host = one.hostname or "127.0.0.1"
+        out.append(("127.0.0.1" if host == "localhost" else host, one.port or 6379,
+                    parts.path.strip("/") or "0"))
+    return out

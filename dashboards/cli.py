@@ -18,7 +18,9 @@ proxy), AUTH_DASHBOARD_REDIS_URL (read-only user; default the user `auth-kappa s
 keeps in <AUTH_STACK_DIR>/redis/dashboard.url for the stack's Redis; AUTH_REDIS_URL, which
 can write, only with --allow-writable-redis),
 AUTH_DASHBOARD_REDIS_REPLICA_URL (optional replica: household reads go there first and
-are hedged to the primary after 10 ms), AUTH_REGISTRY_PREFIX (default auth:registry:),
+are hedged to the primary after 10 ms; a single Redis only), AUTH_REDIS_CLUSTER=1 (the
+Redis URLs name nodes of a Redis Cluster: reads go one pipeline per node, and
+create-redis-user sets the user on every node), AUTH_REGISTRY_PREFIX (default auth:registry:),
 and every AUTH_* of the workers (namespace, group, windows, grace).
 """
 

@@ -6,7 +6,8 @@ windows the page shows (60 minutes + 24 hours per utility), all in the meter's
 poll (dashboards/poller.py), never on the request path. Keys follow the store's layout
 (auth_kappa/state/layout.py) and the configured pointer (AUTH_POINTER, default
 `auth:namespace`), the same key the workers and replay follow, so a rebuild's atomic
-switch is followed within a poll.
+switch is followed within a poll. On a Redis Cluster (AUTH_REDIS_CLUSTER=1) the keys are
+tagged by source partition instead: dashboards/cluster_source.py reads those.
 """
 
 from __future__ import annotations

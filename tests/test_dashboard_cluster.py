@@ -110,8 +110,11 @@ def test_dashboard_reads_a_redis_cluster_exactly(fed, redis_cluster, tmp_path):
     df, env = fed["df"], fed["env"]
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH_DASHBOARD_",
                                                                       "AUTH_REDIS"))}
-    # no AUTH_DASHBOARD_REDIS_URL: the read-only user `stack up` set on the cluster's nodes
-    server = start_server([], {**base, **env, **SECRET_ENV}, tmp_path / "dash.log", TOKEN)
+    # no AUTH_DASHBOARD_REDIS_URL: the read-only user `stack up` set on the cluster's nodes,
+    # found for seeds listed in any order
+    seeds = "redis://" + ",".join(f"127.0.0.1:{p}" for p in redis_cluster.ports()[::-1]) + "/0"
+    server = start_server([], {**base, **env, **SECRET_ENV, "AUTH_REDIS_URL": seeds},
+                          tmp_path / "dash.log", TOKEN)
     try:
         summary = _get(server, "/api/fleet/summary")
         assert summary["source"] == "redis" and summary["namespace"] == env["AUTH_NAMESPACE"]
