@@ -153,14 +153,14 @@ def rebuild(config: Config, objects, plan: Plan, say: Say, bar: ProgressBar | No
     elif not plan.progress:
         raise UserError("the archive has no progress objects, so there is no Kafka position "
                         "to continue from (simulated history?); use --archive-only")
+    counts = placement.partition_counts(   # a cluster's: where every key goes
+        config, [u for u in plan.utilities if plan.objects.get(u)], [old],
+        kafka_first=True) if new.cluster else {}
     report = RebuildReport(old_ns, new_ns)
     dropped = new.drop_namespace()   # leftovers of an earlier, interrupted rebuild
     if dropped:
         say(f"removed {dropped:,} keys of an unfinished {new_ns}")
-    if new.cluster:   # where every key goes: before anything is written
-        archived = [u for u in plan.utilities if plan.objects.get(u)]
-        new.set_partitions(placement.partition_counts(config, archived, [old],
-                                                      kafka_first=True))
+    new.set_partitions(counts)   # (on a cluster) before anything is written
     say(f"rebuilding {new_ns} from {objects.url} (live: {old_ns})")
     try:
         report.windows, report.feed = build(config, objects, plan, new, bar)

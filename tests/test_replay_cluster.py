@@ -164,3 +164,28 @@ def test_rebuild_catch_up_and_correction_on_a_cluster_are_exact(stack, redis_clu
             RedisWindowStore(client, ns, config.window_specs()).drop_namespace()
         client.delete(pointer)
         delete_topics(config.kafka, config.source_topics)
+
+
+def test_a_cluster_rebuild_with_no_partition_count_is_refused_before_any_write(
+        stack, redis_cluster, tmp_path, unique):
+    """No topic in Kafka and no count stored: a meter's keys would have no home, so the
+    rebuild stops in one line and leaves Redis as it was."""
+    from auth_kappa.errors import UserError
+
+    name = f"rn{unique}"
+    env = {**os.environ, **redis_cluster.env, "AUTH_TOPIC_PREFIX": f"{name}-",
+           "AUTH_GROUP": name, "AUTH_NAMESPACE": "", "AUTH_POINTER": f"auth:{name}:pointer"}
+    config = Config.load(env=env)
+    client = sync_client(config.redis_url, True)
+    archive = LocalStore(tmp_path / "archive")
+    stream = {("gas", 0): [f"{_sid(1, 0)},u,household,{T0},CA,1.5,{T0 + 20}".encode()]}
+    _archive(archive, config, stream, 0, 1, {})
+    try:
+        client.set(config.pointer, f"{name}-v1")
+        with pytest.raises(UserError, match="no partition count is known for gas"):
+            rebuild(config, archive, _plan(archive, config, None), say=lambda s: None,
+                    archive_only=True)
+        assert client.get(config.pointer).decode() == f"{name}-v1"
+        assert not list(client.scan_iter(match=f"auth:{name}-*")), "nothing written"
+    finally:
+        client.delete(config.pointer)
