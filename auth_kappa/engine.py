@@ -18,6 +18,7 @@ import pandas as pd
 
 from auth_kappa.config import Config, parse_duration
 from auth_kappa.errors import ServiceUnavailable, UserError
+from auth_kappa.insights.alerts import alerts_frame
 from auth_kappa.progress import progress
 from auth_kappa.results import (
     WINDOW_DTYPES,
@@ -170,6 +171,17 @@ class Engine:
         ns = self._store.client.get(self._pointer)
         if ns and ns.decode() != self._store.namespace:
             self._store.use_namespace(ns.decode())
+
+    def alerts(self, kind: str | None = None, utility: str | None = None,
+               service_id: str | None = None) -> pd.DataFrame:
+        """Gaps and leaks found so far: kind, utility, service_id, start, end (NaT while
+        open; UTC), value (gap: readings missed; leak: lowest hourly flow), detail. Rules:
+        README, Insights."""
+        df = alerts_frame(self._embedded("alerts").insights.alerts)
+        for col, want in (("kind", kind), ("utility", utility), ("service_id", service_id)):
+            if want is not None:
+                df = df[df[col] == want]
+        return df.reset_index(drop=True)
 
     def late(self) -> pd.DataFrame:
         """Readings routed late (their window was final), in arrival order: utility,

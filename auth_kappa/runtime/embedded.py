@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from auth_kappa.archive.embedded import EmbeddedArchive
+from auth_kappa.insights.stage import Insights
 from auth_kappa.runtime.counters import Counters
 from auth_kappa.state.memory import MemoryWindowStore
 from auth_kappa.topology.decode import Message
@@ -26,6 +27,7 @@ class EmbeddedRuntime:
     late: list[pd.DataFrame] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     archive: EmbeddedArchive | None = None   # raw messages to a local folder, archive layout
+    insights: Insights = field(default_factory=Insights)
 
     def process(self, batches: Iterable[tuple[str, list[Message]]]) -> None:
         for utility, messages in batches:
@@ -33,6 +35,7 @@ class EmbeddedRuntime:
                 self.archive.add(utility, messages)
             result = self.topology.process(utility, messages)
             self.store.put_final(result.final)
+            self.insights.observe(self.topology, utility, result.final)
             self.counters.add(result)
             if len(result.late):
                 self.late.append(result.late.to_pandas())
@@ -40,8 +43,11 @@ class EmbeddedRuntime:
             self._retain(utility)
 
     def end_of_input(self) -> None:
-        self.store.put_final(self.topology.end_of_input())
+        final = self.topology.end_of_input()
+        self.store.put_final(final)
         for utility in self.topology.watermarks:
+            mine = {slot: rows for slot, rows in final.items() if slot[0] == utility}
+            self.insights.observe(self.topology, utility, mine, ended=True)
             self._retain(utility)
         if self.archive is not None:
             self.archive.flush()

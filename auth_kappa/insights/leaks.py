@@ -1,0 +1,66 @@
+"""Continuous-flow leaks (water): every hour of the last `hours` at or above a flow.
+
+Fed by final hourly windows of water meters. A missing hour (no reading) breaks the run:
+a leak needs flow measured in every hour. The alert opens when the run reaches `hours`
+(start = the run's first hour) and closes at the first hour below the flow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from auth_kappa.insights.alerts import Alert
+from auth_kappa.topology.keys import uuid_text
+from auth_kappa.topology.window_table import Rows
+
+HOUR = 3600
+
+
+@dataclass
+class LeakDetector:
+    flow: float = 1.0          # gallons per hour, every hour
+    hours: int = 24
+    runs: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    # service_id -> (run start, last hour start, lowest hourly total in the run)
+    open: dict[str, Alert] = field(default_factory=dict)
+
+    def observe(self, final: Rows) -> list[Alert]:
+        if not len(final):
+            return []
+        sids = uuid_text(final.k0, final.k1).astype(str)
+        order = np.lexsort((final.window_start, sids))
+        out: list[Alert] = []
+        for i in order:
+            out += self._hour(str(sids[i]), float(final.window_start[i]), float(final.sum[i]))
+        return out
+
+    def _hour(self, sid: str, start: float, total: float) -> list[Alert]:
+        run = self.runs.get(sid)
+        if run is not None and start <= run[1]:
+            return []    # an hour seen already
+        out: list[Alert] = []
+        if run is not None and start != run[1] + HOUR:   # an hour without readings
+            out += self._close(sid, run[1] + HOUR)
+            run = None
+        if total < self.flow:
+            self.runs.pop(sid, None)
+            return out + self._close(sid, start)
+        run = (run[0], start, min(run[2], total)) if run else (start, start, total)
+        self.runs[sid] = run
+        if sid in self.open:
+            self.open[sid].value = run[2]
+        elif (run[1] - run[0]) // HOUR + 1 >= self.hours:
+            self.open[sid] = alert = Alert(
+                "leak", "water", sid, run[0], None, run[2],
+                f"at least {self.flow:g} gallons in every hour for {self.hours} h or more")
+            out.append(alert)
+        return out
+
+    def _close(self, sid: str, end: float) -> list[Alert]:
+        alert = self.open.pop(sid, None)
+        if alert is None:
+            return []
+        alert.end = end
+        return [alert]

@@ -1,0 +1,123 @@
+"""Gaps and continuous-flow leaks from the embedded engine equal a brute force over the
+readings (pure pandas over the readings themselves, not over windows)."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from auth_kappa import Engine
+
+T0 = 1_772_409_600
+GAP_AFTER = 300
+
+
+def _fleet(meters: int, hours: int, seed: int, utility: str) -> pd.DataFrame:
+    """Readings every 5 s; some meters miss random stretches (short and long), some water
+    meters leak (a constant flow added for a while), others use water in bursts."""
+    rng = np.random.default_rng(seed)
+    ends = T0 + 5 + 5 * np.arange(hours * 720)
+    frames = []
+    for i in range(meters):
+        sid = str(uuid.UUID(int=seed * 10_000 + i, version=4))
+        use = np.where(rng.random(len(ends)) < 0.02, rng.uniform(0.5, 3, len(ends)), 0.0)
+        if i % 3 == 0:   # leaking from a random hour on: 2 gallons an hour
+            use = use + np.where(ends >= T0 + 3600 * rng.integers(0, hours // 2), 2 / 720, 0)
+        keep = np.ones(len(ends), bool)
+        for _ in range(rng.integers(0, 4)):   # silences of 1 to 40 minutes
+            lo = rng.integers(0, len(ends))
+            keep[lo:lo + rng.integers(12, 480)] = False
+        frames.append(pd.DataFrame({"service_id": sid, "end_ts": ends[keep],
+                                    "consumption": use[keep].round(6)}))
+    df = pd.concat(frames, ignore_index=True).sort_values("end_ts", kind="stable")
+    df["utility"], df["user_name"], df["type"], df["state"] = utility, "x", "household", "CA"
+    df["start_ts"] = df["end_ts"] - 5
+    return df.reset_index(drop=True)
+
+
+def _run(df: pd.DataFrame, folder) -> Engine:
+    """Through the simulator's file format: one CSV per utility in a folder."""
+    e = Engine.embedded(["1m", "1h"])
+    df[["service_id", "user_name", "type", "start_ts", "state", "consumption", "end_ts"]].to_csv(
+        folder / f"{df['utility'].iloc[0]}.csv", header=False, index=False)
+    e.ingest(folder)
+    e.flush()
+    return e
+
+
+def _gaps(df: pd.DataFrame) -> set[tuple]:
+    """(service_id, start, end or None): every silence of GAP_AFTER s or more between two
+    readings, and a meter silent at the end while the others went on."""
+    out = set()
+    high = df["end_ts"].max()
+    for sid, g in df.groupby("service_id"):
+        t = np.sort(g["end_ts"].to_numpy())
+        for k in np.flatnonzero(np.diff(t) >= GAP_AFTER):
+            out.add((sid, float(t[k]), float(t[k + 1])))
+        if high - t[-1] >= GAP_AFTER:
+            out.add((sid, float(t[-1]), None))
+    return out
+
+
+def _leaks(df: pd.DataFrame, flow: float = 1.0, hours: int = 24) -> set[tuple]:
+    """(service_id, start, end or None): runs of consecutive hours each >= flow, at least
+    `hours` long; the end is the first hour that breaks the run."""
+    out = set()
+    hourly = df.assign(h=df["end_ts"] // 3600 * 3600).groupby(["service_id", "h"])[
+        "consumption"].sum()
+    last_hour = df["end_ts"].max() // 3600 * 3600
+    for sid, s in hourly.groupby(level=0):
+        s = s.droplevel(0)
+        run: list[int] = []
+        for h in range(int(s.index.min()), int(last_hour) + 3600, 3600):
+            if s.get(h, -1.0) >= flow:
+                run.append(h)
+                continue
+            if len(run) >= hours:
+                out.add((sid, float(run[0]), float(h if h in s.index else run[-1] + 3600)))
+            run = []
+        if len(run) >= hours:
+            out.add((sid, float(run[0]), None))
+    return out
+
+
+def _found(e: Engine, kind: str) -> set[tuple]:
+    a = e.alerts(kind=kind)
+    return {(r.service_id, r.start.timestamp(), None if pd.isna(r.end) else r.end.timestamp())
+            for r in a.itertuples()}
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_gaps_equal_the_brute_force_over_the_readings(seed, tmp_path):
+    df = _fleet(meters=40, hours=6, seed=seed, utility="gas")
+    want = _gaps(df)
+    assert len(want) >= 20
+    e = _run(df, tmp_path)
+    assert _found(e, "gap") == want
+    missing = e.alerts(kind="gap").dropna(subset=["end"])
+    assert (missing["value"] == ((missing["end"] - missing["start"]).dt.total_seconds() // 5
+                                 - 1)).all()
+
+
+def test_leaks_equal_the_brute_force_over_the_readings(tmp_path):
+    df = _fleet(meters=15, hours=40, seed=3, utility="water")
+    want = _leaks(df)
+    assert len(want) >= 5
+    assert _found(_run(df, tmp_path), "leak") == want
+
+
+def test_alerts_filter_by_kind_utility_and_meter(tmp_path):
+    df = _fleet(meters=6, hours=26, seed=4, utility="water")
+    e = _run(df, tmp_path)
+    every = e.alerts()
+    assert list(every.columns) == ["kind", "utility", "service_id", "start", "end", "value",
+                                   "detail"]
+    assert str(every["start"].dtype) == "datetime64[ns, UTC]"
+    sid = every["service_id"].iloc[0]
+    mine = e.alerts(service_id=sid)
+    assert len(mine) and (mine["service_id"] == sid).all()
+    assert len(e.alerts(utility="gas")) == 0
+    assert set(e.alerts(kind="leak")["kind"]) == {"leak"}
