@@ -18,6 +18,7 @@ from redis.cluster import RedisCluster
 
 from auth_kappa.cli.main import main as cli
 from auth_kappa.config import Config
+from auth_kappa.errors import UserError
 from auth_kappa.runtime.live import LiveRuntime
 from auth_kappa.state.clients import sync_client
 from auth_kappa.state.layout import Layout
@@ -233,6 +234,10 @@ async def test_state_windows_add_every_partitions_share(fed, redis_cluster, monk
         assert int(again["count"].sum()) == int((df["utility"] == "gas").sum())
     finally:
         await src.close()
+    monkeypatch.setenv("AUTH_DASHBOARD_REDIS_REPLICA_URL", redis_cluster.url)
+    with pytest.raises(UserError, match="single Redis") as err:   # the cluster has replicas
+        serve.redis_source(config, url)
+    assert "\n" not in str(err.value)
 
 
 def config_layout(config: Config) -> Layout:
