@@ -76,8 +76,8 @@ class ClusterSource(RedisSource):
             pointer, counts, *hashes = await pipe.execute()
             counts = {k.decode(): int(v) for k, v in counts.items()}
             ns = self._pinned or followed(pointer)
-            if ns != self.namespace:
-                self.keys, self._counts = self.keys.moved(ns), {}
+            if ns != self.namespace:   # a rebuild's switch: its counts are likely the same
+                self.keys = self.keys.moved(ns)
             elif counts != self._counts:
                 self._counts = counts
             else:

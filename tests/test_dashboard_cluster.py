@@ -234,6 +234,24 @@ async def test_state_windows_add_every_partitions_share(fed, redis_cluster, monk
         assert int(again["count"].sum()) == int((df["utility"] == "gas").sum())
     finally:
         await src.close()
+    # a namespace followed through the pointer, as a rebuild's switch moves it
+    pointer = f"auth:pointer{config.group}"
+    admin = sync_client(redis_cluster.url, cluster=True)
+    admin.set(pointer, config.namespace)
+    follower = serve.redis_source(config.with_(namespace=None, pointer=pointer), url)
+    try:
+        await follower.refresh()
+        clock = await follower.clock()
+        assert clock.namespace == config.namespace
+        assert clock.watermark["gas"] == df[df["utility"] == "gas"].groupby(
+            "partition")["end_ts"].max().min()
+        admin.set(pointer, f"{config.namespace}-next")     # the switch to an empty one
+        await follower.refresh()
+        assert (await follower.clock()).newest == {} and follower.namespace.endswith("-next")
+    finally:
+        await follower.close()
+        admin.delete(pointer)
+        admin.close()
     monkeypatch.setenv("AUTH_DASHBOARD_REDIS_REPLICA_URL", redis_cluster.url)
     with pytest.raises(UserError, match="single Redis") as err:   # the cluster has replicas
         serve.redis_source(config, url)
