@@ -112,6 +112,7 @@ class Result:
     redis_keys: int = 0
     log_problems: int = 0                             # store errors in the worker logs
     redis_used_growth: int = 0                        # INFO used_memory growth, all primaries
+    tags_by_primary: list[int] | None = None          # partition tags {utility:p} per primary
 
     def per_million(self, cpu: float) -> float:
         return cpu / self.readings * 1e6
@@ -320,7 +321,8 @@ def run_one(case: Case, workers: int, cfg: Config, tmp: Path, partitions: int,
                       log_bytes(cfg, base) - before_kafka, a_bytes, a_objects,
                       check, len(target.primaries), case.meters, net,
                       max(0.0, q1 - q0 - q_rate * span), r_bytes, r_keys, problems,
-                      memory_growth)
+                      memory_growth, target.tags_per_primary(
+                          [f"{{{u}:{p}}}" for u in UTILITIES for p in range(partitions)]))
     finally:
         for p in procs:
             stop(p)
@@ -421,15 +423,18 @@ def ratios(results: list[Result]) -> str:
     cluster's primaries shared the Redis CPU."""
     rows = ["| case | workers | worker CPU | Redis CPU (primaries) | Redis CPU of the replicas "
             "/ primaries | Redis B per meter (used_memory growth) | busiest primary's share of "
-            "Redis CPU | wall s |",
+            "Redis CPU (each primary's; the partition tags it serves) | wall s |",
             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     one = {(r.case, r.workers): r for r in results if r.archive and r.primaries == 1}
     for c in results:
         o = one.get((c.case, c.workers))
         if not c.archive or c.primaries == 1 or o is None:
             continue
-        shares = ", ".join(f"{x / sum(c.redis_cpu_by_primary or [1]):.0%}"
-                           for x in sorted(c.redis_cpu_by_primary or [], reverse=True))
+        net = c.redis_cpu_by_primary or []
+        order = sorted(range(len(net)), key=lambda i: -net[i])
+        shares = ", ".join(f"{net[i] / sum(net):.0%}" for i in order) if sum(net) else "-"
+        if c.tags_by_primary and len(c.tags_by_primary) == len(net):
+            shares += "; partition tags " + "/".join(str(c.tags_by_primary[i]) for i in order)
         rows.append(
             f"| {c.case} | {c.workers} | {c.worker_cpu_s / o.worker_cpu_s:.2f}x | "
             f"**{c.redis_cpu_s / o.redis_cpu_s:.2f}x** | "

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+from redis.crc import key_slot
 
 from auth_kappa.stack.redis_cluster import NODES
 
@@ -48,6 +49,21 @@ class RedisTarget:
         """INFO memory used_memory summed over the primaries (a shared server's includes
         whatever else it holds: take differences)."""
         return sum(int(c.info("memory")["used_memory"]) for c in self.primaries)
+
+    def tags_per_primary(self, tags: list[str]) -> list[int]:
+        """How many of the hash tags (e.g. {gas:3}) each primary serves, in the order of
+        `primaries`: a primary's share of the writes follows its share of the tags."""
+        if not self.cluster:
+            return [len(tags)]
+        slots = self.primaries[0].cluster("slots")
+        port_of = [int(lo_hi_primary[2][1]) for lo_hi_primary in slots]
+        order = [int(c.connection_pool.connection_kwargs["port"]) for c in self.primaries]
+        counts = dict.fromkeys(order, 0)
+        for tag in tags:
+            slot = key_slot(tag.encode())
+            i = next(i for i, (lo, hi, *_) in enumerate(slots) if lo <= slot <= hi)
+            counts[port_of[i]] += 1
+        return [counts[port] for port in order]
 
     def replica_cpu(self) -> float:
         return sum(node_cpu(c) for c in self.replicas)
