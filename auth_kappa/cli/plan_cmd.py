@@ -45,8 +45,9 @@ LABELS: dict[str, str] = {
     "kafka_brokers": "Kafka brokers",
     "s3_bytes_per_day": "S3 per day",
 }
-NOT_MEASURED = ("not measured yet: Redis Cluster (1 primary measured; the store cannot use a "
-                "cluster until issue 11 item 1), replicated Kafka (bytes are one replica x "
+NOT_MEASURED = ("not measured yet: Redis Cluster beyond 3 primaries (the plan spreads Redis "
+                "CPU evenly, but a primary's share follows the partition tags {utility:p} "
+                "its slots hold: docs/capacity.md), replicated Kafka (bytes are one replica x "
                 "--replication) and broker CPU; --broker-write, --broker-disk and the fills "
                 "are assumptions: use your own.")
 
