@@ -8,6 +8,8 @@ Examples:
   auth-kappa simulate --meters 20000 --duration 10m --to kafka --frame-size 500
   auth-kappa simulate --meters 1000 --duration 2d --to s3            # history into the archive
   auth-kappa simulate --meters 1000 --duration 1d --to archive out/archive
+  auth-kappa simulate --meters 1000 --duration 3d --profile realistic \\
+      --inject leak=10,gap=10,spike=10                               # anomalies, see manifest
 """
 
 from __future__ import annotations
@@ -23,7 +25,14 @@ from simulators.encoding import FORMATS
 from simulators.progress import Progress
 from simulators.runner import simulate
 from simulators.sinks import Sink
-from simulators.spec import DEFAULT_START, PROFILES, FaultSpec, SimSpec, parse_start
+from simulators.spec import (
+    DEFAULT_START,
+    PROFILES,
+    FaultSpec,
+    SimSpec,
+    parse_inject,
+    parse_start,
+)
 
 SINKS: tuple[str, ...] = ("files", "kafka", "s3", "archive")
 
@@ -58,6 +67,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--duplicate-delay", default="30s", help="how much later a duplicate is resent")
     g.add_argument("--malformed-fraction", type=float, default=0.0,
                    help="fraction of messages that are malformed")
+    g.add_argument("--inject", default=None, metavar="KIND=N,...",
+                   help="meters with an anomaly, e.g. leak=5,gap=10,spike=5 (leaks on water, "
+                        "spikes on electricity or gas, gaps on any utility; one per meter; "
+                        "listed in the manifest's anomalies)")
     k = p.add_argument_group("kafka")
     k.add_argument("--kafka", default=None, help="bootstrap servers (default AUTH_KAFKA or 127.0.0.1:9092)")
     k.add_argument("--topic-prefix", default=None,
@@ -89,7 +102,8 @@ def spec_from_args(args: argparse.Namespace) -> SimSpec:
         malformed_fraction=args.malformed_fraction)
     return SimSpec(meters=args.meters, seed=args.seed, start=parse_start(args.start),
                    duration=parse_duration(args.duration, name="--duration"),
-                   heartbeat=int(heartbeat), profile=args.profile, faults=faults)
+                   heartbeat=int(heartbeat), profile=args.profile, faults=faults,
+                   inject=None if args.inject is None else parse_inject(args.inject))
 
 
 def make_sink(args: argparse.Namespace) -> Sink:

@@ -173,7 +173,7 @@ class FaultInjector:
         """Emit this chunk; next_end_ts is the end_ts of the next clean reading (None: end)."""
         f = self.faults
         n = len(readings)
-        g = readings.g0 + np.arange(n, dtype=np.int64)
+        g = readings.positions
         payload = self.format.encode(readings)
         if not f.any:  # fast path: the stream is the clean sequence
             self.counts.readings += n

@@ -36,7 +36,7 @@ def build_manifest(sim: Simulation, pace: str, sink_facts: dict[str, Any]) -> di
             "consumption_sum": format_units(c.valid_units, DECIMALS[u]),
             "consumption_sum_units": c.valid_units,
         }
-    return {
+    manifest = {
         "generator": "auth-kappa simulate",
         "version": auth_kappa.__version__,
         "arguments": {
@@ -59,6 +59,10 @@ def build_manifest(sim: Simulation, pace: str, sink_facts: dict[str, Any]) -> di
         "notes": "consumption_sum = exact sum of valid readings (late included, duplicate "
                  "copies and malformed messages excluded); times are UTC epoch seconds",
     }
+    if spec.inject is not None:  # only with --inject, so older manifests stay byte-identical
+        manifest["arguments"]["inject"] = spec.inject.as_dict()
+        manifest["anomalies"] = [a.record(sim.registry) for a in sim.anomalies]
+    return manifest
 
 
 def write_outputs(sim: Simulation, out_dir: Path, pace: str, sink_facts: dict[str, Any]) -> dict[str, Any]:

@@ -49,6 +49,11 @@ class Profile(Protocol):
     def draw(self, utility: str, rng: np.random.Generator, meter: np.ndarray,
              end_ts: np.ndarray, heartbeat: int) -> np.ndarray: ...
 
+    def peak_level(self, utility: str, meter: np.ndarray, end_ts: np.ndarray,
+                   heartbeat: int) -> np.ndarray:
+        """The meter's busiest normal mean per reading at that date (no noise), for spikes."""
+        ...
+
 
 class SeedProfile:
     """triangular(0, max) per heartbeat with mode max/2, as the original; mean max/2."""
@@ -59,6 +64,10 @@ class SeedProfile:
              end_ts: np.ndarray, heartbeat: int) -> np.ndarray:
         top = SEED_MAX[utility] * heartbeat / SEED_HEARTBEAT
         return rng.triangular(0.0, top / 2, top, size=len(meter))
+
+    def peak_level(self, utility: str, meter: np.ndarray, end_ts: np.ndarray,
+                   heartbeat: int) -> np.ndarray:
+        return np.full(len(meter), SEED_MAX[utility] / 2 * heartbeat / SEED_HEARTBEAT)
 
 
 def _bump(hour: np.ndarray, centre: float, width: float) -> np.ndarray:
@@ -116,11 +125,21 @@ class RealisticProfile:
         day = np.floor_divide(local, 86400)
         minute = ((local - day * 86400) // 60).astype(np.int64)
         weekend = ((day + 3) % 7 >= 5).astype(np.int64)  # 1970-01-01 was a Thursday
-        angle = 2 * np.pi * ((end_ts / 86400.0) % 365.2425 - 15) / 365.2425  # 0 mid-January
-        season = _SEASON[utility](np.cos(angle), np.cos(2 * angle))
+        season = self._season(utility, end_ts)
         mean = (SEED_MAX[utility] / 2 * heartbeat / SEED_HEARTBEAT) * self._shapes[utility][self._type[meter], weekend, minute]
         noise = rng.gamma(_NOISE_SHAPE, 1 / _NOISE_SHAPE, size=len(meter))
         return mean * season * self._scale[meter] * noise
+
+    @staticmethod
+    def _season(utility: str, end_ts: np.ndarray) -> np.ndarray:
+        angle = 2 * np.pi * ((end_ts / 86400.0) % 365.2425 - 15) / 365.2425  # 0 mid-January
+        return _SEASON[utility](np.cos(angle), np.cos(2 * angle))
+
+    def peak_level(self, utility: str, meter: np.ndarray, end_ts: np.ndarray,
+                   heartbeat: int) -> np.ndarray:
+        mean = SEED_MAX[utility] / 2 * heartbeat / SEED_HEARTBEAT
+        peak = self._shapes[utility].max(axis=(1, 2))[self._type[meter]]  # busiest minute
+        return mean * peak * self._season(utility, end_ts) * self._scale[meter]
 
 
 def make_profile(name: str, registry: Registry, seed: int) -> Profile:

@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from auth_kappa.config import UTILITIES
+from simulators.anomalies import AnomalyInjector, plan
 from simulators.profiles import DECIMALS, make_profile
 from simulators.registry import Registry, make_registry
 from simulators.rng import stream
@@ -74,7 +75,7 @@ class Schedule:
 
 @dataclass(frozen=True)
 class Readings:
-    """Clean readings of one utility for sequence positions g0 .. g0+len-1."""
+    """Clean readings of one utility for sequence positions g0 .. g0+len-1 (or `g`)."""
 
     utility: str
     g0: int
@@ -82,9 +83,17 @@ class Readings:
     start_ts: np.ndarray  # int64 epoch seconds
     end_ts: np.ndarray  # int64 epoch seconds
     units: np.ndarray  # int64 consumption in 10**-decimals of the utility's unit
+    g: np.ndarray | None = None  # sequence positions when some are missing (--inject gap)
 
     def __len__(self) -> int:
         return len(self.meter)
+
+    @property
+    def positions(self) -> np.ndarray:
+        """Each reading's sequence position (g0, g0+1, ... unless a gap removed some)."""
+        if self.g is not None:
+            return self.g
+        return self.g0 + np.arange(len(self), dtype=np.int64)
 
     @property
     def decimals(self) -> int:
@@ -117,6 +126,8 @@ class ReadingGenerator:
         self.schedule = Schedule.build(spec, registry)
         self._profile = make_profile(spec.profile, registry, spec.seed)
         self._rngs = {u: stream(spec.seed, "consumption", spec.profile, u) for u in UTILITIES}
+        self.injector = AnomalyInjector(plan(spec, registry), self._profile, len(registry),
+                                        spec.heartbeat)
         self._next = 0
 
     @property
@@ -136,8 +147,14 @@ class ReadingGenerator:
             values = self._profile.draw(utility, self._rngs[utility], meter, end_ts,
                                         self.spec.heartbeat)
             units = np.rint(values * 10 ** DECIMALS[utility]).astype(np.int64)
-            out[utility] = Readings(utility, g0, meter, start_ts, end_ts, units)
+            out[utility] = self.injector.apply(
+                Readings(utility, g0, meter, start_ts, end_ts, units))
         return out
+
+    @property
+    def position(self) -> int:
+        """Sequence position of the next chunk's first reading."""
+        return self._next
 
     def chunks(self, size: int = DEFAULT_CHUNK) -> Iterator[dict[str, Readings]]:
         while self._next < self.schedule.total:

@@ -83,6 +83,92 @@ class FaultSpec:
         return (self.late_fraction + self.duplicate_fraction + self.malformed_fraction) > 0
 
 
+INJECT_KINDS: tuple[str, ...] = ("leak", "gap", "spike")
+INJECT_EXAMPLE = "--inject leak=5,gap=10,spike=5"
+
+
+@dataclass(frozen=True)
+class InjectSpec:
+    """How many meters get each anomaly (simulators/anomalies.py); each meter at most one."""
+
+    leak: int = 0
+    gap: int = 0
+    spike: int = 0
+
+    def __post_init__(self) -> None:
+        for kind in INJECT_KINDS:
+            n = getattr(self, kind)
+            if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+                raise UserError(f"--inject {kind}={n!r}: the count must be a whole number >= 0 "
+                                f"(e.g. {INJECT_EXAMPLE})")
+
+    @property
+    def total(self) -> int:
+        return self.leak + self.gap + self.spike
+
+    def as_dict(self) -> dict[str, int]:
+        return {kind: getattr(self, kind) for kind in INJECT_KINDS}
+
+
+def parse_inject(text: str) -> InjectSpec:
+    """InjectSpec from 'leak=5,gap=10,spike=5' (any subset, each kind once)."""
+    counts: dict[str, int] = {}
+    for item in str(text).split(","):
+        kind, eq, value = (part.strip() for part in item.partition("="))
+        if not eq or kind not in INJECT_KINDS:
+            raise UserError(f"--inject {text!r}: expected kind=N pairs with kind in "
+                            f"{', '.join(INJECT_KINDS)} (e.g. {INJECT_EXAMPLE})")
+        if kind in counts:
+            raise UserError(f"--inject {text!r}: {kind} is given twice")
+        if not (value.isascii() and value.isdigit()):
+            raise UserError(f"--inject {kind}={value!r}: the count must be a whole number >= 0 "
+                            f"(e.g. {INJECT_EXAMPLE})")
+        counts[kind] = int(value)
+    return InjectSpec(**counts)
+
+
+# Room an injected anomaly needs (simulators/anomalies.py places them inside it).
+GAP_MARGIN_S = 60  # at least this much of the run before and after a gap (or 2 heartbeats)
+GAP_MIN_S, GAP_MAX_S = 600, 7200  # gaps last 10 to 120 minutes
+
+
+def complete_hours(spec: SimSpec) -> tuple[int, int]:
+    """(first complete clock hour, how many): hours in which every meter sends every reading.
+
+    Such an hour starts at least one heartbeat after the run's start (a meter's first
+    reading ends up to two heartbeats in) and ends by the run's end.
+    """
+    first = -(-(spec.start + spec.heartbeat) // 3600) * 3600
+    last = math.floor(spec.end) // 3600 * 3600
+    return first, max(0, (last - first) // 3600)
+
+
+def gap_margin(heartbeat: int) -> int:
+    return max(GAP_MARGIN_S, 2 * heartbeat)
+
+
+def _check_inject(spec: SimSpec) -> None:
+    """One line if the fleet or the run cannot hold the anomalies asked for."""
+    inject = spec.inject
+    if inject is None:
+        return
+    if inject.total > spec.meters:
+        asked = ", ".join(f"{k} {n}" for k, n in inject.as_dict().items() if n)
+        raise UserError(f"--inject asks for {inject.total} anomalous meters ({asked}) but the "
+                        f"fleet has {spec.meters}; each meter gets at most one anomaly, so "
+                        "raise --meters or lower the counts")
+    if inject.spike and complete_hours(spec)[1] < 1:
+        raise UserError("--inject spike needs a whole UTC clock hour inside the run, starting "
+                        "at least one heartbeat after --start (a spike lasts that hour); "
+                        "lengthen --duration (2h from a whole hour is enough)")
+    room = math.floor(spec.end) - spec.start - 2 * gap_margin(spec.heartbeat)
+    if inject.gap and room < GAP_MIN_S:
+        need = (GAP_MIN_S + 2 * gap_margin(spec.heartbeat)) / 60
+        raise UserError(f"--inject gap needs --duration of at least {need:g}m (a gap lasts "
+                        f"{GAP_MIN_S // 60}-{GAP_MAX_S // 60} minutes with readings before and "
+                        "after it)")
+
+
 @dataclass(frozen=True)
 class SimSpec:
     """A fleet and a stretch of simulated time; the only input to every generator."""
@@ -94,6 +180,7 @@ class SimSpec:
     heartbeat: int = 5
     profile: str = "seed"
     faults: FaultSpec = field(default_factory=FaultSpec)
+    inject: InjectSpec | None = None  # None: no anomalies, output as before --inject existed
 
     def __post_init__(self) -> None:
         if isinstance(self.meters, bool) or not isinstance(self.meters, int) or self.meters < 1:
@@ -109,6 +196,7 @@ class SimSpec:
         if self.duration < self.heartbeat:
             raise UserError(f"--duration {self.duration:g}s is shorter than one heartbeat "
                             f"({self.heartbeat}s), so no reading would end inside it")
+        _check_inject(self)
 
     @property
     def end(self) -> float:

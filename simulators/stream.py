@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from auth_kappa.config import UTILITIES
+from simulators.anomalies import Anomaly
 from simulators.encoding import make_format
 from simulators.faults import Emission, FaultInjector, GroundTruth, UtilityCounts
 from simulators.readings import DEFAULT_CHUNK, ReadingGenerator
@@ -33,6 +34,11 @@ class Simulation:
         return self.generator.total
 
     @property
+    def anomalies(self) -> list[Anomaly]:
+        """The injected anomalies (--inject), in time order."""
+        return self.generator.injector.anomalies
+
+    @property
     def counts(self) -> dict[str, UtilityCounts]:
         return {u: inj.counts for u, inj in self.injectors.items()}
 
@@ -43,6 +49,6 @@ class Simulation:
         """
         schedule = self.generator.schedule
         for readings in self.generator.chunks(chunk):
-            nxt = readings[UTILITIES[0]].g0 + len(readings[UTILITIES[0]])
+            nxt = self.generator.position  # not len(): a gap may have removed readings
             next_end = schedule.end_ts_at(nxt) if nxt < schedule.total else None
             yield {u: self.injectors[u].apply(readings[u], next_end) for u in UTILITIES}
