@@ -33,7 +33,7 @@ subtracted; the replicas' CPU is reported apart), Redis bytes are MEMORY USAGE o
 namespace summed over the primaries. The worker logs are searched for store errors
 (CROSSSLOT, MOVED, Fenced, store failure, Traceback) and the count reported.
 
-  .venv/bin/python benchmarks/bench_unit_costs.py            # ~10 min; make bench-costs
+  .venv/bin/python benchmarks/bench_unit_costs.py    # 12-16 min (--redis 1: ~6); make bench-costs
   .venv/bin/python benchmarks/bench_unit_costs.py --redis 3 --workers 1 --cases frames
 
 Writes its section of benchmarks/README.md, benchmarks/unit_costs.json, and the package
