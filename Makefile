@@ -64,7 +64,8 @@ bench: setup
 	$(BIN)/auth-kappa stack up
 	$(BIN)/python benchmarks/bench_simulator_kafka.py
 
-# unit costs per reading (CPU, bytes) for `auth-kappa plan`; ~6 min, not part of `make test`
+# unit costs per reading (CPU, bytes) for `auth-kappa plan`, on 1 and 3 Redis primaries;
+# ~12-16 min (--redis 1: ~6), not part of `make test`
 bench-costs: setup
 	$(BIN)/auth-kappa stack up
 	$(BIN)/python benchmarks/bench_unit_costs.py

@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 
 from auth_kappa import kafka_clients
 from auth_kappa.config import Config
+from auth_kappa.insights.stage import InsightRules, Insights
 from auth_kappa.kafka_admin import ensure_topics
 from auth_kappa.runtime.kafka_source import KafkaSource
 from auth_kappa.runtime.live import LiveRuntime, Outputs
@@ -40,7 +41,8 @@ class Worker:
         self.config = config
         self.outputs = Outputs(late=config.prefixed("late"),
                                quarantine=config.prefixed("quarantine"),
-                               windows=config.prefixed("windows"))
+                               windows=config.prefixed("windows"),
+                               alerts=config.prefixed("alerts"))
         self._pending: list[Record] = []
         self._producer: AIOKafkaProducer | None = None
         self.runtime = LiveRuntime(
@@ -49,6 +51,8 @@ class Worker:
             emit=lambda *record: self._pending.append(record),
             outputs=self.outputs,
             commit_interval=config.commit_interval,
+            insights=Insights(InsightRules.from_config(config), keep_all=False)
+            if config.insights else None,
         )
         self.source = KafkaSource(config, self.runtime, config.group, flush=self.send_pending)
         self.archiver = None
@@ -63,7 +67,7 @@ class Worker:
         auto-create them)."""
         c = self.config
         ensure_topics(kafka_clients.librdkafka(c), [*c.source_topics, self.outputs.late,
-                      self.outputs.quarantine, self.outputs.windows], c.partitions,
+                      self.outputs.quarantine, self.outputs.windows, self.outputs.alerts], c.partitions,
                       replication=c.replication)
 
     async def send_pending(self) -> None:

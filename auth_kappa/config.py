@@ -66,6 +66,9 @@ class Config:
     archive_roll_seconds: float = 60.0
     archive_buffer_bytes: int = 256 * 1024 * 1024  # past this, pause consuming (S3 down)
     archive_retry_max: float = 30.0   # longest back-off between upload attempts
+    insights: bool = True             # gaps and leaks alongside the windows (README, Insights)
+    gap_after: float = 300.0          # a meter silent this long (event time) opens a gap
+    leak_flow: float = 1.0            # gallons in every hour of 24: a continuous-flow leak
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     # env var name -> (field, parser)
@@ -108,6 +111,9 @@ class Config:
         "AUTH_ARCHIVE_ROLL_SECONDS": ("archive_roll_seconds",
                                       lambda v: parse_duration(v, name="AUTH_ARCHIVE_ROLL_SECONDS")),
         "AUTH_ARCHIVE_BUFFER_BYTES": ("archive_buffer_bytes", int),
+        "AUTH_INSIGHTS": ("insights", _bool),
+        "AUTH_GAP_AFTER": ("gap_after", lambda v: parse_duration(v, name="AUTH_GAP_AFTER")),
+        "AUTH_LEAK_FLOW": ("leak_flow", float),
         "AUTH_ARCHIVE_RETRY_MAX": ("archive_retry_max",
                                    lambda v: parse_duration(v, name="AUTH_ARCHIVE_RETRY_MAX")),
     }

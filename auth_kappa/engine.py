@@ -19,6 +19,7 @@ import pandas as pd
 from auth_kappa.config import Config, parse_duration
 from auth_kappa.errors import ServiceUnavailable, UserError
 from auth_kappa.insights.alerts import alerts_frame
+from auth_kappa.insights.stage import decode
 from auth_kappa.progress import progress
 from auth_kappa.results import (
     WINDOW_DTYPES,
@@ -177,7 +178,11 @@ class Engine:
         """Gaps and leaks found so far: kind, utility, service_id, start, end (NaT while
         open; UTC), value (gap: readings missed; leak: lowest hourly flow), detail. Rules:
         README, Insights."""
-        df = alerts_frame(self._embedded("alerts").insights.alerts)
+        if self._rt is not None:
+            df = alerts_frame(self._rt.insights.alerts)
+        else:
+            self._follow_pointer()
+            df = alerts_frame([decode(raw) for raw in self._store.alerts()])
         for col, want in (("kind", kind), ("utility", utility), ("service_id", service_id)):
             if want is not None:
                 df = df[df[col] == want]

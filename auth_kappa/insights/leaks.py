@@ -2,7 +2,8 @@
 
 Fed by final hourly windows of water meters. A missing hour (no reading) breaks the run:
 a leak needs flow measured in every hour. The alert opens when the run reaches `hours`
-(start = the run's first hour) and closes at the first hour below the flow.
+(start = the run's first hour) and closes at the first hour below the flow (or the first
+hour without readings). State is kept per source partition, like gaps.
 """
 
 from __future__ import annotations
@@ -24,16 +25,21 @@ class LeakDetector:
     hours: int = 24
     runs: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     # service_id -> (run start, last hour start, lowest hourly total in the run)
+    part: dict[str, int] = field(default_factory=dict)
     open: dict[str, Alert] = field(default_factory=dict)
+    dirty: set[str] = field(default_factory=set)     # runs changed since changes()
 
     def observe(self, final: Rows) -> list[Alert]:
         if not len(final):
             return []
         sids = uuid_text(final.k0, final.k1).astype(str)
+        parts = final.part if final.part is not None else np.full(len(final), -1)
         order = np.lexsort((final.window_start, sids))
         out: list[Alert] = []
         for i in order:
-            out += self._hour(str(sids[i]), float(final.window_start[i]), float(final.sum[i]))
+            sid = str(sids[i])
+            self.part[sid] = int(parts[i])
+            out += self._hour(sid, float(final.window_start[i]), float(final.sum[i]))
         return out
 
     def _hour(self, sid: str, start: float, total: float) -> list[Alert]:
@@ -44,6 +50,7 @@ class LeakDetector:
         if run is not None and start != run[1] + HOUR:   # an hour without readings
             out += self._close(sid, run[1] + HOUR)
             run = None
+        self.dirty.add(sid)
         if total < self.flow:
             self.runs.pop(sid, None)
             return out + self._close(sid, start)
@@ -64,3 +71,10 @@ class LeakDetector:
             return []
         alert.end = end
         return [alert]
+
+    def forget(self, partitions: set[int]) -> None:
+        gone = [s for s, p in self.part.items() if p in partitions]
+        for sid in gone:
+            for table in (self.runs, self.part, self.open):
+                table.pop(sid, None)
+            self.dirty.discard(sid)

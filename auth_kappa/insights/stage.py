@@ -1,8 +1,12 @@
-"""The insights stage: detectors fed by one utility's final windows at a time."""
+"""The insights stage: detectors fed by one utility's final windows at a time, with their
+state kept per source partition so a live runtime persists it in the checkpoint of the
+partition it belongs to (and reloads exactly what it owns)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 from auth_kappa.insights.alerts import Alert
 from auth_kappa.insights.gaps import GapDetector
@@ -10,6 +14,9 @@ from auth_kappa.insights.leaks import HOUR, LeakDetector
 from auth_kappa.topology.processor import Slot, Topology
 from auth_kappa.topology.schema import UTILITIES
 from auth_kappa.topology.window_table import Rows
+
+if TYPE_CHECKING:
+    from auth_kappa.config import Config
 
 
 @dataclass
@@ -19,24 +26,46 @@ class InsightRules:
     leak_flow: float = 1.0       # gallons in every hour (AUTH_LEAK_FLOW)
     leak_hours: int = 24
 
+    @classmethod
+    def from_config(cls, config: Config) -> InsightRules:
+        return cls(gap_after=config.gap_after, leak_flow=config.leak_flow)
+
+
+@dataclass
+class Changes:
+    """One partition's insight state changed since the last checkpoint: None deletes."""
+
+    last: dict[str, str | None] = field(default_factory=dict)     # gaps: last reading
+    runs: dict[str, str | None] = field(default_factory=dict)     # leaks: start,last,min
+    alerts: dict[str, str | None] = field(default_factory=dict)   # open: kind:sid -> JSON
+    closed: list[tuple[float, str]] = field(default_factory=list)  # (end, JSON) history
+
 
 @dataclass
 class Insights:
-    """Alerts from final windows; every alert opened or closed so far in `alerts`."""
+    """Alerts from final windows. `keep_all`: every alert stays listed in `alerts` (the
+    embedded engine); a live runtime keeps only what it has not checkpointed."""
 
     rules: InsightRules = field(default_factory=InsightRules)
+    keep_all: bool = True
     alerts: list[Alert] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
         r = self.rules
         self.gaps = {u: GapDetector(u, r.gap_after, r.heartbeat) for u in UTILITIES}
         self.leaks = LeakDetector(r.leak_flow, r.leak_hours)
         self._known: set[int] = set()   # alerts already listed (closing one mutates it)
+        self._events: dict[str, list[Alert]] = {u: [] for u in UTILITIES}
+        if not self.keep_all:
+            self.alerts = []
 
     def observe(self, topology: Topology, utility: str, final: dict[Slot, Rows],
                 ended: bool = False) -> list[Alert]:
         """One step's final windows of `utility`; `ended`: the input is over (no gap opens
-        past a partition's last reading)."""
+        past a partition's last reading). Returns the alerts opened or closed."""
         events = self.gaps[utility].observe(final.get((utility, "meter", topology.finest.size),
                                                       Rows.empty()))
         hourly = final.get((utility, "meter", HOUR))
@@ -46,8 +75,68 @@ class Insights:
         upto = {p: wm.high(p) if ended else topology.final_cut(topology.finest, wm.high(p))
                 for p in wm.partitions()}
         events += self.gaps[utility].advance(upto)
-        for alert in events:
-            if id(alert) not in self._known:
-                self._known.add(id(alert))
-                self.alerts.append(alert)
+        self._events[utility] += events
+        if self.keep_all:
+            for alert in events:
+                if id(alert) not in self._known:
+                    self._known.add(id(alert))
+                    self.alerts.append(alert)
         return events
+
+    # ---- persistence (live runtime)
+    def changes(self, utility: str) -> dict[int, Changes]:
+        """What changed per partition since the last call (the next checkpoint's share)."""
+        out: dict[int, Changes] = {}
+        gaps = self.gaps[utility]
+        for sid in gaps.dirty:
+            out.setdefault(gaps.part[sid], Changes()).last[sid] = f"{gaps.last[sid]:.0f}"
+        gaps.dirty = set()
+        if utility == "water":
+            for sid in self.leaks.dirty:
+                run = self.leaks.runs.get(sid)
+                out.setdefault(self.leaks.part[sid], Changes()).runs[sid] = \
+                    None if run is None else ",".join(f"{v:.17g}" for v in run)
+            self.leaks.dirty = set()
+        for alert in self._events[utility]:
+            part = (gaps.part if alert.kind == "gap" else self.leaks.part).get(alert.service_id)
+            if part is None:
+                continue
+            mine = out.setdefault(part, Changes())
+            mine.alerts[f"{alert.kind}:{alert.service_id}"] = \
+                encode(alert) if alert.is_open else None
+            if not alert.is_open:
+                mine.closed.append((float(alert.end), encode(alert)))
+        self._events[utility] = []
+        return out
+
+    def restore(self, utility: str, partition: int, last: dict, runs: dict,
+                alerts: dict) -> None:
+        """A partition's persisted state (Redis hashes: bytes -> bytes) back in memory."""
+        gaps = self.gaps[utility]
+        for sid, ts in last.items():
+            gaps.remember(_text(sid), float(ts), partition)
+        gaps.dirty = set()
+        for sid, run in runs.items():
+            start, hour, low = (float(v) for v in _text(run).split(","))
+            self.leaks.runs[_text(sid)] = (start, hour, low)
+            self.leaks.part[_text(sid)] = partition
+        for raw in alerts.values():
+            alert = decode(raw)
+            (gaps.open if alert.kind == "gap" else self.leaks.open)[alert.service_id] = alert
+
+    def forget(self, utility: str, partitions: set[int]) -> None:
+        self.gaps[utility].forget(partitions)
+        if utility == "water":
+            self.leaks.forget(partitions)
+
+
+def encode(alert: Alert) -> str:
+    return json.dumps(asdict(alert), separators=(",", ":"))
+
+
+def decode(raw: bytes | str) -> Alert:
+    return Alert(**json.loads(raw))
+
+
+def _text(v: bytes | str) -> str:
+    return v.decode() if isinstance(v, bytes) else v

@@ -36,10 +36,13 @@ class Commit:
     # partition -> the offset Redis must hold before this commit (None: none yet)
     expected: dict[str, int | None] = field(default_factory=dict)
     epoch: int = 0     # the runtime's memory it came from (runtime/live.py)
+    extra: list[bytes] = field(default_factory=list)   # this partition's insight state
+    owner: str | None = None   # the partition it speaks for when nothing else names it
 
     def partitions(self) -> set[str]:
         """The partitions ("gas:3") this transaction speaks for."""
-        names = {*self.offsets, *self.highs, *self.marks, *self.generations}
+        names = {*self.offsets, *self.highs, *self.marks, *self.generations,
+                 *([self.owner] if self.owner else [])}
         for (utility, level, _), rows in self.dirty.items():
             if level == "meter" and rows.part is not None:
                 names.update(f"{utility}:{p}" for p in np.unique(rows.part[rows.part >= 0]))
@@ -51,7 +54,8 @@ class Commit:
 
     def apply(self, store: RedisWindowStore) -> int:
         return store.checkpoint(self.dirty, self.offsets, self.highs, self.generations,
-                                stats=self.stats, expected=self.expected, marks=self.marks)
+                                stats=self.stats, expected=self.expected, marks=self.marks,
+                                extra=self.extra)
 
 
 def whole(writes: Mapping[Slot, Rows], offsets: Mapping[str, int],

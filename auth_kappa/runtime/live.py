@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from auth_kappa.insights.alerts import Alert
+from auth_kappa.insights.stage import Insights, encode
 from auth_kappa.runtime import commits
 from auth_kappa.runtime.checkpoint_writer import CheckpointWriter
 from auth_kappa.runtime.counters import Counters
@@ -59,6 +61,9 @@ class LiveRuntime:
     _stats: dict[str, dict[str, int]] = field(default_factory=dict)
     _warned_mixed: bool = False
     _epoch: int = 0     # bumped whenever memory is dropped (assign, fail)
+    # gaps and leaks (auth_kappa/insights): state per partition, in its checkpoint; None: off
+    insights: Insights | None = field(default_factory=lambda: Insights(keep_all=False))
+    _alerts: list[Alert] = field(default_factory=list)   # events not yet sent
 
     def __post_init__(self) -> None:
         self.topology.state_per_partition = True   # state deltas commit per partition
@@ -99,6 +104,9 @@ class LiveRuntime:
         self._sent_marks = {n: float(m) for n, m in marks.items()}
         newest = max(highs.values(), default=NO_WATERMARK)
         self.topology.loader = lambda slot: self.store.loader(slot, newest)
+        if self.insights is not None:
+            for topic, p in partitions:
+                self.insights.restore(topic, p, **self.store.insight_state(topic, p))
         self._reopen(partitions)
         self.broken = None
         return seek
@@ -119,6 +127,9 @@ class LiveRuntime:
         """Drop everything held in memory; a checkpoint still in flight is left to land or
         be refused by the claim that follows (see assign)."""
         self._final, self._uncommitted, self._stats = {}, 0, {}
+        self._alerts = []
+        if self.insights is not None:
+            self.insights.reset()
         self._writer.discard()
         self._epoch += 1      # what was prepared before is not sent after this
         self.topology.reset()
@@ -175,9 +186,7 @@ class LiveRuntime:
         self.counters.add(result)
         self._count(result)
         emit_rejected(self.emit, self.outputs, result)
-        for slot, rows in result.final.items():
-            if len(rows):
-                self._final.setdefault(slot, []).append(rows)
+        self._keep_final(topic, result.final)
         self._uncommitted += result.accepted
         if self.auto_checkpoint:
             self.checkpoint(wait=False)
@@ -187,11 +196,17 @@ class LiveRuntime:
         """Timer: idle partitions may have moved the watermark; due checkpoints happen."""
         self._check()
         for utility in self.topology.watermarks:
-            for slot, rows in self.topology.pop_final(utility).items():
-                if len(rows):
-                    self._final.setdefault(slot, []).append(rows)
+            self._keep_final(utility, self.topology.pop_final(utility))
         if self.auto_checkpoint:
             self.checkpoint(wait=False)
+
+    def _keep_final(self, utility: str, final: dict[Slot, Rows]) -> None:
+        """Final windows go out with the next checkpoint, and feed the insights."""
+        for slot, rows in final.items():
+            if len(rows):
+                self._final.setdefault(slot, []).append(rows)
+        if self.insights is not None:
+            self._alerts += self.insights.observe(self.topology, utility, final)
 
     def _check(self) -> None:
         if self.broken is not None:
@@ -260,6 +275,8 @@ class LiveRuntime:
                             "checkpoints go back to one transaction (key messages by "
                             "service_id to avoid this)")
         todo = split(writes, changed, moved, self._generations, self._stats, marks)
+        if self.insights is not None:
+            self._insight_commands(todo)
         for commit in todo:
             commit.epoch = self._epoch
         for commit in todo:   # what Redis must still hold, or it lost a checkpoint
@@ -270,9 +287,26 @@ class LiveRuntime:
         self._stats = {}
         emit_final(self.emit, self.outputs, self._final)
         self._final = {}
+        for alert in self._alerts:   # at least once: (kind, service_id, start, end) is its id
+            self.emit(self.outputs.alerts, alert.service_id.encode(), encode(alert).encode(),
+                      [("kind", alert.kind.encode()),
+                       ("event", b"open" if alert.is_open else b"close")])
+        self._alerts = []
         self._uncommitted = 0
         self._last_commit = time.monotonic()
         return todo
+
+    def _insight_commands(self, todo: list[commits.Commit]) -> None:
+        """Each partition's changed insight state rides in that partition's transaction."""
+        for utility in self.topology.watermarks:
+            for p, changes in self.insights.changes(utility).items():
+                name = f"{utility}:{p}"
+                commit = next((c for c in todo if name in c.partitions()), None)
+                if commit is None:
+                    commit = commits.Commit(owner=name, generations={
+                        name: self._generations[name]} if name in self._generations else {})
+                    todo.append(commit)
+                commit.extra += self.store.insight_commands(utility, p, changes)
 
     def submit(self, todo: list[commits.Commit], wait: bool = True) -> int:
         """Hand prepared transactions to the writer thread, in order, so Python keeps

@@ -26,6 +26,7 @@ class Outputs:
     late: str = "late"
     quarantine: str = "quarantine"
     windows: str = "windows"
+    alerts: str = "alerts"
 
 
 def emit_rejected(emit: Emit, outputs: Outputs, result: StepResult) -> None:

@@ -17,6 +17,10 @@ One Redis (prefix `auth:<ns>:`, ns = the namespace readers follow, e.g. v1):
   meters:<group>:<utility>:<p>        SET   service_ids seen on partition p (to reopen their
                                             open windows after a restart)
   partitions                          HASH  utility -> partitions of its topic
+  insight:last:<group>:<utility>:<p>  HASH  service_id -> its last reading's end_ts (gaps)
+  insight:runs:<group>:<utility>:<p>  HASH  service_id -> start,last hour,lowest (leak runs)
+  insight:alerts:<group>:<utility>:<p> HASH <kind>:<service_id> -> open alert (JSON)
+  insight:history:<group>:<utility>:<p> ZSET closed alerts (JSON) by end, kept ALERT_DAYS
   control                             HASH  freeze=<new ns> (a rebuild's switch request)
   frozen:<group>                      HASH  <topic>:<partition> -> generation, once frozen
 Outside any namespace:
@@ -28,7 +32,7 @@ checkpoint writes carries its partition's tag {<utility>:<p>}:
   m:{<utility>:<p>}:<service_id>:<size>, f:{..}:<service_id>:<size>   meter windows
   s:{<utility>:<p>}:<size>, newest:s:{..}:<size>     that partition's share of state windows
   <kind>:{<utility>:<p>}:<group>                     offsets, highs, marks, stats, generations
-  meters:{<utility>:<p>}:<group>
+  meters:{<utility>:<p>}:<group>, insight:<kind>:{<utility>:<p>}:<group>
 A meter's partition is Kafka's key partitioner over the topic's partition count (stored
 under `partitions`; topology/partitioner.py), which is how readers find its keys; a
 reading on another partition is quarantined there. A state window is the sum of its
@@ -114,6 +118,12 @@ class Layout:
         if self.cluster:
             return f"{self.prefix}meters:{self.tag(utility, partition)}:{self.group}"
         return f"{self.prefix}meters:{self.group}:{utility}:{partition}"
+
+    def insight(self, kind: str, utility: str, partition: int) -> str:
+        """One partition's insight state: kind last, runs, alerts or history."""
+        if self.cluster:
+            return f"{self.prefix}insight:{kind}:{self.tag(utility, partition)}:{self.group}"
+        return f"{self.prefix}insight:{kind}:{self.group}:{utility}:{partition}"
 
     @property
     def partitions(self) -> str:

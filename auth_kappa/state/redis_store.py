@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING
@@ -50,6 +50,7 @@ from auth_kappa.topology.windows import WindowSpec
 
 if TYPE_CHECKING:
     from auth_kappa.config import Config
+    from auth_kappa.insights.stage import Changes as InsightChanges
 
 TRIM_CHUNK = 500        # new windows per trim call: ~1 ms of Redis, between transactions
 TTL_SLACK = 86400       # idle keys outlive their retention by a day, then Redis drops them
@@ -159,7 +160,8 @@ class RedisWindowStore:
                    highs: Mapping[str, float], generations: Mapping[str, int] | None = None,
                    stats: Mapping[str, int] | None = None,
                    expected: Mapping[str, int | None] | None = None,
-                   marks: Mapping[str, float] | None = None) -> int:
+                   marks: Mapping[str, float] | None = None,
+                   extra: Sequence[bytes] = ()) -> int:
         """Windows, and the offsets they cover, in one transaction, applied only while
         every partition in `generations` is still ours (WATCH on the generations).
 
@@ -173,12 +175,17 @@ class RedisWindowStore:
         from an AOF that missed the last second, a failover to a lagging replica), and
         RolledBack is raised: state and offsets then roll back together.
 
+        `extra`: more commands (RESP) for the transaction, absolute writes of this
+        partition's own keys (insight state: insight_commands).
+
         On a cluster a call speaks for one partition (its keys share that slot)."""
         generations, expected = generations or {}, expected or {}
         home = self._home(dirty, [offsets, highs, marks or {}, generations, expected])
         gens, offs = self.keys.progress("generations", home), self.keys.progress("offsets", home)
         body, n, written, trims = self._commands(dirty, offsets, highs, stats or {},
                                                  marks or {}, home)
+        if extra:   # before the script, like the meter windows: absolute values
+            body, n = b"".join(extra) + body, n + len(extra)
         check = command("WATCH", gens)   # not offs: every worker of the group writes it
         if generations:
             check += command("HMGET", gens, *generations)
@@ -469,6 +476,46 @@ class RedisWindowStore:
         self._indexed[(utility, partition)] = set(raw)
         keys, _ = uuid_keys(np.array(raw, "S36"))
         return keys[:, 0].copy(), keys[:, 1].copy()
+
+    # ---- insight state (auth_kappa/insights), one partition's keys
+    def insight_commands(self, utility: str, partition: int, changes: InsightChanges,
+                         history_days: float = 7.0) -> list[bytes]:
+        """A partition's insight changes as commands for its checkpoint transaction."""
+        out: list[bytes] = []
+        for kind, values in (("last", changes.last), ("runs", changes.runs),
+                             ("alerts", changes.alerts)):
+            key = self.keys.insight(kind, utility, partition)
+            put = [x for f, v in values.items() if v is not None for x in (f, v)]
+            gone = [f for f, v in values.items() if v is None]
+            if put:
+                out.append(command("HSET", key, *put))
+            if gone:
+                out.append(command("HDEL", key, *gone))
+        if changes.closed:
+            key = self.keys.insight("history", utility, partition)
+            out.append(command("ZADD", key, *(x for end, raw in changes.closed
+                                              for x in (f"{end:.0f}", raw))))
+            newest = max(end for end, _ in changes.closed)
+            out.append(command("ZREMRANGEBYSCORE", key, "-inf",
+                               f"({newest - history_days * 86400:.0f}"))
+        return out
+
+    def insight_state(self, utility: str, partition: int) -> dict[str, dict[bytes, bytes]]:
+        """A partition's persisted insight state: last, runs and (open) alerts."""
+        pipe = self.client.pipeline(transaction=False)
+        kinds = ("last", "runs", "alerts")
+        for kind in kinds:
+            pipe.hgetall(self.keys.insight(kind, utility, partition))
+        return dict(zip(kinds, pipe.execute(), strict=True))
+
+    def alerts(self) -> list[bytes]:
+        """Every open alert and the closed ones still in history (JSON), all partitions."""
+        pipe = self.client.pipeline(transaction=False)
+        for utility, n in self.partition_counts(refresh=True).items():
+            for p in range(n):
+                pipe.hvals(self.keys.insight("alerts", utility, p))
+                pipe.zrange(self.keys.insight("history", utility, p), 0, -1)
+        return [raw for part in pipe.execute() for raw in part]
 
     # ---- reads
     def progress(self, kind: str) -> dict[str, float]:
