@@ -2,7 +2,8 @@
 
 Public API (everything else is internal):
 
-- SimSpec, FaultSpec, parse_start: what to simulate (validated; UserError on mistakes).
+- SimSpec, FaultSpec, InjectSpec, parse_start, parse_inject: what to simulate
+  (validated; UserError on mistakes). InjectSpec(leak, gap, spike) injects anomalies.
 - make_registry(spec) -> Registry: the fleet (service_id, user_name, type, state, ...).
 - iter_reading_batches(spec) -> (utility, pyarrow.RecordBatch) of clean readings in
   stream order, seed-format columns: the input for the embedded engine and tests.
@@ -18,13 +19,13 @@ from simulators.profiles import DECIMALS, SEED_MAX, UNITS
 from simulators.readings import READING_SCHEMA, ReadingGenerator, Readings, iter_reading_batches
 from simulators.registry import Registry, business_count, make_registry
 from simulators.runner import simulate
-from simulators.spec import FaultSpec, SimSpec, parse_start
+from simulators.spec import FaultSpec, InjectSpec, SimSpec, parse_inject, parse_start
 from simulators.states import STATES
 from simulators.stream import Simulation
 
 __all__ = [
     "DECIMALS", "GROUND_TRUTH_SCHEMA", "READING_SCHEMA", "SEED_MAX", "STATES", "UNITS",
-    "Emission", "FaultSpec", "Pacer", "ReadingGenerator", "Readings", "Registry", "SimSpec",
+    "Emission", "FaultSpec", "InjectSpec", "Pacer", "ReadingGenerator", "Readings", "Registry", "SimSpec",
     "Simulation", "UtilityCounts", "business_count", "iter_reading_batches", "make_registry",
-    "parse_pace", "parse_start", "simulate",
+    "parse_inject", "parse_pace", "parse_start", "simulate",
 ]

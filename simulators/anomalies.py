@@ -2,7 +2,7 @@
 
 Each anomalous meter gets exactly one anomaly, on one utility, at seeded times:
 
-- leak (water): a continuous added flow of `rate_per_hour` gallons an hour (8-16,
+- leak (water): a continuous added flow of `rate_per_hour` gallons an hour (10-20,
   seeded, one decimal), spread evenly over every reading: each reading gets
   rate x heartbeat / 3600 gallons, rounded up to the 7th decimal (so every complete
   hour gets at least the rate) on top of its normal use. A leak starts on a clock hour;
@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # readings.py imports this module
 
 LEAK, GAP, SPIKE = "leak", "gap", "spike"
 _CODE = {LEAK: 1, GAP: 2, SPIKE: 3}
-LEAK_RATE = (8.0, 16.0)  # gallons per hour; normal water use is separable below (README)
+LEAK_RATE = (10.0, 20.0)  # gallons per hour: above any normal hour at night (README)
 LEAK_MIN_HOURS, LEAK_MAX_HOURS = 30, 72
 SPIKE_FACTOR = (5.0, 10.0)
 SPIKE_UTILITIES: tuple[str, ...] = ("electricity", "gas")

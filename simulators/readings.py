@@ -163,7 +163,7 @@ class ReadingGenerator:
 
 def iter_reading_batches(spec: SimSpec, registry: Registry | None = None,
                          chunk: int = DEFAULT_CHUNK) -> Iterator[tuple[str, pa.RecordBatch]]:
-    """Clean readings (no faults) as (utility, RecordBatch) in stream order.
+    """Clean readings (no faults; with spec.inject's anomalies) as (utility, RecordBatch).
 
     This is the entry point for the embedded engine, replay tests and notebooks: the
     same values the CLI writes, without encoding or a sink.
