@@ -188,3 +188,21 @@ def test_bad_inject_from_the_shell(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "gap='two'" in proc.stderr
+
+
+def test_leak_in_a_long_run_lasts_a_seeded_30_hours_or_more(tmp_path: Path) -> None:
+    fleet = ["--meters", "3", "--duration", "40h", "--seed", "9"]
+    plain = run(tmp_path / "plain", *fleet)
+    manifest = run(tmp_path / "leak", *fleet, "--inject", "leak=2")
+    assert plain["utilities"]["water"]["readings"] == manifest["utilities"]["water"]["readings"]
+    for a in manifest["anomalies"]:
+        assert a["start"] % 3600 == 0 and 30 * 3600 <= a["end"] - a["start"] <= 40 * 3600
+        assert a["end"] <= plain["arguments"]["end_ts"]
+        got, before = meter(tmp_path / "leak", a), meter(tmp_path / "plain", a)
+        extra = got.units - before.units
+        during = (extra.index >= a["start"]) & (extra.index < a["end"])
+        assert (extra[during] > 0).all() and (extra[~during] == 0).all()
+        assert during.sum() == (a["end"] - a["start"]) // 5
+        hourly = extra.groupby(got.hour).sum()
+        flow = round(a["rate_per_hour"] * 10 ** DECIMALS["water"])
+        assert (hourly[(hourly.index >= a["start"]) & (hourly.index < a["end"])] >= flow).all()
