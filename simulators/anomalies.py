@@ -7,10 +7,11 @@ Each anomalous meter gets exactly one anomaly, on one utility, at seeded times:
   rate x heartbeat / 3600 gallons, rounded up to the 7th decimal (so every complete
   hour gets at least the rate) on top of its normal use. A leak starts on a clock hour;
   in a run with at least 30 complete hours it lasts a seeded 30-72 whole hours, in a
-  shorter run it starts in the first half of the complete hours and runs to the end.
+  shorter run it starts in the first half of the complete hours and runs to the end
+  (a run without a complete hour leaks from its start).
 - gap (any utility): the meter sends nothing with an event time (end_ts) in
-  [start, end), a seeded 10-120 whole minutes at least a minute (two heartbeats)
-  inside the run, then resumes. The readings it did not send exist nowhere (not in the
+  [start, end), a seeded 10-120 whole minutes at least a minute (or two heartbeats,
+  if longer) inside the run, then resumes. The readings it did not send exist nowhere (not in the
   output, not in the manifest's counts); `missing_readings` says how many.
 - spike (electricity or gas): one complete clock hour (UTC, in the second half of the
   run) in which every reading gets (factor - 1) x the meter's peak level added (factor

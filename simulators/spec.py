@@ -135,8 +135,9 @@ GAP_MIN_S, GAP_MAX_S = 600, 7200  # gaps last 10 to 120 minutes
 def complete_hours(spec: SimSpec) -> tuple[int, int]:
     """(first complete clock hour, how many): hours in which every meter sends every reading.
 
-    Such an hour starts at least one heartbeat after the run's start (a meter's first
-    reading ends up to two heartbeats in) and ends by the run's end.
+    Such an hour starts at least one heartbeat after the run's start (a meter's readings
+    end at start + offset + k * heartbeat, offset < heartbeat, k >= 1, so every end_ts
+    from there on is sent) and ends by the run's end.
     """
     first = -(-(spec.start + spec.heartbeat) // 3600) * 3600
     last = math.floor(spec.end) // 3600 * 3600
