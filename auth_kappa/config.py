@@ -68,7 +68,9 @@ class Config:
     archive_retry_max: float = 30.0   # longest back-off between upload attempts
     insights: bool = True             # gaps and leaks alongside the windows (README, Insights)
     gap_after: float = 300.0          # a meter silent this long (event time) opens a gap
-    leak_flow: float = 1.0            # gallons in every hour of 24: a continuous-flow leak
+    # gallons in every hour of 24: a continuous-flow leak. Above the quietest hour of
+    # normal use in the simulator's realistic profile (up to 7.6), below injected leaks (10+)
+    leak_flow: float = 9.5
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     # env var name -> (field, parser)

@@ -16,7 +16,8 @@ Public API (everything else is internal):
 from simulators.faults import GROUND_TRUTH_SCHEMA, Emission, UtilityCounts
 from simulators.pacing import Pacer, parse_pace
 from simulators.profiles import DECIMALS, SEED_MAX, UNITS
-from simulators.readings import READING_SCHEMA, ReadingGenerator, Readings, iter_reading_batches
+from simulators.reading_batch import READING_SCHEMA, Readings
+from simulators.readings import ReadingGenerator, iter_reading_batches
 from simulators.registry import Registry, business_count, make_registry
 from simulators.runner import simulate
 from simulators.spec import FaultSpec, InjectSpec, SimSpec, parse_inject, parse_start

@@ -30,18 +30,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from auth_kappa.config import UTILITIES
 from simulators.profiles import DECIMALS, Profile
+from simulators.reading_batch import Readings
 from simulators.registry import Registry
 from simulators.rng import stream
 from simulators.spec import GAP_MAX_S, GAP_MIN_S, SimSpec, complete_hours, gap_margin
-
-if TYPE_CHECKING:  # readings.py imports this module
-    from simulators.readings import Readings
 
 LEAK, GAP, SPIKE = "leak", "gap", "spike"
 _CODE = {LEAK: 1, GAP: 2, SPIKE: 3}

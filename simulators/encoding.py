@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from simulators.readings import READING_SCHEMA, Readings
+from simulators.reading_batch import READING_SCHEMA, Readings
 from simulators.registry import Registry
 from simulators.spec import format_ts
 

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from simulators.encoding import Format, Payload
-from simulators.readings import Readings
+from simulators.reading_batch import Readings
 from simulators.registry import Registry
 from simulators.rng import stream
 from simulators.spec import FaultSpec

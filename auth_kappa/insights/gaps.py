@@ -10,7 +10,6 @@ partition, so a live worker persists and reloads exactly the partitions it owns.
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,37 +24,48 @@ class GapDetector:
     utility: str
     gap_after: float = 300.0
     heartbeat: float = 5.0
-    last: dict[str, float] = field(default_factory=dict)     # service_id -> last end_ts
-    part: dict[str, int] = field(default_factory=dict)       # service_id -> partition
+    # service_id -> last end_ts, and -> partition: always the same keys in the same order
+    last: dict[str, float] = field(default_factory=dict)
+    part: dict[str, int] = field(default_factory=dict)
     open: dict[str, Alert] = field(default_factory=dict)
-    # per partition: (last end_ts, service_id), oldest first; stale entries are skipped
-    _due: dict[int, list[tuple[float, str]]] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)             # last changed since changes()
+    _checked: dict[int, float] = field(default_factory=dict)  # partition -> cut scanned
 
     def observe(self, final: Rows) -> list[Alert]:
-        """Final finest windows (any order): gaps between readings, and open gaps that end."""
+        """Final finest windows (any order): gaps between readings, and open gaps that end.
+        Columnar: Python runs once per meter in the batch, and per gap."""
         if not len(final) or final.seen is None:
             return []
-        times, sids, parts = reading_times(final)
-        order = np.lexsort((times, sids))
-        times, sids, parts = times[order], sids[order], parts[order]
+        t, k0, k1, part = reading_times(final)
+        order = np.lexsort((t, k1, k0))
+        t, k0, k1, part = t[order], k0[order], k1[order], part[order]
+        first = np.r_[True, (k0[1:] != k0[:-1]) | (k1[1:] != k1[:-1])]
+        group = np.cumsum(first) - 1
+        heads = np.flatnonzero(first)
+        sids = uuid_text(k0[heads], k1[heads]).tolist()
+        prev = np.array([self.last.get(s, -np.inf) for s in sids])
+        keep = t > prev[group]               # a window held again adds nothing
+        t, group, part = t[keep], group[keep], part[keep]
+        if not len(t):
+            return []
         out: list[Alert] = []
-        starts = np.flatnonzero(np.r_[True, sids[1:] != sids[:-1]])
-        for lo, hi in zip(starts, np.r_[starts[1:], len(sids)], strict=True):
-            sid, ts = str(sids[lo]), times[lo:hi]
-            before = self.last.get(sid)
-            seq = ts if before is None else np.r_[before, ts[ts > before]]
-            if before is not None and len(seq) == 1:
-                continue   # nothing newer (a window held again)
-            for g in np.flatnonzero(np.diff(seq) >= self.gap_after):
-                out.append(self._closed(sid, float(seq[g]), float(seq[g + 1])))
-            self.remember(sid, float(seq[-1]), int(parts[hi - 1]))
+        start = np.r_[True, group[1:] != group[:-1]]
+        jump = np.diff(t) >= self.gap_after
+        for i in np.flatnonzero(~start[1:] & jump):            # inside this batch
+            out.append(self._closed(sids[group[i]], float(t[i]), float(t[i + 1])))
+        for i in np.flatnonzero(start):                         # since the last batch
+            before = prev[group[i]]
+            if np.isfinite(before) and t[i] - before >= self.gap_after:
+                out.append(self._closed(sids[group[i]], float(before), float(t[i])))
+        end = np.r_[np.flatnonzero(start)[1:] - 1, len(t) - 1]
+        mine = [sids[g] for g in group[end].tolist()]
+        self.last.update(zip(mine, t[end].tolist(), strict=True))
+        self.part.update(zip(mine, part[end].tolist(), strict=True))
+        self.dirty.update(mine)
         return out
 
     def remember(self, sid: str, last: float, partition: int) -> None:
         self.last[sid], self.part[sid] = last, partition
-        heapq.heappush(self._due.setdefault(partition, []), (last, sid))
-        self.dirty.add(sid)
 
     def _closed(self, sid: str, start: float, end: float) -> Alert:
         missing = max(0, round((end - start) / self.heartbeat) - 1)
@@ -67,17 +77,24 @@ class GapDetector:
 
     def advance(self, final_upto: dict[int, float]) -> list[Alert]:
         """Open a gap for every meter whose partition's windows are final up to
-        `final_upto[partition]` and that was silent for gap_after before that."""
+        `final_upto[partition]` and that was silent for gap_after before that. Scans only
+        when a partition's cut moved (once a window step)."""
+        moved = {p: u for p, u in final_upto.items() if u > self._checked.get(p, -np.inf)}
+        if not moved or not self.last:
+            return []
+        self._checked.update(moved)
+        sids = list(self.last)
+        last = np.fromiter(self.last.values(), np.float64, len(sids))
+        part = np.fromiter(self.part.values(), np.int64, len(sids))
+        upto = np.full(len(sids), -np.inf)
+        for p, u in moved.items():
+            upto[part == p] = u
         out = []
-        for p, upto in final_upto.items():
-            due = self._due.get(p)
-            while due and upto - due[0][0] >= self.gap_after:
-                last, sid = heapq.heappop(due)
-                if self.last.get(sid) != last or sid in self.open or self.part.get(sid) != p:
-                    continue   # it read again since (a newer entry is queued), or is open
-                alert = Alert("gap", self.utility, sid, last, None, 0.0,
-                              f"no reading since {last:.0f}")
-                self.open[sid] = alert
+        for i in np.flatnonzero(upto - last >= self.gap_after):
+            sid = sids[i]
+            if sid not in self.open:
+                self.open[sid] = alert = Alert("gap", self.utility, sid, float(last[i]), None,
+                                               0.0, f"no reading since {last[i]:.0f}")
                 out.append(alert)
         return out
 
@@ -89,13 +106,12 @@ class GapDetector:
                 table.pop(sid, None)
             self.dirty.discard(sid)
         for p in partitions:
-            self._due.pop(p, None)
+            self._checked.pop(p, None)
 
 
-def reading_times(rows: Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(end_ts, service_id, partition) of every reading in final finest windows."""
+def reading_times(rows: Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(end_ts, k0, k1, partition) of every reading in final finest windows."""
     bits = np.unpackbits(rows.seen.view(np.uint8), axis=1, bitorder="little")
     r, b = np.nonzero(bits)
-    sids = uuid_text(rows.k0, rows.k1).astype(str)
     part = rows.part if rows.part is not None else np.full(len(rows), -1)
-    return rows.window_start[r] + b, sids[r], part[r]
+    return rows.window_start[r] + b, rows.k0[r], rows.k1[r], part[r]

@@ -21,7 +21,7 @@ HOUR = 3600
 
 @dataclass
 class LeakDetector:
-    flow: float = 1.0          # gallons per hour, every hour
+    flow: float = 9.5          # gallons per hour, every hour
     hours: int = 24
     runs: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     # service_id -> (run start, last hour start, lowest hourly total in the run)

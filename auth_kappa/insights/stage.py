@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 class InsightRules:
     gap_after: float = 300.0     # AUTH_GAP_AFTER
     heartbeat: float = 5.0       # a meter's reading interval (missed readings of a gap)
-    leak_flow: float = 1.0       # gallons in every hour (AUTH_LEAK_FLOW)
+    leak_flow: float = 9.5       # gallons in every hour (AUTH_LEAK_FLOW; config.py says why)
     leak_hours: int = 24
 
     @classmethod

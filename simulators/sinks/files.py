@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from auth_kappa.config import UTILITIES
 from simulators.faults import Emission
-from simulators.readings import READING_SCHEMA
+from simulators.reading_batch import READING_SCHEMA
 from simulators.stream import Simulation
 
 ROW_GROUP = 1 << 16
