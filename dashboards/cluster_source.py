@@ -32,7 +32,7 @@ from auth_kappa.state.clients import async_client
 from auth_kappa.state.layout import followed, merged
 from auth_kappa.topology.partitioner import partitions_of
 from dashboards import registry
-from dashboards.redis_source import RedisSource, _fields
+from dashboards.redis_source import RedisSource, _fields, roundtrip
 
 PROGRESS = ("highs", "marks", "stats")
 SPARE = 8   # connections per node beyond the bounded reads (the poll, a redirection)
@@ -178,11 +178,7 @@ class ClusterSource(RedisSource):
 async def _on_node(node: ClusterNode, payload: bytes, replies: int) -> list:
     conn = node.acquire_connection()
     try:
-        await conn.send_packed_command(payload, check_health=False)
-        return [await conn.read_response() for _ in range(replies)]
-    except BaseException:
-        await conn.disconnect()  # replies may be left unread: never reuse this socket
-        raise
+        return await roundtrip(conn, payload, replies)
     finally:
         node.release(conn)
 

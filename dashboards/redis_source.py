@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from typing import Any
 
 import numpy as np
 import redis.asyncio as aredis
@@ -160,11 +161,7 @@ class RedisSource:
         pool = client.connection_pool
         conn = await pool.get_connection()
         try:
-            await conn.send_packed_command(payload, check_health=False)
-            return [await conn.read_response() for _ in range(replies)]
-        except BaseException:
-            await conn.disconnect()  # replies may be left unread: never reuse this socket
-            raise
+            return await roundtrip(conn, payload, replies)
         finally:
             await pool.release(conn)
 
@@ -272,3 +269,14 @@ class FinalCache:
 
 def _ints(raw: dict) -> dict[str, int]:
     return {k.decode(): int(v) for k, v in raw.items()}
+
+
+async def roundtrip(conn: Any, payload: bytes, replies: int) -> list:
+    """A packed pipeline sent and its replies read on one connection; a socket left with
+    replies unread is closed, never reused."""
+    try:
+        await conn.send_packed_command(payload, check_health=False)
+        return [await conn.read_response() for _ in range(replies)]
+    except BaseException:
+        await conn.disconnect()
+        raise
