@@ -123,3 +123,54 @@ def test_alerts_filter_by_kind_utility_and_meter(tmp_path):
     assert len(mine) and (mine["service_id"] == sid).all()
     assert len(e.alerts(utility="gas")) == 0
     assert set(e.alerts(kind="leak")["kind"]) == {"leak"}
+
+
+def _daily(meters: int, days: int, seed: int, utility: str = "gas") -> tuple[pd.DataFrame, set]:
+    """A daily shape with noise; a few meters get one hour at 4-8x their busiest level."""
+    rng = np.random.default_rng(seed)
+    ends = T0 + 5 + 5 * np.arange(days * 17280)
+    hour_of_day = ends // 3600 % 24
+    frames, injected = [], set()
+    for i in range(meters):
+        sid = str(uuid.UUID(int=seed * 10_000 + i, version=4))
+        shape = 0.002 + 0.004 * (1 + np.sin(hour_of_day / 24 * 2 * np.pi + i))
+        use = shape * rng.uniform(0.7, 1.3, len(ends))
+        if i % 3 == 0:
+            hour = T0 + 3600 * int(rng.integers(24 * 4, 24 * days))
+            inside = (ends >= hour) & (ends < hour + 3600)   # the engine's hour window
+            use[inside] += 0.012 * rng.uniform(4, 8)
+            injected.add((sid, hour))
+        frames.append(pd.DataFrame({"service_id": sid, "end_ts": ends,
+                                    "consumption": use.round(6)}))
+    df = pd.concat(frames, ignore_index=True).sort_values("end_ts", kind="stable")
+    df["utility"], df["user_name"], df["type"], df["state"] = utility, "x", "household", "CA"
+    df["start_ts"] = df["end_ts"] - 5
+    return df.reset_index(drop=True), injected
+
+
+def _spikes(df: pd.DataFrame, days: int = 7, min_days: int = 3, k: float = 6.0,
+            ratio: float = 3.0) -> set[tuple]:
+    """(service_id, hour start): the rule of README, Insights, over hourly sums."""
+    hourly = df.assign(h=df["end_ts"] // 3600 * 3600)
+    hourly = hourly.groupby(["service_id", "h"])["consumption"].sum()
+    out = set()
+    for (sid, h), total in hourly.items():
+        base = [hourly.get((sid, h - 86400 * d)) for d in range(1, days + 1)]
+        base = np.array([b for b in base if b is not None])
+        if len(base) < min_days:
+            continue
+        med = np.median(base)
+        mad = 1.4826 * np.median(np.abs(base - med))
+        if total > max(med + k * mad, ratio * med) and total > 0:
+            out.add((sid, float(h)))
+    return out
+
+
+def test_spikes_equal_the_brute_force_and_find_the_injected_hours(tmp_path):
+    df, injected = _daily(meters=6, days=5, seed=5)
+    want = _spikes(df)
+    e = _run(df, tmp_path)
+    got = e.alerts(kind="spike")
+    assert {(r.service_id, r.start.timestamp()) for r in got.itertuples()} == want
+    assert {(s, float(h)) for s, h in injected} <= want
+    assert ((got["end"] - got["start"]).dt.total_seconds() == 3600).all()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from auth_kappa.insights.alerts import Alert
 from auth_kappa.insights.gaps import GapDetector
 from auth_kappa.insights.leaks import HOUR, LeakDetector
+from auth_kappa.insights.spikes import SpikeDetector
 from auth_kappa.topology.processor import Slot, Topology
 from auth_kappa.topology.schema import UTILITIES
 from auth_kappa.topology.window_table import Rows
@@ -57,6 +58,7 @@ class Insights:
         r = self.rules
         self.gaps = {u: GapDetector(u, r.gap_after, r.heartbeat) for u in UTILITIES}
         self.leaks = LeakDetector(r.leak_flow, r.leak_hours)
+        self.spikes = {u: SpikeDetector(u) for u in ("electricity", "gas")}
         self._known: set[int] = set()   # alerts already listed (closing one mutates it)
         self._events: dict[str, list[Alert]] = {u: [] for u in UTILITIES}
         if not self.keep_all:
@@ -71,6 +73,8 @@ class Insights:
         hourly = final.get((utility, "meter", HOUR))
         if utility == "water" and hourly is not None:
             events += self.leaks.observe(hourly)
+        if utility in self.spikes and hourly is not None:
+            events += self.spikes[utility].observe(hourly)
         wm = topology.watermarks[utility]
         upto = {p: wm.high(p) if ended else topology.final_cut(topology.finest, wm.high(p))
                 for p in wm.partitions()}
@@ -98,7 +102,7 @@ class Insights:
                     None if run is None else ",".join(f"{v:.17g}" for v in run)
             self.leaks.dirty = set()
         for alert in self._events[utility]:
-            part = (gaps.part if alert.kind == "gap" else self.leaks.part).get(alert.service_id)
+            part = self._detector(alert.kind, utility).part.get(alert.service_id)
             if part is None:
                 continue
             mine = out.setdefault(part, Changes())
@@ -124,10 +128,21 @@ class Insights:
             alert = decode(raw)
             (gaps.open if alert.kind == "gap" else self.leaks.open)[alert.service_id] = alert
 
+    def learn(self, utility: str, hourly: Rows) -> None:
+        """Final hourly windows a store still holds (a live worker's new partition): the
+        spikes' baseline, without alerting on them again."""
+        if utility in self.spikes:
+            self.spikes[utility].observe(hourly, alert=False)
+
     def forget(self, utility: str, partitions: set[int]) -> None:
         self.gaps[utility].forget(partitions)
         if utility == "water":
             self.leaks.forget(partitions)
+        if utility in self.spikes:
+            self.spikes[utility].forget(partitions)
+
+    def _detector(self, kind: str, utility: str) -> GapDetector | LeakDetector | SpikeDetector:
+        return {"gap": self.gaps[utility], "leak": self.leaks}.get(kind) or self.spikes[utility]
 
 
 def encode(alert: Alert) -> str:

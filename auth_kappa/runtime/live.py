@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from auth_kappa.insights.alerts import Alert
+from auth_kappa.insights.leaks import HOUR
 from auth_kappa.insights.stage import Insights, encode
 from auth_kappa.runtime import commits
 from auth_kappa.runtime.checkpoint_writer import CheckpointWriter
@@ -107,6 +108,7 @@ class LiveRuntime:
         if self.insights is not None:
             for topic, p in partitions:
                 self.insights.restore(topic, p, **self.store.insight_state(topic, p))
+                self._learn_hours(topic, p)
         self._reopen(partitions)
         self.broken = None
         return seek
@@ -117,6 +119,15 @@ class LiveRuntime:
         self.store.set_partitions(counts)
         if self.store.cluster:
             self.topology.placement.update(counts)
+
+    def _learn_hours(self, utility: str, partition: int) -> None:
+        """The spikes' baseline: the partition's final hourly windows Redis holds."""
+        hourly = next((s for s in self.topology.windows if s.size == HOUR), None)
+        high = self.topology.watermarks[utility].high(partition)
+        if utility in self.insights.spikes and hourly is not None and high > NO_WATERMARK:
+            cut = self.topology.final_cut(hourly, high)
+            self.insights.learn(utility, self.store.partition_windows(utility, HOUR,
+                                                                      partition, cut))
 
     def start_at(self, utility: str, partition: int, offset: int) -> None:
         """Where a partition with no committed offset starts (its log start): known, the

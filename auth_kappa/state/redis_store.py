@@ -517,6 +517,28 @@ class RedisWindowStore:
                 pipe.zrange(self.keys.insight("history", utility, p), 0, -1)
         return [raw for part in pipe.execute() for raw in part]
 
+    def partition_windows(self, utility: str, size: int, partition: int,
+                          before: float) -> Rows:
+        """Every stored meter window of a partition's meters starting before `before`
+        (one pipelined HGETALL per meter): the history insights rebuild on assignment."""
+        k0, k1 = self.indexed_meters(utility, partition)
+        sids = uuid_text(k0, k1).tolist()
+        pipe = self.client.pipeline(transaction=False)
+        for sid in sids:
+            pipe.hgetall(self.meter_key(sid, utility, size, partition))
+        keys, starts, raw = [], [], []
+        for i, fields in enumerate(pipe.execute() if sids else []):
+            for f, v in fields.items():
+                if int(f) < before:
+                    keys.append(i)
+                    starts.append(int(f))
+                    raw.append(v)
+        idx = np.array(keys, np.int64)
+        vals = codec.decode_values(raw, self.words(size))
+        return Rows(k0[idx], k1[idx], np.array(starts, np.int64), vals["sum"].copy(),
+                    vals["count"].copy(), vals["min"].copy(), vals["max"].copy(), None,
+                    part=np.full(len(idx), partition, np.int32))
+
     # ---- reads
     def progress(self, kind: str) -> dict[str, float]:
         """A progress hash of the group (a cluster's: every partition's, merged)."""

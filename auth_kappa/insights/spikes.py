@@ -1,0 +1,93 @@
+"""Spikes (electricity, gas): an hour far above the meter's own usual for that hour.
+
+Baseline: the same hour of the day on the meter's previous `days` days (final hourly
+windows; an hour without readings does not count). An hour is a spike when it has at
+least `min_days` such values and its total exceeds both median + k x MAD (MAD scaled by
+1.4826, so k is in standard deviations) and `ratio` x the median: robust to the odd
+busy evening, and a flat meter (MAD 0) still needs a real jump. The history is the
+hourly windows the store keeps anyway (7 days), so a live worker rebuilds it from Redis
+when it gets a partition instead of writing more state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from auth_kappa.insights.alerts import Alert
+from auth_kappa.topology.keys import uuid_text
+from auth_kappa.topology.window_table import Rows
+
+HOUR, DAY = 3600, 86400
+MAD_SCALE = 1.4826
+
+
+@dataclass
+class SpikeDetector:
+    utility: str
+    days: int = 7
+    min_days: int = 3
+    k: float = 6.0
+    ratio: float = 3.0
+    # service_id -> ring of the last `days` x 24 hourly totals, and the hour each holds
+    values: dict[str, np.ndarray] = field(default_factory=dict)
+    hours: dict[str, np.ndarray] = field(default_factory=dict)
+    part: dict[str, int] = field(default_factory=dict)
+
+    def observe(self, final: Rows, alert: bool = True) -> list[Alert]:
+        """Final hourly windows, oldest first per meter; `alert=False` only learns them
+        (a history rebuilt from the store)."""
+        if not len(final):
+            return []
+        sids = uuid_text(final.k0, final.k1).tolist()
+        parts = final.part if final.part is not None else np.full(len(final), -1)
+        out = []
+        for i in np.lexsort((final.window_start, final.k1, final.k0)):
+            sid, start, total = sids[i], int(final.window_start[i]), float(final.sum[i])
+            if alert:
+                found = self._check(sid, start, total)
+                if found is not None:
+                    out.append(found)
+            self._learn(sid, start, total, int(parts[i]))
+        return out
+
+    def _ring(self, sid: str) -> tuple[np.ndarray, np.ndarray]:
+        if sid not in self.values:
+            self.values[sid] = np.zeros(self.days * 24, np.float64)
+            self.hours[sid] = np.full(self.days * 24, -1, np.int64)
+        return self.values[sid], self.hours[sid]
+
+    def _learn(self, sid: str, start: int, total: float, partition: int) -> None:
+        values, hours = self._ring(sid)
+        slot = (start // HOUR) % len(values)
+        if hours[slot] < start // HOUR:
+            values[slot], hours[slot] = total, start // HOUR
+        self.part[sid] = partition
+
+    def baseline(self, sid: str, start: int) -> np.ndarray:
+        """The same hour on each of the previous `days` days that had readings."""
+        if sid not in self.values:
+            return np.zeros(0)
+        values, hours = self.values[sid], self.hours[sid]
+        want = start // HOUR - 24 * np.arange(1, self.days + 1)
+        slots = want % len(values)
+        return values[slots[hours[slots] == want]]
+
+    def _check(self, sid: str, start: int, total: float) -> Alert | None:
+        base = self.baseline(sid, start)
+        if len(base) < self.min_days:
+            return None
+        median = float(np.median(base))
+        mad = MAD_SCALE * float(np.median(np.abs(base - median)))
+        limit = max(median + self.k * mad, self.ratio * median)
+        if total <= limit or total <= 0:
+            return None
+        return Alert("spike", self.utility, sid, float(start), float(start + HOUR), total,
+                     f"{total:.3f} in the hour against a usual {median:.3f} (same hour, "
+                     f"{len(base)} previous days; limit {limit:.3f})")
+
+    def forget(self, partitions: set[int]) -> None:
+        for sid in [s for s, p in self.part.items() if p in partitions]:
+            for table in (self.values, self.hours, self.part):
+                table.pop(sid, None)
