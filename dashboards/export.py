@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 
 from starlette.responses import Response
 
-from dashboards import timezones
+from auth_kappa import timezones
 
 
 def iso_utc(t: int | None) -> str:

@@ -2,7 +2,7 @@
 
 "Now" is event time: the newest reading the workers applied for that utility (the
 wall clock never decides which windows are current, as in the engine). A meter's "today"
-is the local day (its state's time zone, dashboards/timezones.py) of that newest reading;
+is the local day (its state's time zone, auth_kappa/timezones.py) of that newest reading;
 the wall clock only says whether that day is still today or the latest day in the data.
 The fleet's day is the UTC day. The last hour is drawn from the finest windows (1m), the
 last day from the hourly ones. Every time in the API is epoch seconds (an integer).
@@ -16,8 +16,9 @@ import time
 
 import numpy as np
 
+from auth_kappa import timezones
 from auth_kappa.topology.schema import STATES, UNITS, UTILITIES
-from dashboards import timezones, units
+from dashboards import units
 from dashboards.sources import COUNTERS, Source
 from dashboards.validation import RANGES
 

@@ -175,7 +175,7 @@ def test_today_is_the_meters_local_day_and_times_are_numbers(server, sim):
 def test_every_state_has_a_zone_a_whole_number_of_hours_from_utc():
     """The meter's day is summed from hourly windows: that holds only if each state's zone
     is whole hours from UTC, in winter and in summer (checked in the tz database)."""
-    from dashboards.timezones import ZONES
+    from auth_kappa.timezones import ZONES
 
     assert set(ZONES) == set(STATES)
     for state, name in ZONES.items():

@@ -1,4 +1,5 @@
-"""A meter's local time zone, from its state: the pages show times as the household lives them.
+"""A meter's local time zone, from its state: pages and bills count days as the
+household lives them.
 
 The registry knows a meter's state, not its county, so each state maps to one IANA zone.
 States split between zones get the zone most of their people live in:
