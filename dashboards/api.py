@@ -13,7 +13,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from dashboards import export, live, metrics, queries, validation
+from dashboards import alert_queries, export, live, metrics, queries, validation
 from dashboards.context import Context, ctx
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -96,7 +96,44 @@ async def meter_stream(request: Request) -> Response:
 
 
 async def _summary_event(c: Context, sid: str, rng: str) -> dict:
-    return {"summary": await summary_of(c, sid, rng)}
+    return {"summary": await summary_of(c, sid, rng), "alerts": await meter_alerts_of(c, sid)}
+
+
+# ---- alerts (auth_kappa/insights)
+async def alerts_snapshot(c: Context) -> alert_queries.Snapshot:
+    """Every alert held, read once per fleet_ttl whoever asks (households and fleet)."""
+    return await c.cache.get(("alerts",), c.settings.fleet_ttl,
+                             lambda: alert_queries.snapshot(c.source), c.settings.stale)
+
+
+async def meter_alerts_of(c: Context, sid: str) -> dict:
+    snap = await alerts_snapshot(c)
+    owner = snap.owners.get(sid) if sid in snap.by_meter else \
+        (await c.source.owners([sid]))[sid]
+    if owner is None and sid not in snap.by_meter:
+        raise NotFound(f"no meter {sid} in the registry or the alerts")
+    return await alert_queries.meter_alerts(c.source, snap, sid, owner)
+
+
+async def meter_alerts(request: Request) -> Response:
+    validation.only(request.query_params, {"sig"})
+    sid = validation.service_id(request.path_params["service_id"])
+    c = ctx(request)
+    c.access.require_meter(request, sid)
+    return ok(await meter_alerts_of(c, sid))
+
+
+async def fleet_alerts_of(c: Context) -> dict:
+    async def make() -> dict:
+        return await alert_queries.fleet_alerts(c.source, await alerts_snapshot(c))
+    return await c.cache.get(("fleet-alerts",), c.settings.fleet_ttl, make, c.settings.stale)
+
+
+async def fleet_alerts(request: Request) -> Response:
+    validation.only(request.query_params, set())
+    c = ctx(request)
+    c.access.require_operator(request)
+    return ok(await fleet_alerts_of(c))
 
 
 async def meter_search(request: Request) -> Response:
@@ -158,7 +195,8 @@ async def fleet_stream(request: Request) -> Response:
 
     async def produce() -> dict:
         return {"summary": await fleet_summary_of(c),
-                "states": await fleet_states_of(c, utility, rng)}
+                "states": await fleet_states_of(c, utility, rng),
+                "alerts": await fleet_alerts_of(c)}
 
     return live.stream(produce, c.settings.sse_interval, c.settings.sse_max_age, slot)
 

@@ -32,7 +32,7 @@ from auth_kappa.state.clients import async_client
 from auth_kappa.state.layout import followed, merged
 from auth_kappa.topology.partitioner import partitions_of
 from dashboards import registry
-from dashboards.redis_source import RedisSource, _fields, roundtrip
+from dashboards.redis_source import RedisSource, _entry, _fields, roundtrip
 
 PROGRESS = ("highs", "marks", "stats")
 SPARE = 8   # connections per node beyond the bounded reads (the poll, a redirection)
@@ -153,6 +153,19 @@ class ClusterSource(RedisSource):
                 for i, reply in zip(idx, answer, strict=True):
                     out[i] = reply
             return out
+
+    async def alerts(self) -> list[bytes]:
+        """Every partition's open alerts and history: one pipeline per node."""
+        cmds = [Command(key, resp.command(op, key, *((b"0", b"-1") if op == b"ZRANGE" else ())),
+                        (op.decode(), key, *((0, -1) if op == b"ZRANGE" else ())))
+                for op, key in self.alert_keys()]
+        return [raw for reply in (await self.per_node(cmds) if cmds else []) for raw in reply]
+
+    async def _registry_entries(self, sids: list[str]) -> list[dict[str, str] | None]:
+        keys = [registry.meter_key(s, self.registry_prefix) for s in sids]
+        replies = await self.per_node([Command(k, resp.command(b"HGETALL", k), ("HGETALL", k))
+                                       for k in keys])
+        return [_entry(r) for r in replies]
 
     # redis-py's own cluster calls, within the same bound (its pool raises, not waits, when
     # a node's connections run out)

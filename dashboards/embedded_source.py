@@ -11,6 +11,7 @@ import bisect
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from auth_kappa.engine import Engine
@@ -61,6 +62,7 @@ class EmbeddedSource:
         # the run is complete: every window is final, so the watermark is the newest reading
         self._clock = Clock(newest, dict(newest), None, self.namespace)
         self._registry = {r["service_id"]: {f: r[f] for f in registry.FIELDS} for r in rows}
+        self._alerts = _alert_json(engine.alerts())
         self._index = sorted(m for r in rows for m in registry.index_members(r))
 
     @classmethod
@@ -123,6 +125,12 @@ class EmbeddedSource:
     async def registry_size(self) -> int:
         return len(self._registry)
 
+    async def alerts(self) -> list[bytes]:
+        return self._alerts
+
+    async def owners(self, sids: list[str]) -> dict[str, dict[str, str] | None]:
+        return {s: self._registry.get(s) for s in sids}
+
     async def ping(self) -> bool:
         return True
 
@@ -141,4 +149,15 @@ def _values(cells: list[Cell | None]) -> np.ndarray:
     for i, cell in enumerate(cells):
         if cell is not None:
             out[i] = cell
+    return out
+
+
+def _alert_json(df: pd.DataFrame) -> list[bytes]:
+    """Engine.alerts() as the JSON the live workers keep in Redis (epoch seconds)."""
+    out = []
+    for r in df.itertuples():
+        end = None if pd.isna(r.end) else r.end.timestamp()
+        out.append(orjson.dumps({"kind": r.kind, "utility": r.utility,
+                                 "service_id": r.service_id, "start": r.start.timestamp(),
+                                 "end": end, "value": float(r.value), "detail": r.detail}))
     return out

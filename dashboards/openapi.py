@@ -72,6 +72,24 @@ _METER = {"type": "object", "description": "registry entry", "properties": {
     "registered_ts": {"type": ["integer", "null"], "description": "epoch seconds"},
     "time_zone": {"type": "string", "description": "IANA zone of the state"}}}
 
+_ALERT = {"type": "object", "description": "an insight alert (README, Insights)",
+          "properties": {
+              "kind": {"enum": ["gap", "leak", "spike"]}, "utility": {"enum": list(UTILITIES)},
+              "service_id": {"type": "string"},
+              "start": {"type": "integer"},
+              "end": {"type": ["integer", "null"], "description": "null while open"},
+              "open": {"type": "boolean"},
+              "value": {"type": "number", "description": "gap: readings missed; leak: lowest "
+                                                         "hourly flow; spike: the hour's total "
+                                                         "(stored unit)"},
+              "detail": {"type": "string"},
+              "text": {"type": "string", "description": "in words: the meter's local time, "
+                                                        "the page's units"}}}
+_ALERT_REF = {"$ref": "#/components/schemas/Alert"}
+_COUNTS = {"type": "object", "properties": {"open": {"type": "integer"},
+                                            "closed": {"type": "integer",
+                                                       "description": "still in history"}}}
+
 
 @cache
 def spec() -> dict:
@@ -109,10 +127,22 @@ def spec() -> dict:
                                _SIG, _FORMAT],
                 "responses": {"200": _json_or_csv("MeterWindows"), **_METER_ERRS}}},
             "/api/meters/{service_id}/stream": {"get": {
-                "summary": "Live updates of the summary (SSE, event 'summary')",
+                "summary": "Live updates of the summary and alerts (SSE, events 'summary' "
+                           "and 'alerts')",
                 "security": meter, "parameters": [_SID, _RANGE, _SIG],
-                "responses": {"200": _sse("event: summary, data: MeterSummary"),
+                "responses": {"200": _sse("event: summary, data: MeterSummary; event: "
+                                          "alerts, data: MeterAlerts"),
                               **_METER_ERRS, "429": _ERR, "503": _ERR}}},
+            "/api/meters/{service_id}/alerts": {"get": {
+                "summary": "One meter's open alerts and its latest closed ones, per utility, "
+                           "each also in words (local time, the page's units)",
+                "security": meter, "parameters": [_SID, _SIG],
+                "responses": {"200": _json("MeterAlerts"), **_METER_ERRS}}},
+            "/api/fleet/alerts": {"get": {
+                "summary": "Alert counts by kind and state, and the open alerts with links "
+                           "to their households (operator)",
+                "security": operator,
+                "responses": {"200": _json("FleetAlerts"), **_OP_ERRS}}},
             "/api/fleet/summary": {"get": {
                 "summary": "Fleet totals today, counters, ingest rate, watermark lag (operator)",
                 "security": operator, "parameters": [_FORMAT],
@@ -122,9 +152,10 @@ def spec() -> dict:
                 "security": operator, "parameters": [_UTILITY, _RANGE, _FORMAT],
                 "responses": {"200": _json_or_csv("FleetStates"), **_OP_ERRS}}},
             "/api/fleet/stream": {"get": {
-                "summary": "Live fleet updates (SSE, events 'summary' and 'states')",
+                "summary": "Live fleet updates (SSE, events 'summary', 'states' and "
+                           "'alerts')",
                 "security": operator, "parameters": [_UTILITY, _RANGE],
-                "responses": {"200": _sse("events summary and states"), **_OP_ERRS,
+                "responses": {"200": _sse("events summary, states and alerts"), **_OP_ERRS,
                               "429": _ERR, "503": _ERR}}},
             "/healthz": {"get": {"summary": "Liveness and store reachability (public)",
                                  "responses": {"200": _json("Health"), "503": _json("Health")}}},
@@ -180,6 +211,36 @@ def spec() -> dict:
                     "range": {"enum": ["hour", "day"]},
                     "utilities": {"type": "object", "properties": {
                         u: {"$ref": "#/components/schemas/Card"} for u in UTILITIES}}}},
+                "Alert": _ALERT,
+                "MeterAlerts": {"type": "object", "properties": {
+                    "service_id": {"type": "string"}, "time_zone": {"type": "string"},
+                    "open": {"type": "integer", "description": "open alerts in all"},
+                    "recent": {"type": "integer",
+                               "description": "closed alerts listed per utility at most"},
+                    "utilities": {"type": "object", "properties": {u: {
+                        "type": "object", "properties": {
+                            "open": {"type": "array", "items": _ALERT_REF},
+                            "closed": {"type": "array", "items": _ALERT_REF,
+                                       "description": "newest end first"}}}
+                        for u in UTILITIES}}}},
+                "FleetAlerts": {"type": "object", "properties": {
+                    "kinds": {"type": "array", "items": {"type": "string"}},
+                    "totals": {"type": "object", "additionalProperties": _COUNTS},
+                    "counts": {"type": "array", "items": {"type": "object", "properties": {
+                        "kind": {"type": "string"},
+                        "state": {"type": ["string", "null"],
+                                  "description": "the registry's (null: unregistered)"},
+                        **_COUNTS["properties"]}}},
+                    "open_total": {"type": "integer"},
+                    "listed_at_most": {"type": "integer"},
+                    "open": {"type": "array", "description": "newest start first", "items": {
+                        "allOf": [_ALERT_REF, {"type": "object", "properties": {
+                            "user_name": {"type": ["string", "null"]},
+                            "state": {"type": ["string", "null"]},
+                            "type": {"type": ["string", "null"]},
+                            "link": {"type": "string", "description": "opens the "
+                                     "household's page: following it (operator) signs a "
+                                     "link and redirects there"}}}]}}}},
                 "MeterWindows": {"type": "object", "properties": {
                     "service_id": {"type": "string"}, "utility": {"enum": list(UTILITIES)},
                     "unit": {"type": "string"}, "size": {"type": "integer"},

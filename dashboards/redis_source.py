@@ -60,6 +60,8 @@ class RedisSource:
         self._finals: dict[tuple[str, str, int], FinalCache] = {}
         self._clock = Clock(namespace=self.keys.namespace)
         self._stats = Stats.from_flat({})
+        self._counts: dict[str, int] = getattr(self, "_counts", {})   # utility -> partitions
+        self._owners: dict[str, tuple[float, dict[str, str] | None]] = {}
 
     def _connect(self, url: str, max_connections: int) -> aredis.Redis:
         return _client(url, max_connections)
@@ -79,11 +81,13 @@ class RedisSource:
             pipe.hgetall(self.keys.highs)
             pipe.hgetall(self.keys.stats)
             pipe.hgetall(self.keys.marks)
-            pointer, highs, stats, marks = await pipe.execute()
+            pipe.hgetall(self.keys.partitions)
+            pointer, highs, stats, marks, counts = await pipe.execute()
             ns = self._pinned or followed(pointer)
             if ns == self.namespace:
                 break
             self.keys = self.keys.moved(ns)
+        self._counts = {k.decode(): int(v) for k, v in counts.items()}
         self._publish(_ints(highs), _ints(marks), {k.decode(): float(v) for k, v in stats.items()})
 
     def _publish(self, highs: dict[str, int], marks: dict[str, int], stats: dict[str, float]
@@ -188,6 +192,40 @@ class RedisSource:
         return codec.decode_values(await self.client.hmget(self.keys.state(utility, size),
                                                            fields), 0)
 
+    # ---- alerts (auth_kappa/insights): every partition's open ones and their history
+    def alert_keys(self) -> list[tuple[bytes, str]]:
+        """(command, key): HVALS of each partition's open alerts, ZRANGE of its history."""
+        return [(op, self.keys.insight(kind, utility, p))
+                for utility, n in sorted(self._counts.items()) for p in range(n)
+                for op, kind in ((b"HVALS", "alerts"), (b"ZRANGE", "history"))]
+
+    async def alerts(self) -> list[bytes]:
+        """Every alert Redis holds, as JSON: one round trip (the partition counts come
+        with the poll)."""
+        pipe = self.client.pipeline(transaction=False)
+        for op, key in self.alert_keys():
+            pipe.execute_command(op.decode(), key, *((0, -1) if op == b"ZRANGE" else ()))
+        return [raw for reply in await pipe.execute() for raw in reply]
+
+    async def owners(self, sids: list[str]) -> dict[str, dict[str, str] | None]:
+        """Registry entries of these meters (None: unregistered). Kept OWNER_TTL seconds:
+        the fleet's alerts name the same meters poll after poll."""
+        now = time.monotonic()
+        need = [s for s in dict.fromkeys(sids) if self._owners.get(s, (0.0, None))[0] <= now]
+        if need:
+            got = await self._registry_entries(need)
+            if len(self._owners) > OWNERS_KEPT:
+                self._owners.clear()
+            for sid, entry in zip(need, got, strict=True):
+                self._owners[sid] = (now + OWNER_TTL, entry)
+        return {s: self._owners[s][1] for s in sids}
+
+    async def _registry_entries(self, sids: list[str]) -> list[dict[str, str] | None]:
+        pipe = self.client.pipeline(transaction=False)
+        for sid in sids:
+            pipe.hgetall(registry.meter_key(sid, self.registry_prefix))
+        return [_entry(info) for info in await pipe.execute()]
+
     async def search(self, text: str, limit: int) -> list[dict[str, str]]:
         lo, hi = b"[" + text.encode(), b"[" + text.encode() + b"\xff"
         members = await self.client.zrangebylex(self._index, lo, hi, 0, limit)
@@ -217,6 +255,15 @@ class RedisSource:
 
 
 MAX_HEDGES = 8
+OWNER_TTL = 60.0       # seconds a registry entry read for the alerts is reused
+OWNERS_KEPT = 200_000  # entries kept at most (then forgotten all at once)
+
+
+def _entry(info: dict | list | None) -> dict[str, str] | None:
+    """A registry hash as read (RESP2 flat list or a dict of bytes): str -> str, or None."""
+    if isinstance(info, list):
+        info = dict(zip(info[::2], info[1::2], strict=True))
+    return {k.decode(): v.decode() for k, v in info.items()} if info else None
 
 
 def _client(url: str, max_connections: int) -> aredis.Redis:

@@ -1,5 +1,5 @@
 /* Fleet page: a US choropleth by state (us-atlas Albers geometry, drawn as SVG paths),
-   the top-10 table and the fleet's counters, updated by SSE. */
+   the top-10 table, the fleet's counters and its alerts, updated by SSE. */
 "use strict";
 (function () {
   const SVG = "http://www.w3.org/2000/svg";
@@ -132,20 +132,66 @@
       (s.checkpoint_age_s !== null ? " · last checkpoint " + AK.duration(s.checkpoint_age_s) + " ago" : ""));
   }
 
+  // alert counts by kind and state, and the open alerts linking to their households
+  function renderAlerts(a) {
+    const badges = document.getElementById("alert-badges");
+    badges.replaceChildren();
+    a.kinds.forEach(function (k) {
+      const b = document.createElement("span");
+      b.className = "badge";
+      b.dataset.kind = k;
+      b.dataset.open = String(a.totals[k].open);
+      b.textContent = k + ": " + AK.count(a.totals[k].open) + " open, " + AK.count(a.totals[k].closed) + " closed";
+      badges.append(b);
+    });
+    const body = document.querySelector("#alert-counts tbody");
+    body.replaceChildren();
+    a.counts.forEach(function (r) {
+      const tr = document.createElement("tr");
+      tr.dataset.kind = r.kind;
+      tr.dataset.state = r.state === null ? "" : r.state;
+      [r.kind, r.state === null ? "unregistered" : r.state, AK.count(r.open), AK.count(r.closed)].forEach(function (text, i) {
+        const td = document.createElement("td");
+        td.textContent = text;
+        if (i >= 2) td.className = "num";
+        tr.append(td);
+      });
+      body.append(tr);
+    });
+    const list = document.getElementById("alert-open");
+    list.replaceChildren();
+    a.open.forEach(function (x) {
+      const li = document.createElement("li");
+      li.className = "alert " + x.kind;
+      li.dataset.sid = x.service_id;
+      const link = document.createElement("a");
+      link.href = x.link;
+      link.textContent = (x.user_name || x.service_id) + (x.state ? " (" + x.state + ")" : "");
+      li.append(link, document.createTextNode(": " + x.text));
+      list.append(li);
+    });
+    AK.setText(document.getElementById("alert-open-note"), a.open_total > a.open.length ?
+      "(newest " + AK.count(a.open.length) + " of " + AK.count(a.open_total) + ")" : "(" + AK.count(a.open_total) + ")");
+    document.getElementById("fleet-alerts").dataset.loaded = "1";
+  }
+
   function connect() {
     if (source) source.close();
     source = new EventSource("/api/fleet/stream?" + new URLSearchParams({utility: utility, range: range}));
     source.addEventListener("states", function (e) { renderStates(JSON.parse(e.data)); AK.setLive("live", "live"); });
     source.addEventListener("summary", function (e) { renderSummary(JSON.parse(e.data)); });
+    source.addEventListener("alerts", function (e) { renderAlerts(JSON.parse(e.data)); });
     source.onerror = function () { AK.setLive("retrying", "reconnecting…"); };
   }
 
   async function load() {
     try {
       const q = new URLSearchParams({utility: utility, range: range});
-      const results = await Promise.all([AK.getJSON("/api/fleet/states?" + q), AK.getJSON("/api/fleet/summary")]);
+      const results = await Promise.all([AK.getJSON("/api/fleet/states?" + q), AK.getJSON("/api/fleet/summary"),
+                                         AK.getJSON("/api/fleet/alerts")]);
       renderStates(results[0]);
       renderSummary(results[1]);
+      renderAlerts(results[2]);
       AK.showError("");
       connect();
     } catch (e) {

@@ -1,4 +1,5 @@
-/* Household page: three utility cards, filled from the summary API, then kept live by SSE.
+/* Household page: its alerts in words and three utility cards, filled from the API, then
+   kept live by SSE.
    Times are the meter's local time (the API's time_zone), with UTC in each title attribute;
    values are shown in the card's display unit (gas: cubic feet, ccf beside it). */
 "use strict";
@@ -103,6 +104,35 @@
     page.dataset.loaded = "1";
   }
 
+  // alerts in words (the API words them: the meter's local time, the page's units)
+  function alertItems(list, items, zone) {
+    list.replaceChildren();
+    items.forEach(function (a) {
+      const li = document.createElement("li");
+      li.className = "alert " + a.kind;
+      li.dataset.kind = a.kind;
+      li.dataset.utility = a.utility;
+      li.textContent = a.text;
+      li.title = a.kind + " · " + a.utility + " · " + a.detail + " · from " + AK.utc(a.start, true) +
+        " UTC" + (a.end !== null ? " to " + AK.utc(a.end, true) + " UTC" : "");
+      list.append(li);
+    });
+  }
+
+  function renderAlerts(s) {
+    const open = [], closed = [];
+    Object.keys(s.utilities).forEach(function (u) {
+      open.push.apply(open, s.utilities[u].open);
+      closed.push.apply(closed, s.utilities[u].closed);
+    });
+    closed.sort(function (a, b) { return b.end - a.end; });
+    alertItems(document.getElementById("alerts-open"), open, s.time_zone);
+    alertItems(document.getElementById("alerts-closed"), closed, s.time_zone);
+    document.getElementById("alerts-none").hidden = open.length > 0;
+    document.getElementById("alerts-recent").hidden = closed.length === 0;
+    document.getElementById("alerts").dataset.loaded = "1";
+  }
+
   function connect() {
     if (source) source.close();
     source = new EventSource("/api/meters/" + sid + "/stream?" + query({range: range}));
@@ -110,12 +140,14 @@
       render(JSON.parse(e.data));
       AK.setLive("live", "live");
     });
+    source.addEventListener("alerts", function (e) { renderAlerts(JSON.parse(e.data)); });
     source.onerror = function () { AK.setLive("retrying", "reconnecting…"); };
   }
 
   async function load() {
     try {
       render(await AK.getJSON("/api/meters/" + sid + "?" + query({range: range})));
+      renderAlerts(await AK.getJSON("/api/meters/" + sid + "/alerts?" + query()));
       AK.showError("");
       connect();
     } catch (e) {
