@@ -71,6 +71,7 @@ class Config:
     # gallons in every hour of 24: a continuous-flow leak. Above the quietest hour of
     # normal use in the simulator's realistic profile (up to 7.6), below injected leaks (10+)
     leak_flow: float = 9.5
+    tariff: str = ""                  # time-of-use prices (TOML); empty: the example tariff
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     # env var name -> (field, parser)
@@ -116,6 +117,7 @@ class Config:
         "AUTH_INSIGHTS": ("insights", _bool),
         "AUTH_GAP_AFTER": ("gap_after", lambda v: parse_duration(v, name="AUTH_GAP_AFTER")),
         "AUTH_LEAK_FLOW": ("leak_flow", float),
+        "AUTH_TARIFF": ("tariff", str),
         "AUTH_ARCHIVE_RETRY_MAX": ("archive_retry_max",
                                    lambda v: parse_duration(v, name="AUTH_ARCHIVE_RETRY_MAX")),
     }

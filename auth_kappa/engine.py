@@ -188,6 +188,25 @@ class Engine:
                 df = df[df[col] == want]
         return df.reset_index(drop=True)
 
+    def days(self, service_id: str) -> pd.DataFrame:
+        """Per utility and local day of the meter: utility, day, total, peak_15min,
+        peak_start, peak_kw (electricity), unit. Embedded engine only, for now."""
+        ledgers = self._embedded("days").insights.ledgers.values()
+        frames = [led.daily(service_id).assign(utility=led.utility) for led in ledgers]
+        df = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
+        return df[["utility", *[c for c in df.columns if c != "utility"]]]
+
+    def bill(self, service_id: str, month: str) -> pd.DataFrame:
+        """Month to date ("2026-03", the meter's local days): utility, period,
+        consumption (priced unit), unit, price, cost; tariff from AUTH_TARIFF (default: the
+        example tariff shipped in auth_kappa/insights). Embedded engine only, for now."""
+        ledgers = self._embedded("bill").insights.ledgers.values()
+        frames = [led.bill(service_id, month) for led in ledgers
+                  if any(s == service_id and d.startswith(month) for s, d in led.days)]
+        if not frames:
+            raise UserError(f"no readings of {service_id} in {month}")
+        return pd.concat(frames, ignore_index=True)
+
     def late(self) -> pd.DataFrame:
         """Readings routed late (their window was final), in arrival order: utility,
         service_id, user_name, type, start_ts, state, consumption, end_ts (UTC times),

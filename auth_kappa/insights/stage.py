@@ -9,9 +9,11 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 from auth_kappa.insights.alerts import Alert
+from auth_kappa.insights.bills import QUARTER, DailyLedger
 from auth_kappa.insights.gaps import GapDetector
 from auth_kappa.insights.leaks import HOUR, LeakDetector
 from auth_kappa.insights.spikes import SpikeDetector
+from auth_kappa.insights.tariff import Tariff
 from auth_kappa.topology.processor import Slot, Topology
 from auth_kappa.topology.schema import UTILITIES
 from auth_kappa.topology.window_table import Rows
@@ -26,10 +28,12 @@ class InsightRules:
     heartbeat: float = 5.0       # a meter's reading interval (missed readings of a gap)
     leak_flow: float = 9.5       # gallons in every hour (AUTH_LEAK_FLOW; config.py says why)
     leak_hours: int = 24
+    tariff: str = ""             # AUTH_TARIFF: a TOML file; empty: the example tariff
 
     @classmethod
     def from_config(cls, config: Config) -> InsightRules:
-        return cls(gap_after=config.gap_after, leak_flow=config.leak_flow)
+        return cls(gap_after=config.gap_after, leak_flow=config.leak_flow,
+                   tariff=config.tariff)
 
 
 @dataclass
@@ -59,6 +63,9 @@ class Insights:
         self.gaps = {u: GapDetector(u, r.gap_after, r.heartbeat) for u in UTILITIES}
         self.leaks = LeakDetector(r.leak_flow, r.leak_hours)
         self.spikes = {u: SpikeDetector(u) for u in ("electricity", "gas")}
+        # days and bills: the embedded engine's (a live runtime keeps no ledger yet)
+        self.ledgers = {u: DailyLedger(u, Tariff.load(r.tariff or None)) for u in UTILITIES} \
+            if self.keep_all else {}
         self._known: set[int] = set()   # alerts already listed (closing one mutates it)
         self._events: dict[str, list[Alert]] = {u: [] for u in UTILITIES}
         if not self.keep_all:
@@ -68,8 +75,10 @@ class Insights:
                 ended: bool = False) -> list[Alert]:
         """One step's final windows of `utility`; `ended`: the input is over (no gap opens
         past a partition's last reading). Returns the alerts opened or closed."""
-        events = self.gaps[utility].observe(final.get((utility, "meter", topology.finest.size),
-                                                      Rows.empty()))
+        finest = final.get((utility, "meter", topology.finest.size), Rows.empty())
+        events = self.gaps[utility].observe(finest)
+        if utility in self.ledgers and QUARTER % topology.finest.size == 0:
+            self.ledgers[utility].observe(finest)
         hourly = final.get((utility, "meter", HOUR))
         if utility == "water" and hourly is not None:
             events += self.leaks.observe(hourly)

@@ -167,7 +167,10 @@ class Topology:
                 slot = (utility, level, spec.size)
                 table = self.tables[slot]
                 r = rows if table is fine else table.locate(a, b, starts, self.loader(slot))
-                table.add(r, values, part if level == "meter" else None)
+                if level == "meter":
+                    table.add(r, values, part, batch.state_code[fresh])
+                else:
+                    table.add(r, values)
         parts, first = np.unique(batch.partition, return_inverse=True)
         accepted = np.bincount(first, weights=fresh, minlength=len(parts))
         dups = np.bincount(first, weights=~fresh & ~conflict, minlength=len(parts))

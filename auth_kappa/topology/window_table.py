@@ -44,6 +44,7 @@ class Rows:
     new: np.ndarray | None = None   # True: not in the store yet (first write of the window)
     part: np.ndarray | None = None  # source partition of the readings in it (-1: none)
     first: np.ndarray | None = None  # [n, 64 * words] first value's bits per second (finest)
+    state: np.ndarray | None = None  # meter level: its state's code (-1: not read here)
 
     def __len__(self) -> int:
         return len(self.window_start)
@@ -84,6 +85,7 @@ class WindowTable:
             "count": np.zeros(0, np.int64), "min": np.zeros(0, np.float64),
             "max": np.zeros(0, np.float64), "dirty": np.zeros(0, bool),
             "stored": np.zeros(0, bool), "part": np.zeros(0, np.int32),
+            "state": np.zeros(0, np.int16),
             "seen": np.zeros((0, self.words), np.uint64),
             "first": np.zeros((0, 64 * self.words), np.uint64),
         }
@@ -132,6 +134,7 @@ class WindowTable:
         c["dirty"][n:n + m] = False
         c["stored"][n:n + m] = False
         c["part"][n:n + m] = -1
+        c["state"][n:n + m] = -1
         if init:
             for name, values in init.items():
                 c[name][n:n + m] = values
@@ -159,8 +162,11 @@ class WindowTable:
         held = first[rows, bit]
         return fresh, ~fresh & (held != fp) & (held != UNKNOWN)
 
-    def add(self, rows: np.ndarray, values: np.ndarray, part: np.ndarray | None = None) -> None:
+    def add(self, rows: np.ndarray, values: np.ndarray, part: np.ndarray | None = None,
+            state: np.ndarray | None = None) -> None:
         c = self._cols
+        if state is not None:
+            c["state"][rows] = state
         if part is not None:
             before = c["part"][rows]
             c["part"][rows] = part
@@ -179,6 +185,7 @@ class WindowTable:
                      ("k0", "k1", "window_start", *VALUE_COLUMNS)),
                    seen=c["seen"][idx].copy() if self.words else None,
                    new=~c["stored"][idx], part=c["part"][idx].copy(),
+                   state=c["state"][idx].copy(),
                    first=c["first"][idx].copy() if self.words else None)
         if remove and len(idx):
             keep = np.flatnonzero(~mask)
