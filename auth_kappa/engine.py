@@ -207,6 +207,16 @@ class Engine:
             raise UserError(f"no readings of {service_id} in {month}")
         return pd.concat(frames, ignore_index=True)
 
+    def similar_homes(self, service_id: str, day: str) -> pd.DataFrame:
+        """The meter's local day ("2026-03-08") among homes of the same utility, state and
+        meter type: utility, day, state, type, total, percentile (share of those homes
+        using at most as much, 0-100), homes, median. A day still under way is left out.
+        Embedded engine only, for now."""
+        ledgers = self._embedded("similar_homes").insights.ledgers.values()
+        rows = [r for led in ledgers if (r := led.standing(service_id, day))]
+        return pd.DataFrame(rows, columns=["utility", "day", "state", "type", "total",
+                                           "percentile", "homes", "median"])
+
     def late(self) -> pd.DataFrame:
         """Readings routed late (their window was final), in arrival order: utility,
         service_id, user_name, type, start_ts, state, consumption, end_ts (UTC times),

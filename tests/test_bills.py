@@ -94,3 +94,32 @@ def test_a_broken_tariff_is_one_line(tmp_path):
     bad.write_text('[electricity]\nperiods = [{ name = "x", days = ["funday"], price = 1 }]\n')
     with pytest.raises(UserError, match="unknown weekday 'funday'"):
         Tariff.load(bad)
+
+
+def test_similar_homes_equal_the_exact_rank_among_the_same_state_and_type(tmp_path):
+    rng = np.random.default_rng(3)
+    ends = T0 + 5 + 60 * np.arange(2 * 1440)     # 2 days, a reading a minute
+    frames = []
+    for i, (state, kind) in enumerate([("CA", "household")] * 24 + [("CA", "business")] * 8 +
+                                      [("NY", "household")] * 8):
+        sid = str(uuid.UUID(int=95_000 + i, version=4))
+        frames.append(pd.DataFrame({"service_id": sid, "state": state, "type": kind,
+                                    "end_ts": ends, "consumption":
+                                    rng.uniform(0, 0.02 * (1 + i % 5), len(ends)).round(6)}))
+    df = pd.concat(frames, ignore_index=True).sort_values("end_ts", kind="stable")
+    df["user_name"], df["start_ts"] = "x", df["end_ts"] - 60
+    e = _engine(df, tmp_path)
+    loc = _local(df)
+    totals = loc.groupby(["state", "type", "day", "service_id"])["consumption"].sum()
+    checked = 0
+    for (state, kind, day), group in totals.groupby(level=[0, 1, 2]):
+        for sid, total in group.droplevel([0, 1, 2]).items():
+            got = e.similar_homes(sid, day)
+            assert len(got) == 1, (sid, day)
+            want = 100.0 * (group <= total).sum() / len(group)
+            assert got["percentile"].iloc[0] == pytest.approx(want)
+            assert got["homes"].iloc[0] == len(group)
+            assert (got["state"].iloc[0], got["type"].iloc[0]) == (state, kind)
+            checked += 1
+    assert checked >= 80
+    assert e.similar_homes(df["service_id"].iloc[0], "2026-01-01").empty

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from auth_kappa.insights.similar import SimilarHomes
 from auth_kappa.insights.tariff import PRICED_UNIT, UNIT_SCALE, Tariff
 from auth_kappa.timezones import zone_of
 from auth_kappa.topology.keys import uuid_text
-from auth_kappa.topology.schema import STATES
+from auth_kappa.topology.schema import METER_TYPES, STATES
 from auth_kappa.topology.window_table import Rows
 
 QUARTER = 900
@@ -33,17 +34,22 @@ class Day:
 class DailyLedger:
     utility: str
     tariff: Tariff
+    similar: SimilarHomes = field(default_factory=SimilarHomes)
     days: dict[tuple[str, str], Day] = field(default_factory=dict)   # (sid, local date)
     zone: dict[str, str] = field(default_factory=dict)               # sid -> IANA zone
+    profile: dict[str, tuple[str, str]] = field(default_factory=dict)  # sid -> state, type
+    current: dict[str, str] = field(default_factory=dict)  # sid -> its newest local day
 
     def observe(self, final: Rows) -> None:
         if not len(final):
             return
         sids = uuid_text(final.k0, final.k1).tolist()
         codes = final.state if final.state is not None else np.full(len(final), -1)
-        for sid, code in zip(sids, codes.tolist(), strict=True):
+        types = final.mtype if final.mtype is not None else np.full(len(final), -1)
+        for sid, code, kind in zip(sids, codes.tolist(), types.tolist(), strict=True):
             if code >= 0:
                 self.zone[sid] = zone_of(STATES[code])
+                self.profile[sid] = (STATES[code], METER_TYPES[kind])
         zones = np.array([self.zone.get(s, "UTC") for s in sids])
         starts = final.window_start
         date = np.empty(len(final), object)
@@ -55,12 +61,40 @@ class DailyLedger:
             hour[pick], weekday[pick] = local.hour, local.day_of_week
         period = self.tariff.period_of(self.utility, weekday, hour)
         quarter = starts // QUARTER * QUARTER
-        for sid, d, q, p, v in zip(sids, date.tolist(), quarter.tolist(), period.tolist(),
-                                   final.sum.tolist(), strict=True):
+        order = np.argsort(starts, kind="stable")
+        for sid, d, q, p, v in zip(np.array(sids, object)[order].tolist(),
+                                   date[order].tolist(), quarter[order].tolist(),
+                                   period[order].tolist(), final.sum[order].tolist(),
+                                   strict=True):
+            before = self.current.get(sid)
+            if before is not None and d > before:
+                self._close(sid, before)    # a later local day began: that one is whole
+            if before is None or d > before:
+                self.current[sid] = d
             day = self.days.setdefault((sid, d), Day())
             day.total += v
             day.quarters[q] = day.quarters.get(q, 0.0) + v
             day.tou[p] = day.tou.get(p, 0.0) + v
+
+    def _close(self, sid: str, date: str) -> None:
+        state, kind = self.profile.get(sid, ("", ""))
+        self.similar.add((self.utility, state, kind, date), self.days[(sid, date)].total)
+
+    def end_of_input(self) -> None:
+        """Every meter's newest day is as whole as it will get."""
+        for sid, d in self.current.items():
+            self._close(sid, d)
+        self.current = {}
+
+    def standing(self, service_id: str, date: str) -> dict | None:
+        """The meter's day among similar homes (same utility, state and type)."""
+        day = self.days.get((service_id, date))
+        if day is None or service_id in self.current and self.current[service_id] == date:
+            return None   # no such day, or not over yet
+        state, kind = self.profile.get(service_id, ("", ""))
+        found = self.similar.standing((self.utility, state, kind, date), day.total)
+        return found and {"utility": self.utility, "day": date, "state": state,
+                          "type": kind, "total": day.total, **found}
 
     def daily(self, service_id: str) -> pd.DataFrame:
         """day (local date), total, peak_15min and its start (UTC), peak_kw (electricity:

@@ -88,6 +88,8 @@ class Insights:
         upto = {p: wm.high(p) if ended else topology.final_cut(topology.finest, wm.high(p))
                 for p in wm.partitions()}
         events += self.gaps[utility].advance(upto)
+        if ended and utility in self.ledgers:
+            self.ledgers[utility].end_of_input()
         self._events[utility] += events
         if self.keep_all:
             for alert in events:

@@ -168,7 +168,7 @@ class Topology:
                 table = self.tables[slot]
                 r = rows if table is fine else table.locate(a, b, starts, self.loader(slot))
                 if level == "meter":
-                    table.add(r, values, part, batch.state_code[fresh])
+                    table.add(r, values, part, batch.state_code[fresh], batch.type_code[fresh])
                 else:
                     table.add(r, values)
         parts, first = np.unique(batch.partition, return_inverse=True)

@@ -45,6 +45,7 @@ class Rows:
     part: np.ndarray | None = None  # source partition of the readings in it (-1: none)
     first: np.ndarray | None = None  # [n, 64 * words] first value's bits per second (finest)
     state: np.ndarray | None = None  # meter level: its state's code (-1: not read here)
+    mtype: np.ndarray | None = None  # meter level: its meter type's code (-1: not read here)
 
     def __len__(self) -> int:
         return len(self.window_start)
@@ -85,7 +86,7 @@ class WindowTable:
             "count": np.zeros(0, np.int64), "min": np.zeros(0, np.float64),
             "max": np.zeros(0, np.float64), "dirty": np.zeros(0, bool),
             "stored": np.zeros(0, bool), "part": np.zeros(0, np.int32),
-            "state": np.zeros(0, np.int16),
+            "state": np.zeros(0, np.int16), "mtype": np.zeros(0, np.int8),
             "seen": np.zeros((0, self.words), np.uint64),
             "first": np.zeros((0, 64 * self.words), np.uint64),
         }
@@ -135,6 +136,7 @@ class WindowTable:
         c["stored"][n:n + m] = False
         c["part"][n:n + m] = -1
         c["state"][n:n + m] = -1
+        c["mtype"][n:n + m] = -1
         if init:
             for name, values in init.items():
                 c[name][n:n + m] = values
@@ -163,10 +165,10 @@ class WindowTable:
         return fresh, ~fresh & (held != fp) & (held != UNKNOWN)
 
     def add(self, rows: np.ndarray, values: np.ndarray, part: np.ndarray | None = None,
-            state: np.ndarray | None = None) -> None:
+            state: np.ndarray | None = None, mtype: np.ndarray | None = None) -> None:
         c = self._cols
         if state is not None:
-            c["state"][rows] = state
+            c["state"][rows], c["mtype"][rows] = state, mtype
         if part is not None:
             before = c["part"][rows]
             c["part"][rows] = part
@@ -185,7 +187,7 @@ class WindowTable:
                      ("k0", "k1", "window_start", *VALUE_COLUMNS)),
                    seen=c["seen"][idx].copy() if self.words else None,
                    new=~c["stored"][idx], part=c["part"][idx].copy(),
-                   state=c["state"][idx].copy(),
+                   state=c["state"][idx].copy(), mtype=c["mtype"][idx].copy(),
                    first=c["first"][idx].copy() if self.words else None)
         if remove and len(idx):
             keep = np.flatnonzero(~mask)
