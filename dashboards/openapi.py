@@ -137,7 +137,7 @@ def spec() -> dict:
                 "summary": "One meter's open alerts and its latest closed ones, per utility, "
                            "each also in words (local time, the page's units)",
                 "security": meter, "parameters": [_SID, _SIG],
-                "responses": {"200": _json("MeterAlerts"), **_METER_ERRS}}},
+                "responses": {"200": _json("MeterAlerts"), **_OP_ERRS}}},
             "/api/fleet/alerts": {"get": {
                 "summary": "Alert counts by kind and state, and the open alerts with links "
                            "to their households (operator)",

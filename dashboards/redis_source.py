@@ -211,11 +211,11 @@ class RedisSource:
         """Registry entries of these meters (None: unregistered). Kept OWNER_TTL seconds:
         the fleet's alerts name the same meters poll after poll."""
         now = time.monotonic()
+        if len(self._owners) > OWNERS_KEPT:
+            self._owners.clear()
         need = [s for s in dict.fromkeys(sids) if self._owners.get(s, (0.0, None))[0] <= now]
         if need:
             got = await self._registry_entries(need)
-            if len(self._owners) > OWNERS_KEPT:
-                self._owners.clear()
             for sid, entry in zip(need, got, strict=True):
                 self._owners[sid] = (now + OWNER_TTL, entry)
         return {s: self._owners[s][1] for s in sids}

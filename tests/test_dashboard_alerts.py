@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import urllib.request
 from collections import Counter
 from zoneinfo import ZoneInfo
 
@@ -143,10 +144,33 @@ def test_alert_answers_equal_the_store(fed, tmp_path):
                     _check_words(a, zone, fed["clock"][u])
         status, body, _ = server.get(fleet["open"][0]["link"], TOKEN)   # signs, redirects
         assert status == 200 and b'id="alerts-open"' in body
+        assert b'id="alert-counts"' in server.get("/fleet", TOKEN)[1]
+        nobody = "0b4e28ba-2fa1-41d2-883f-0016d3cca427"   # unknown: no alerts, not an error
+        empty = _get(server, f"/api/meters/{nobody}/alerts")
+        assert empty["open"] == 0 and not any(v["open"] or v["closed"]
+                                              for v in empty["utilities"].values())
+        # the household's live stream carries its alerts too
+        sid = fleet["open"][0]["service_id"]
+        assert _first_event(server, f"/api/meters/{sid}/stream", "alerts") == \
+            _get(server, f"/api/meters/{sid}/alerts")
         # a household's signed link opens its alerts, not another meter's
         assert server.get(f"/api/meters/{fed['unregistered']}/alerts")[0] == 401
     finally:
         server.stop()
+
+
+def _first_event(server, path: str, name: str) -> dict:
+    req = urllib.request.Request(server.base + path,
+                                 headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        event = None
+        for raw in r:
+            line = raw.decode().rstrip("\n")
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: ") and event == name:
+                return json.loads(line[6:])
+    raise AssertionError(f"no {name} event")
 
 
 def _hm(t: int, zone: str) -> str:

@@ -187,11 +187,12 @@
   async function load() {
     try {
       const q = new URLSearchParams({utility: utility, range: range});
-      const results = await Promise.all([AK.getJSON("/api/fleet/states?" + q), AK.getJSON("/api/fleet/summary"),
-                                         AK.getJSON("/api/fleet/alerts")]);
+      const results = await Promise.all([AK.getJSON("/api/fleet/states?" + q), AK.getJSON("/api/fleet/summary")]);
       renderStates(results[0]);
       renderSummary(results[1]);
-      renderAlerts(results[2]);
+      AK.getJSON("/api/fleet/alerts").then(renderAlerts).catch(function (e) {
+        AK.setText(document.getElementById("alert-open-note"), "(alerts unavailable: " + e.message + ")");
+      });
       AK.showError("");
       connect();
     } catch (e) {

@@ -147,8 +147,9 @@
   async function load() {
     try {
       render(await AK.getJSON("/api/meters/" + sid + "?" + query({range: range})));
-      renderAlerts(await AK.getJSON("/api/meters/" + sid + "/alerts?" + query()));
       AK.showError("");
+      AK.getJSON("/api/meters/" + sid + "/alerts?" + query()).then(renderAlerts)
+        .catch(function (e) { AK.setText(document.getElementById("alerts-none"), "Alerts unavailable: " + e.message); });
       connect();
     } catch (e) {
       AK.showError(e.message);
