@@ -57,6 +57,7 @@ class RedisCluster(Service):
     def __post_init__(self) -> None:
         self.first = first_port(self.config)
         self.members = [RedisNode(self.config, node_port=self.first + i) for i in range(NODES)]
+        self.balanced: list[str] = []   # what start() did to a new cluster's slots
 
     @property
     def home(self) -> Path:
@@ -92,11 +93,25 @@ class RedisCluster(Service):
         process.wait_until(lambda: all(m.answering() for m in self.members),
                            what=f"redis nodes at {self.address}", timeout=self.start_timeout,
                            logfile=self.logfile)
-        if not self._created():
+        created = not self._created()
+        if created:
             self._create()
         process.wait_until(self._formed, what="redis cluster (3 primaries, 3 replicas)",
                            timeout=self.start_timeout, logfile=self.logfile)
+        if created:   # empty yet: moving slots is instant (stack/tag_balance.py)
+            self._balance_tags()
         return self.own_pid() or 0
+
+    def _balance_tags(self) -> None:
+        """Spread the partition tags of config.partitions evenly over the primaries: the
+        slots `--cluster create` splits in thirds put 12 tags 6/3/3."""
+        from auth_kappa.stack.tag_balance import balance
+        from auth_kappa.topology.schema import UTILITIES
+
+        seeds = ",".join(f"127.0.0.1:{m.port}" for m in self.members)
+        report = balance(f"redis://{seeds}/0", dict.fromkeys(UTILITIES, self.config.partitions))
+        self.balanced = [f"partition tags of {self.config.partitions} partitions balanced "
+                         f"over the primaries: {report.summary()}"]
 
     def _formed(self) -> bool:
         """Every slot served, and each replica known as one (gossip takes a moment)."""
@@ -139,7 +154,7 @@ class RedisCluster(Service):
     def after_start(self) -> list[str]:
         primaries = NODES // (REPLICAS + 1)
         seeds = ",".join(f"127.0.0.1:{self.first + i}" for i in range(primaries))
-        return [f"{primaries} primaries + {NODES - primaries} replicas (AOF on); set "
+        return [*self.balanced, f"{primaries} primaries + {NODES - primaries} replicas (AOF on); set "
                 f"AUTH_REDIS_URL=redis://{seeds}/0 AUTH_REDIS_CLUSTER=1"]
 
 
