@@ -101,9 +101,10 @@ async def _summary_event(c: Context, sid: str, rng: str) -> dict:
 
 # ---- alerts (auth_kappa/insights)
 async def alerts_snapshot(c: Context) -> alert_queries.Snapshot:
-    """Every alert held, read once per fleet_ttl whoever asks (households and fleet)."""
-    return await c.cache.get(("alerts",), c.settings.fleet_ttl,
-                             lambda: alert_queries.snapshot(c.source), c.settings.stale)
+    """Every alert held, read once per alerts_ttl whoever asks (households and fleet)."""
+    return await c.cache.get(("alerts",), c.settings.alerts_ttl,
+                             lambda: alert_queries.snapshot(c.source, c.alerts),
+                             c.settings.stale)
 
 
 async def meter_alerts_of(c: Context, sid: str) -> dict:
@@ -126,7 +127,7 @@ async def meter_alerts(request: Request) -> Response:
 async def fleet_alerts_of(c: Context) -> dict:
     async def make() -> dict:
         return await alert_queries.fleet_alerts(c.source, await alerts_snapshot(c))
-    return await c.cache.get(("fleet-alerts",), c.settings.fleet_ttl, make, c.settings.stale)
+    return await c.cache.get(("fleet-alerts",), c.settings.alerts_ttl, make, c.settings.stale)
 
 
 async def fleet_alerts(request: Request) -> Response:

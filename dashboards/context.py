@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from starlette.requests import HTTPConnection
 
 from auth_kappa.errors import UserError
+from dashboards.alert_queries import Decoder
 from dashboards.auth import Access
 from dashboards.cache import TTLCache
 from dashboards.live import Streams
@@ -26,6 +27,7 @@ class Settings:
     sse_per_link: int = 6          # streams per household link or operator session (429)
     meter_ttl: float = 0.5         # cache: a meter's summary (checkpoints are ~1 s apart)
     fleet_ttl: float = 1.0         # cache: fleet map and totals
+    alerts_ttl: float = 5.0        # cache: every alert held (gaps open 5 minutes late anyway)
     stale: float = 5.0             # cache: an expired answer still served while it refreshes
     poll_interval: float = 1.0     # clock and counters refresh
     # ---- the edges (dashboards/guards.py, dashboards/protocol.py)
@@ -64,6 +66,7 @@ class Context:
     requests: RequestStats = field(default_factory=RequestStats)
     poller: Poller | None = None
     streams: Streams | None = None
+    alerts: Decoder = field(default_factory=Decoder)   # decoded alerts, snapshot to snapshot
 
     def __post_init__(self) -> None:
         if self.poller is None:
