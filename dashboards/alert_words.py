@@ -62,11 +62,12 @@ def sentence(alert: dict, zone: str, now: float | None) -> str:
     """One alert (the API's dict: kind, utility, start, end, value, detail) in words."""
     kind, u = alert["kind"], alert["utility"]
     start, end, value = alert["start"], alert["end"], float(alert["value"])
+
     def at(t: float) -> str:
         return clock_time(t, zone, now)
 
-    def until(t: float) -> str:   # the end: no date again when it is the start's day
-        return clock_time(t, zone, start)
+    def until(t: float) -> str:   # an end: no date again on the start's day or an hour on
+        return clock_time(t, zone, start if t - start > 3600 else t)
 
     if kind == "gap":
         if end is None:

@@ -52,6 +52,11 @@ def test_household_page_shows_three_live_cards(browser, server, sim):
         assert float(raw) == pytest.approx(api["utilities"][u]["today"]["sum"], rel=1e-12)
         assert api["utilities"][u]["unit"] in pg.page.inner_text(f"{card} [data-field='unit']")
         assert pg.page.locator(f"{card} canvas").count() == 1     # the uPlot chart
+    pg.page.wait_for_selector("#alerts[data-loaded='1']")   # its alerts, as the API words them
+    alerts = json.loads(server.get(f"/api/meters/{sid}/alerts", TOKEN)[1])
+    opened = [a["text"] for u in UTILITIES for a in alerts["utilities"][u]["open"]]
+    assert pg.page.locator("#alerts-open li").all_inner_texts() == opened
+    assert pg.page.locator("#alerts-none").is_visible() == (not opened)
     pg.page.click("button[data-range='day']")
     expect(pg.page.locator("#card-gas [data-field='chart'] canvas")).to_have_count(1)
     expect(pg.page.locator("#live")).to_have_attribute("data-state", "live")
@@ -84,6 +89,13 @@ def test_fleet_map_has_all_51_regions_and_every_utility(browser, server):
                                      "[data-field='accepted']", "data-raw")
     assert int(accepted) == json.loads(server.get("/api/fleet/summary", TOKEN)[1])[
         "utilities"]["gas"]["accepted"]
+    pg.page.wait_for_selector("#fleet-alerts[data-loaded='1']")   # counts by kind and state
+    alerts = json.loads(server.get("/api/fleet/alerts", TOKEN)[1])
+    for kind, n in alerts["totals"].items():
+        assert pg.page.get_attribute(f"#alert-badges [data-kind='{kind}']", "data-open") == \
+            str(n["open"])
+    assert pg.page.locator("#alert-counts tbody tr").count() == len(alerts["counts"])
+    assert pg.page.locator("#alert-open li").count() == len(alerts["open"])
     pg.shot("fleet")
     assert pg.errors == [] and pg.external == []
 
