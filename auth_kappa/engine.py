@@ -19,6 +19,7 @@ import pandas as pd
 from auth_kappa.config import Config, parse_duration
 from auth_kappa.errors import ServiceUnavailable, UserError
 from auth_kappa.insights.alerts import alerts_frame
+from auth_kappa.insights.estimates import with_estimates
 from auth_kappa.insights.stage import decode
 from auth_kappa.progress import progress
 from auth_kappa.results import (
@@ -151,6 +152,9 @@ class Engine:
             if not final_only:
                 parts.append(rows_frame(*slot, self._rt.topology.open_windows(*slot)))
             df = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
+            ins = self._rt.insights
+            profile = ins.ledgers[utility].profile if utility in ins.ledgers else {}
+            df = with_estimates(df, ins.estimates, profile, level, utility, spec.size)
         else:
             if level == "meter" and key is None:
                 raise UserError("meter-level queries on the live store need key=<service_id>")

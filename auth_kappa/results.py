@@ -19,7 +19,8 @@ TIME = "datetime64[ns, UTC]"
 
 WINDOW_DTYPES: dict[str, str] = {
     "utility": "str", "key": "str", "window_start": TIME, "window_end": TIME,
-    "sum": "float64", "count": "int64", "min": "float64", "max": "float64", "unit": "str",
+    "sum": "float64", "count": "int64", "min": "float64", "max": "float64",
+    "estimated": "float64", "unit": "str",
 }
 LATE_DTYPES: dict[str, str] = {
     "utility": "str", "service_id": "str", "user_name": "str", "type": "str",
@@ -55,6 +56,8 @@ def window_frame(df: pd.DataFrame, utility: str) -> pd.DataFrame:
     out["window_start"], out["window_end"] = times(df["window_start"]), times(df["window_end"])
     for c in ("sum", "count", "min", "max"):
         out[c] = df[c].to_numpy()
+    # readings a gap lost, estimated (insights/estimates.py); NaN: not estimated here
+    out["estimated"] = df["estimated"].to_numpy() if "estimated" in df else np.nan
     out["unit"] = UNITS[utility]
     return out.astype(WINDOW_DTYPES)
 

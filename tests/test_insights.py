@@ -39,9 +39,9 @@ def _fleet(meters: int, hours: int, seed: int, utility: str) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def _run(df: pd.DataFrame, folder) -> Engine:
+def _run(df: pd.DataFrame, folder, **options) -> Engine:
     """Through the simulator's file format: one CSV per utility in a folder."""
-    e = Engine.embedded(["1m", "1h"])
+    e = Engine.embedded(["1m", "1h"], **options)
     df[["service_id", "user_name", "type", "start_ts", "state", "consumption", "end_ts"]].to_csv(
         folder / f"{df['utility'].iloc[0]}.csv", header=False, index=False)
     e.ingest(folder)
@@ -174,3 +174,53 @@ def test_spikes_equal_the_brute_force_and_find_the_injected_hours(tmp_path):
     assert {(r.service_id, r.start.timestamp()) for r in got.itertuples()} == want
     assert {(s, float(h)) for s, h in injected} <= want
     assert ((got["end"] - got["start"]).dt.total_seconds() == 3600).all()
+
+
+def test_gap_estimates_follow_last_week_else_a_line_and_stay_apart(tmp_path):
+    """Meter A misses 40 minutes on day 8 (last week's same hours are known); meter B
+    misses 30 minutes on day 1 (no history: a line between the readings around it)."""
+    ends = T0 + 5 + 5 * np.arange(8 * 17280)
+    rng = np.random.default_rng(8)
+    a, b = (str(uuid.UUID(int=77_000 + i, version=4)) for i in range(2))
+    use = {a: rng.uniform(0, 0.02, len(ends)).round(6), b: rng.uniform(0, 0.02, len(ends)).round(6)}
+    holes = {a: (T0 + 7 * 86400 + 3 * 3600 + 600, 2400), b: (T0 + 6 * 3600 + 300, 1800)}
+    frames = []
+    for sid in (a, b):
+        lo, n = holes[sid]
+        keep = ~((ends >= lo) & (ends < lo + n))
+        frames.append(pd.DataFrame({"service_id": sid, "end_ts": ends[keep],
+                                    "consumption": use[sid][keep]}))
+    df = pd.concat(frames, ignore_index=True).sort_values("end_ts", kind="stable")
+    df["utility"], df["user_name"], df["type"], df["state"] = "gas", "x", "household", "CA"
+    df["start_ts"] = df["end_ts"] - 5
+    e = _run(df.reset_index(drop=True), tmp_path, meter_retention="9d")
+
+    hourly = df.assign(h=df["end_ts"] // 3600 * 3600).groupby(["service_id", "h"])[
+        "consumption"].sum()
+    want: dict[str, pd.Series] = {}
+    for sid in (a, b):
+        lo, n = holes[sid]
+        t = np.arange(lo, lo + n, 5)
+        week = np.array([hourly.get((sid, h - 7 * 86400), np.nan) / 720
+                         for h in t // 3600 * 3600])
+        before = df[(df.service_id == sid) & (df.end_ts == lo - 5)]["consumption"].iloc[0]
+        after = df[(df.service_id == sid) & (df.end_ts == lo + n)]["consumption"].iloc[0]
+        line = before + (after - before) * np.arange(1, len(t) + 1) / (len(t) + 1)
+        est = np.where(np.isfinite(week), week, line)
+        assert np.isfinite(week).all() == (sid == a)
+        want[sid] = pd.Series(est).groupby(t // 60 * 60).sum()
+    for sid in (a, b):
+        w = e.windows("meter", "gas", "1m", key=sid)
+        w = w.set_index(w["window_start"].map(lambda x: int(x.timestamp())))
+        got = w["estimated"][w["estimated"] > 0]
+        np.testing.assert_allclose(got.to_numpy(), want[sid].to_numpy(), rtol=1e-9)
+        assert list(got.index) == list(want[sid].index)
+        mine = df[df.service_id == sid]
+        measured = mine.groupby(mine["end_ts"] // 60 * 60)["consumption"].sum()
+        np.testing.assert_allclose(w.loc[measured.index, "sum"], measured, rtol=1e-9)
+        assert (w.loc[~w.index.isin(measured.index), "count"] == 0).all()   # the gap's own
+    gaps = e.alerts(kind="gap").set_index("service_id")
+    assert "same hours last week" in gaps.loc[a, "detail"]
+    assert "a line between" in gaps.loc[b, "detail"]
+    state = e.windows("state", "gas", "1h", key="CA")
+    assert state["estimated"].sum() == pytest.approx(sum(s.sum() for s in want.values()))

@@ -29,6 +29,9 @@ class GapDetector:
     part: dict[str, int] = field(default_factory=dict)
     open: dict[str, Alert] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)             # last changed since changes()
+    value: dict[str, float] = field(default_factory=dict)    # service_id -> last reading's
+    # closed gaps with the readings around them: (alert, value before, value after)
+    bounds: list[tuple[Alert, float, float]] = field(default_factory=list)
     _checked: dict[int, float] = field(default_factory=dict)  # partition -> cut scanned
 
     def observe(self, final: Rows) -> list[Alert]:
@@ -36,43 +39,48 @@ class GapDetector:
         Columnar: Python runs once per meter in the batch, and per gap."""
         if not len(final) or final.seen is None:
             return []
-        t, k0, k1, part = reading_times(final)
+        t, k0, k1, part, val = reading_times(final)
         order = np.lexsort((t, k1, k0))
-        t, k0, k1, part = t[order], k0[order], k1[order], part[order]
+        t, k0, k1, part, val = t[order], k0[order], k1[order], part[order], val[order]
         first = np.r_[True, (k0[1:] != k0[:-1]) | (k1[1:] != k1[:-1])]
         group = np.cumsum(first) - 1
         heads = np.flatnonzero(first)
         sids = uuid_text(k0[heads], k1[heads]).tolist()
         prev = np.array([self.last.get(s, -np.inf) for s in sids])
         keep = t > prev[group]               # a window held again adds nothing
-        t, group, part = t[keep], group[keep], part[keep]
+        t, group, part, val = t[keep], group[keep], part[keep], val[keep]
         if not len(t):
             return []
         out: list[Alert] = []
         start = np.r_[True, group[1:] != group[:-1]]
         jump = np.diff(t) >= self.gap_after
         for i in np.flatnonzero(~start[1:] & jump):            # inside this batch
-            out.append(self._closed(sids[group[i]], float(t[i]), float(t[i + 1])))
+            out.append(self._closed(sids[group[i]], float(t[i]), float(t[i + 1]),
+                                    float(val[i]), float(val[i + 1])))
         for i in np.flatnonzero(start):                         # since the last batch
-            before = prev[group[i]]
+            before, sid = prev[group[i]], sids[group[i]]
             if np.isfinite(before) and t[i] - before >= self.gap_after:
-                out.append(self._closed(sids[group[i]], float(before), float(t[i])))
+                out.append(self._closed(sid, float(before), float(t[i]),
+                                        self.value.get(sid, np.nan), float(val[i])))
         end = np.r_[np.flatnonzero(start)[1:] - 1, len(t) - 1]
         mine = [sids[g] for g in group[end].tolist()]
         self.last.update(zip(mine, t[end].tolist(), strict=True))
         self.part.update(zip(mine, part[end].tolist(), strict=True))
+        self.value.update(zip(mine, val[end].tolist(), strict=True))
         self.dirty.update(mine)
         return out
 
     def remember(self, sid: str, last: float, partition: int) -> None:
         self.last[sid], self.part[sid] = last, partition
 
-    def _closed(self, sid: str, start: float, end: float) -> Alert:
+    def _closed(self, sid: str, start: float, end: float, before: float, after: float
+                ) -> Alert:
         missing = max(0, round((end - start) / self.heartbeat) - 1)
         alert = self.open.pop(sid, None) or Alert("gap", self.utility, sid, start, None, 0, "")
         alert.end, alert.value = end, float(missing)
         alert.detail = (f"no reading for {end - start:.0f} s ({missing} missed at one per "
                         f"{self.heartbeat:g} s)")
+        self.bounds.append((alert, before, after))
         return alert
 
     def advance(self, final_upto: dict[int, float]) -> list[Alert]:
@@ -109,9 +117,15 @@ class GapDetector:
             self._checked.pop(p, None)
 
 
-def reading_times(rows: Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(end_ts, k0, k1, partition) of every reading in final finest windows."""
+def reading_times(rows: Rows) -> tuple[np.ndarray, ...]:
+    """(end_ts, k0, k1, partition, value) of every reading in final finest windows; value
+    only for each window's first and last reading (the ones around a gap), else NaN."""
     bits = np.unpackbits(rows.seen.view(np.uint8), axis=1, bitorder="little")
     r, b = np.nonzero(bits)
     part = rows.part if rows.part is not None else np.full(len(rows), -1)
-    return rows.window_start[r] + b, rows.k0[r], rows.k1[r], part[r]
+    value = np.full(len(r), np.nan)
+    if rows.edges is not None and len(r):   # a window's first and last reading's value
+        head = np.r_[True, r[1:] != r[:-1]]
+        tail = np.r_[r[1:] != r[:-1], True]
+        value[head], value[tail] = rows.edges[r[head], 0], rows.edges[r[tail], 1]
+    return rows.window_start[r] + b, rows.k0[r], rows.k1[r], part[r], value

@@ -74,6 +74,14 @@ class SpikeDetector:
         slots = want % len(values)
         return values[slots[hours[slots] == want]]
 
+    def hour_total(self, sid: str, start: int) -> float:
+        """The meter's total in the hour starting at `start`, if the ring still holds it."""
+        if sid not in self.values:
+            return np.nan
+        slot = (start // HOUR) % len(self.values[sid])
+        return float(self.values[sid][slot]) if self.hours[sid][slot] == start // HOUR \
+            else np.nan
+
     def _check(self, sid: str, start: int, total: float) -> Alert | None:
         base = self.baseline(sid, start)
         if len(base) < self.min_days:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from auth_kappa.insights.alerts import Alert
 from auth_kappa.insights.bills import QUARTER, DailyLedger
+from auth_kappa.insights.estimates import Estimates
 from auth_kappa.insights.gaps import GapDetector
 from auth_kappa.insights.leaks import HOUR, LeakDetector
 from auth_kappa.insights.spikes import SpikeDetector
@@ -20,6 +21,9 @@ from auth_kappa.topology.window_table import Rows
 
 if TYPE_CHECKING:
     from auth_kappa.config import Config
+
+
+SPIKES = ("electricity", "gas")   # water's hours only feed estimates
 
 
 @dataclass
@@ -62,7 +66,9 @@ class Insights:
         r = self.rules
         self.gaps = {u: GapDetector(u, r.gap_after, r.heartbeat) for u in UTILITIES}
         self.leaks = LeakDetector(r.leak_flow, r.leak_hours)
-        self.spikes = {u: SpikeDetector(u) for u in ("electricity", "gas")}
+        # hourly history of every meter; spike alerts for electricity and gas
+        self.spikes = {u: SpikeDetector(u) for u in UTILITIES}
+        self.estimates = Estimates(r.heartbeat, keep=self.keep_all)
         # days and bills: the embedded engine's (a live runtime keeps no ledger yet)
         self.ledgers = {u: DailyLedger(u, Tariff.load(r.tariff or None)) for u in UTILITIES} \
             if self.keep_all else {}
@@ -82,8 +88,11 @@ class Insights:
         hourly = final.get((utility, "meter", HOUR))
         if utility == "water" and hourly is not None:
             events += self.leaks.observe(hourly)
-        if utility in self.spikes and hourly is not None:
-            events += self.spikes[utility].observe(hourly)
+        for alert, before, after in self.gaps[utility].bounds:   # before this hour is
+            self.estimates.fill(alert, before, after, self.spikes[utility])   # learned
+        self.gaps[utility].bounds = []
+        if hourly is not None:
+            events += self.spikes[utility].observe(hourly, alert=utility in SPIKES)
         wm = topology.watermarks[utility]
         upto = {p: wm.high(p) if ended else topology.final_cut(topology.finest, wm.high(p))
                 for p in wm.partitions()}

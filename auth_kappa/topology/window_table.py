@@ -19,6 +19,8 @@ from auth_kappa.topology.keys import mix
 # loader(k0, k1, window_start) -> dict of initial columns for windows not in memory, or None
 Loader = Callable[[np.ndarray, np.ndarray, np.ndarray], dict[str, np.ndarray] | None]
 VALUE_COLUMNS = ("sum", "count", "min", "max")
+# Rows fields some parts of a concat may lack (final windows' extras): dropped then
+NOT_ALWAYS = frozenset({"edges", "state", "mtype"})
 # "first value not known" (windows stored before values were kept): a NaN's bits, which no
 # accepted reading has; a resend of such a second counts as an exact duplicate
 UNKNOWN = np.uint64(0x7FF8_0000_DEAD_0001)
@@ -46,6 +48,9 @@ class Rows:
     first: np.ndarray | None = None  # [n, 64 * words] first value's bits per second (finest)
     state: np.ndarray | None = None  # meter level: its state's code (-1: not read here)
     mtype: np.ndarray | None = None  # meter level: its meter type's code (-1: not read here)
+    # final finest windows: the values of their first and last reading ([n, 2]; NaN: not
+    # known), kept when `first` is cleared (insights estimate a gap's readings from them)
+    edges: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.window_start)
@@ -65,8 +70,9 @@ class Rows:
             return cls.empty()
         if len(parts) == 1:
             return parts[0]
-        return Rows(**{f.name: None if getattr(parts[0], f.name) is None else
-                       np.concatenate([getattr(p, f.name) for p in parts])
+        return Rows(**{f.name: None if any(getattr(p, f.name) is None for p in
+                                           (parts if f.name in NOT_ALWAYS else parts[:1]))
+                       else np.concatenate([getattr(p, f.name) for p in parts])
                        for f in fields(cls)})
 
     @classmethod
@@ -202,6 +208,7 @@ class WindowTable:
         hand them out and forget them."""
         out = self.take(self.col("window_start") < before, remove=True)
         if out.first is not None:
+            out.edges = edge_values(out.seen, out.first)
             out.first[:] = UNKNOWN   # later readings for them are late: dedup is over
         return out
 
@@ -226,3 +233,15 @@ class WindowTable:
 
     def snapshot(self) -> Rows:
         return self.take(np.ones(self._n, bool), remove=False)
+
+
+def edge_values(seen: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """[n, 2]: the first value of each window's earliest and latest seen second."""
+    bits = np.unpackbits(seen.view(np.uint8), axis=1, bitorder="little").astype(bool)
+    has = bits.any(axis=1)
+    lo = np.argmax(bits, axis=1)
+    hi = bits.shape[1] - 1 - np.argmax(bits[:, ::-1], axis=1)
+    rows = np.arange(len(first))
+    out = np.stack([first[rows, lo], first[rows, hi]], axis=1).view(np.float64).copy()
+    out[~has] = np.nan
+    return out
