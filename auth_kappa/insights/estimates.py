@@ -67,13 +67,17 @@ def with_estimates(df: pd.DataFrame, estimates: Estimates,
                    profile: Mapping[str, tuple[str, str]], level: str, utility: str,
                    size: int) -> pd.DataFrame:
     """Windows (internal frame) with an `estimated` column: 0 where nothing was lost; a
-    window a gap left without readings appears with count 0 and its estimate. `profile`:
+    window a gap left without readings appears with count 0 and its estimate (none before
+    the key's oldest retained window). `profile`:
     service_id -> (state, type), for state windows."""
     est = estimates.frame(utility, size)
     if level == "state":
         est["service_id"] = est["service_id"].map(lambda s: profile.get(s, ("",))[0])
         est = est.groupby(["service_id", "window_start"], as_index=False)["estimated"].sum()
     est = est.rename(columns={"service_id": "key"})
+    # only where the key still keeps windows: retention dropped the older ones
+    oldest = df.groupby("key")["window_start"].min()
+    est = est[est["window_start"] >= est["key"].map(oldest).fillna(np.inf)]
     out = df.merge(est, on=["key", "window_start"], how="outer")
     new = out["count"].isna()
     out.loc[new, ["utility", "sum", "count"]] = [utility, 0.0, 0]

@@ -18,9 +18,6 @@ class CheckpointWriter:
         self.store = store
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
         self._inflight: Future | None = None
-        # offsets Redis acknowledged ("gas:3" -> next offset): a later reload below them
-        # means Redis lost acknowledged writes (see LiveRuntime.assign)
-        self.acknowledged: dict[str, int] = {}
 
     def busy(self) -> bool:
         return self._inflight is not None and not self._inflight.done()
@@ -40,8 +37,4 @@ class CheckpointWriter:
         self._inflight = None
 
     def _apply(self, todo: list[Commit]) -> int:
-        n = 0
-        for c in todo:
-            n += c.apply(self.store)
-            self.acknowledged.update(c.offsets)
-        return n
+        return sum(c.apply(self.store) for c in todo)

@@ -86,12 +86,12 @@ class LiveRuntime:
             wm.assign([p for t, p in partitions if t == topic])
         seek = {}
         mine = {f"{t}:{p}" for t, p in partitions}
-        lost = {n: (stored.get(n), o) for n, o in dict(self._writer.acknowledged).items()
+        lost = {n: (stored.get(n), o) for n, o in dict(self.store.acknowledged).items()
                 if n in mine and stored.get(n, -1) < o}
         if lost:   # a restart from an AOF missing the last second, a lagging replica
             log.warning("Redis lost acknowledged checkpoints (partition: (offset it holds, "
                         "offset it acknowledged)): %s; resuming from what it holds", lost)
-        self._writer.acknowledged.clear()
+        self.store.acknowledged.clear()
         for topic, p in partitions:
             name = f"{topic}:{p}"
             if name in highs or name in marks:

@@ -78,6 +78,9 @@ class RedisWindowStore:
         self._sockets: dict[str, RespConnection] = {}   # node -> checkpoint socket
         self._stale_routes = False
         self._counts: dict[str, int] = {}   # utility -> partitions (a cluster's placement)
+        # offsets Redis acknowledged ("gas:3" -> next offset), recorded as EXEC answers:
+        # a later reload below them means Redis lost acknowledged writes (LiveRuntime.assign)
+        self.acknowledged: dict[str, int] = {}
         self._indexed: dict[tuple[str, int], set[bytes]] = {}   # in meters:... already
         self._specs = {s.size: s for s in self.windows}
         self._finest = min(self._specs)
@@ -208,6 +211,7 @@ class RedisWindowStore:
                                              n + 2, check=False)
                     if replies[-1] is not None:
                         self._after_exec(replies[-1], dirty, sock)
+                        self.acknowledged.update(offsets)
                         for trim in trims:
                             sock.roundtrip(trim, 1)
                         return written
@@ -356,7 +360,13 @@ class RedisWindowStore:
             pairs = list(pairs)
             args += [self.keys.progress(kind, home), len(pairs), *_flat(pairs)]
         args.append(f"{time.time():.3f}")
-        out.append((command("EVAL", self._commit_lua, 1, anchor, *args), 1))
+        # every key the script writes, declared: while a cluster migrates the slot, a key
+        # already moved then refuses the transaction (ASK/TRYAGAIN) instead of the script
+        # recreating it on the old node, where it would be lost
+        declared = list(dict.fromkeys([anchor, *(k for b in blocks for k in b[:2]),
+                                       *(self.keys.progress(kind, home) for kind in
+                                         ("offsets", "highs", "marks", "stats"))]))
+        out.append((command("EVAL", self._commit_lua, len(declared), *declared, *args), 1))
         return b"".join(c for c, _ in out), sum(n for _, n in out), written, trims
 
     def _shares(self, rows: Rows) -> list[tuple[int | None, np.ndarray | None]]:
