@@ -17,8 +17,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("action", choices=["up", "down", "status", "balance-tags"],
                    help="balance-tags: on a Redis Cluster (AUTH_REDIS_URL/--redis), move whole "
                         "slots (Redis's own migration, keys included) so every primary serves "
-                        "an even share of the partition tags {<utility>:<p>}; run it with "
-                        "the workers stopped")
+                        "an even share of the partition tags {<utility>:<p>} (workers may "
+                        "run meanwhile)")
     p.add_argument("services", nargs="*", choices=[[], *manager.SERVICES],
                    metavar="SERVICE", help="any of: redis s3 kafka (default: all)")
     p.add_argument("--partitions", type=int, default=None,

@@ -10,8 +10,8 @@ of them, with Redis Cluster's own slot migration (SETSLOT IMPORTING/MIGRATING, M
 every key in the slot, SETSLOT NODE on every primary): only slot ownership changes, the
 keys move with their slot, and clients follow the MOVED/ASK redirections as they would
 after `redis-cli --cluster reshard`. Two tags in one slot move together (a slot is the unit).
-Run it with the workers stopped: a checkpoint meeting a slot in migration is refused
-(ASK/TRYAGAIN abort its transaction), and a live balance is not known to be exact (docs/deploy.md).
+Workers may run meanwhile: a checkpoint meeting a slot in migration is refused whole
+(ASK/TRYAGAIN abort its transaction; its script declares every key) and resumed from Redis.
 """
 
 from __future__ import annotations
