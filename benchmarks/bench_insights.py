@@ -137,7 +137,7 @@ def match(run: Run) -> dict[str, dict]:
 def live_cost(meters: int, minutes: int, runs: int, namespace: str) -> list[tuple]:
     """CPU and wall seconds of LiveRuntime.process + checkpoint over the same messages,
     insights off then on, `runs` times (interleaved, so drift hits both)."""
-    spec = fleet(meters, minutes * 60, 5, None, seed=3)
+    spec = fleet(meters, minutes * 60 / DAY, 5, None, seed=3)
     registry = make_registry(spec)
     sids = registry.service_id.to_pylist()
     part = dict(zip(sids, partitions_of([s.encode() for s in sids], 2).tolist(), strict=True))
