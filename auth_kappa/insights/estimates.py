@@ -71,13 +71,15 @@ def with_estimates(df: pd.DataFrame, estimates: Estimates,
     the key's oldest retained window). `profile`:
     service_id -> (state, type), for state windows."""
     est = estimates.frame(utility, size)
+    if not len(est) or not len(df):   # nothing lost, or nothing kept to show it against
+        return df.assign(estimated=0.0)
     if level == "state":
         est["service_id"] = est["service_id"].map(lambda s: profile.get(s, ("",))[0])
         est = est.groupby(["service_id", "window_start"], as_index=False)["estimated"].sum()
     est = est.rename(columns={"service_id": "key"})
     # only where the key still keeps windows: retention dropped the older ones
-    oldest = df.groupby("key")["window_start"].min()
-    est = est[est["window_start"] >= est["key"].map(oldest).fillna(np.inf)]
+    oldest = df.groupby("key")["window_start"].min().astype("int64")
+    est = est[est["window_start"] >= est["key"].map(oldest).astype("float64").fillna(np.inf)]
     out = df.merge(est, on=["key", "window_start"], how="outer")
     new = out["count"].isna()
     out.loc[new, ["utility", "sum", "count"]] = [utility, 0.0, 0]
