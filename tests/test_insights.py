@@ -148,14 +148,20 @@ def _daily(meters: int, days: int, seed: int, utility: str = "gas") -> tuple[pd.
     return df.reset_index(drop=True), injected
 
 
-def _spikes(df: pd.DataFrame, days: int = 7, min_days: int = 3, k: float = 6.0,
-            ratio: float = 3.0) -> set[tuple]:
-    """(service_id, hour start): the rule of README, Insights, over hourly sums."""
+def _spikes(df: pd.DataFrame, days: int = 14, min_days: int = 3, k: float = 6.0,
+            ratio: float = 3.0, zone: str = "America/Los_Angeles") -> set[tuple]:
+    """(service_id, hour start): the rule of README, Insights, over hourly sums (every
+    meter here is in CA)."""
     hourly = df.assign(h=df["end_ts"] // 3600 * 3600)
     hourly = hourly.groupby(["service_id", "h"])["consumption"].sum()
+
+    def weekend(t: int) -> bool:
+        return pd.Timestamp(t, unit="s", tz="UTC").tz_convert(zone).weekday() >= 5
+
     out = set()
     for (sid, h), total in hourly.items():
-        base = [hourly.get((sid, h - 86400 * d)) for d in range(1, days + 1)]
+        base = [hourly.get((sid, h - 86400 * d)) for d in range(1, days + 1)
+                if weekend(h - 86400 * d) == weekend(h)]
         base = np.array([b for b in base if b is not None])
         if len(base) < min_days:
             continue
