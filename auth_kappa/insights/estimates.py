@@ -66,10 +66,9 @@ class Estimates:
 def with_estimates(df: pd.DataFrame, estimates: Estimates,
                    profile: Mapping[str, tuple[str, str]], level: str, utility: str,
                    size: int) -> pd.DataFrame:
-    """Windows (internal frame) with an `estimated` column: 0 where nothing was lost; a
-    window a gap left without readings appears with count 0 and its estimate (none before
-    the key's oldest retained window). `profile`:
-    service_id -> (state, type), for state windows."""
+    """Windows (internal frame) with an `estimated` column: 0 where nothing was lost. Only
+    windows with readings: one a gap left empty is not made up (its share is in the gap's
+    detail). `profile`: service_id -> (state, type), for state windows."""
     est = estimates.frame(utility, size)
     if not len(est) or not len(df):   # nothing lost, or nothing kept to show it against
         return df.assign(estimated=0.0)
@@ -77,12 +76,6 @@ def with_estimates(df: pd.DataFrame, estimates: Estimates,
         est["service_id"] = est["service_id"].map(lambda s: profile.get(s, ("",))[0])
         est = est.groupby(["service_id", "window_start"], as_index=False)["estimated"].sum()
     est = est.rename(columns={"service_id": "key"})
-    # only where the key still keeps windows: retention dropped the older ones
-    oldest = df.groupby("key")["window_start"].min().astype("int64")
-    est = est[est["window_start"] >= est["key"].map(oldest).astype("float64").fillna(np.inf)]
-    out = df.merge(est, on=["key", "window_start"], how="outer")
-    new = out["count"].isna()
-    out.loc[new, ["utility", "sum", "count"]] = [utility, 0.0, 0]
-    out.loc[new, "window_end"] = out.loc[new, "window_start"] + size
+    out = df.merge(est, on=["key", "window_start"], how="left")
     out["estimated"] = out["estimated"].fillna(0.0)
     return out
