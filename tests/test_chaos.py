@@ -32,6 +32,8 @@ ELSEWHERE = {
                     "under live workers, here one of three); the lone broker's restart runs "
                     "in make chaos",
     "worker-kill9": "tests/test_live_worker.py::test_kill_minus_nine_and_restart_counts_exactly_once",
+    "worker-kill9-pair": "tests/test_cluster_live.py::test_four_workers_joining_and_killed_mid_"
+                         "stream_stay_exact (workers killed -9 while the group rebalances)",
     "worker-sigstop": "tests/test_recovery.py::test_a_partition_taken_over_from_a_lagging_owner_"
                       "routes_nothing_late and the generation fencing it relies on (a frozen "
                       "worker's real SIGSTOP runs in make chaos)",
