@@ -25,7 +25,7 @@ class Settings:
     sse_max_clients: int = 2000    # beyond this, 503: bounded memory and file descriptors
     sse_per_client: int = 32       # streams per client address (429 beyond)
     sse_per_link: int = 6          # streams per household link or operator session (429)
-    meter_ttl: float = 0.5         # cache: a meter's summary (checkpoints are ~1 s apart)
+    meter_ttl: float = 0.5         # cache: a meter's summary (a checkpoint every AUTH_COMMIT_INTERVAL, 250ms by default, longer under load)
     fleet_ttl: float = 1.0         # cache: fleet map and totals
     alerts_ttl: float = 5.0        # cache: every alert held (gaps open 5 minutes late anyway)
     stale: float = 5.0             # cache: an expired answer still served while it refreshes

@@ -1,6 +1,6 @@
 """The raw archive: every consumed message, as Parquet, partitioned by event time.
 
-Rules (DESIGN.md invariant 4, lossless and exactly once):
+Rules (lossless and exactly once: each consumed message in exactly one object):
 - Data objects: archive/utility=U/date=YYYY-MM-DD/hour=HH/<topic>-<partition>-<first>-<last>.parquet
   (hour of end_ts, UTC). first/last are the offsets of the *roll*, the consumed range the
   object came from; a roll spanning several event hours writes one object per hour.

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-
 # The original's CSV order: service_id,user_name,type,start_ts,state,consumption,end_ts
 CSV_FIELDS: tuple[str, ...] = ("service_id", "user_name", "type", "start_ts", "state",
                                "consumption", "end_ts")
@@ -17,14 +14,3 @@ STATES: tuple[str, ...] = (
     "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT",
     "VT", "VA", "WA", "WV", "WI", "WY",
 )
-# Columns of a decoded batch: the reading plus where it came from (for archive/late routing).
-BATCH_COLUMNS: tuple[str, ...] = ("utility", *CSV_FIELDS, "partition", "offset")
-DTYPES: dict[str, object] = {
-    "utility": object, "service_id": object, "user_name": object, "type": object,
-    "start_ts": np.int64, "state": object, "consumption": np.float64, "end_ts": np.int64,
-    "partition": np.int32, "offset": np.int64,
-}
-
-
-def empty_batch() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series([], dtype=DTYPES[c]) for c in BATCH_COLUMNS})
