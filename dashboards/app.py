@@ -95,7 +95,7 @@ async def _http(request: Request, exc: Exception) -> Response:
 
 
 async def openapi(request: Request) -> Response:
-    return api.Json(spec())
+    return api.Json(spec(request.app.routes))
 
 
 def routes() -> list:

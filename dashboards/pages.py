@@ -122,7 +122,7 @@ async def household(request: Request) -> Response:
 async def docs(request: Request) -> Response:
     """A readable listing of /openapi.json (no Swagger bundle to vendor)."""
     rows = []
-    for path, ops in spec()["paths"].items():
+    for path, ops in spec(request.app.routes)["paths"].items():
         for method, op in ops.items():
             params = ", ".join(p["name"] + ("*" if p.get("required") else "")
                                for p in op.get("parameters", []))

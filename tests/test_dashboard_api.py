@@ -256,10 +256,25 @@ def test_bad_parameters_answer_400(server, sim):
 
 # ---- documentation and operations
 def test_openapi_documents_every_api_route():
-    documented = set(spec()["paths"])
+    documented = set(spec(routes())["paths"])
     served = {r.path for r in routes() if getattr(r, "path", "").startswith("/api/")}
     served |= {"/healthz", "/metrics"}
     assert documented == served
+
+
+def test_openapi_refuses_an_undocumented_api_route():
+    """The document is generated from the routes: a new /api route without its words in
+    dashboards/openapi.py stops the document, it is not silently left out."""
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def undocumented(request: object) -> PlainTextResponse:
+        return PlainTextResponse("")
+
+    with pytest.raises(LookupError, match="/api/new"):
+        spec([*routes(), Route("/api/new", undocumented)])
+    served = spec([*routes(), Route("/bench/x", undocumented)])["paths"]
+    assert "/bench/x" not in served and "/api/meters" in served
 
 
 def test_healthz_public_and_metrics_for_prometheus(server, sim):
