@@ -19,8 +19,11 @@ import pandas as pd
 from auth_kappa.config import Config, parse_duration
 from auth_kappa.errors import ServiceUnavailable, UserError
 from auth_kappa.insights.alerts import alerts_frame
+from auth_kappa.insights.bills import Day, bill_frame, days_frame, standing
 from auth_kappa.insights.estimates import with_estimates
+from auth_kappa.insights.similar import SimilarHomes
 from auth_kappa.insights.stage import decode
+from auth_kappa.insights.tariff import Tariff
 from auth_kappa.progress import progress
 from auth_kappa.results import (
     WINDOW_DTYPES,
@@ -50,6 +53,7 @@ class Engine:
         self.specs, self.grace = tuple(specs), grace
         self._rt, self._store = runtime, store
         self._pointer: str | None = None   # Engine.connect without a namespace follows it
+        self._tariff = Tariff.load()
 
     @classmethod
     def embedded(cls, window: str | Sequence[str] = "1m", grace: str | float = "30s", *,
@@ -88,6 +92,7 @@ class Engine:
                                      "`auth-kappa stack up` or set AUTH_REDIS_URL") from None
         engine = cls(specs, config.grace, store=store)
         engine._pointer = None if config.namespace else config.pointer
+        engine._tariff = Tariff.load(config.tariff or None)
         return engine
 
     @property
@@ -153,7 +158,7 @@ class Engine:
                 parts.append(rows_frame(*slot, self._rt.topology.open_windows(*slot)))
             df = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
             ins = self._rt.insights
-            profile = ins.ledgers[utility].profile if utility in ins.ledgers else {}
+            profile = ins.ledgers[utility].profiles if utility in ins.ledgers else {}
             df = with_estimates(df, ins.estimates, profile, level, utility, spec.size)
         else:
             if level == "meter" and key is None:
@@ -193,20 +198,20 @@ class Engine:
         return df.reset_index(drop=True)
 
     def days(self, service_id: str) -> pd.DataFrame:
-        """Per utility and local day of the meter: utility, day, total, peak_15min,
-        peak_start, peak_kw (electricity), unit. Embedded engine only, for now."""
-        ledgers = self._embedded("days").insights.ledgers.values()
-        frames = [led.daily(service_id).assign(utility=led.utility) for led in ledgers]
+        """Per utility and local day of the meter (the newest may be under way): utility,
+        day, total, peak_15min, peak_start, peak_kw (electricity), unit."""
+        frames = [days_frame(u, d).assign(utility=u) for u, d in self._days(service_id).items()]
         df = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
         return df[["utility", *[c for c in df.columns if c != "utility"]]]
 
     def bill(self, service_id: str, month: str) -> pd.DataFrame:
         """Month to date ("2026-03", the meter's local days): utility, period,
         consumption (priced unit), unit, price, cost; tariff from AUTH_TARIFF (default: the
-        example tariff shipped in auth_kappa/insights). Embedded engine only, for now."""
-        ledgers = self._embedded("bill").insights.ledgers.values()
-        frames = [led.bill(service_id, month) for led in ledgers
-                  if any(s == service_id and d.startswith(month) for s, d in led.days)]
+        example tariff shipped in auth_kappa/insights)."""
+        tariff = self._rt.insights.ledgers["water"].tariff if self._rt is not None \
+            else self._tariff
+        frames = [bill_frame(u, tariff, mine) for u, days in self._days(service_id).items()
+                  if (mine := [d for d in days if d.date.startswith(month)])]
         if not frames:
             raise UserError(f"no readings of {service_id} in {month}")
         return pd.concat(frames, ignore_index=True)
@@ -214,12 +219,34 @@ class Engine:
     def similar_homes(self, service_id: str, day: str) -> pd.DataFrame:
         """The meter's local day ("2026-03-08") among homes of the same utility, state and
         meter type: utility, day, state, type, total, percentile (share of those homes
-        using at most as much, 0-100), homes, median. A day still under way is left out.
-        Embedded engine only, for now."""
-        ledgers = self._embedded("similar_homes").insights.ledgers.values()
-        rows = [r for led in ledgers if (r := led.standing(service_id, day))]
+        using at most as much, 0-100), homes, median. A day still under way is left out."""
+        if self._rt is not None:
+            ledgers = self._rt.insights.ledgers.values()
+            rows = [r for led in ledgers if (r := led.standing(service_id, day))]
+        else:
+            rows = []
+            for utility, days in self._days(service_id).items():
+                past = [d for d in days[:-1] if d.date == day]   # the newest is open
+                if past:
+                    state, kind = past[0].profile
+                    homes = SimilarHomes()
+                    for raw in self._store.sketches(utility, day).get(f"{state}:{kind}", []):
+                        homes.merge((utility, state, kind, day), raw)
+                    rows += filter(None, [standing(utility, homes, past[0])])
         return pd.DataFrame(rows, columns=["utility", "day", "state", "type", "total",
                                            "percentile", "homes", "median"])
+
+    def _days(self, service_id: str) -> dict[str, list[Day]]:
+        """utility -> the meter's local days, oldest first (the newest may be open)."""
+        if self._rt is not None:
+            return {u: led.days_of(service_id) for u, led in self._rt.insights.ledgers.items()}
+        self._follow_pointer()
+        out = {}
+        for utility in UTILITIES:
+            by_date = {d.date: d for d in map(Day.decode,
+                                              self._store.meter_days(utility, service_id))}
+            out[utility] = [by_date[k] for k in sorted(by_date)]
+        return out
 
     def late(self) -> pd.DataFrame:
         """Readings routed late (their window was final), in arrival order: utility,

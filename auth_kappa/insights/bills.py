@@ -4,11 +4,18 @@ time-of-use totals priced by a tariff; a month's bill is its days added up.
 Fed by final windows of the finest size (a divisor of 15 minutes). A day is the meter's
 local day (its state's zone, auth_kappa/timezones.py): 23 to 25 hours around DST. Every
 US zone is a whole number of hours from UTC, so quarter-hours are the same in UTC.
+
+A meter's final windows arrive in time order, so a day is kept compact: its total, its
+highest closed quarter, the quarter still filling, and one total per tariff period. Only
+each meter's newest day is open; a live runtime persists it per source partition (like
+gaps) and writes a day once it is over, and the embedded engine keeps every day.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date as Date
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
@@ -21,111 +28,244 @@ from auth_kappa.topology.schema import METER_TYPES, STATES
 from auth_kappa.topology.window_table import Rows
 
 QUARTER = 900
+DAYS_KEPT = 62       # a meter's past days in Redis: this month's bill and the last one's
+SKETCH_DAYS = 3      # a live runtime's similar-homes sketches in memory: a day that ends
+# later than this (a meter silent for days) is left out of its group's sketch
+UNITS = {"electricity": "kWh", "gas": "cubic feet", "water": "gallons"}
+DAY_COLUMNS = ["day", "total", "peak_15min", "peak_start", "peak_kw", "unit"]
+BILL_COLUMNS = ["utility", "period", "consumption", "unit", "price", "cost"]
 
 
 @dataclass
 class Day:
+    date: str                      # the meter's local date, YYYY-MM-DD
+    state: int = -1                # codes into STATES and METER_TYPES (-1: not known)
+    mtype: int = -1
     total: float = 0.0
-    quarters: dict[int, float] = field(default_factory=dict)   # quarter start -> use
-    tou: dict[int, float] = field(default_factory=dict)        # tariff period -> use
+    peak: float = -np.inf          # the highest quarter closed so far, and its start
+    peak_q: int = 0
+    open_q: int = -1               # the quarter still filling, and its use so far
+    open_sum: float = 0.0
+    last: int = -1                 # the newest window start added (a window held again
+    tou: list[float] = field(default_factory=list)   # adds nothing); per tariff period
+
+    def add(self, start: int, period: int, value: float) -> None:
+        if start <= self.last:
+            return
+        self.last = start
+        q = start // QUARTER * QUARTER
+        if q != self.open_q:
+            self._close_quarter()
+            self.open_q, self.open_sum = q, 0.0
+        self.open_sum += value
+        self.total += value
+        if period >= len(self.tou):
+            self.tou += [0.0] * (period + 1 - len(self.tou))
+        self.tou[period] += value
+
+    def _close_quarter(self) -> None:
+        if self.open_q >= 0 and self.open_sum > self.peak:   # ties: the earliest quarter
+            self.peak, self.peak_q = self.open_sum, self.open_q
+
+    def peak_now(self) -> tuple[float, int]:
+        """The day's highest quarter, counting the one still filling."""
+        if self.open_q >= 0 and self.open_sum > self.peak:
+            return self.open_sum, self.open_q
+        return self.peak, self.peak_q
+
+    @property
+    def profile(self) -> tuple[str, str]:
+        return (STATES[self.state] if self.state >= 0 else "",
+                METER_TYPES[self.mtype] if self.mtype >= 0 else "")
+
+    def encode(self) -> str:
+        nums = (self.total, self.peak, self.peak_q, self.open_q, self.open_sum, self.last)
+        return ",".join([self.date, str(self.state), str(self.mtype),
+                         *(f"{v:.17g}" for v in nums), ";".join(f"{v:.17g}" for v in self.tou)])
+
+    @classmethod
+    def decode(cls, raw: bytes | str) -> Day:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        date, state, mtype, total, peak, peak_q, open_q, open_sum, last, tou = text.split(",")
+        return cls(date, int(state), int(mtype), float(total), float(peak), int(peak_q),
+                   int(open_q), float(open_sum), int(last),
+                   [float(v) for v in tou.split(";")] if tou else [])
 
 
 @dataclass
 class DailyLedger:
+    """`keep`: every day stays in memory (the embedded engine); else only open days, and
+    the closed ones wait in `closed` for the next checkpoint (a live runtime)."""
+
     utility: str
     tariff: Tariff
-    similar: SimilarHomes = field(default_factory=SimilarHomes)
-    days: dict[tuple[str, str], Day] = field(default_factory=dict)   # (sid, local date)
-    zone: dict[str, str] = field(default_factory=dict)               # sid -> IANA zone
-    profile: dict[str, tuple[str, str]] = field(default_factory=dict)  # sid -> state, type
-    current: dict[str, str] = field(default_factory=dict)  # sid -> its newest local day
+    keep: bool = True
+    open: dict[str, Day] = field(default_factory=dict)              # sid -> newest day
+    kept: dict[tuple[str, str], Day] = field(default_factory=dict)  # (sid, date), keep
+    closed: list[tuple[str, Day]] = field(default_factory=list)     # not persisted yet
+    part: dict[str, int] = field(default_factory=dict)              # sid -> partition
+    dirty: set[str] = field(default_factory=set)                    # open day changed
+    # similar homes, per source partition (a live runtime persists each in its checkpoint)
+    similar: dict[int, SimilarHomes] = field(default_factory=dict)
+    dirty_groups: set[tuple[int, tuple[str, str, str, str]]] = field(default_factory=set)
+    newest: str = ""                                                # newest local date
 
     def observe(self, final: Rows) -> None:
         if not len(final):
             return
-        sids = uuid_text(final.k0, final.k1).tolist()
-        codes = final.state if final.state is not None else np.full(len(final), -1)
-        types = final.mtype if final.mtype is not None else np.full(len(final), -1)
-        for sid, code, kind in zip(sids, codes.tolist(), types.tolist(), strict=True):
-            if code >= 0:
-                self.zone[sid] = zone_of(STATES[code])
-                self.profile[sid] = (STATES[code], METER_TYPES[kind])
-        zones = np.array([self.zone.get(s, "UTC") for s in sids])
+        sids = uuid_text(final.k0, final.k1)
+        n = len(final)
+        codes = final.state if final.state is not None else np.full(n, -1)
+        types = final.mtype if final.mtype is not None else np.full(n, -1)
+        part = final.part if final.part is not None else np.full(n, -1)
+        zones = np.array([zone_of(STATES[c]) if c >= 0 else self._zone(s)
+                          for s, c in zip(sids.tolist(), codes.tolist(), strict=True)])
         starts = final.window_start
-        date = np.empty(len(final), object)
-        hour, weekday = np.empty(len(final), np.int64), np.empty(len(final), np.int64)
+        date = np.empty(n, object)
+        hour, weekday = np.empty(n, np.int64), np.empty(n, np.int64)
         for z in np.unique(zones):
             pick = zones == z
             local = pd.to_datetime(starts[pick], unit="s", utc=True).tz_convert(z)
             date[pick] = local.strftime("%Y-%m-%d")
             hour[pick], weekday[pick] = local.hour, local.day_of_week
         period = self.tariff.period_of(self.utility, weekday, hour)
-        quarter = starts // QUARTER * QUARTER
+        period[period < 0] = len(self.tariff.periods.get(self.utility, ()))  # unpriced
         order = np.argsort(starts, kind="stable")
-        for sid, d, q, p, v in zip(np.array(sids, object)[order].tolist(),
-                                   date[order].tolist(), quarter[order].tolist(),
-                                   period[order].tolist(), final.sum[order].tolist(),
-                                   strict=True):
-            before = self.current.get(sid)
-            if before is not None and d > before:
-                self._close(sid, before)    # a later local day began: that one is whole
-            if before is None or d > before:
-                self.current[sid] = d
-            day = self.days.setdefault((sid, d), Day())
-            day.total += v
-            day.quarters[q] = day.quarters.get(q, 0.0) + v
-            day.tou[p] = day.tou.get(p, 0.0) + v
+        for sid, d, s, p, v, c, t, pa in zip(
+                sids[order].tolist(), date[order].tolist(), starts[order].tolist(),
+                period[order].tolist(), final.sum[order].tolist(), codes[order].tolist(),
+                types[order].tolist(), part[order].tolist(), strict=True):
+            day = self.open.get(sid)
+            if day is None or d > day.date:
+                if day is not None:
+                    self._close(sid, day)   # a later local day began: that one is whole
+                day = self.open[sid] = Day(d)
+                self.newest = max(self.newest, d)
+            elif d < day.date:
+                continue                    # a window of a day already over: held again
+            if c >= 0:
+                day.state, day.mtype = c, t
+            if pa >= 0:
+                self.part[sid] = pa
+            day.add(s, p, v)
+            self.dirty.add(sid)
 
-    def _close(self, sid: str, date: str) -> None:
-        state, kind = self.profile.get(sid, ("", ""))
-        self.similar.add((self.utility, state, kind, date), self.days[(sid, date)].total)
+    def _zone(self, sid: str) -> str:
+        day = self.open.get(sid)
+        return zone_of(STATES[day.state]) if day is not None and day.state >= 0 else "UTC"
+
+    def _close(self, sid: str, day: Day) -> None:
+        state, kind = day.profile
+        p = self.part.get(sid, -1)
+        group = (self.utility, state, kind, day.date)
+        if self.keep or day.date >= self.horizon():
+            self.similar_of(p).add(group, day.total)
+            self.dirty_groups.add((p, group))
+        if self.keep:
+            self.kept[(sid, day.date)] = day
+        else:
+            self.closed.append((sid, day))
 
     def end_of_input(self) -> None:
         """Every meter's newest day is as whole as it will get."""
-        for sid, d in self.current.items():
-            self._close(sid, d)
-        self.current = {}
+        for sid, day in self.open.items():
+            self._close(sid, day)
+        self.open = {}
+
+    def similar_of(self, partition: int) -> SimilarHomes:
+        return self.similar.setdefault(partition, SimilarHomes())
+
+    def horizon(self) -> str:
+        return sketch_dates(self.newest)[0] if self.newest else ""
+
+    def prune(self) -> None:
+        """A live runtime's memory: sketches of days past the horizon go (Redis has them)."""
+        if self.keep:
+            return
+        horizon = self.horizon()
+        for homes in self.similar.values():
+            for group in [g for g in homes.sketches if g[3] < horizon]:
+                del homes.sketches[group]
+
+    def restore(self, sid: str, day: Day, partition: int) -> None:
+        self.open[sid], self.part[sid] = day, partition
+        self.newest = max(self.newest, day.date)
+
+    def forget(self, partitions: set[int]) -> None:
+        for sid in [s for s, p in self.part.items() if p in partitions]:
+            self.open.pop(sid, None)
+            self.part.pop(sid, None)
+            self.dirty.discard(sid)
+        for p in partitions:
+            self.similar.pop(p, None)
+        self.dirty_groups = {g for g in self.dirty_groups if g[0] not in partitions}
+
+    # ---- reads (embedded)
+    @property
+    def profiles(self) -> dict[str, tuple[str, str]]:
+        """service_id -> (state, meter type), as its readings said."""
+        out = {s: d.profile for (s, _), d in self.kept.items() if d.state >= 0}
+        out.update((s, d.profile) for s, d in self.open.items() if d.state >= 0)
+        return out
+
+    def days_of(self, service_id: str) -> list[Day]:
+        days = [d for (s, _), d in self.kept.items() if s == service_id]
+        if service_id in self.open:
+            days.append(self.open[service_id])
+        return sorted(days, key=lambda d: d.date)
 
     def standing(self, service_id: str, date: str) -> dict | None:
         """The meter's day among similar homes (same utility, state and type)."""
-        day = self.days.get((service_id, date))
-        if day is None or service_id in self.current and self.current[service_id] == date:
+        day = self.kept.get((service_id, date))
+        if day is None:
             return None   # no such day, or not over yet
-        state, kind = self.profile.get(service_id, ("", ""))
-        found = self.similar.standing((self.utility, state, kind, date), day.total)
-        return found and {"utility": self.utility, "day": date, "state": state,
-                          "type": kind, "total": day.total, **found}
+        merged = SimilarHomes()
+        for homes in self.similar.values():
+            merged.merge_all(homes)
+        return standing(self.utility, merged, day)
 
-    def daily(self, service_id: str) -> pd.DataFrame:
-        """day (local date), total, peak_15min and its start (UTC), peak_kw (electricity:
-        the peak quarter's average power), unit."""
-        rows = []
-        for (sid, d), day in sorted(self.days.items()):
-            if sid != service_id:
-                continue
-            q, peak = max(day.quarters.items(), key=lambda kv: (kv[1], -kv[0]))
-            rows.append((d, day.total, peak, pd.Timestamp(q, unit="s", tz="UTC"),
-                         peak * 4 if self.utility == "electricity" else np.nan))
-        df = pd.DataFrame(rows, columns=["day", "total", "peak_15min", "peak_start",
-                                         "peak_kw"])
-        df["unit"] = {"electricity": "kWh", "gas": "cubic feet", "water": "gallons"}[
-            self.utility]
-        return df
 
-    def bill(self, service_id: str, month: str) -> pd.DataFrame:
-        """The month's days so far, per tariff period: consumption in the priced unit,
-        price and cost."""
-        periods = self.tariff.periods.get(self.utility, ())
-        use = np.zeros(len(periods) + 1)     # the last: hours no period covers
-        for (sid, d), day in self.days.items():
-            if sid == service_id and d.startswith(month):
-                for p, v in day.tou.items():
-                    use[p] += v
-        scale = UNIT_SCALE[self.utility]
-        rows = [(self.utility, p.name, use[i] * scale, PRICED_UNIT[self.utility], p.price,
-                 use[i] * scale * p.price) for i, p in enumerate(periods)]
-        if use[-1]:
-            rows.append((self.utility, "unpriced", use[-1] * scale, PRICED_UNIT[self.utility],
-                         np.nan, np.nan))
-        return pd.DataFrame(rows, columns=["utility", "period", "consumption", "unit",
-                                           "price", "cost"])
+def sketch_dates(newest: str) -> list[str]:
+    """The local dates whose sketches a live runtime holds, oldest first."""
+    last = Date.fromisoformat(newest)
+    return [(last - timedelta(days=k)).isoformat() for k in range(SKETCH_DAYS, -1, -1)]
+
+
+def expired(date: str) -> str:
+    """The date that leaves the store when `date` is written (DAYS_KEPT before it)."""
+    return (Date.fromisoformat(date) - timedelta(days=DAYS_KEPT)).isoformat()
+
+
+def standing(utility: str, similar: SimilarHomes, day: Day) -> dict | None:
+    state, kind = day.profile
+    found = similar.standing((utility, state, kind, day.date), day.total)
+    return found and {"utility": utility, "day": day.date, "state": state, "type": kind,
+                      "total": day.total, **found}
+
+
+def days_frame(utility: str, days: list[Day]) -> pd.DataFrame:
+    """day (local date), total, peak_15min and its start (UTC), peak_kw (electricity: the
+    peak quarter's average power), unit."""
+    rows = []
+    for day in days:
+        peak, q = day.peak_now()
+        rows.append((day.date, day.total, peak, pd.Timestamp(q, unit="s", tz="UTC"),
+                     peak * 4 if utility == "electricity" else np.nan))
+    df = pd.DataFrame(rows, columns=DAY_COLUMNS[:-1])
+    df["unit"] = UNITS[utility]
+    return df
+
+
+def bill_frame(utility: str, tariff: Tariff, days: list[Day]) -> pd.DataFrame:
+    """A month's days, per tariff period: consumption in the priced unit, price, cost."""
+    periods = tariff.periods.get(utility, ())
+    use = np.zeros(len(periods) + 1)     # the last: hours no period covers
+    for day in days:
+        for p, v in enumerate(day.tou[:len(use)]):
+            use[p] += v
+    scale, unit = UNIT_SCALE[utility], PRICED_UNIT[utility]
+    rows = [(utility, p.name, use[i] * scale, unit, p.price, use[i] * scale * p.price)
+            for i, p in enumerate(periods)]
+    if use[-1]:
+        rows.append((utility, "unpriced", use[-1] * scale, unit, np.nan, np.nan))
+    return pd.DataFrame(rows, columns=BILL_COLUMNS)

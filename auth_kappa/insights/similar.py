@@ -28,11 +28,21 @@ class SimilarHomes:
 
     def merge(self, group: Group, serialized: bytes) -> None:
         """Another process's sketch of the same group (e.g. read back from a store)."""
-        other = kll_doubles_sketch.deserialize(serialized)
+        self._merge(group, kll_doubles_sketch.deserialize(serialized))
+
+    def merge_all(self, other: SimilarHomes) -> None:
+        """Another partition's sketches, group by group (a copy: `other` stays as it is)."""
+        for group, sketch in other.sketches.items():
+            self._merge(group, kll_doubles_sketch.deserialize(sketch.serialize()))
+
+    def _merge(self, group: Group, other: kll_doubles_sketch) -> None:
         if group in self.sketches:
             self.sketches[group].merge(other)
         else:
             self.sketches[group] = other
+
+    def serialized(self, group: Group) -> bytes:
+        return self.sketches[group].serialize()
 
     def standing(self, group: Group, total: float) -> dict[str, float] | None:
         """percentile (share of the group's homes using at most as much, 0-100), homes,

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 from auth_kappa.insights.alerts import Alert
-from auth_kappa.insights.bills import QUARTER, DailyLedger
+from auth_kappa.insights.bills import QUARTER, DailyLedger, Day
 from auth_kappa.insights.estimates import Estimates
 from auth_kappa.insights.gaps import GapDetector
 from auth_kappa.insights.leaks import HOUR, LeakDetector
@@ -48,6 +48,10 @@ class Changes:
     runs: dict[str, str | None] = field(default_factory=dict)     # leaks: start,last,min
     alerts: dict[str, str | None] = field(default_factory=dict)   # open: kind:sid -> JSON
     closed: list[tuple[float, str]] = field(default_factory=list)  # (end, JSON) history
+    days: dict[str, str | None] = field(default_factory=dict)     # open day (bills.Day)
+    past_days: list[tuple[str, str, str]] = field(default_factory=list)  # sid, date, Day
+    sketches: dict[tuple[str, str], bytes] = field(default_factory=dict)  # (date,
+    # "<state>:<type>") -> that partition's KLL sketch of the day's totals
 
 
 @dataclass
@@ -69,9 +73,8 @@ class Insights:
         # hourly history of every meter; spike alerts for electricity and gas
         self.spikes = {u: SpikeDetector(u) for u in UTILITIES}
         self.estimates = Estimates(r.heartbeat, keep=self.keep_all)
-        # days and bills: the embedded engine's (a live runtime keeps no ledger yet)
-        self.ledgers = {u: DailyLedger(u, Tariff.load(r.tariff or None)) for u in UTILITIES} \
-            if self.keep_all else {}
+        tariff = Tariff.load(r.tariff or None)
+        self.ledgers = {u: DailyLedger(u, tariff, keep=self.keep_all) for u in UTILITIES}
         self._known: set[int] = set()   # alerts already listed (closing one mutates it)
         self._events: dict[str, list[Alert]] = {u: [] for u in UTILITIES}
         if not self.keep_all:
@@ -131,10 +134,28 @@ class Insights:
             if not alert.is_open:
                 mine.closed.append((float(alert.end), encode(alert)))
         self._events[utility] = []
+        self._day_changes(utility, out)
         return out
 
+    def _day_changes(self, utility: str, out: dict[int, Changes]) -> None:
+        led = self.ledgers[utility]
+        for sid in led.dirty:
+            day = led.open.get(sid)
+            out.setdefault(led.part[sid], Changes()).days[sid] = day and day.encode()
+        led.dirty = set()
+        for sid, day in led.closed:
+            out.setdefault(led.part[sid], Changes()).past_days.append(
+                (sid, day.date, day.encode()))
+        led.closed = []
+        for p, group in led.dirty_groups:
+            _, state, kind, date = group
+            out.setdefault(p, Changes()).sketches[(date, f"{state}:{kind}")] = \
+                led.similar[p].serialized(group)
+        led.dirty_groups = set()
+        led.prune()
+
     def restore(self, utility: str, partition: int, last: dict, runs: dict,
-                alerts: dict) -> None:
+                alerts: dict, days: dict, sketches: dict) -> None:
         """A partition's persisted state (Redis hashes: bytes -> bytes) back in memory."""
         gaps = self.gaps[utility]
         for sid, ts in last.items():
@@ -147,6 +168,12 @@ class Insights:
         for raw in alerts.values():
             alert = decode(raw)
             (gaps.open if alert.kind == "gap" else self.leaks.open)[alert.service_id] = alert
+        led = self.ledgers[utility]
+        for sid, raw in days.items():
+            led.restore(_text(sid), Day.decode(raw), partition)
+        for (date, profile), raw in sketches.items():
+            state, kind = profile.split(":")
+            led.similar_of(partition).merge((utility, state, kind, date), raw)
 
     def learn(self, utility: str, hourly: Rows) -> None:
         """Final hourly windows a store still holds (a live worker's new partition): the
@@ -156,6 +183,7 @@ class Insights:
 
     def forget(self, utility: str, partitions: set[int]) -> None:
         self.gaps[utility].forget(partitions)
+        self.ledgers[utility].forget(partitions)
         if utility == "water":
             self.leaks.forget(partitions)
         if utility in self.spikes:

@@ -21,6 +21,11 @@ One Redis (prefix `auth:<ns>:`, ns = the namespace readers follow, e.g. v1):
   insight:runs:<group>:<utility>:<p>  HASH  service_id -> start,last hour,lowest (leak runs)
   insight:alerts:<group>:<utility>:<p> HASH <kind>:<service_id> -> open alert (JSON)
   insight:history:<group>:<utility>:<p> ZSET closed alerts (JSON) by end, kept ALERT_DAYS
+  insight:days:<group>:<utility>:<p>  HASH  service_id -> its newest local day, still open
+  d:{<service_id>}:<utility>          HASH  local date -> a day that is over (bills.Day),
+                                            kept DAYS_KEPT days
+  similar:<utility>:<p>:<date>        HASH  <state>:<type> -> KLL sketch of the day totals
+                                            of partition p's meters (similar homes)
   control                             HASH  freeze=<new ns> (a rebuild's switch request)
   frozen:<group>                      HASH  <topic>:<partition> -> generation, once frozen
 Outside any namespace:
@@ -33,6 +38,7 @@ checkpoint writes carries its partition's tag {<utility>:<p>}:
   s:{<utility>:<p>}:<size>, newest:s:{..}:<size>     that partition's share of state windows
   <kind>:{<utility>:<p>}:<group>                     offsets, highs, marks, stats, generations
   meters:{<utility>:<p>}:<group>, insight:<kind>:{<utility>:<p>}:<group>
+  d:{<utility>:<p>}:<service_id>, similar:{<utility>:<p>}:<date>
 A meter's partition is Kafka's key partitioner over the topic's partition count (stored
 under `partitions`; topology/partitioner.py), which is how readers find its keys; a
 reading on another partition is quarantined there. A state window is the sum of its
@@ -124,6 +130,18 @@ class Layout:
         if self.cluster:
             return f"{self.prefix}insight:{kind}:{self.tag(utility, partition)}:{self.group}"
         return f"{self.prefix}insight:{kind}:{self.group}:{utility}:{partition}"
+
+    def days(self, service_id: str, utility: str, partition: int | None = None) -> str:
+        """A meter's local days that are over (bills, daily peaks)."""
+        if self.cluster:
+            return f"{self.prefix}d:{self.tag(utility, self._need(partition))}:{service_id}"
+        return f"{self.prefix}d:{{{service_id}}}:{utility}"
+
+    def similar(self, utility: str, partition: int, date: str) -> str:
+        """Partition p's share of one local day's similar-homes sketches."""
+        if self.cluster:
+            return f"{self.prefix}similar:{self.tag(utility, partition)}:{date}"
+        return f"{self.prefix}similar:{utility}:{partition}:{date}"
 
     @property
     def partitions(self) -> str:

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import redis
 
+from auth_kappa.insights.bills import expired, sketch_dates
 from auth_kappa.state import codec
 from auth_kappa.state.clients import Client, is_cluster, node_of, primaries, sync_client
 from auth_kappa.state.layout import (
@@ -493,7 +494,7 @@ class RedisWindowStore:
         """A partition's insight changes as commands for its checkpoint transaction."""
         out: list[bytes] = []
         for kind, values in (("last", changes.last), ("runs", changes.runs),
-                             ("alerts", changes.alerts)):
+                             ("alerts", changes.alerts), ("days", changes.days)):
             key = self.keys.insight(kind, utility, partition)
             put = [x for f, v in values.items() if v is not None for x in (f, v)]
             gone = [f for f, v in values.items() if v is None]
@@ -508,15 +509,58 @@ class RedisWindowStore:
             newest = max(end for end, _ in changes.closed)
             out.append(command("ZREMRANGEBYSCORE", key, "-inf",
                                f"({newest - history_days * 86400:.0f}"))
+        for sid, date, raw in changes.past_days:
+            key = self.keys.days(sid, utility, partition)
+            out += [command("HSET", key, date, raw), command("HDEL", key, expired(date))]
+        for (date, profile), sketch in changes.sketches.items():
+            out += [command("HSET", self.keys.similar(utility, partition, date), profile,
+                            sketch),
+                    command("DEL", self.keys.similar(utility, partition, expired(date)))]
         return out
 
-    def insight_state(self, utility: str, partition: int) -> dict[str, dict[bytes, bytes]]:
-        """A partition's persisted insight state: last, runs and (open) alerts."""
+    def insight_state(self, utility: str, partition: int) -> dict[str, dict]:
+        """A partition's persisted insight state: last, runs, (open) alerts, open days,
+        and the similar-homes sketches of its newest days."""
         pipe = self.client.pipeline(transaction=False)
-        kinds = ("last", "runs", "alerts")
+        kinds = ("last", "runs", "alerts", "days")
         for kind in kinds:
             pipe.hgetall(self.keys.insight(kind, utility, partition))
-        return dict(zip(kinds, pipe.execute(), strict=True))
+        state = dict(zip(kinds, pipe.execute(), strict=True))
+        newest = max((v[:10].decode() for v in state["days"].values()), default="")
+        dates = sketch_dates(newest) if newest else []
+        for date in dates:
+            pipe.hgetall(self.keys.similar(utility, partition, date))
+        state["sketches"] = {(date, f.decode()): v for date, fields in
+                             zip(dates, pipe.execute() if dates else [], strict=True)
+                             for f, v in fields.items()}
+        return state
+
+    def meter_days(self, utility: str, service_id: str) -> list[bytes]:
+        """A meter's local days (bills.Day records): the past ones, then the open one."""
+        n = self.partition_counts(refresh=True).get(utility, 0)
+        if not n:
+            return []
+        parts = [int(self.partition_of(utility, [service_id])[0])] if self.cluster \
+            else range(n)   # one Redis: a meter keyed elsewhere may sit on any partition
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hvals(self.keys.days(service_id, utility, parts[0] if self.cluster else None))
+        for p in parts:
+            pipe.hget(self.keys.insight("days", utility, p), service_id)
+        past, *open_ = pipe.execute()
+        return [*past, *(v for v in open_ if v is not None)]
+
+    def sketches(self, utility: str, date: str) -> dict[str, list[bytes]]:
+        """Every partition's similar-homes sketches of a local day: "<state>:<type>" ->
+        the shares to merge."""
+        n = self.partition_counts(refresh=True).get(utility, 0)
+        pipe = self.client.pipeline(transaction=False)
+        for p in range(n):
+            pipe.hgetall(self.keys.similar(utility, p, date))
+        out: dict[str, list[bytes]] = {}
+        for fields in pipe.execute() if n else []:
+            for f, v in fields.items():
+                out.setdefault(f.decode(), []).append(v)
+        return out
 
     def alerts(self) -> list[bytes]:
         """Every open alert and the closed ones still in history (JSON), all partitions."""
