@@ -171,45 +171,83 @@ class FaultInjector:
 
     def apply(self, readings: Readings, next_end_ts: float | None) -> Emission:
         """Emit this chunk; next_end_ts is the end_ts of the next clean reading (None: end)."""
-        f = self.faults
-        n = len(readings)
-        g = readings.positions
         payload = self.format.encode(readings)
-        if not f.any:  # fast path: the stream is the clean sequence
-            self.counts.readings += n
-            self.counts.messages += n
-            self.counts.valid_units += int(readings.units.sum())
-            self.position += n
-            return Emission(self.utility, self.position - n, payload, readings.meter,
-                            readings.end_ts.astype(np.float64))
+        if not self.faults.any:  # fast path: the stream is the clean sequence
+            return self._clean(readings, payload)
+        late, dup, mal = self._fates(len(readings))
+        mal_idx = np.flatnonzero(mal)
+        payload, reasons, raw = self._corrupt(readings, payload, mal_idx)
+        # in place: on-time readings, duplicates' first copies and malformed messages
+        kept = np.flatnonzero(~late)
+        late_idx, dup_idx = np.flatnonzero(late), np.flatnonzero(dup)
+        waiting, dup_slots = self._enqueue(readings, payload, late_idx, dup_idx)
+        bound = np.inf if next_end_ts is None else next_end_ts
+        n_rel = int(np.searchsorted(waiting.release, bound, side="left"))
+        kept_pos, rel_pos = _interleave(readings.end_ts[kept], waiting.release[:n_rel])
+        base = self.position
+        # duplicates born in this chunk learn where their first copy went
+        waiting.original_position[dup_slots] = base + kept_pos[np.searchsorted(kept, dup_idx)]
+        released = waiting.subset(np.arange(n_rel))
+        self._delayed = waiting.subset(np.arange(n_rel, len(waiting)))
+
+        out = self._merge(readings, payload, kept, kept_pos, released, rel_pos)
+        mal_at = kept_pos[np.searchsorted(kept, mal_idx)]   # never delayed: kept in place
+        if len(mal_idx):
+            out.malformed = np.zeros(len(out), bool)
+            out.malformed[mal_at] = True
+        self._record(base + mal_at, readings.take(mal_idx), readings.positions[mal_idx],
+                     reasons, raw, released, base + rel_pos)
+        c = self.counts
+        c.readings += len(readings)
+        c.messages += len(out)
+        c.late += len(late_idx)
+        c.duplicates += len(dup_idx)
+        c.malformed += len(mal_idx)
+        c.valid_units += int(readings.units[~mal].sum())
+        self.position += len(out)
+        return out
+
+    def _clean(self, readings: Readings, payload: Payload) -> Emission:
+        n = len(readings)
+        self.counts.readings += n
+        self.counts.messages += n
+        self.counts.valid_units += int(readings.units.sum())
+        self.position += n
+        return Emission(self.utility, self.position - n, payload, readings.meter,
+                        readings.end_ts.astype(np.float64))
+
+    def _fates(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One uniform draw per reading: late, duplicated or malformed (exclusive)."""
+        f = self.faults
         u = self._fate_rng.random(n)
         cut_late = f.late_fraction
         cut_dup = cut_late + f.duplicate_fraction
-        late = u < cut_late
-        dup = (u >= cut_late) & (u < cut_dup)
-        mal = (u >= cut_dup) & (u < cut_dup + f.malformed_fraction)
+        return (u < cut_late, (u >= cut_late) & (u < cut_dup),
+                (u >= cut_dup) & (u < cut_dup + f.malformed_fraction))
 
-        mal_idx = np.flatnonzero(mal)
-        reasons: list[str] = []
-        raw: list[bytes] = []
-        if len(mal_idx):
-            draws = self._kind_rng.random((len(mal_idx), 2))
-            bad, reasons, raw = self.format.corrupt(readings.take(mal_idx), draws)
-            src = np.arange(n)
-            src[mal_idx] = n + np.arange(len(mal_idx))
-            payload = take(concat([payload, bad]), src)
+    def _corrupt(self, readings: Readings, payload: Payload, mal_idx: np.ndarray
+                 ) -> tuple[Payload, list[str], list[bytes]]:
+        """The payload with each malformed reading's message replaced by garbage, in place;
+        why each is malformed and the bytes sent."""
+        if not len(mal_idx):
+            return payload, [], []
+        draws = self._kind_rng.random((len(mal_idx), 2))
+        bad, reasons, raw = self.format.corrupt(readings.take(mal_idx), draws)
+        n = len(readings)
+        src = np.arange(n)
+        src[mal_idx] = n + np.arange(len(mal_idx))
+        return take(concat([payload, bad]), src), reasons, raw
 
-        # Messages that stay in place, and messages that join the delayed buffer.
-        kept = np.flatnonzero(~late)
-        kept_payload = payload if len(kept) == n else take(payload, kept)
-        late_idx, dup_idx = np.flatnonzero(late), np.flatnonzero(dup)
+    def _enqueue(self, readings: Readings, payload: Payload, late_idx: np.ndarray,
+                 dup_idx: np.ndarray) -> tuple[_Delayed, np.ndarray]:
+        """The delayed buffer with this chunk's late readings and duplicate copies, sorted
+        by (release, g, kind); and where the new duplicates landed in it."""
+        f, d = self.faults, self._delayed
         fresh = np.concatenate([late_idx, dup_idx])
-        kept_index_of_dup = np.searchsorted(kept, dup_idx)  # dup readings are kept
-        d = self._delayed
         waiting = _Delayed(
             release=np.concatenate([d.release, readings.end_ts[late_idx] + f.late_delay,
                                     readings.end_ts[dup_idx] + f.duplicate_delay]),
-            g=np.concatenate([d.g, g[fresh]]),
+            g=np.concatenate([d.g, readings.positions[fresh]]),
             kind=np.concatenate([d.kind, np.full(len(late_idx), 0, np.int8),
                                  np.full(len(dup_idx), 1, np.int8)]),
             original_position=np.concatenate([d.original_position,
@@ -218,59 +256,45 @@ class FaultInjector:
             payload=concat([p for p in (d.payload, take(payload, fresh)) if p is not None]),
         )
         order = np.lexsort((waiting.kind, waiting.g, waiting.release))
-        new_dup_at = len(d) + len(late_idx) + np.arange(len(dup_idx))  # before sorting
-        waiting = waiting.subset(order)
-        bound = np.inf if next_end_ts is None else next_end_ts
-        n_rel = int(np.searchsorted(waiting.release, bound, side="left"))
-
-        # Merge: a released message goes right after the kept messages with end_ts <= release.
-        kept_end = readings.end_ts[kept]
-        ins = np.searchsorted(kept_end, waiting.release[:n_rel], side="right")
-        rel_pos = ins + np.arange(n_rel)
-        kept_pos = np.arange(len(kept)) + np.searchsorted(ins, np.arange(len(kept)), side="right")
-        base = self.position
-
-        # Duplicates born in this chunk learn where their first copy went.
         where = np.empty(len(order), np.int64)
         where[order] = np.arange(len(order))
-        waiting.original_position[where[new_dup_at]] = base + kept_pos[kept_index_of_dup]
+        new_dups = len(d) + len(late_idx) + np.arange(len(dup_idx))  # before sorting
+        return waiting.subset(order), where[new_dups]
 
-        released = waiting.subset(np.arange(n_rel))
-        self._delayed = waiting.subset(np.arange(n_rel, len(waiting)))
-
-        total = len(kept) + n_rel
+    def _merge(self, readings: Readings, payload: Payload, kept: np.ndarray,
+               kept_pos: np.ndarray, released: _Delayed, rel_pos: np.ndarray) -> Emission:
+        """The kept messages and the released ones, each at its output position."""
+        total = len(kept) + len(released)
+        kept_payload = payload if len(kept) == len(readings) else take(payload, kept)
         src = np.empty(total, np.int64)
         src[kept_pos] = np.arange(len(kept))
-        src[rel_pos] = len(kept) + np.arange(n_rel)
+        src[rel_pos] = len(kept) + np.arange(len(released))
         out_payload = take(concat([kept_payload, released.payload]), src)
         meter = np.concatenate([readings.meter[kept], released.readings.meter])[src]
-        emit_ts = np.concatenate([kept_end.astype(np.float64), released.release])[src]
+        emit_ts = np.concatenate([readings.end_ts[kept].astype(np.float64),
+                                  released.release])[src]
+        return Emission(self.utility, self.position, out_payload, meter, emit_ts)
 
-        self._record(base, kept_pos, mal_idx, kept, readings, g, reasons, raw, released, rel_pos)
-        malformed = None
-        if len(mal_idx):  # malformed messages replace their reading in place (never delayed)
-            malformed = np.zeros(total, bool)
-            malformed[kept_pos[np.searchsorted(kept, mal_idx)]] = True
-        c = self.counts
-        c.readings += n
-        c.messages += total
-        c.late += len(late_idx)
-        c.duplicates += len(dup_idx)
-        c.malformed += len(mal_idx)
-        c.valid_units += int(readings.units[~mal].sum())
-        self.position += total
-        return Emission(self.utility, base, out_payload, meter, emit_ts, malformed)
-
-    def _record(self, base: int, kept_pos: np.ndarray, mal_idx: np.ndarray, kept: np.ndarray,
-                readings: Readings, g: np.ndarray, reasons: list[str], raw: list[bytes],
-                released: _Delayed, rel_pos: np.ndarray) -> None:
+    def _record(self, mal_position: np.ndarray, malformed: Readings, mal_g: np.ndarray,
+                reasons: list[str], raw: list[bytes], released: _Delayed,
+                rel_position: np.ndarray) -> None:
         gt = self.ground_truth
-        gt.add(MALFORMED, self.utility, base + kept_pos[np.searchsorted(kept, mal_idx)],
-               readings.take(mal_idx), g[mal_idx], reasons=reasons, raw=raw)
+        gt.add(MALFORMED, self.utility, mal_position, malformed, mal_g, reasons=reasons,
+               raw=raw)
         late = released.kind == 0
         for kind, mask, delay in ((LATE, late, self.faults.late_delay),
                                   (DUPLICATE, ~late, self.faults.duplicate_delay)):
             idx = np.flatnonzero(mask)
-            gt.add(kind, self.utility, base + rel_pos[idx], released.readings.take(idx),
+            gt.add(kind, self.utility, rel_position[idx], released.readings.take(idx),
                    released.g[idx], delay=np.full(len(idx), delay),
                    original_position=None if kind == LATE else released.original_position[idx])
+
+
+def _interleave(kept_end: np.ndarray, release: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Output positions of the kept messages and of the released ones: a released message
+    goes right after the kept messages with end_ts <= its release time."""
+    ins = np.searchsorted(kept_end, release, side="right")
+    rel_pos = ins + np.arange(len(release))
+    kept_pos = np.arange(len(kept_end)) + np.searchsorted(ins, np.arange(len(kept_end)),
+                                                          side="right")
+    return kept_pos, rel_pos
