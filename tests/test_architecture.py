@@ -1,7 +1,13 @@
-"""The house's walls: no import cycle between modules or between packages, and the
-library (auth_kappa/) never imports the apps built on it (dashboards/, replay/,
-simulators/) except in its CLI, which composes them. Imports inside functions count:
-a lazy import hides a cycle, it does not remove it."""
+"""The house's walls: no import cycle between modules or between packages, the library
+(auth_kappa/) never imports the apps built on it (dashboards/, replay/, simulators/)
+except in its CLI, which composes them, and each room imports only the rooms
+MAY_IMPORT lists (docs/architecture.md draws the same table).
+
+What counts as an import: every `import x` and absolute `from x import y`, at module
+level or inside a function (a lazy import hides a cycle, it does not remove it), and
+under `if TYPE_CHECKING:` too (a type a module names is a dependency). Not counted:
+importlib.import_module(name) with a name held in data, which is how the CLI's COMMANDS
+table loads each subcommand (dashboards.cli, replay.cli, ...) only when it is run."""
 
 from __future__ import annotations
 
@@ -47,6 +53,38 @@ def _imports(module: str) -> set[str]:
 
 
 GRAPH = {m: _imports(m) for m in MODULES}
+
+# The rooms: each subpackage of auth_kappa, and each app. What each may import besides
+# itself and the top-level modules of auth_kappa (config, errors, units, engine, ...:
+# small, and kept honest by the cycle tests). The CLI composes everything: not listed.
+MAY_IMPORT: dict[str, set[str]] = {
+    "auth_kappa.topology": set(),   # the window math: no I/O, no store, no runtime
+    "auth_kappa.insights": {"auth_kappa.topology"},
+    "auth_kappa.state": {"auth_kappa.topology", "auth_kappa.insights"},
+    "auth_kappa.archive": {"auth_kappa.topology"},
+    "auth_kappa.sources": {"auth_kappa.topology"},
+    "auth_kappa.runtime": {"auth_kappa.topology", "auth_kappa.insights", "auth_kappa.state",
+                           "auth_kappa.archive"},
+    "auth_kappa.stack": {"auth_kappa.topology", "auth_kappa.state"},
+    "dashboards": {"auth_kappa.topology", "auth_kappa.insights", "auth_kappa.state",
+                   "auth_kappa.sources", "auth_kappa.stack"},
+    "replay": {"auth_kappa.topology", "auth_kappa.insights", "auth_kappa.state",
+               "auth_kappa.archive", "auth_kappa.runtime",
+               "auth_kappa.cli"},   # cli.preflight: the one-line service checks
+    "simulators": {"auth_kappa.topology", "auth_kappa.archive"},
+}
+
+
+def _room(module: str) -> str | None:
+    """auth_kappa.state.codec -> auth_kappa.state, replay.feed -> replay; a top-level
+    module of auth_kappa (auth_kappa.config) belongs to no room."""
+    parts = module.split(".")
+    if parts[0] != "auth_kappa":
+        return parts[0]
+    if len(parts) == 1:
+        return None   # auth_kappa/__init__.py: the public API (Engine, Config)
+    room = ".".join(parts[:2])
+    return room if room in MODULES and MODULES[room].name == "__init__.py" else None
 
 
 def _package(module: str) -> str:
@@ -97,6 +135,19 @@ def test_the_library_imports_no_app_outside_its_cli():
                  if m.startswith("auth_kappa.") and not m.startswith("auth_kappa.cli.")
                  for d in deps if d.split(".")[0] in APPS)
     assert not bad, "\n".join(bad)
+
+
+def test_each_room_imports_only_what_it_may():
+    bad = sorted(f"{m} imports {d}: {_room(m)} may import "
+                 f"{', '.join(sorted(MAY_IMPORT[_room(m)])) or 'no other room'}"
+                 for m, deps in GRAPH.items() if _room(m) in MAY_IMPORT
+                 for d in deps if _room(d) not in (None, _room(m), *MAY_IMPORT[_room(m)]))
+    assert not bad, "\n".join(bad)
+
+
+def test_every_room_is_in_the_table():
+    rooms = {r for r in map(_room, MODULES) if r} - {"auth_kappa.cli"}
+    assert rooms == set(MAY_IMPORT), "a new package: say in MAY_IMPORT what it may import"
 
 
 def test_the_checker_sees_a_cycle_when_there_is_one():
