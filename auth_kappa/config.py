@@ -68,9 +68,10 @@ class Config:
     archive_retry_max: float = 30.0   # longest back-off between upload attempts
     insights: bool = True             # gaps and leaks alongside the windows (README, Insights)
     gap_after: float = 300.0          # a meter silent this long (event time) opens a gap
-    # gallons in every hour of 24: a continuous-flow leak. Above the quietest hour of
-    # normal use in the simulator's realistic profile (up to 7.6), below injected leaks (10+)
-    leak_flow: float = 9.5
+    # gallons in every hour of 24: a continuous-flow leak, "9.5" or per meter type
+    # ("9.5,business=14"). Above the quietest hour of normal use in the simulator's
+    # realistic profile (up to 7.6), below injected leaks (10+ on top of normal use)
+    leak_flow: str = "9.5"
     tariff: str = ""                  # time-of-use prices (TOML); empty: the example tariff
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -116,7 +117,7 @@ class Config:
         "AUTH_ARCHIVE_BUFFER_BYTES": ("archive_buffer_bytes", int),
         "AUTH_INSIGHTS": ("insights", _bool),
         "AUTH_GAP_AFTER": ("gap_after", lambda v: parse_duration(v, name="AUTH_GAP_AFTER")),
-        "AUTH_LEAK_FLOW": ("leak_flow", float),
+        "AUTH_LEAK_FLOW": ("leak_flow", str),
         "AUTH_TARIFF": ("tariff", str),
         "AUTH_ARCHIVE_RETRY_MAX": ("archive_retry_max",
                                    lambda v: parse_duration(v, name="AUTH_ARCHIVE_RETRY_MAX")),

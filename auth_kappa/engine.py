@@ -19,10 +19,16 @@ import pandas as pd
 from auth_kappa.config import Config, parse_duration
 from auth_kappa.errors import ServiceUnavailable, UserError
 from auth_kappa.insights.alerts import alerts_frame
-from auth_kappa.insights.bills import Day, bill_frame, days_frame, standing
+from auth_kappa.insights.bills import (
+    DailyLedger,
+    Day,
+    bill_frame,
+    days_frame,
+    days_from,
+    similar_from,
+)
 from auth_kappa.insights.estimates import with_estimates
-from auth_kappa.insights.similar import SimilarHomes
-from auth_kappa.insights.stage import decode
+from auth_kappa.insights.stage import InsightRules, Insights, decode
 from auth_kappa.insights.tariff import Tariff
 from auth_kappa.progress import progress
 from auth_kappa.results import (
@@ -59,8 +65,10 @@ class Engine:
     def embedded(cls, window: str | Sequence[str] = "1m", grace: str | float = "30s", *,
                  retention: str | None = None, meter_retention: str | None = None,
                  out_dir: str | Path | None = None,
-                 archive_dir: str | Path | None = None) -> Engine:
+                 archive_dir: str | Path | None = None,
+                 insights: InsightRules | None = None) -> Engine:
         """retention/meter_retention: one duration for every size (default: tiered).
+        insights: the alert rules and tariff (default: InsightRules(), the README's).
 
         archive_dir: also archive every message there, in the S3 archive's layout
         (replay reads it with `auth-kappa replay ... --archive DIR`)."""
@@ -76,8 +84,9 @@ class Engine:
             from auth_kappa.archive.embedded import EmbeddedArchive
 
             archive = EmbeddedArchive(archive_dir)
-        return cls(specs, g, runtime=EmbeddedRuntime(topo, Path(out_dir) if out_dir else None,
-                                                     archive=archive))
+        rt = EmbeddedRuntime(topo, Path(out_dir) if out_dir else None, archive=archive,
+                             insights=Insights(insights or InsightRules()))
+        return cls(specs, g, runtime=rt)
 
     @classmethod
     def connect(cls, config: Config | None = None) -> Engine:
@@ -229,10 +238,8 @@ class Engine:
                 past = [d for d in days[:-1] if d.date == day]   # the newest is open
                 if past:
                     state, kind = past[0].profile
-                    homes = SimilarHomes()
-                    for raw in self._store.sketches(utility, day).get(f"{state}:{kind}", []):
-                        homes.merge((utility, state, kind, day), raw)
-                    rows += filter(None, [standing(utility, homes, past[0])])
+                    shares = self._store.sketches(utility, day).get(f"{state}:{kind}", [])
+                    rows += filter(None, [similar_from(utility, past[0], shares)])
         return pd.DataFrame(rows, columns=["utility", "day", "state", "type", "total",
                                            "percentile", "homes", "median"])
 
@@ -241,12 +248,12 @@ class Engine:
         if self._rt is not None:
             return {u: led.days_of(service_id) for u, led in self._rt.insights.ledgers.items()}
         self._follow_pointer()
-        out = {}
-        for utility in UTILITIES:
-            by_date = {d.date: d for d in map(Day.decode,
-                                              self._store.meter_days(utility, service_id))}
-            out[utility] = [by_date[k] for k in sorted(by_date)]
-        return out
+        return {u: days_from(self._store.meter_days(u, service_id)) for u in UTILITIES}
+
+    @property
+    def ledgers(self) -> dict[str, DailyLedger]:
+        """utility -> its days, bills and similar homes (embedded engine)."""
+        return self._embedded("ledgers").insights.ledgers
 
     def late(self) -> pd.DataFrame:
         """Readings routed late (their window was final), in arrival order: utility,

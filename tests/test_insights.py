@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 
 from auth_kappa import Engine
+from auth_kappa.config import Config
+from auth_kappa.errors import UserError
 from auth_kappa.insights.stage import InsightRules
 
 T0 = 1_772_409_600
@@ -109,6 +111,25 @@ def test_leaks_equal_the_brute_force_over_the_readings(tmp_path):
     want = _leaks(df)
     assert len(want) >= 4
     assert _found(_run(df, tmp_path), "leak") == want
+
+
+def test_leak_flow_is_per_meter_type(tmp_path):
+    """AUTH_LEAK_FLOW "9.5,business=15": a business's 12 gallons an hour is its normal
+    use, a household's is a leak; each type against the brute force with its own flow."""
+    df = _fleet(meters=9, hours=30, seed=7, utility="water")
+    business = df["service_id"].isin(df["service_id"].unique()[1::2])
+    df.loc[business, "type"] = "business"
+    config = Config.load(env={"AUTH_LEAK_FLOW": "9.5,business=15"})
+    rules = InsightRules.from_config(config)
+    assert (rules.leak_flow, rules.leak_flows) == (9.5, {"business": 15.0})
+    want = _leaks(df[~business]) | _leaks(df[business], flow=15.0)
+    assert _leaks(df[business]) - want, "some business meters must be spared by their flow"
+    e = _run(df, tmp_path, insights=rules)
+    assert _found(e, "leak") == want
+    for bad in ("business=0", "shop=3", "x"):
+        with pytest.raises(UserError, match="AUTH_LEAK_FLOW") as err:
+            InsightRules.from_config(Config.load(env={"AUTH_LEAK_FLOW": bad}))
+        assert "\n" not in str(err.value)
 
 
 def test_alerts_filter_by_kind_utility_and_meter(tmp_path):

@@ -12,7 +12,7 @@ from auth_kappa.insights.alerts import Alert
 from auth_kappa.insights.bills import QUARTER, DailyLedger, Day
 from auth_kappa.insights.estimates import Estimates
 from auth_kappa.insights.gaps import GapDetector
-from auth_kappa.insights.leaks import HOUR, LeakDetector
+from auth_kappa.insights.leaks import HOUR, LeakDetector, leak_flows
 from auth_kappa.insights.spikes import SpikeDetector
 from auth_kappa.insights.tariff import Tariff
 from auth_kappa.topology.processor import Slot, Topology
@@ -31,13 +31,15 @@ class InsightRules:
     gap_after: float = 300.0     # AUTH_GAP_AFTER
     heartbeat: float = 5.0       # a meter's reading interval (missed readings of a gap)
     leak_flow: float = 9.5       # gallons in every hour (AUTH_LEAK_FLOW; config.py says why)
+    leak_flows: dict[str, float] = field(default_factory=dict)   # per meter type
     leak_hours: int = 24
     tariff: str = ""             # AUTH_TARIFF: a TOML file; empty: the example tariff
 
     @classmethod
     def from_config(cls, config: Config) -> InsightRules:
-        return cls(gap_after=config.gap_after, leak_flow=config.leak_flow,
-                   tariff=config.tariff)
+        flows = leak_flows(config.leak_flow)
+        return cls(gap_after=config.gap_after, leak_flow=flows.pop("*", cls.leak_flow),
+                   leak_flows=flows, tariff=config.tariff)
 
 
 @dataclass
@@ -69,7 +71,7 @@ class Insights:
     def reset(self) -> None:
         r = self.rules
         self.gaps = {u: GapDetector(u, r.gap_after, r.heartbeat) for u in UTILITIES}
-        self.leaks = LeakDetector(r.leak_flow, r.leak_hours)
+        self.leaks = LeakDetector(r.leak_flow, r.leak_hours, r.leak_flows)
         # hourly history of every meter; spike alerts for electricity and gas
         self.spikes = {u: SpikeDetector(u) for u in UTILITIES}
         self.estimates = Estimates(r.heartbeat, keep=self.keep_all)
