@@ -28,6 +28,8 @@ import datetime as dt
 from functools import cache
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 UTC = "UTC"
 ZONES: dict[str, str] = {
     "AL": "America/Chicago", "AK": "America/Anchorage", "AZ": "America/Phoenix",
@@ -71,3 +73,23 @@ def day_start(t: int, zone: str) -> int:
     local = dt.datetime.fromtimestamp(t, tzinfo(zone))
     midnight = dt.datetime.combine(local.date(), dt.time(), tzinfo=tzinfo(zone))
     return int(midnight.timestamp())
+
+
+@cache
+def _hour(zone: str, utc_hour: int) -> tuple[str, int, int]:
+    local = dt.datetime.fromtimestamp(utc_hour * 3600, tzinfo(zone))
+    return local.date().isoformat(), local.hour, local.weekday()
+
+
+def local_hours(starts: np.ndarray, zones: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per epoch second and zone: local date (YYYY-MM-DD, object array), hour and weekday
+    (0 = Monday). Whole-hour zones: worked out once per zone and UTC hour, not per row."""
+    names, zone_idx = np.unique(zones, return_inverse=True)
+    hours = np.asarray(starts, np.int64) // 3600
+    pairs, inverse = np.unique(np.stack([zone_idx.astype(np.int64), hours]), axis=1,
+                               return_inverse=True)
+    parts = [_hour(str(names[z]), int(h)) for z, h in zip(*pairs.tolist(), strict=True)]
+    date = np.array([p[0] for p in parts], object)[inverse.ravel()]
+    hour = np.array([p[1] for p in parts], np.int64)[inverse.ravel()]
+    weekday = np.array([p[2] for p in parts], np.int64)[inverse.ravel()]
+    return date, hour, weekday

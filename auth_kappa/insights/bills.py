@@ -22,12 +22,13 @@ import pandas as pd
 
 from auth_kappa.insights.similar import SimilarHomes
 from auth_kappa.insights.tariff import PRICED_UNIT, UNIT_SCALE, Tariff
-from auth_kappa.timezones import zone_of
+from auth_kappa.timezones import local_hours, zone_of
 from auth_kappa.topology.keys import uuid_text
 from auth_kappa.topology.schema import METER_TYPES, STATES
 from auth_kappa.topology.window_table import Rows
 
 QUARTER = 900
+ZONE_BY_CODE = np.array([*(zone_of(s) for s in STATES), "UTC"], object)  # code -1: last
 DAYS_KEPT = 62       # a meter's past days in Redis: this month's bill and the last one's
 SKETCH_DAYS = 3      # a live runtime's similar-homes sketches in memory: a day that ends
 # later than this (a meter silent for days) is left out of its group's sketch
@@ -118,16 +119,11 @@ class DailyLedger:
         codes = final.state if final.state is not None else np.full(n, -1)
         types = final.mtype if final.mtype is not None else np.full(n, -1)
         part = final.part if final.part is not None else np.full(n, -1)
-        zones = np.array([zone_of(STATES[c]) if c >= 0 else self._zone(s)
-                          for s, c in zip(sids.tolist(), codes.tolist(), strict=True)])
+        zones = ZONE_BY_CODE[codes]
+        for i in np.flatnonzero(codes < 0):   # not read here: the zone its day knows
+            zones[i] = self._zone(sids[i])
         starts = final.window_start
-        date = np.empty(n, object)
-        hour, weekday = np.empty(n, np.int64), np.empty(n, np.int64)
-        for z in np.unique(zones):
-            pick = zones == z
-            local = pd.to_datetime(starts[pick], unit="s", utc=True).tz_convert(z)
-            date[pick] = local.strftime("%Y-%m-%d")
-            hour[pick], weekday[pick] = local.hour, local.day_of_week
+        date, hour, weekday = local_hours(starts, zones)
         period = self.tariff.period_of(self.utility, weekday, hour)
         period[period < 0] = len(self.tariff.periods.get(self.utility, ()))  # unpriced
         order = np.argsort(starts, kind="stable")
@@ -234,6 +230,21 @@ def sketch_dates(newest: str) -> list[str]:
 def expired(date: str) -> str:
     """The date that leaves the store when `date` is written (DAYS_KEPT before it)."""
     return (Date.fromisoformat(date) - timedelta(days=DAYS_KEPT)).isoformat()
+
+
+def days_from(records: list[bytes]) -> list[Day]:
+    """Stored day records (past days, then the open one) as days, oldest first."""
+    by_date = {d.date: d for d in map(Day.decode, records)}
+    return [by_date[k] for k in sorted(by_date)]
+
+
+def similar_from(utility: str, day: Day, shares: list[bytes]) -> dict | None:
+    """A day's standing among similar homes, from every partition's sketch of its group."""
+    state, kind = day.profile
+    homes = SimilarHomes()
+    for raw in shares:
+        homes.merge((utility, state, kind, day.date), raw)
+    return standing(utility, homes, day)
 
 
 def standing(utility: str, similar: SimilarHomes, day: Day) -> dict | None:
