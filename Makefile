@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat setup.cfg constraints.txt pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint stack-up stack-down bench clean chaos bench-costs bench-insights wheel-check
+.PHONY: setup demo test lint stack-up stack-down bench clean chaos bench-costs bench-insights bench-peers wheel-check
 
 setup: $(STAMP)
 
@@ -75,6 +75,13 @@ bench-costs: setup
 bench-insights: setup
 	$(BIN)/auth-kappa stack up
 	$(BIN)/python benchmarks/bench_insights.py
+
+# bench_worker with all five peers (Faust, Quix, Bytewax, Pathway, PyFlink): installs the
+# peers-* extras of setup.cfg into .venv-peers/<name> (pinned by benchmarks/peers/pins/),
+# never into .venv; ~25 min, not part of `make test`
+bench-peers: setup
+	$(BIN)/auth-kappa stack up
+	$(BIN)/python benchmarks/bench_worker.py $(BENCH_PEERS_ARGS)
 
 clean:
 	rm -rf out test-artifacts .pytest_cache .ruff_cache

@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import configparser
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -120,6 +121,28 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def session_of(pid: int) -> int:
+    """Session id of a process (-1 if gone): a child a measured process started, such as
+    PyFlink's JVM, shares its session (start() makes one per process) and counts as it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return -1
+    return int(stat[stat.rindex(")") + 2:].split()[3])
+
+
+def session_rss_mb(pid: int) -> float:
+    """Peak RSS of a process plus its descendants' (PyFlink's JVM); cheap enough to sample."""
+    rss, todo = peak_rss_mb(pid), [pid]
+    while todo:
+        for task in Path(f"/proc/{todo.pop()}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                for child in task.read_text().split():
+                    rss += np.nan_to_num(peak_rss_mb(int(child)))
+                    todo.append(int(child))
+    return rss
+
+
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -145,7 +168,7 @@ def cpu_shares(before: dict, after: dict, pid: int, seconds: float) -> dict[str,
     me = os.getpid()
     for p, (name, cpu) in after.items():
         used = cpu - before.get(p, (name, 0.0))[1]
-        who = ("measured" if p == pid else "harness" if p == me else
+        who = ("measured" if p == pid or session_of(p) == pid else "harness" if p == me else
                "redis" if name.startswith("redis") else
                "kafka" if name == "java" else "other")
         share[who] += used
@@ -180,7 +203,7 @@ def watch(run: Run, proc: subprocess.Popen, t0: float, progress: Callable[[], fl
     cpu0 = cpu_by_process()
     while True:
         now = time.perf_counter()
-        rss = peak_rss_mb(proc.pid)
+        rss = session_rss_mb(proc.pid)
         if rss == rss:
             run.peak_rss_mb = rss
         if proc.poll() is not None:
@@ -462,6 +485,24 @@ def run_quix(case: Case, base: str, manifest: dict, ends: dict, cfg: Config, tmp
     return run
 
 
+def peer_runs(names: str) -> list[Callable[..., Run]]:
+    """The peers users would pick instead (benchmarks/peers/), each run like run_quix."""
+    from benchmarks.peers import harness
+
+    picked = [n for n in names.split(",") if n and n != "none"]
+    unknown = [n for n in picked if n not in harness.PEERS]
+    if unknown:
+        raise SystemExit(f"--peers: unknown {', '.join(unknown)}; use "
+                         f"{','.join(harness.PEERS)} or none")
+    return [functools.partial(harness.run_peer, sys.modules[__name__], n) for n in picked]
+
+
+def peer_notes() -> list[str]:
+    from benchmarks.peers import harness
+
+    return harness.describe()
+
+
 # ---------------------------------------------------------------- profile
 
 
@@ -639,6 +680,8 @@ def main() -> int:
     p.add_argument("--baseline-seconds", type=float, default=DEFAULTS["baseline_seconds"],
                    help="stop each baseline after this long (its rate is what it did)")
     p.add_argument("--skip-baselines", action="store_true")
+    p.add_argument("--peers", default="bytewax,pathway,flink",
+                   help="peers run after Faust and Quix (benchmarks/peers/), or none")
     p.add_argument("--profile", action="store_true",
                    help="also run our worker under cProfile per case and print hot spots")
     p.add_argument("--worker-env", action="append", default=[], metavar="AUTH_X=VALUE",
@@ -663,6 +706,7 @@ def main() -> int:
             raise SystemExit(f"--cases: unknown case {key!r}; use a, b or a,b")
     if not args.skip_baselines:
         ensure_bench_venv()
+        peer_runs(args.peers)   # a typo fails here, not after our worker's run
     notes = machine_notes(cfg)   # before the runs: the code version they measure
     tmp_root = Path(tempfile.mkdtemp(prefix="bench-worker-"))
     results, verdicts, failed_target = [], [], False
@@ -685,7 +729,7 @@ def main() -> int:
                       f"{fmt_rate(runs[0].total_rate)}/s total, {runs[0].peak_rss_mb:.0f} MB",
                       file=sys.stderr)
                 if not args.skip_baselines:
-                    for fn in (run_faust, run_quix):
+                    for fn in (run_faust, run_quix, *peer_runs(args.peers)):
                         r = fn(case, base, manifest, ends, cfg, tmp, args.baseline_seconds)
                         print(f"  {r.engine}: {fmt_rate(r.steady_rate)}/s, {r.check}",
                               file=sys.stderr)
@@ -722,6 +766,8 @@ def main() -> int:
     finally:
         if not args.keep:
             shutil.rmtree(tmp_root, ignore_errors=True)
+    if not args.skip_baselines and args.peers != "none":
+        verdicts.extend(peer_notes())
     if WORKER_ENV:
         verdicts.append("- Our worker ran with " + ", ".join(f"`{k}={v}`" for k, v in
                                                              WORKER_ENV.items()) + ".")
