@@ -17,7 +17,6 @@ from __future__ import annotations
 import configparser
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -42,13 +41,42 @@ class Peer:
     name: str
     engine: str              # the benchmark table's label (first word = ratio column)
     frontier: bool           # its newest windows stay open when the input stops
-    frames: bool = True      # runs the frames case
+    note: str                # the README's line: what it runs, and non-default settings
+    frames: str = ""         # why it does not run the frames case ("" = it does)
 
 
+AUTOCOMMIT = ("its consumer group auto-commits every 1 s (the benchmark's progress is the "
+              "committed offsets, as for Quix)")
 PEERS = {p.name: p for p in (
-    Peer("bytewax", "Bytewax tumbling window", frontier=False),
-    Peer("pathway", "Pathway windowby tumbling", frontier=False),
-    Peer("flink", "Flink SQL TUMBLE (PyFlink)", frontier=True, frames=False),
+    Peer("bytewax", "Bytewax tumbling window", frontier=False, note=(
+        "`python -m bytewax.run` (one process, one worker, no recovery); per utility "
+        "Kafka input, parse in a Python `filter_map` (frames: `flat_map`), `key_on` "
+        "service_id, `fold_window` (count, sum) with `EventClock(end_ts, "
+        "wait_for_system_duration=10 s)` and `TumblingWindower(60 s)`, closed windows to "
+        "Kafka as JSON. Not defaults: " + AUTOCOMMIT + " (Bytewax's source commits "
+        "nothing); the wait has no default: its clock is per key and also moves with "
+        "system time, so a meter's next reading processed more than 5 s + the wait after "
+        "the previous one would be late (dropped); 10 s covers this backlog.")),
+    Peer("pathway", "Pathway windowby tumbling", frontier=False, note=(
+        "`pw.run()` (one process, one thread, no persistence, minibatch every 1.5 s); per "
+        "utility `pw.io.kafka.read(format=\"raw\")`, a Python UDF to parse the CSV line "
+        "(its Kafka reader has no CSV format) or expand a frame, `windowby(end_ts, "
+        "tumbling(60), instance=service_id).reduce(count, sum)`, `pw.io.kafka.write"
+        "(format=\"json\")`; its default behaviour re-emits every changed window per "
+        "minibatch (retraction + insertion), folded by the check. Not defaults: "
+        + AUTOCOMMIT + ".")),
+    Peer("flink", "Flink SQL TUMBLE (PyFlink)", frontier=True, note=(
+        "a PyFlink `TableEnvironment` in streaming mode (one python process and the JVM "
+        "it starts, a local MiniCluster at its default parallelism = 2 cores, no "
+        "checkpoints); per utility a Kafka SQL table (format csv, event time "
+        "TO_TIMESTAMP_LTZ(end_ts), WATERMARK ts - 5 s) and `TUMBLE(..., INTERVAL '1' "
+        "MINUTE)` GROUP BY window, service_id (COUNT, SUM) into a Kafka table (json), one "
+        "statement set. Not defaults: " + AUTOCOMMIT + " (`properties.enable.auto.commit`; "
+        "without checkpoints Flink commits nothing); `table.local-time-zone` = UTC. Its "
+        "watermark moves only with data, so each run's newest windows stay open: the check "
+        "takes every window up to the newest emitted one."),
+        frames="Flink SQL declares a watermark only on a source column, and a frame's "
+        "event times come out of a UDTF after the source"),
 )}
 
 
@@ -183,8 +211,9 @@ def run_peer(bw: ModuleType, name: str, case, base: str, manifest: dict, ends: d
     peer = PEERS[name]
     readings = sum(c["readings"] for c in manifest["utilities"].values())
     run = bw.Run(peer.engine, readings, sum(ends.values()))
-    if case.frame_size and not peer.frames:
+    if case.frame_size and peer.frames:
         run.check = "not run (frames)"
+        run.notes.append(f"not run on frames: {peer.frames}")
         return run
     try:
         py = ensure_venv(name)
@@ -243,11 +272,5 @@ def drain(out: Windows, readings: int, proc: subprocess.Popen, peer: Peer) -> No
 
 def describe() -> list[str]:
     """The README's lines on how each peer ran (its settings that differ from defaults)."""
-    lines = []
-    for name in PEERS:
-        doc = (Path(__file__).with_name(f"{name}_tumbling.py").read_text()
-               .split('"""')[1].strip())
-        first = re.sub(r"\s+", " ", doc.split("\n\n")[0])
-        lines.append(f"- {PEERS[name].engine} (`benchmarks/peers/{name}_tumbling.py`, "
-                     f"{version_of(name) or 'not installed'}): {first}")
-    return lines
+    return [f"- {p.engine} (`benchmarks/peers/{p.name}_tumbling.py`, "
+            f"{version_of(p.name) or 'not installed'}): {p.note}" for p in PEERS.values()]
