@@ -236,6 +236,7 @@ def run_peer(bw: ModuleType, name: str, case, base: str, manifest: dict, ends: d
         return float(sum(v for (t, _), v in done.items() if t in sources)) * ratio
 
     log = tmp / f"{name}-{case.key}.log"
+    LOADS.append(os.getloadavg()[0])
     t0 = time.perf_counter()
     proc = bw.start(cmd, env, ROOT, log)
     out = Windows(cfg.kafka, env["BENCH_OUT"])
@@ -246,13 +247,17 @@ def run_peer(bw: ModuleType, name: str, case, base: str, manifest: dict, ends: d
                 drain(out, readings, proc, peer)
         finally:
             bw.stop(proc)
-        if run.complete:
+        # a peer whose windows close with its watermark is checkable when stopped early too
+        if run.complete or peer.frontier:
             want = truth.expected_windows(case.meters, case.duration)
             out.poll(2.0)
             run.check, covered = truth.compare(out.frames(), want, frontier=peer.frontier)
             run.notes.append(f"its windows hold {covered:,} of {readings:,} readings"
-                             + (" (the newest windows stay open: its watermark moves only "
-                                "with new data)" if peer.frontier else ""))
+                             + (" (windows up to the newest it emitted are checked: its "
+                                "watermark moves only with new data)" if peer.frontier else ""))
+            if not run.complete:
+                run.check = (f"{run.check} (partial run)" if covered else
+                             "not checked (partial, no window closed)")
         else:
             run.check = "not checked (partial)"
     finally:
@@ -270,7 +275,16 @@ def drain(out: Windows, readings: int, proc: subprocess.Popen, peer: Peer) -> No
             return
 
 
+LOADS: list[float] = []     # 1-minute load average as each peer run started
+
+
 def describe() -> list[str]:
     """The README's lines on how each peer ran (its settings that differ from defaults)."""
-    return [f"- {p.engine} (`benchmarks/peers/{p.name}_tumbling.py`, "
-            f"{version_of(p.name) or 'not installed'}): {p.note}" for p in PEERS.values()]
+    lines = [f"- {p.engine} (`benchmarks/peers/{p.name}_tumbling.py`, "
+             f"{version_of(p.name) or 'not installed'}): {p.note}" for p in PEERS.values()]
+    if LOADS:
+        lines.append(f"- Machine load: {os.cpu_count()} cores shared with other work; 1-minute "
+                     f"load average as each peer started: "
+                     + ", ".join(f"{x:.1f}" for x in LOADS)
+                     + f"; at the end {os.getloadavg()[0]:.1f}.")
+    return lines
