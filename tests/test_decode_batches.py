@@ -159,3 +159,89 @@ def test_any_split_into_batches_gives_the_same_result(pool, cuts):
     for other in (split, shuffled):
         pd.testing.assert_frame_equal(whole[0], other[0])
         assert whole[1:] == other[1:]
+
+
+# --- the whole-fetch CSV parser (csv_batch) against the per-message path -----------------
+
+FIELD_POOL = {   # per CSV column: plain values and ones only the per-message path may decide
+    0: [SIDS[0], SIDS[1], SIDS[0][:-1], "x" * 36, "é" * 18, ""],
+    1: ["A", "Ann Lee", "", "José", "a\tb", 'q"uote', "{x"],
+    2: ["household", "business", "House", "", "businessx", "busines"],
+    4: ["CA", "NY", "ZZ", "", "C", "CAA", "ca"],
+}
+TEXT_NUMBERS = ["0.5", "12", "007.250", ".5", "5.", "1.2.3", "", "-1.5", "1e3", "nan", " 1",
+                "1_0", "123456789012345", "1234567890123456", "0.000000000000001",
+                "99999999999999.9", "+1", "٣", "9" * 15 + ".", ".", "0.1", "2.675"]
+
+
+def _text_number(draw, odd: bool) -> str:
+    if odd:
+        return draw(st.sampled_from(TEXT_NUMBERS))
+    text = str(draw(st.integers(0, 10 ** draw(st.integers(1, 15)) - 1)))
+    point = draw(st.integers(0, len(text)))
+    return text if draw(st.booleans()) else text[:point] + "." + text[point:]
+
+
+@st.composite
+def csv_message(draw) -> bytes:
+    """Plain, or plain but for one odd part (most often), or odd in several parts."""
+    mode, only = draw(st.sampled_from([0, 1, 1, 1, 2])), draw(st.integers(0, 9))
+
+    def odd(part: int) -> bool:
+        return (mode == 1 and part == only) or (mode == 2 and draw(st.integers(0, 5)) == 5)
+
+    fields = [(draw(st.sampled_from(FIELD_POOL[i])) if odd(i) else FIELD_POOL[i][0])
+              if i in FIELD_POOL else _text_number(draw, odd(i)) for i in range(7)]
+    cut = draw(st.sampled_from([6, 8])) if odd(7) else 7
+    end = draw(st.sampled_from(["\n", "\r", "\r\n"])) if odd(8) else ""
+    value = (",".join((fields + ["x"])[:cut]) + end).encode()
+    if odd(9):
+        return draw(st.sampled_from([b"", b"{" + value, value[:3] + b"\xff" + value[3:]]))
+    return value
+
+
+def _per_message(messages: list[Message]):
+    """The reference: every message through the per-message path alone."""
+    import auth_kappa.topology.decode as dec
+
+    parts, rejects = [], []
+    for m in messages:
+        got, bad = dec._decode_each("gas", [m])
+        parts += got
+        rejects += bad
+    return parts, rejects
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values=st.lists(csv_message(), min_size=10, max_size=40),
+       parts=st.lists(st.integers(0, 2), min_size=40, max_size=40))
+def test_the_whole_fetch_parser_decides_each_message_as_the_per_message_path(values, parts):
+    from auth_kappa.topology.readings import Readings
+
+    msgs = [Message(v, parts[i], i, None if i % 3 else T0 + 0.5) for i, v in enumerate(values)]
+    batch, rejects = decode("gas", msgs)
+    ref_parts, ref_rejects = _per_message(msgs)
+    ref = Readings.concat("gas", ref_parts)
+    ref = ref.take(np.lexsort((ref.offset, ref.partition)))
+    pd.testing.assert_frame_equal(batch.to_pandas(), ref.to_pandas())
+    assert batch.consumption.tobytes() == ref.consumption.tobytes()   # bit for bit
+    assert batch.ref_ts.tobytes() == ref.ref_ts.tobytes()
+    assert list(batch.raw) == list(ref.raw)
+    key = sorted((r.partition, r.offset, r.reason, r.raw) for r in ref_rejects)
+    assert [(r.partition, r.offset, r.reason, r.raw) for r in rejects] == key
+
+
+def test_plain_csv_is_parsed_for_the_whole_fetch_with_float_exact_values():
+    from auth_kappa.topology import csv_batch
+
+    rng = np.random.default_rng(5)
+    texts = [f"{rng.integers(0, 10 ** 6)}.{rng.integers(0, 10 ** 6):06d}" for _ in range(500)]
+    texts += ["0.1", "2.675", "5.", ".5", "999999999999999", "0.00000000000001"]
+    values = [_csv(SIDS[i % 3], T0 + 5 * i, t) for i, t in enumerate(texts)]
+    taken, parsed = csv_batch.parse(values, 4096)
+    assert taken.all()
+    assert parsed.consumption.tolist() == [float(t) for t in texts]
+    assert parsed.end_ts.tolist() == [T0 + 5 * i for i in range(len(texts))]
+    assert parsed.user_name.to_pylist() == ["A"] * len(texts)
+    assert parsed.state_code.tolist() == [4] * len(texts)      # CA
+    assert parsed.service_id.tolist() == [SIDS[i % 3].encode() for i in range(len(texts))]

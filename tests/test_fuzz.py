@@ -531,6 +531,10 @@ def test_an_unforeseen_exception_in_decode_quarantines_only_its_message(monkeypa
             raise OverflowError
         return from_table(utility, table, origin, ref)
 
+    def parse_(values, max_bytes):   # the whole-fetch CSV parser fails: all go one by one
+        raise MemoryError
+
+    monkeypatch.setattr(dec.csv_batch, "parse", parse_)
     monkeypatch.setattr(dec, "_split", split_)
     monkeypatch.setattr(dec, "encode_codes", codes_)
     monkeypatch.setattr(dec, "_from_table", from_table_)

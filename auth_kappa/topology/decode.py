@@ -1,19 +1,22 @@
 """Bytes ► Readings. Seed CSV, JSON and Arrow frames, told apart by their first bytes.
 
-Splitting is per message (each bad one needs its own reason); typing is per column.
+Plain seed CSV is parsed per fetch (csv_batch); everything else is split per message (each
+bad one needs its own reason) and typed per column.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from auth_kappa.topology import csv_batch
 from auth_kappa.topology.frames import DECIMAL, decode_frame_with_reference, is_frame
 from auth_kappa.topology.quarantine import Rejected
 from auth_kappa.topology.readings import SID_WIDTH, Readings, encode_codes
@@ -32,8 +35,80 @@ class Message(NamedTuple):
     timestamp: float | None = None
 
 
-def decode(utility: str, messages: Sequence[Message]) -> tuple[Readings, list[Rejected]]:
-    """Decode one topic's messages; a bad message becomes a Rejected with its reason."""
+@dataclass(frozen=True)
+class MessageBatch:
+    """A fetch as columns: what a consumer hands over without a Python object per record
+    beyond its value (Sequence[Message] is also taken everywhere a batch is)."""
+    values: list[bytes]
+    partition: np.ndarray      # int32
+    offset: np.ndarray         # int64
+    timestamp: np.ndarray      # float64 epoch s, NaN: none (see Message.timestamp)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __iter__(self) -> Iterator[Message]:
+        return (self.message(i) for i in range(len(self.values)))
+
+    def message(self, i: int) -> Message:
+        ts = float(self.timestamp[i])
+        return Message(self.values[i], int(self.partition[i]), int(self.offset[i]),
+                       None if ts != ts else ts)
+
+    @classmethod
+    def of(cls, messages: Sequence[Message]) -> MessageBatch:
+        if isinstance(messages, MessageBatch):
+            return messages
+        n = len(messages)
+        return cls([m.value for m in messages],
+                   np.fromiter((m.partition for m in messages), np.int32, n),
+                   np.fromiter((m.offset for m in messages), np.int64, n),
+                   np.fromiter((np.nan if m.timestamp is None else m.timestamp
+                                for m in messages), np.float64, n))
+
+
+def next_offsets(messages: Sequence[Message] | MessageBatch) -> dict[int, int]:
+    """partition -> one past its highest offset in the batch (where the next read starts)."""
+    batch = MessageBatch.of(messages)
+    if not len(batch):
+        return {}
+    parts, at = np.unique(batch.partition, return_inverse=True)
+    high = np.full(len(parts), -1, np.int64)
+    np.maximum.at(high, at, batch.offset)
+    return {int(p): int(h) + 1 for p, h in zip(parts, high, strict=True)}
+
+
+def decode(utility: str, messages: Sequence[Message] | MessageBatch
+           ) -> tuple[Readings, list[Rejected]]:
+    """Decode one topic's messages; a bad message becomes a Rejected with its reason.
+    Plain seed CSV is parsed for the whole batch at once (csv_batch); every other
+    message goes through the per-message path, which gives each bad one its reason."""
+    batch = MessageBatch.of(messages)
+    try:
+        taken, parsed = csv_batch.parse(batch.values, MAX_READING_BYTES)
+        fast = [] if parsed is None else [_from_parsed(utility, parsed, batch,
+                                                       np.flatnonzero(taken))]
+    except Exception:   # unforeseen: the per-message path decides every message
+        taken, fast = np.zeros(len(batch), bool), []
+    rest = [batch.message(int(i)) for i in np.flatnonzero(~taken)]
+    parts, rejects = _decode_each(utility, rest)
+    return _in_offset_order(Readings.concat(utility, fast + parts)), rejects
+
+
+def _from_parsed(utility: str, parsed: csv_batch.Parsed, batch: MessageBatch,
+                 idx: np.ndarray) -> Readings:
+    return Readings(
+        utility, service_id=parsed.service_id, user_name=parsed.user_name,
+        type_code=parsed.type_code, start_ts=parsed.start_ts, state_code=parsed.state_code,
+        consumption=parsed.consumption, end_ts=parsed.end_ts,
+        partition=batch.partition[idx], offset=batch.offset[idx],
+        raw=np.array(batch.values + [None], dtype=object)[idx],
+        ref_ts=batch.timestamp[idx])
+
+
+def _decode_each(utility: str, messages: Sequence[Message]
+                 ) -> tuple[list[Readings], list[Rejected]]:
+    """The per-message path: what csv_batch does not take (JSON, frames, anything odd)."""
     rows: list[list] = []
     where: list[Message] = []
     tables: list[pa.Table] = []       # frames, typed once together (per-frame cost is fixed)
@@ -97,7 +172,7 @@ def decode(utility: str, messages: Sequence[Message]) -> tuple[Readings, list[Re
                     rejects.append(Rejected(utility, msg.partition, msg.offset, msg.value,
                                             _undecodable(exc)))
     rejects.sort(key=lambda r: (r.partition, r.offset))
-    return _in_offset_order(Readings.concat(utility, parts)), rejects
+    return parts, rejects
 
 
 def _undecodable(exc: BaseException) -> str:
