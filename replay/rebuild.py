@@ -56,81 +56,107 @@ def current_namespace(client: Client, config: Config) -> str:
     return config.namespace or followed(client.get(config.pointer))
 
 
-def build(config: Config, objects, plan: Plan, new: RedisWindowStore,
-          bar: ProgressBar | None = None) -> tuple[int, FeedStats]:
-    """The archive into `new` (which must be empty): the checkpoint a worker would leave."""
-    specs = {s.size: s for s in config.window_specs()}
-    # the newest event time archived: what the live keys' retention cut counts back from
-    end = max((p.high for p in plan.progress.values() if p.high is not None),
-              default=plan.last_hour_end or plan.start)
-    pending: dict[Slot, list[Rows]] = {}
-    written = [0]
-    # Redis applies one batch while Python computes the next (in order, one at a time)
-    writer = ThreadPoolExecutor(1, thread_name_prefix="rebuild-writer")
-    inflight: list[Future] = []
+class _FinalWriter:
+    """Final windows as the feed closes them: kept by the retention rule, gathered into
+    batches, each written by one thread while Python computes the next (in order, one
+    batch at a time)."""
 
-    def wait() -> None:
-        while inflight:
-            written[0] += inflight.pop(0).result()
+    def __init__(self, config: Config, new: RedisWindowStore, end: int) -> None:
+        self.specs = {s.size: s for s in config.window_specs()}
+        self.new = new
+        self.end = end
+        self.pending: dict[Slot, list[Rows]] = {}
+        self.written = 0
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="rebuild-writer")
+        self._inflight: list[Future] = []
 
-    def keep(slot: Slot, rows: Rows) -> Rows:
+    def keep(self, slot: Slot, rows: Rows) -> Rows:
         """Windows the retention rule keeps (WindowSpec.retention_cut) counted from the
         newest archived event time: exact for state keys; live would keep a few more of
         a meter that went quiet before the end (its own newest window is older)."""
         _, level, size = slot
-        return take(rows, rows.window_start > specs[size].retention_cut(end // size * size,
-                                                                        level))
+        cut = self.specs[size].retention_cut(self.end // size * size, level)
+        return take(rows, rows.window_start > cut)
 
-    def flush(force: bool = False) -> None:
-        if not force and sum(len(r) for v in pending.values() for r in v) < FLUSH_ROWS:
-            return
-        batch = {slot: Rows.concat(parts) for slot, parts in pending.items()}
-        pending.clear()
-        if batch:
-            wait()
-            inflight.append(writer.submit(write, batch))
-
-    def write(batch: dict[Slot, Rows]) -> int:
-        """Final windows: meters bulk-loaded (each is written once), states as deltas
-        into the empty namespace, which makes them totals."""
-        states = {slot: rows for slot, rows in batch.items() if slot[1] == "state"}
-        n = placement.checkpoint(new, states) if states else 0
-        for (u, level, size), rows in batch.items():
-            if level == "meter":
-                n += load_meter_windows(new, u, size, rows, specs[size].keep(level))
-                if size == min(specs):
-                    index_meters(new, u, rows)
-        return n
-
-    def on_final(final: dict[Slot, Rows]) -> None:
+    def on_final(self, final: dict[Slot, Rows]) -> None:
         for slot, rows in final.items():
             if len(rows):
-                pending.setdefault(slot, []).append(keep(slot, rows))
-        flush()
+                self.pending.setdefault(slot, []).append(self.keep(slot, rows))
+        self.flush()
 
+    def flush(self, force: bool = False) -> None:
+        if not force and sum(len(r) for v in self.pending.values() for r in v) < FLUSH_ROWS:
+            return
+        batch = {slot: Rows.concat(parts) for slot, parts in self.pending.items()}
+        self.pending.clear()
+        if batch:
+            self.wait()
+            self._inflight.append(self._thread.submit(self._write, batch))
+
+    def wait(self) -> None:
+        while self._inflight:
+            self.written += self._inflight.pop(0).result()
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=True)
+
+    def _write(self, batch: dict[Slot, Rows]) -> int:
+        """Meters bulk-loaded (each final window is written once), states as deltas into
+        the empty namespace, which makes them totals."""
+        states = {slot: rows for slot, rows in batch.items() if slot[1] == "state"}
+        n = placement.checkpoint(self.new, states) if states else 0
+        for (u, level, size), rows in batch.items():
+            if level == "meter":
+                n += load_meter_windows(self.new, u, size, rows, self.specs[size].keep(level))
+                if size == min(self.specs):
+                    index_meters(self.new, u, rows)
+        return n
+
+
+def archive_end(plan: Plan) -> int:
+    """The newest event time archived: what the live keys' retention cut counts back from."""
+    return max((p.high for p in plan.progress.values() if p.high is not None),
+               default=plan.last_hour_end or plan.start)
+
+
+def positions(config: Config, plan: Plan, stats: FeedStats
+              ) -> tuple[dict[str, int], dict[str, int]]:
+    """The live group's offsets ("utility:partition" -> each partition's archive progress)
+    and partition highs (the newer of the progress object's and what the feed saw)."""
+    offsets: dict[str, int] = {}
+    highs: dict[str, int] = {}
+
+    def key(name: str) -> str:
+        topic, p = name.rsplit(":", 1)
+        return f"{config.utility_of(topic)}:{p}"
+
+    for name, prog in plan.progress.items():
+        offsets[key(name)] = prog.next_offset
+        if prog.high is not None:
+            highs[key(name)] = prog.high
+    for name, high in stats.highs.items():
+        highs[key(name)] = max(high, highs.get(key(name), high))
+    return offsets, highs
+
+
+def build(config: Config, objects, plan: Plan, new: RedisWindowStore,
+          bar: ProgressBar | None = None) -> tuple[int, FeedStats]:
+    """The archive into `new` (which must be empty): the checkpoint a worker would leave.
+    Final windows are written as the feed closes them; what is still open at the end is
+    one checkpoint, with the offsets and highs the live workers resume from."""
+    out = _FinalWriter(config, new, archive_end(plan))
     topo = Topology.from_config(config, live=False)   # feed assigns partitions as they come
     placement.prepare(topo, new, new.partition_counts() if new.cluster else {})
     try:
-        stats = feed(objects, plan, topo, on_final, bar, finish=False)
-        flush(force=True)
-        wait()
+        stats = feed(objects, plan, topo, out.on_final, bar, finish=False)
+        out.flush(force=True)
+        out.wait()
     finally:
-        writer.shutdown(wait=True)
-    open_rows = {slot: keep(slot, table.take(np.ones(len(table), bool), remove=True))
+        out.close()
+    open_rows = {slot: out.keep(slot, table.take(np.ones(len(table), bool), remove=True))
                  for slot, table in topo.tables.items()}
-    offsets, highs = {}, {}
-    for name, prog in plan.progress.items():
-        topic, p = name.rsplit(":", 1)
-        key = f"{config.utility_of(topic)}:{p}"
-        offsets[key] = prog.next_offset
-        if prog.high is not None:
-            highs[key] = prog.high
-    for name, high in stats.highs.items():
-        topic, p = name.rsplit(":", 1)
-        key = f"{config.utility_of(topic)}:{p}"
-        highs[key] = max(high, highs.get(key, high))
-    written[0] += placement.checkpoint(new, open_rows, offsets, highs)
-    return written[0], stats
+    offsets, highs = positions(config, plan, stats)
+    return out.written + placement.checkpoint(new, open_rows, offsets, highs), stats
 
 
 def rebuild(config: Config, objects, plan: Plan, say: Say, bar: ProgressBar | None = None,
