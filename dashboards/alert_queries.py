@@ -38,7 +38,8 @@ def decoded(raw: bytes | str) -> dict:
     end = a.get("end")
     return {"kind": a["kind"], "utility": a["utility"], "service_id": a["service_id"],
             "start": round(a["start"]), "end": None if end is None else round(end),
-            "open": end is None, "value": float(a["value"]), "detail": a.get("detail", "")}
+            "open": end is None, "value": float(a["value"]), "detail": a.get("detail", ""),
+            "estimated": a.get("estimated")}
 
 
 class Decoder:

@@ -13,7 +13,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from dashboards import alert_queries, export, live, metrics, queries, validation
+from dashboards import alert_queries, bill_queries, export, live, metrics, queries, validation
 from dashboards.context import Context, ctx
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -122,6 +122,18 @@ async def meter_alerts(request: Request) -> Response:
     c = ctx(request)
     c.access.require_meter(request, sid)
     return ok(await meter_alerts_of(c, sid))
+
+
+async def meter_bill(request: Request) -> Response:
+    """The household's bill to date, days, estimates and similar homes (bill_queries)."""
+    q = request.query_params
+    validation.only(q, {"sig", "month"})
+    sid = validation.service_id(request.path_params["service_id"])
+    month = validation.month(q.get("month"))
+    c = ctx(request)
+    c.access.require_meter(request, sid)
+    return ok(await bill_queries.meter_bill(c.source, c.tariff, await alerts_snapshot(c),
+                                            sid, month))
 
 
 async def fleet_alerts_of(c: Context) -> dict:

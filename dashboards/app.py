@@ -119,6 +119,7 @@ def routes() -> list:
         Route("/api/meters/{service_id}/windows", api.meter_windows),
         Route("/api/meters/{service_id}/stream", api.meter_stream),
         Route("/api/meters/{service_id}/alerts", api.meter_alerts),
+        Route("/api/meters/{service_id}/bill", api.meter_bill),
         Route("/api/fleet/alerts", api.fleet_alerts),
         Route("/api/fleet/stream", api.fleet_stream),
         Mount("/static", StaticFiles(packages=[("dashboards", "static")]), name="static"),

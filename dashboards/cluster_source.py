@@ -173,6 +173,14 @@ class ClusterSource(RedisSource):
         async with self._reads:
             return await super().search(text, limit)
 
+    async def days(self, service_id: str) -> dict[str, list[bytes]]:
+        async with self._reads:
+            return await super().days(service_id)
+
+    async def sketches(self, utility: str, date: str) -> dict[str, list[bytes]]:
+        async with self._reads:
+            return await super().sketches(utility, date)
+
     async def registry_size(self) -> int:
         async with self._reads:
             return await super().registry_size()

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from starlette.requests import HTTPConnection
 
 from auth_kappa.errors import UserError
+from auth_kappa.insights.tariff import Tariff
 from dashboards.alert_queries import Decoder
 from dashboards.auth import Access
 from dashboards.cache import TTLCache
@@ -67,6 +68,9 @@ class Context:
     poller: Poller | None = None
     streams: Streams | None = None
     alerts: Decoder = field(default_factory=Decoder)   # decoded alerts, snapshot to snapshot
+    # the workers' tariff (AUTH_TARIFF; default the example one): prices of the bill
+    tariff: Tariff = field(default_factory=lambda: Tariff.load(os.environ.get("AUTH_TARIFF")
+                                                               or None))
 
     def __post_init__(self) -> None:
         if self.poller is None:

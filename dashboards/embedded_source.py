@@ -63,6 +63,7 @@ class EmbeddedSource:
         self._clock = Clock(newest, dict(newest), None, self.namespace)
         self._registry = {r["service_id"]: {f: r[f] for f in registry.FIELDS} for r in rows}
         self._alerts = _alert_json(engine.alerts())
+        self._ledgers = engine.ledgers
         self._index = sorted(m for r in rows for m in registry.index_members(r))
 
     @classmethod
@@ -130,6 +131,18 @@ class EmbeddedSource:
 
     async def owners(self, sids: list[str]) -> dict[str, dict[str, str] | None]:
         return {s: self._registry.get(s) for s in sids}
+
+    async def days(self, service_id: str) -> dict[str, list[bytes]]:
+        return {u: [d.encode().encode() for d in led.days_of(service_id)]
+                for u, led in self._ledgers.items()}
+
+    async def sketches(self, utility: str, date: str) -> dict[str, list[bytes]]:
+        out: dict[str, list[bytes]] = {}
+        for homes in self._ledgers[utility].similar.values():
+            for (_, state, kind, day), sketch in homes.sketches.items():
+                if day == date:
+                    out.setdefault(f"{state}:{kind}", []).append(sketch.serialize())
+        return out
 
     async def ping(self) -> bool:
         return True

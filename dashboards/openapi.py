@@ -161,6 +161,14 @@ OPERATIONS: dict[str, Operation] = {
         "One meter's open alerts and its latest closed ones, per utility, each also in "
         "words (local time, the page's units)", _json("MeterAlerts"), "meter",
         errors=_ERRORS["operator"]),   # a meter without alerts is an empty answer, not 404
+    "meter_bill": Operation(
+        "One meter's bill to date per utility (time-of-use split, cost), its local days "
+        "with peaks, measured vs estimated use, and the newest whole day among similar "
+        "homes", _json("MeterBill"), "meter",
+        ({"name": "month", "in": "query", "required": False,
+          "schema": {"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$"},
+          "description": "the meter's local month; default its newest"},),
+        errors=_ERRORS["operator"]),   # a meter without days is an empty answer, not 404
     "fleet_alerts": Operation(
         "Alert counts by kind and state, and the open alerts with links to their "
         "households (operator)", _json("FleetAlerts")),
@@ -281,6 +289,30 @@ def _meter_schemas() -> dict:
                     "open": {"type": "array", "items": _ALERT_REF},
                     "closed": {"type": "array", "items": _ALERT_REF,
                                "description": "newest end first"}}}
+                for u in UTILITIES}}}},
+        "MeterBill": {"type": "object", "properties": {
+            "service_id": {"type": "string"},
+            "utilities": {"type": "object", "properties": {u: {
+                "type": "object", "properties": {
+                    "month": {"type": "string"}, "unit": {"type": "string"},
+                    "cost": {"type": "number", "description": "the month's priced periods"},
+                    "measured": {"type": "number", "description": "the month's use"},
+                    "estimated": {"type": "number", "description":
+                                  "use estimated for gaps that began in the month (held "
+                                  "alerts), never in `measured`"},
+                    "bill": {"type": "array", "items": {"type": "object", "properties": {
+                        "period": {"type": "string"}, "consumption": {"type": "number"},
+                        "unit": {"type": "string"}, "price": {"type": ["number", "null"]},
+                        "cost": {"type": ["number", "null"]}}}},
+                    "days": {"type": "array", "items": {"type": "object", "properties": {
+                        "day": {"type": "string"}, "total": {"type": "number"},
+                        "peak_15min": {"type": "number"}, "peak_start": {"type": "integer"},
+                        "peak_kw": {"type": ["number", "null"]}, "unit": {"type": "string"}}}},
+                    "similar": {"type": ["object", "null"], "properties": {
+                        "day": {"type": "string"}, "state": {"type": "string"},
+                        "type": {"type": "string"}, "total": {"type": "number"},
+                        "percentile": {"type": "number"}, "homes": {"type": "integer"},
+                        "median": {"type": "number"}}}}}
                 for u in UTILITIES}}}},
         "MeterWindows": {"type": "object", "properties": {
             "service_id": {"type": "string"}, "utility": {"enum": list(UTILITIES)},

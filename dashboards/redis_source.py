@@ -28,6 +28,7 @@ from auth_kappa.state.layout import (
     partition_clocks,
     utility_clocks,
 )
+from auth_kappa.topology.partitioner import partitions_of
 from auth_kappa.topology.schema import STATES, UTILITIES
 from auth_kappa.topology.windows import is_final
 from dashboards import registry
@@ -206,6 +207,36 @@ class RedisSource:
         for op, key in self.alert_keys():
             pipe.execute_command(op.decode(), key, *((0, -1) if op == b"ZRANGE" else ()))
         return [raw for reply in await pipe.execute() for raw in reply]
+
+    async def days(self, service_id: str) -> dict[str, list[bytes]]:
+        """One round trip: each utility's past days and its open day (on one Redis a meter
+        keyed elsewhere may sit on any partition: every partition's field is asked)."""
+        pipe = self.client.pipeline(transaction=False)
+        asked = []
+        for utility, n in sorted(self._counts.items()):
+            parts = [int(partitions_of([service_id.encode()], n)[0])] if self.cluster \
+                else list(range(n))
+            pipe.hvals(self.keys.days(service_id, utility, parts[0]))
+            for p in parts:
+                pipe.hget(self.keys.insight("days", utility, p), service_id)
+            asked.append((utility, len(parts)))
+        replies = await pipe.execute() if asked else []
+        out: dict[str, list[bytes]] = {}
+        for utility, n in asked:
+            past, open_, replies = replies[0], replies[1:1 + n], replies[1 + n:]
+            out[utility] = [*past, *(v for v in open_ if v is not None)]
+        return out
+
+    async def sketches(self, utility: str, date: str) -> dict[str, list[bytes]]:
+        pipe = self.client.pipeline(transaction=False)
+        n = self._counts.get(utility, 0)
+        for p in range(n):
+            pipe.hgetall(self.keys.similar(utility, p, date))
+        out: dict[str, list[bytes]] = {}
+        for fields in await pipe.execute() if n else []:
+            for f, v in fields.items():
+                out.setdefault(f.decode(), []).append(v)
+        return out
 
     async def owners(self, sids: list[str]) -> dict[str, dict[str, str] | None]:
         """Registry entries of these meters (None: unregistered). Kept OWNER_TTL seconds:

@@ -129,6 +129,15 @@ def limit(text: str | None, default: int = 20, most: int = 50) -> int:
     return int(text)
 
 
+def month(text: str | None) -> str | None:
+    """YYYY-MM (the meter's local month), or None: its newest."""
+    if text is None:
+        return None
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text):
+        raise Invalid("month must be YYYY-MM, e.g. 2026-03")
+    return text
+
+
 def state(text: str) -> str:
     if text not in STATES:
         raise Invalid("state must be a two-letter code of the 50 states or DC")

@@ -57,6 +57,15 @@ def test_household_page_shows_three_live_cards(browser, server, sim):
     opened = [a["text"] for u in UTILITIES for a in alerts["utilities"][u]["open"]]
     assert pg.page.locator("#alerts-open li").all_inner_texts() == opened
     assert pg.page.locator("#alerts-none").is_visible() == (not opened)
+    pg.page.wait_for_selector("#bills[data-loaded='1']")   # the bill, as the API prices it
+    bill = json.loads(server.get(f"/api/meters/{sid}/bill", TOKEN)[1])["utilities"]
+    assert set(bill) == set(UTILITIES)
+    for u, b in bill.items():
+        card = pg.page.locator(f"#bill-cards .bill.{u}")
+        assert card.locator("h3").inner_text() == f"{u.capitalize()}: ${b['cost']:.2f}"
+        assert card.locator("tr[data-period] .cost").all_inner_texts() == [
+            f"${r['cost']:.2f}" for r in b["bill"]]
+        assert card.locator(".measured").inner_text().startswith("Measured ")
     pg.page.click("button[data-range='day']")
     expect(pg.page.locator("#card-gas [data-field='chart'] canvas")).to_have_count(1)
     expect(pg.page.locator("#live")).to_have_attribute("data-state", "live")

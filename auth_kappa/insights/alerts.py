@@ -18,6 +18,7 @@ class Alert:
     end: float | None         # None while open
     value: float              # gap: readings missing; leak: lowest hourly flow in it
     detail: str               # the rule's numbers, in words
+    estimated: float | None = None   # a closed gap: the use estimated for it (not measured)
 
     @property
     def is_open(self) -> bool:

@@ -47,7 +47,8 @@ class Estimates:
         how = "the same hours last week" if np.isfinite(per_reading).all() else \
             "a line between the readings around it" if not np.isfinite(per_reading).any() \
             else "the same hours last week where known, else a line"
-        alert.detail += f"; estimated {values.sum():.4g} from {how}"
+        alert.estimated = float(values.sum())
+        alert.detail += f"; estimated {alert.estimated:.4g} from {how}"
 
     def frame(self, utility: str, size: int) -> pd.DataFrame:
         """service_id, window_start, estimated: the estimates of a utility per window."""

@@ -133,6 +133,68 @@
     document.getElementById("alerts").dataset.loaded = "1";
   }
 
+  // the bill to date, per utility: time-of-use split, measured vs estimated, similar homes
+  function cell(row, text, cls) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    if (cls) td.className = cls;
+    row.append(td);
+  }
+
+  function billCard(u, b) {
+    const card = document.createElement("article");
+    card.className = "card bill " + u;
+    card.dataset.utility = u;
+    const h = document.createElement("h3");
+    h.textContent = u.charAt(0).toUpperCase() + u.slice(1) + ": $" + b.cost.toFixed(2);
+    card.append(h);
+    const table = document.createElement("table");
+    table.className = "tou";
+    const head = table.insertRow();
+    ["period", "use", "price", "cost"].forEach(function (t) { cell(head, t, "th"); });
+    b.bill.forEach(function (r) {
+      const tr = table.insertRow();
+      tr.dataset.period = r.period;
+      cell(tr, r.period);
+      cell(tr, AK.fmt(r.consumption) + " " + r.unit, "num");
+      cell(tr, r.price === null ? "–" : "$" + r.price.toFixed(4) + "/" + r.unit, "num");
+      cell(tr, r.cost === null ? "–" : "$" + r.cost.toFixed(2), "num cost");
+    });
+    card.append(table);
+    const m = document.createElement("p");
+    m.className = "measured";
+    m.textContent = "Measured " + AK.fmt(b.measured) + " " + b.unit +
+      (b.estimated > 0 ? "; estimated for gaps (not measured, not in the total) " +
+        AK.fmt(b.estimated) + " " + b.unit : "; nothing estimated");
+    card.append(m);
+    const peak = b.days.length ? b.days[b.days.length - 1] : null;
+    if (peak && u === "electricity" && peak.peak_kw !== null) {
+      const p = document.createElement("p");
+      p.className = "peak";
+      p.textContent = "Peak demand on " + peak.day + ": " + peak.peak_kw.toFixed(2) + " kW (15 minutes)";
+      card.append(p);
+    }
+    const sim = document.createElement("p");
+    sim.className = "similar";
+    sim.textContent = b.similar ? "You vs similar homes in " + b.similar.state + " on " +
+      b.similar.day + ": you used " + AK.fmt(b.similar.total) + " " + b.unit + "; " +
+      b.similar.percentile.toFixed(0) + "% of " + b.similar.homes + " " + b.similar.type +
+      " homes used as much or less (median " + AK.fmt(b.similar.median) + " " + b.unit + ")"
+      : "You vs similar homes: after your first whole day.";
+    card.append(sim);
+    return card;
+  }
+
+  function renderBills(s) {
+    const box = document.getElementById("bill-cards");
+    box.replaceChildren();
+    const us = Object.keys(s.utilities);
+    us.forEach(function (u) { box.append(billCard(u, s.utilities[u])); });
+    AK.setText(document.getElementById("bill-month"), us.length ? s.utilities[us[0]].month : "");
+    document.getElementById("bills-none").hidden = us.length > 0;
+    document.getElementById("bills").dataset.loaded = "1";
+  }
+
   function connect() {
     if (source) source.close();
     source = new EventSource("/api/meters/" + sid + "/stream?" + query({range: range}));
@@ -150,6 +212,8 @@
       AK.showError("");
       AK.getJSON("/api/meters/" + sid + "/alerts?" + query()).then(renderAlerts)
         .catch(function (e) { AK.setText(document.getElementById("alerts-none"), "Alerts unavailable: " + e.message); });
+      AK.getJSON("/api/meters/" + sid + "/bill?" + query()).then(renderBills)
+        .catch(function (e) { AK.setText(document.getElementById("bills-none"), "Bill unavailable: " + e.message); });
       connect();
     } catch (e) {
       AK.showError(e.message);
