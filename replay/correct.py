@@ -10,6 +10,8 @@ Which windows are written:
   their home);
 - and only where the value differs (count, min, max, or sum beyond 1e-9 relative):
   float sums in another order are not a correction.
+Closed gap alerts of the range are found again from the same final windows, and the ones
+late readings filled are replaced (replay/gap_fix.py).
 The archive must cover what the stream has counted (archive progress >= live offsets for
 every partition), or a correction could remove readings the archiver has not uploaded
 yet; it refuses otherwise, unless forced.
@@ -43,6 +45,7 @@ from auth_kappa.topology.window_table import Rows
 from auth_kappa.topology.windows import is_final
 from replay import placement
 from replay.feed import FeedStats, feed, take
+from replay.gap_fix import GapFix, GapRecompute
 from replay.plan import Plan
 from replay.progress import ProgressBar
 
@@ -68,6 +71,7 @@ class CorrectionReport:
     slots: dict[Slot, SlotReport] = field(default_factory=dict)
     per_state: dict[tuple[str, str], list] = field(default_factory=dict)  # -> [count, sum]
     feed: FeedStats | None = None
+    gaps: GapFix | None = None     # closed gaps the archive's readings filled (gap_fix.py)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -127,6 +131,8 @@ def correct(config: Config, objects, plan: Plan, live: RedisWindowStore,
         for slot, rows in final.items():
             if len(rows):
                 _correct_slot(slot, rows)
+        if gaps is not None:
+            gaps.observe(final)
 
     def _correct_slot(slot: Slot, rows: Rows) -> None:
         u, level, size = slot
@@ -199,7 +205,10 @@ def correct(config: Config, objects, plan: Plan, live: RedisWindowStore,
             kafka_first=False)
         live.set_partitions(counts)   # where readers find what is written (kept if stored)
         placement.prepare(topo, live, counts)
+    gaps = GapRecompute(config, topo, plan.start, plan.end) if config.insights else None
     report.feed = feed(objects, plan, topo, on_final, bar, finish=True)
+    if gaps is not None and not dry_run_writes:
+        report.gaps = gaps.apply(live, low)
     return report
 
 

@@ -43,6 +43,10 @@ def correction_text(r: CorrectionReport, seconds: float) -> str:
                          (" ..." if len(items) > 12 else ""))
     else:
         lines.append("  no state totals changed")
+    if r.gaps is not None:
+        g = r.gaps
+        lines.append(f"  gaps: {g.removed:,} filled by readings the archive holds (removed), "
+                     f"{g.added:,} added (what remains of them), {g.kept:,} unchanged")
     lines += [f"  note: {n}" for n in r.notes]
     return "\n".join(lines)
 
@@ -53,4 +57,6 @@ def correction_dict(r: CorrectionReport) -> dict:
             "slots": {f"{u}:{level}:{size}": vars(s) for (u, level, size), s in r.slots.items()},
             "per_state": {f"{u}:{s}": {"count": v[0], "sum": v[1]}
                           for (u, s), v in r.per_state.items()},
-            "rows": r.feed.rows if r.feed else 0, "notes": r.notes}
+            "rows": r.feed.rows if r.feed else 0, "notes": r.notes,
+            "gaps": None if r.gaps is None else
+            {"removed": r.gaps.removed, "added": r.gaps.added, "kept": r.gaps.kept}}

@@ -54,14 +54,14 @@ class GapDetector:
         out: list[Alert] = []
         start = np.r_[True, group[1:] != group[:-1]]
         jump = np.diff(t) >= self.gap_after
-        for i in np.flatnonzero(~start[1:] & jump):            # inside this batch
-            out.append(self._closed(sids[group[i]], float(t[i]), float(t[i + 1]),
-                                    float(val[i]), float(val[i + 1])))
         for i in np.flatnonzero(start):                         # since the last batch
             before, sid = prev[group[i]], sids[group[i]]
             if np.isfinite(before) and t[i] - before >= self.gap_after:
                 out.append(self._closed(sid, float(before), float(t[i]),
                                         self.value.get(sid, np.nan), float(val[i])))
+        for i in np.flatnonzero(~start[1:] & jump):            # inside this batch
+            out.append(self._closed(sids[group[i]], float(t[i]), float(t[i + 1]),
+                                    float(val[i]), float(val[i + 1])))
         end = np.r_[np.flatnonzero(start)[1:] - 1, len(t) - 1]
         mine = [sids[g] for g in group[end].tolist()]
         self.last.update(zip(mine, t[end].tolist(), strict=True))
@@ -76,7 +76,11 @@ class GapDetector:
     def _closed(self, sid: str, start: float, end: float, before: float, after: float
                 ) -> Alert:
         missing = max(0, round((end - start) / self.heartbeat) - 1)
-        alert = self.open.pop(sid, None) or Alert("gap", self.utility, sid, start, None, 0, "")
+        alert = self.open.get(sid)
+        if alert is not None and alert.start == start:   # the open one ends here
+            del self.open[sid]
+        else:
+            alert = Alert("gap", self.utility, sid, start, None, 0, "")
         alert.end, alert.value = end, float(missing)
         alert.detail = (f"no reading for {end - start:.0f} s ({missing} missed at one per "
                         f"{self.heartbeat:g} s)")

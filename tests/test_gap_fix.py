@@ -1,0 +1,109 @@
+"""A replay correction closes the gaps late readings fill (issue 12): live workers saw
+stretches of readings arrive after their windows were final, so they closed gaps that
+were not there; the archive holds every reading, and `replay correct` over the range
+leaves Redis holding exactly the gaps of all the readings (a brute force), wholly
+filled gaps removed and partly filled ones split. A second run changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from auth_kappa import Engine
+from auth_kappa.archive.embedded import EmbeddedArchive
+from auth_kappa.archive.local_store import LocalStore
+from auth_kappa.config import Config
+from auth_kappa.runtime.live import LiveRuntime
+from auth_kappa.state.redis_store import RedisWindowStore
+from auth_kappa.topology.decode import Message
+from auth_kappa.topology.processor import Topology
+from replay.correct import correct
+from replay.plan import make_plan
+from tests.test_insights import T0, _fleet, _gaps
+
+pytestmark = pytest.mark.stack
+HOURS = 4
+
+
+@pytest.fixture
+def gap_config(stack, unique):
+    c = Config.load(env={"AUTH_REDIS_URL": stack.redis_url, "AUTH_NAMESPACE": f"gf{unique}",
+                         "AUTH_GROUP": f"gf{unique}", "AUTH_WINDOWS": "1m,1h"})
+    yield c
+    RedisWindowStore.from_config(c).drop_namespace()
+
+
+def _delayed(df: pd.DataFrame, seed: int) -> np.ndarray:
+    """Readings of every other meter sent after everything else, so their windows are long
+    final when they arrive: the 15 minutes before its first real gap if it has one in the
+    first 2.5 hours (live then sees that gap longer than it is), else 10-40 minutes in the
+    first two hours (live sees a gap that is not there)."""
+    rng = np.random.default_rng(seed)
+    late = np.zeros(len(df), bool)
+    real = _gaps(df)
+    for sid in df["service_id"].unique()[::2]:
+        starts = sorted(g[1] for g in real if g[0] == sid and g[1] < T0 + 9000)
+        if starts:
+            lo, hi = starts[0] - 900, starts[0] + 1
+        else:
+            lo = T0 + rng.integers(600, 2 * 3600 - 2400)
+            hi = lo + rng.integers(600, 2400)
+        late |= ((df["service_id"] == sid) & (df["end_ts"] >= lo) &
+                 (df["end_ts"] < hi)).to_numpy()
+    return late
+
+
+def _closed(gaps: set[tuple], high: float, grace: float) -> set[tuple]:
+    """Closed gaps final in the live namespace (what a correction reconciles)."""
+    return {g for g in gaps if g[2] is not None and g[2] + grace <= high}
+
+
+def _held(config: Config) -> set[tuple]:
+    df = Engine.connect(config).alerts(kind="gap")
+    return {(r.service_id, r.start.timestamp(), r.end.timestamp())
+            for r in df.itertuples() if not pd.isna(r.end)}
+
+
+def _correct(config: Config, root) -> dict:
+    store = LocalStore(root)
+    plan = asyncio.run(make_plan(store, T0, T0 + HOURS * 3600 + 3600, ("water",),
+                                 {"water": "water"}))
+    report = correct(config, store, plan, RedisWindowStore.from_config(config))
+    return vars(report.gaps)
+
+
+def test_a_correction_closes_the_gaps_late_readings_fill(gap_config, tmp_path):
+    config = gap_config
+    df = _fleet(meters=8, hours=HOURS, seed=12, utility="water")
+    late = _delayed(df, seed=3)
+    order = np.r_[np.flatnonzero(~late), np.flatnonzero(late)]   # arrival order
+    lines = (df["service_id"] + ",x,household," + df["start_ts"].astype(str) + ",CA," +
+             df["consumption"].astype(str) + "," + df["end_ts"].astype(str)).str.encode("ascii")
+    msgs = [Message(lines.iloc[i], 0, k) for k, i in enumerate(order.tolist())]
+    archive = EmbeddedArchive(tmp_path / "archive")
+    archive.add("water", msgs)
+    archive.flush()
+    rt = LiveRuntime(Topology.from_config(config, live=False),
+                     RedisWindowStore.from_config(config), emit=lambda *a: None,
+                     commit_interval=3600)
+    rt.place({"water": 1})
+    rt.assign([("water", 0)])
+    for lo in range(0, len(msgs), 5000):
+        rt.process("water", msgs[lo:lo + 5000])
+        rt.checkpoint()
+    assert rt.topology.tables   # the delayed readings were routed late, not counted
+    high = float(df["end_ts"].max())
+    seen = _closed(_gaps(df[~late]), high, config.grace)
+    truth = _closed(_gaps(df), high, config.grace)
+    assert _held(config) == seen
+    assert len(seen - truth) >= 3, "the delays must make gaps that are not there"
+    assert truth - seen, "and some real gaps must be split by late readings"
+
+    fix = _correct(config, tmp_path / "archive")
+    assert _held(config) == truth
+    assert fix["removed"] == len(seen - truth) and fix["added"] == len(truth - seen)
+    again = _correct(config, tmp_path / "archive")
+    assert again["removed"] == again["added"] == 0 and _held(config) == truth
