@@ -133,7 +133,7 @@ class EmbeddedSource:
         return {s: self._registry.get(s) for s in sids}
 
     async def days(self, service_id: str) -> dict[str, list[bytes]]:
-        return {u: [d.encode().encode() for d in led.days_of(service_id)]
+        return {u: [d.encode() for d in led.days_of(service_id)]
                 for u, led in self._ledgers.items()}
 
     async def sketches(self, utility: str, date: str) -> dict[str, list[bytes]]:

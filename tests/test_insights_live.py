@@ -5,6 +5,7 @@ brute force over the readings, as in the embedded engine."""
 from __future__ import annotations
 
 import json
+import uuid
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.topology.decode import Message
 from auth_kappa.topology.partitioner import partitions_of
 from auth_kappa.topology.processor import Topology
-from tests.test_insights import _daily, _fleet, _gaps, _leaks, _spikes
+from tests.test_insights import T0, _daily, _fleet, _gaps, _leaks, _spikes
 
 pytestmark = pytest.mark.stack
 PARTS = 2
@@ -122,3 +123,41 @@ def test_spikes_after_a_restart_use_the_history_redis_holds(case_config):
     assert {(s, float(h)) for s, h in injected} <= want
     got = Engine.connect(config).alerts(kind="spike")
     assert {(r.service_id, r.start.timestamp()) for r in got.itertuples()} == want
+
+
+def test_a_meter_silent_across_a_restart_still_opens_its_gap_and_keeps_its_day(case_config):
+    """A meter's last reading is not written each checkpoint: a new owner reads it back
+    from the finest windows Redis holds. A meter that stops just before a restart and
+    stays silent: the new runtime opens its gap at its last reading, and its open day
+    (written each checkpoint) keeps every minute it sent."""
+    config = case_config
+    ends = T0 + 5 + 5 * np.arange(90 * 12)            # 90 minutes at 5 s
+    quiet_from = T0 + 30 * 60 + 7 * 60                  # 7 minutes into a quarter
+    ids = [str(uuid.UUID(int=31_000 + i, version=4)) for i in range(8)]
+    home = partitions_of([s.encode() for s in ids], PARTS)
+    talk, quiet = [s for s, p in zip(ids, home.tolist(), strict=True) if p == home[0]][:2]
+    df = pd.concat([pd.DataFrame({"service_id": talk, "end_ts": ends}),
+                    pd.DataFrame({"service_id": quiet, "end_ts": ends[ends < quiet_from]})])
+    df = df.sort_values("end_ts", kind="stable").reset_index(drop=True)
+    df["consumption"], df["start_ts"] = 0.125, df["end_ts"] - 5
+    msgs = _messages(df)
+    restart_at = quiet_from + 3 * 60                    # its windows final, checkpointed
+    sent: list = []
+    rt = _runtime(config, sent)
+    rt.assign([("water", p) for p in msgs])
+    for minute in range(T0, restart_at, 60):      # a checkpoint a minute, as live
+        for m in msgs.values():
+            rt.process("water", [x for x in m if minute <= int(x.value.rsplit(b",", 1)[1])
+                                 < min(minute + 60, restart_at)])
+        rt.checkpoint()
+    rt = _runtime(config, sent)                         # a new owner
+    seek = rt.assign([("water", p) for p in msgs])
+    for p, m in msgs.items():
+        rt.process("water", m[seek.get(("water", p), 0):])
+    rt.checkpoint()
+    last = float(df.loc[df["service_id"] == quiet, "end_ts"].max())
+    gaps = Engine.connect(config).alerts(kind="gap", service_id=quiet)
+    assert [(r.start.timestamp(), r.end) for r in gaps.itertuples()] == [(last, pd.NaT)]
+    day = Engine.connect(config).days(quiet)
+    got = day.loc[day["utility"] == "water", "total"].sum()
+    assert got == pytest.approx(0.125 * (df["service_id"] == quiet).sum(), rel=1e-12)

@@ -13,6 +13,7 @@ gaps) and writes a day once it is over, and the embedded engine keeps every day.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from datetime import date as Date
 from datetime import timedelta
@@ -28,6 +29,8 @@ from auth_kappa.topology.schema import METER_TYPES, STATES
 from auth_kappa.topology.window_table import Rows
 
 QUARTER = 900
+HEAD = struct.Struct("<bbddqqdq")   # state, type, total, peak, its quarter, open quarter,
+# its use so far, newest window start (a Day record after its 10-byte date)
 ZONE_BY_CODE = np.array([*(zone_of(s) for s in STATES), "UTC"], object)  # code -1: last
 DAYS_KEPT = 62       # a meter's past days in Redis: this month's bill and the last one's
 SKETCH_DAYS = 3      # a live runtime's similar-homes sketches in memory: a day that ends
@@ -79,18 +82,19 @@ class Day:
         return (STATES[self.state] if self.state >= 0 else "",
                 METER_TYPES[self.mtype] if self.mtype >= 0 else "")
 
-    def encode(self) -> str:
-        nums = (self.total, self.peak, self.peak_q, self.open_q, self.open_sum, self.last)
-        return ",".join([self.date, str(self.state), str(self.mtype),
-                         *(f"{v:.17g}" for v in nums), ";".join(f"{v:.17g}" for v in self.tou)])
+    def encode(self) -> bytes:
+        """Binary (a checkpoint writes every changed meter's open day): the date, then
+        HEAD's fixed fields, then one float64 per tariff period."""
+        return self.date.encode() + HEAD.pack(
+            self.state, self.mtype, self.total, self.peak, self.peak_q, self.open_q,
+            self.open_sum, self.last) + struct.pack(f"<{len(self.tou)}d", *self.tou)
 
     @classmethod
-    def decode(cls, raw: bytes | str) -> Day:
-        text = raw.decode() if isinstance(raw, bytes) else raw
-        date, state, mtype, total, peak, peak_q, open_q, open_sum, last, tou = text.split(",")
-        return cls(date, int(state), int(mtype), float(total), float(peak), int(peak_q),
-                   int(open_q), float(open_sum), int(last),
-                   [float(v) for v in tou.split(";")] if tou else [])
+    def decode(cls, raw: bytes) -> Day:
+        state, mtype, total, peak, peak_q, open_q, open_sum, last = HEAD.unpack_from(raw, 10)
+        tou = raw[10 + HEAD.size:]
+        return cls(raw[:10].decode(), state, mtype, total, peak, peak_q, open_q, open_sum,
+                   last, list(struct.unpack(f"<{len(tou) // 8}d", tou)))
 
 
 @dataclass

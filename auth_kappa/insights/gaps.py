@@ -70,6 +70,20 @@ class GapDetector:
         self.dirty.update(mine)
         return out
 
+    def learn(self, final: Rows) -> None:
+        """Final finest windows a store still holds (a live worker's new partition): each
+        meter's last reading, without alerting (what they held was alerted on before)."""
+        if not len(final) or final.seen is None:
+            return
+        t, k0, k1, part, _ = reading_times(final)
+        order = np.lexsort((t, k1, k0))
+        t, k0, k1, part = t[order], k0[order], k1[order], part[order]
+        end = np.r_[(k0[1:] != k0[:-1]) | (k1[1:] != k1[:-1]), True]
+        for sid, ts, p in zip(uuid_text(k0[end], k1[end]).tolist(), t[end].tolist(),
+                              part[end].tolist(), strict=True):
+            if ts > self.last.get(sid, -np.inf):
+                self.last[sid], self.part[sid] = float(ts), int(p)
+
     def remember(self, sid: str, last: float, partition: int) -> None:
         self.last[sid], self.part[sid] = last, partition
 

@@ -46,12 +46,12 @@ class InsightRules:
 class Changes:
     """One partition's insight state changed since the last checkpoint: None deletes."""
 
-    last: dict[str, str | None] = field(default_factory=dict)     # gaps: last reading
+    last: dict[str, str | None] = field(default_factory=dict)     # gaps: last reading (s)
     runs: dict[str, str | None] = field(default_factory=dict)     # leaks: start,last,min
     alerts: dict[str, str | None] = field(default_factory=dict)   # open: kind:sid -> JSON
     closed: list[tuple[float, str]] = field(default_factory=list)  # (end, JSON) history
-    days: dict[str, str | None] = field(default_factory=dict)     # open day (bills.Day)
-    past_days: list[tuple[str, str, str]] = field(default_factory=list)  # sid, date, Day
+    days: dict[str, bytes | None] = field(default_factory=dict)   # open day (bills.Day)
+    past_days: list[tuple[str, str, bytes]] = field(default_factory=list)  # sid, date, Day
     sketches: dict[tuple[str, str], bytes] = field(default_factory=dict)  # (date,
     # "<state>:<type>") -> that partition's KLL sketch of the day's totals
 
@@ -64,6 +64,9 @@ class Insights:
     rules: InsightRules = field(default_factory=InsightRules)
     keep_all: bool = True
     alerts: list[Alert] = field(default_factory=list)
+    # a live runtime writes each meter's last reading only when the finest windows Redis
+    # keeps may not hold it (AUTH_GAP_AFTER beyond their retention); see learn_finest
+    persist_last: bool = False
 
     def __post_init__(self) -> None:
         self.reset()
@@ -117,8 +120,9 @@ class Insights:
         """What changed per partition since the last call (the next checkpoint's share)."""
         out: dict[int, Changes] = {}
         gaps = self.gaps[utility]
-        for sid in gaps.dirty:
-            out.setdefault(gaps.part[sid], Changes()).last[sid] = f"{gaps.last[sid]:.0f}"
+        if self.persist_last:
+            for sid in gaps.dirty:
+                out.setdefault(gaps.part[sid], Changes()).last[sid] = str(int(gaps.last[sid]))
         gaps.dirty = set()
         if utility == "water":
             for sid in self.leaks.dirty:
@@ -182,6 +186,11 @@ class Insights:
         spikes' baseline, without alerting on them again."""
         if utility in self.spikes:
             self.spikes[utility].observe(hourly, alert=False)
+
+    def learn_finest(self, utility: str, final: Rows) -> None:
+        """Final finest windows a store still holds: each meter's last reading, which is
+        not written every checkpoint (the store's windows hold it; see persist_last)."""
+        self.gaps[utility].learn(final)
 
     def forget(self, utility: str, partitions: set[int]) -> None:
         self.gaps[utility].forget(partitions)

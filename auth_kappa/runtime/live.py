@@ -28,7 +28,7 @@ from auth_kappa.runtime.checkpoint_writer import CheckpointWriter
 from auth_kappa.runtime.counters import Counters
 from auth_kappa.runtime.side_outputs import Emit, Outputs, emit_final, emit_rejected
 from auth_kappa.state.redis_store import RedisWindowStore
-from auth_kappa.topology.decode import Message
+from auth_kappa.topology.decode import Message, MessageBatch, next_offsets
 from auth_kappa.topology.processor import Slot, StepResult, Topology
 from auth_kappa.topology.watermark import NO_WATERMARK
 from auth_kappa.topology.window_table import Rows
@@ -69,6 +69,10 @@ class LiveRuntime:
     def __post_init__(self) -> None:
         self.topology.state_per_partition = True   # state deltas commit per partition
         self._writer = CheckpointWriter(self.store)
+        if self.insights is not None:   # can the finest windows Redis keeps say it?
+            finest = self.topology.finest
+            self.insights.persist_last = \
+                self.insights.rules.gap_after + 2 * finest.size > finest.keep("meter")
 
     def assign(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """Ownership (new, or again after a failure): forget memory, claim, and resume from
@@ -108,7 +112,7 @@ class LiveRuntime:
         if self.insights is not None:
             for topic, p in partitions:
                 self.insights.restore(topic, p, **self.store.insight_state(topic, p))
-                self._learn_hours(topic, p)
+                self._learn(topic, p)
         self._reopen(partitions)
         self.broken = None
         return seek
@@ -120,14 +124,21 @@ class LiveRuntime:
         if self.store.cluster:
             self.topology.placement.update(counts)
 
-    def _learn_hours(self, utility: str, partition: int) -> None:
-        """The spikes' baseline: the partition's final hourly windows Redis holds."""
-        hourly = next((s for s in self.topology.windows if s.size == HOUR), None)
+    def _learn(self, utility: str, partition: int) -> None:
+        """What insights take from the partition's final windows Redis holds: the spikes'
+        baseline (hourly) and each meter's last reading (finest)."""
         high = self.topology.watermarks[utility].high(partition)
-        if utility in self.insights.spikes and hourly is not None and high > NO_WATERMARK:
+        if high <= NO_WATERMARK:
+            return
+        hourly = next((s for s in self.topology.windows if s.size == HOUR), None)
+        if utility in self.insights.spikes and hourly is not None:
             cut = self.topology.final_cut(hourly, high)
             self.insights.learn(utility, self.store.partition_windows(utility, HOUR,
                                                                       partition, cut))
+        finest = self.topology.finest
+        cut = self.topology.final_cut(finest, high)
+        self.insights.learn_finest(utility, self.store.partition_windows(
+            utility, finest.size, partition, cut))
 
     def start_at(self, utility: str, partition: int, offset: int) -> None:
         """Where a partition with no committed offset starts (its log start): known, the
@@ -187,13 +198,13 @@ class LiveRuntime:
     def next_offset(self, utility: str, partition: int) -> int | None:
         return self._next.get(f"{utility}:{partition}")
 
-    def process(self, topic: str, messages: list[Message]) -> StepResult:
+    def process(self, topic: str, messages: list[Message] | MessageBatch) -> StepResult:
         """One batch. Raises the store's error when a checkpoint failed (see fail)."""
         self._check()
         result = self.topology.process(topic, messages)
-        for m in messages:
-            name = f"{topic}:{m.partition}"
-            self._next[name] = max(self._next.get(name, 0), m.offset + 1)
+        for partition, nxt in next_offsets(messages).items():
+            name = f"{topic}:{partition}"
+            self._next[name] = max(self._next.get(name, 0), nxt)
         self.counters.add(result)
         self._count(result)
         emit_rejected(self.emit, self.outputs, result)

@@ -574,7 +574,8 @@ class RedisWindowStore:
     def partition_windows(self, utility: str, size: int, partition: int,
                           before: float) -> Rows:
         """Every stored meter window of a partition's meters starting before `before`
-        (one pipelined HGETALL per meter): the history insights rebuild on assignment."""
+        (one pipelined HGETALL per meter; seen bits at the finest size): the history
+        insights rebuild on assignment."""
         k0, k1 = self.indexed_meters(utility, partition)
         sids = uuid_text(k0, k1).tolist()
         pipe = self.client.pipeline(transaction=False)
@@ -588,9 +589,11 @@ class RedisWindowStore:
                     starts.append(int(f))
                     raw.append(v)
         idx = np.array(keys, np.int64)
-        vals = codec.decode_values(raw, self.words(size))
+        words = self.words(size)
+        vals = codec.decode_values(raw, words)
         return Rows(k0[idx], k1[idx], np.array(starts, np.int64), vals["sum"].copy(),
-                    vals["count"].copy(), vals["min"].copy(), vals["max"].copy(), None,
+                    vals["count"].copy(), vals["min"].copy(), vals["max"].copy(),
+                    vals["seen"].copy() if words else None,
                     part=np.full(len(idx), partition, np.int32))
 
     # ---- reads
