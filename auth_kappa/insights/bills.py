@@ -114,6 +114,7 @@ class DailyLedger:
     similar: dict[int, SimilarHomes] = field(default_factory=dict)
     dirty_groups: set[tuple[int, tuple[str, str, str, str]]] = field(default_factory=set)
     newest: str = ""                                                # newest local date
+    _profile: dict[str, tuple[int, int]] = field(default_factory=dict)  # this batch's
 
     def observe(self, final: Rows) -> None:
         if not len(final):
@@ -131,24 +132,34 @@ class DailyLedger:
         period = self.tariff.period_of(self.utility, weekday, hour)
         period[period < 0] = len(self.tariff.periods.get(self.utility, ()))  # unpriced
         order = np.argsort(starts, kind="stable")
-        for sid, d, s, p, v, c, t, pa in zip(
-                sids[order].tolist(), date[order].tolist(), starts[order].tolist(),
-                period[order].tolist(), final.sum[order].tolist(), codes[order].tolist(),
-                types[order].tolist(), part[order].tolist(), strict=True):
-            day = self.open.get(sid)
+        sid_list = sids[order].tolist()
+        known = codes[order] >= 0
+        for sid, c, t in zip(np.array(sid_list, object)[known].tolist(),
+                             codes[order][known].tolist(), types[order][known].tolist(),
+                             strict=True):
+            self._profile[sid] = (c, t)
+        mine = part[order] >= 0   # before any day closes: its sketch is its partition's
+        self.part.update(zip(np.array(sid_list, object)[mine].tolist(),
+                             part[order][mine].tolist(), strict=True))
+        opened = self.open
+        for sid, d, s, p, v in zip(sid_list, date[order].tolist(), starts[order].tolist(),
+                                   period[order].tolist(), final.sum[order].tolist(),
+                                   strict=True):
+            day = opened.get(sid)
             if day is None or d > day.date:
                 if day is not None:
                     self._close(sid, day)   # a later local day began: that one is whole
-                day = self.open[sid] = Day(d)
+                day = opened[sid] = Day(d, *self._profile.get(sid, (-1, -1)))
                 self.newest = max(self.newest, d)
-            elif d < day.date:
-                continue                    # a window of a day already over: held again
-            if c >= 0:
-                day.state, day.mtype = c, t
-            if pa >= 0:
-                self.part[sid] = pa
+            elif d < day.date or s <= day.last:
+                continue                    # a window of a day already over, or held again
             day.add(s, p, v)
-            self.dirty.add(sid)
+        for sid, (c, t) in self._profile.items():
+            day = opened.get(sid)
+            if day is not None:
+                day.state, day.mtype = c, t
+        self._profile = {}
+        self.dirty.update(sid_list)
 
     def _zone(self, sid: str) -> str:
         day = self.open.get(sid)

@@ -54,11 +54,14 @@ class GapDetector:
         out: list[Alert] = []
         start = np.r_[True, group[1:] != group[:-1]]
         jump = np.diff(t) >= self.gap_after
-        for i in np.flatnonzero(start):                         # since the last batch
-            before, sid = prev[group[i]], sids[group[i]]
-            if np.isfinite(before) and t[i] - before >= self.gap_after:
-                out.append(self._closed(sid, float(before), float(t[i]),
-                                        self.value.get(sid, np.nan), float(val[i])))
+        heads_t = np.flatnonzero(start)                         # since the last batch
+        before = prev[group[heads_t]]
+        with np.errstate(invalid="ignore"):
+            since = heads_t[np.isfinite(before) & (t[heads_t] - before >= self.gap_after)]
+        for i in since.tolist():
+            sid = sids[group[i]]
+            out.append(self._closed(sid, float(prev[group[i]]), float(t[i]),
+                                    self.value.get(sid, np.nan), float(val[i])))
         for i in np.flatnonzero(~start[1:] & jump):            # inside this batch
             out.append(self._closed(sids[group[i]], float(t[i]), float(t[i + 1]),
                                     float(val[i]), float(val[i + 1])))
