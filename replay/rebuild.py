@@ -20,6 +20,7 @@ import numpy as np
 
 from auth_kappa.config import Config
 from auth_kappa.errors import UserError
+from auth_kappa.insights.stage import InsightRules, Insights
 from auth_kappa.state.absolute import index_meters, load_meter_windows
 from auth_kappa.state.clients import Client, sync_client
 from auth_kappa.state.layout import followed
@@ -28,11 +29,12 @@ from auth_kappa.topology.processor import Slot, Topology
 from auth_kappa.topology.window_table import Rows
 from replay import placement
 from replay.catchup import CatchUp, Say, catch_up_and_switch, live_partitions
-from replay.feed import FeedStats, feed, take
+from replay.feed import FeedStats, OnFinal, feed, take
 from replay.plan import Plan
 from replay.progress import ProgressBar
 
 FLUSH_ROWS = 200_000
+INSIGHT_ROWS = 2_000_000   # final windows between writes of the rebuild's insight state
 
 
 @dataclass
@@ -147,8 +149,10 @@ def build(config: Config, objects, plan: Plan, new: RedisWindowStore,
     out = _FinalWriter(config, new, archive_end(plan))
     topo = Topology.from_config(config, live=False)   # feed assigns partitions as they come
     placement.prepare(topo, new, new.partition_counts() if new.cluster else {})
+    insights = _InsightWriter(config, topo, new) if config.insights else None
     try:
-        stats = feed(objects, plan, topo, out.on_final, bar, finish=False)
+        stats = feed(objects, plan, topo, insights.wrap(out.on_final) if insights else
+                     out.on_final, bar, finish=False)
         out.flush(force=True)
         out.wait()
     finally:
@@ -156,7 +160,49 @@ def build(config: Config, objects, plan: Plan, new: RedisWindowStore,
     open_rows = {slot: out.keep(slot, table.take(np.ones(len(table), bool), remove=True))
                  for slot, table in topo.tables.items()}
     offsets, highs = positions(config, plan, stats)
-    return out.written + placement.checkpoint(new, open_rows, offsets, highs), stats
+    written = out.written + placement.checkpoint(new, open_rows, offsets, highs)
+    if insights is not None:
+        insights.flush(highs)
+    if not new.cluster:   # readers find per-partition keys (insights) by the stored count;
+        known = new.partition_counts(refresh=True)   # workers store Kafka's as they start
+        seen = {u: max(wm.partitions()) + 1 for u, wm in topo.watermarks.items()
+                if wm.partitions() and u not in known}
+        new.set_partitions(seen)
+    return written, stats
+
+
+class _InsightWriter:
+    """Alerts, open days, past days and similar-homes sketches from the same final
+    windows, written to the new namespace per source partition as a worker's checkpoints
+    would (every INSIGHT_ROWS final windows, and at the end), so the catch-up and then the
+    workers carry on from them after the switch."""
+
+    def __init__(self, config: Config, topo: Topology, new: RedisWindowStore) -> None:
+        self.topo, self.new = topo, new
+        self.insights = Insights(InsightRules.from_config(config), keep_all=False)
+        self.rows = 0
+
+    def wrap(self, on_final: OnFinal) -> OnFinal:
+        def both(final: dict[Slot, Rows]) -> None:
+            on_final(final)
+            for utility in {slot[0] for slot in final}:
+                self.insights.observe(self.topo, utility, final)
+            self.rows += sum(len(r) for r in final.values())
+            if self.rows >= INSIGHT_ROWS:
+                self.flush()
+        return both
+
+    def flush(self, highs: dict[str, int] | None = None) -> None:
+        """Each partition's changes in a call of its own (on a cluster, in its slot; the
+        partition's clock goes along, as in every checkpoint: `highs`, the final ones,
+        else the feed's so far)."""
+        self.rows = 0
+        for utility, wm in self.topo.watermarks.items():
+            for p, changes in self.insights.changes(utility).items():
+                name = f"{utility}:{p}"
+                high = highs[name] if highs and name in highs else wm.high(p)
+                self.new.checkpoint({}, {}, {name: high},
+                                    extra=self.new.insight_commands(utility, p, changes))
 
 
 def rebuild(config: Config, objects, plan: Plan, say: Say, bar: ProgressBar | None = None,

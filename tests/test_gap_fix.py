@@ -22,6 +22,7 @@ from auth_kappa.topology.decode import Message
 from auth_kappa.topology.processor import Topology
 from replay.correct import correct
 from replay.plan import make_plan
+from replay.rebuild import build
 from tests.test_insights import T0, _fleet, _gaps
 
 pytestmark = pytest.mark.stack
@@ -107,3 +108,30 @@ def test_a_correction_closes_the_gaps_late_readings_fill(gap_config, tmp_path):
     assert fix["removed"] == len(seen - truth) and fix["added"] == len(truth - seen)
     again = _correct(config, tmp_path / "archive")
     assert again["removed"] == again["added"] == 0 and _held(config) == truth
+
+
+def test_a_rebuild_carries_alerts_and_days_into_the_new_namespace(gap_config, tmp_path):
+    """The rebuild's archive part writes the insight state a worker would have left (so
+    after the switch the workers carry on from it): its gaps and its meters' days equal
+    the brute force over what is final at the archive's end."""
+    config = gap_config
+    df = _fleet(meters=6, hours=HOURS, seed=13, utility="water")
+    lines = (df["service_id"] + ",x,household," + df["start_ts"].astype(str) + ",CA," +
+             df["consumption"].astype(str) + "," + df["end_ts"].astype(str)).str.encode("ascii")
+    archive = EmbeddedArchive(tmp_path / "archive")
+    archive.add("water", [Message(v, 0, k) for k, v in enumerate(lines.tolist())])
+    archive.flush()
+    store = LocalStore(tmp_path / "archive")
+    plan = asyncio.run(make_plan(store, T0, None, ("water",), {"water": "water"}))
+    build(config, store, plan, RedisWindowStore.from_config(config))
+    high = float(df["end_ts"].max())
+    final = df["end_ts"] // 60 * 60 + 60 + config.grace <= high   # windows final at the end
+    want = {g for g in _gaps(df) if g[2] is not None and
+            g[2] // 60 * 60 + 60 + config.grace <= high}
+    assert len(want) >= 4
+    assert _held(config) == want
+    engine = Engine.connect(config)
+    for sid, g in df[final].groupby("service_id"):
+        days = engine.days(sid)
+        assert days.loc[days["utility"] == "water", "total"].sum() == pytest.approx(
+            g["consumption"].sum(), rel=1e-9)
