@@ -23,21 +23,11 @@ from auth_kappa.topology.processor import Topology
 from tests.support.browser import start_server
 from tests.support.dashboard import SECRET_ENV
 from tests.test_bills import STATES, T0, _local
+from tests.test_insights_live import case_config  # noqa: F401,F811 - one Redis and a cluster
 
 pytestmark = pytest.mark.stack
 PARTS = 2
 TOKEN = "bills-operator-token-0123456789"
-
-
-@pytest.fixture(params=["redis", "cluster"])
-def case_config(request, stack, unique) -> Config:
-    env = {"AUTH_REDIS_URL": stack.redis_url, "AUTH_NAMESPACE": f"bill{unique}",
-           "AUTH_GROUP": f"bill{unique}", "AUTH_WINDOWS": "1m,1h"}
-    if request.param == "cluster":
-        env.update(request.getfixturevalue("redis_cluster").env)
-    c = Config.load(env=env)
-    yield c
-    RedisWindowStore.from_config(c).drop_namespace()
 
 
 def _fleet(days: float = 2.5) -> pd.DataFrame:
@@ -90,7 +80,7 @@ def _run_live(config: Config, msgs: dict[int, list[Message]]) -> None:
 
 
 def test_days_bills_and_similar_homes_survive_restarts_and_equal_the_brute_force(
-        case_config, request, tmp_path):
+        case_config, request, tmp_path):  # noqa: F811 - the imported fixture
     df = _fleet()
     _run_live(case_config, _messages(df))
     live = Engine.connect(case_config)
