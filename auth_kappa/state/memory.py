@@ -222,12 +222,17 @@ class MemoryWindowStore:
             items = [(STATES[code], ws, v[:4]) for (code, ws), v in
                      self._states.get((utility, size), {}).items()
                      if key is None or STATES[code] == key]
-        else:
-            if key is None:
-                raise ValueError("meter-level reads need a service_id (key=...)")
-            k, _ = uuid_keys(np.array([key], "S36"))
-            held = self._meters.get((utility, size), {}).get((int(k[0, 0]), int(k[0, 1])), {})
-            items = [(key, ws, v[:4]) for ws, v in held.items()]
+        else:   # key=None: every meter (in memory that costs no scan, unlike Redis)
+            meters = self._meters.get((utility, size), {})
+            if key is not None:
+                k, _ = uuid_keys(np.array([key], "S36"))
+                mine = (int(k[0, 0]), int(k[0, 1]))
+                meters = {mine: meters[mine]} if mine in meters else {}
+            names = dict(zip(meters, uuid_text(np.array([m[0] for m in meters], np.uint64),
+                                               np.array([m[1] for m in meters], np.uint64)),
+                             strict=True))
+            items = [(names[m], ws, v[:4]) for m, held in meters.items()
+                     for ws, v in held.items()]
         starts = np.array([ws for _, ws, _ in items], np.int64)
         df = pd.DataFrame({"utility": utility, "key": [k for k, _, _ in items],
                            "window_start": starts, "window_end": starts + size,
