@@ -55,9 +55,29 @@ def test_frontier_allows_only_the_newest_windows_to_be_open() -> None:
     want = truth.expected_windows(5, 185.0)
     newest = {u: df["start"].max() for u, df in want.items()}
     closed = {u: df[df["start"] < newest[u]].copy() for u, df in want.items()}
-    assert truth.compare(closed, want, frontier=True)[0] == "ok"
+    assert truth.compare(closed, want, frontier="utility")[0] == "ok"
     assert truth.compare(closed, want)[0].startswith("WRONG")
     # a hole below the newest emitted window is an error even with a frontier
     holed = {u: df.copy() for u, df in closed.items()}
     holed["water"] = holed["water"][holed["water"]["start"] != holed["water"]["start"].min()]
-    assert truth.compare(holed, want, frontier=True)[0].startswith("WRONG: water:")
+    assert truth.compare(holed, want, frontier="utility")[0].startswith("WRONG: water:")
+
+
+def test_meter_frontier_allows_each_meters_newest_windows_to_be_open() -> None:
+    want = truth.expected_windows(5, 185.0)
+    newest = {u: df.groupby("service_id")["start"].transform("max") for u, df in want.items()}
+    # one meter emitted only its first window, the others all but their last
+    first = {u: df["service_id"].iloc[0] for u, df in want.items()}
+    closed = {}
+    for u, df in want.items():
+        keep = df["start"] < newest[u]
+        mine = df["service_id"] == first[u]
+        keep &= ~mine | (df["start"] == df.loc[mine, "start"].min())
+        closed[u] = df[keep].copy()
+    assert truth.compare(closed, want, frontier="meter")[0] == "ok"
+    assert truth.compare(closed, want, frontier="utility")[0].startswith("WRONG")
+    # a window lost below a meter's newest emitted one is an error
+    holed = {u: df.copy() for u, df in closed.items()}
+    other = holed["gas"][holed["gas"]["service_id"] != first["gas"]]
+    holed["gas"] = holed["gas"].drop(other.index[0])
+    assert truth.compare(holed, want, frontier="meter")[0].startswith("WRONG: gas:")

@@ -38,22 +38,27 @@ def windows(readings: pd.DataFrame) -> pd.DataFrame:
 
 
 def compare(got: dict[str, pd.DataFrame], truth: dict[str, pd.DataFrame],
-            frontier: bool = False) -> tuple[str, int]:
+            frontier: str = "") -> tuple[str, int]:
     """("ok" or "WRONG: ...", readings in the peer's windows).
 
     Every window must match the brute force exactly (count, and sum to 1e-9 relative).
-    frontier=False: the peer must have emitted every window. frontier=True (an engine whose
-    watermark only moves with new data, so the newest windows stay open): per utility, it
-    must have emitted every window up to the newest one it emitted, and no other.
+    frontier="": the peer must have emitted every window. frontier="utility" (a watermark
+    per stream that moves only with new data, so the newest windows stay open): per
+    utility, every window up to the newest one emitted, and no other. frontier="meter"
+    (a clock per key): per meter, every window up to that meter's newest emitted one.
     """
     problems, covered = [], 0
     for u in UTILITIES:
         want = truth[u]
         have = got.get(u, pd.DataFrame(columns=[*KEY, "count", "sum"]))
         covered += int(have["count"].sum())
-        if frontier:
+        if frontier == "utility":
             newest = have["start"].max() if len(have) else -1
             want = want[want["start"] <= newest]
+        elif frontier == "meter":
+            newest = have.groupby("service_id")["start"].max()
+            limit = want["service_id"].map(newest).fillna(-1)
+            want = want[want["start"] <= limit]
         if have.duplicated(KEY).any():
             problems.append(f"{u}: {int(have.duplicated(KEY).sum())} windows emitted twice")
             continue
