@@ -14,10 +14,10 @@ from auth_kappa.runtime.live import LiveRuntime
 from auth_kappa.state.memory import MemoryWindowStore
 from auth_kappa.state.protocol import WindowStore
 from auth_kappa.state.redis_store import Fenced, RedisWindowStore, RolledBack
-from auth_kappa.topology.keys import uuid_keys
+from auth_kappa.topology.keys import uuid_keys, uuid_text
 from auth_kappa.topology.processor import Topology
 from auth_kappa.topology.schema import STATES
-from auth_kappa.topology.window_table import Rows
+from auth_kappa.topology.window_table import UNKNOWN, Rows, fingerprint
 from auth_kappa.topology.windows import WindowSpec
 from tests.support.partitioned import check, feed, messages, readings
 
@@ -134,6 +134,30 @@ def test_a_restarted_owner_reopens_and_ends_at_the_brute_force(make):
     feed(second, msgs, resent, 1.0)   # at-least-once: some messages come again
     second.checkpoint()
     check(store, df)
+
+
+def test_the_loader_gives_back_what_was_stored_and_no_newer(make):
+    """What a restart reloads: stored values, dedup bits and first values of windows up to
+    the clock; later windows (and unknown meters) start empty; state deltas never load."""
+    store = make()
+    rows = _meters([0, 1, 1], [T0, T0, T0 + 60], [1.25, 2.5, 4.0], 60, True)
+    rows.seen[:, 0] = np.uint64(1) << np.uint64(5)          # second 5 of each window
+    rows.first = np.full((3, 64), UNKNOWN, np.uint64)
+    rows.first[:, 5] = fingerprint(rows.sum)
+    store.checkpoint({("gas", "meter", 60): rows}, {"gas:0": 3}, {"gas:0": T0 + 65})
+    load = store.loader(("gas", "meter", 60), newer_than=T0)
+    pick = [0, 1, 1, 2]
+    got = load(KEYS[pick, 0], KEYS[pick, 1], np.array([T0, T0, T0 + 60, T0], np.int64))
+    assert got["sum"].tolist() == [1.25, 2.5, 0.0, 0.0]
+    assert got["count"].tolist() == [1, 1, 0, 0]
+    assert got["stored"].tolist() == [True, True, False, False]
+    assert got["seen"][:, 0].tolist() == [32, 32, 0, 0]
+    assert got["first"][:, 5].tolist() == [*fingerprint([1.25, 2.5]).tolist(),
+                                           int(UNKNOWN), int(UNKNOWN)]
+    assert (got["first"][:, :5] == UNKNOWN).all()
+    assert store.loader(("gas", "state", 60), newer_than=T0) is None
+    k0, k1 = store.indexed_meters("gas", 0)
+    assert uuid_text(k0, k1).tolist() == sorted(SIDS[:2])
 
 
 def test_retention_cut_per_key(make):
