@@ -58,6 +58,9 @@ class Config:
     session_timeout: float = 10.0     # how soon the group notices a dead worker
     batch_size: int = 10_000
     batch_wait: float = 0.2
+    # the live worker's Kafka client: "aiokafka", or "confluent" (librdkafka's consume(n),
+    # no Python object per record: runtime/confluent_consumer.py)
+    consumer: str = "aiokafka"
     stack_dir: str = ".stack"
     cache_dir: str = ".cache"
     pointer: str = POINTER            # Redis key naming the namespace readers follow
@@ -105,6 +108,7 @@ class Config:
         "AUTH_COMMIT_INTERVAL": ("commit_interval",
                                  lambda v: parse_duration(v, name="AUTH_COMMIT_INTERVAL")),
         "AUTH_BATCH_SIZE": ("batch_size", int),
+        "AUTH_CONSUMER": ("consumer", str),
         "AUTH_SESSION_TIMEOUT": ("session_timeout",
                                  lambda v: parse_duration(v, name="AUTH_SESSION_TIMEOUT")),
         "AUTH_STACK_DIR": ("stack_dir", str),
@@ -137,6 +141,8 @@ class Config:
                             f"choose one of {', '.join(protocols)}")
         if self.max_future < 0:
             raise UserError(f"max_future must be zero or positive, got {self.max_future}s")
+        if self.consumer not in ("aiokafka", "confluent"):
+            raise UserError(f"AUTH_CONSUMER {self.consumer!r}: choose aiokafka or confluent")
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:

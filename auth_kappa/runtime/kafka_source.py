@@ -1,4 +1,5 @@
-"""The hot path's Kafka edge: one aiokafka group consumer feeding the LiveRuntime in bulk.
+"""The hot path's Kafka edge: one group consumer feeding the LiveRuntime in bulk
+(aiokafka, or librdkafka's consume(n) with AUTH_CONSUMER=confluent: confluent_consumer).
 
 Faust's stream machinery costs several asyncio tasks per message (about 13k msg/s
 here); `getmany` hands over thousands of records per call (about 700k msg/s here).
@@ -14,16 +15,18 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import redis
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
 from auth_kappa.config import Config
 from auth_kappa.kafka_admin import group_consumer
+from auth_kappa.runtime.confluent_consumer import ConfluentConsumer, group_settings
 from auth_kappa.runtime.live import LiveRuntime
 from auth_kappa.runtime.switch import NamespaceFollower
 from auth_kappa.state.redis_store import Fenced, RolledBack
-from auth_kappa.topology.decode import Message
+from auth_kappa.topology.decode import MessageBatch
 
 log = logging.getLogger("auth_kappa.source")
 # what makes the runtime drop its memory and recover (redis_store raises Fenced and
@@ -60,7 +63,8 @@ class KafkaSource:
 
     async def run(self) -> None:
         c = self.config
-        self.consumer = group_consumer(c, self.group)
+        self.consumer = (ConfluentConsumer(group_settings(c, self.group))
+                         if c.consumer == "confluent" else group_consumer(c, self.group))
         self.runtime.topology.caught_up = self.caught_up
         self.runtime.auto_checkpoint = False      # commit() flushes side outputs first
         self.follower = NamespaceFollower(self.runtime.store, c.pointer,
@@ -99,15 +103,15 @@ class KafkaSource:
         if self._taking.locked():    # an assignment is running: its seek decides what is
             async with self._taking:  # ours (this batch may predate it)
                 pass
-        by_topic: dict[str, list[Message]] = {}
+        by_topic: dict[str, list[MessageBatch]] = {}
         for tp, records in batch.items():
             records = self._ours(tp, records)
-            if records:
-                by_topic.setdefault(tp.topic, []).extend(
-                    [Message(r.value, tp.partition, r.offset,
-                             r.timestamp / 1000 if r.timestamp and r.timestamp > 0 else None)
-                     for r in records])
-        for topic, messages in by_topic.items():
+            if len(records):
+                by_topic.setdefault(tp.topic, []).append(
+                    records if isinstance(records, MessageBatch)
+                    else _columns(tp.partition, records))
+        for topic, parts in by_topic.items():
+            messages = MessageBatch.concat(parts)
             self.runtime.process(self.config.utility_of(topic), messages)
             self.processed += len(messages)
         if due or not batch:
@@ -115,7 +119,7 @@ class KafkaSource:
             return None
         return batch
 
-    def _ours(self, tp: TopicPartition, records: list) -> list:
+    def _ours(self, tp: TopicPartition, records: list | MessageBatch) -> list | MessageBatch:
         """Only records of a partition the runtime holds, from its own position on. A fetch
         can return records from before an assignment's seek (from the log start, say):
         they are already counted, and their clock is behind ours."""
@@ -123,6 +127,10 @@ class KafkaSource:
         if not self.runtime.owns(utility, tp.partition):
             return []
         nxt = self.runtime.next_offset(utility, tp.partition)
+        if isinstance(records, MessageBatch):
+            if nxt is None or not len(records) or records.offset[0] >= nxt:
+                return records
+            return records.take(np.flatnonzero(records.offset >= nxt))
         if nxt is None or not records or records[0].offset >= nxt:
             return records
         return [r for r in records if r.offset >= nxt]
@@ -146,7 +154,7 @@ class KafkaSource:
         if isinstance(exc, Fenced):
             self._reassigned.clear()
             try:
-                await asyncio.wait_for(self._reassigned.wait(),
+                await asyncio.wait_for(self._until_reassigned(),
                                        2 * self.config.session_timeout)
             except TimeoutError:
                 log.warning("fenced, and no new assignment came: reclaiming %d partitions",
@@ -157,11 +165,26 @@ class KafkaSource:
                 await self._take(self._assigned)
             except FAULTS as again:
                 log.warning("recovery: store not ready (%s); retrying in %.1fs", again, delay)
-                await asyncio.sleep(delay)
+                await self._wait(delay)
                 delay = min(5.0, delay * 2)
                 continue
             log.info("recovered from %s: resumed from the committed checkpoint",
                      type(exc).__name__)
+
+    async def _until_reassigned(self) -> None:
+        if not isinstance(self.consumer, ConfluentConsumer):
+            await self._reassigned.wait()
+        while not self._reassigned.is_set():
+            await self._wait(0.1)
+
+    async def _wait(self, seconds: float) -> None:
+        """Wait without reading. librdkafka runs the group's rebalances inside consume()
+        (aiokafka in a task of its own), so that consumer is kept served meanwhile; our
+        partitions are paused, and anything it read is read again (ConfluentConsumer.idle)."""
+        if isinstance(self.consumer, ConfluentConsumer):
+            await self.consumer.idle(seconds)
+        else:
+            await asyncio.sleep(seconds)
 
     async def _follow(self) -> None:
         """A rebuild's freeze request or a moved pointer (see runtime/switch.py). The poll
@@ -261,6 +284,15 @@ class KafkaSource:
                 self.consumer.seek(tp, offset)
         for (utility, partition), offset in seek.items():
             self.consumer.seek(TopicPartition(self.config.prefixed(utility), partition), offset)
+
+
+def _columns(partition: int, records: list) -> MessageBatch:
+    """One partition's records as columns (no Message per record)."""
+    n = len(records)
+    ms = np.fromiter((r.timestamp or 0 for r in records), np.float64, n)
+    return MessageBatch([r.value for r in records], np.full(n, partition, np.int32),
+                        np.fromiter((r.offset for r in records), np.int64, n),
+                        np.where(ms > 0, ms / 1000, np.nan))
 
 
 class _Rebalance(ConsumerRebalanceListener):

@@ -55,6 +55,19 @@ class MessageBatch:
         return Message(self.values[i], int(self.partition[i]), int(self.offset[i]),
                        None if ts != ts else ts)
 
+    def take(self, index: np.ndarray) -> MessageBatch:
+        return MessageBatch([self.values[int(i)] for i in index], self.partition[index],
+                            self.offset[index], self.timestamp[index])
+
+    @classmethod
+    def concat(cls, batches: Sequence[MessageBatch]) -> MessageBatch:
+        if len(batches) == 1:
+            return batches[0]
+        return cls([v for b in batches for v in b.values],
+                   np.concatenate([b.partition for b in batches]),
+                   np.concatenate([b.offset for b in batches]),
+                   np.concatenate([b.timestamp for b in batches]))
+
     @classmethod
     def of(cls, messages: Sequence[Message]) -> MessageBatch:
         if isinstance(messages, MessageBatch):
