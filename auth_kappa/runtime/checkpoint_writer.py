@@ -10,11 +10,11 @@ from __future__ import annotations
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from auth_kappa.runtime.commits import Commit
-from auth_kappa.state.redis_store import RedisWindowStore
+from auth_kappa.state.protocol import WindowStore
 
 
 class CheckpointWriter:
-    def __init__(self, store: RedisWindowStore) -> None:
+    def __init__(self, store: WindowStore) -> None:
         self.store = store
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
         self._inflight: Future | None = None

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from auth_kappa.state.redis_store import RedisWindowStore
+from auth_kappa.state.protocol import WindowStore
 from auth_kappa.topology.processor import Slot
 from auth_kappa.topology.window_table import Rows
 
@@ -52,7 +52,7 @@ class Commit:
         for name, n in counts.items():
             self.stats[name] = self.stats.get(name, 0) + n
 
-    def apply(self, store: RedisWindowStore) -> int:
+    def apply(self, store: WindowStore) -> int:
         return store.checkpoint(self.dirty, self.offsets, self.highs, self.generations,
                                 stats=self.stats, expected=self.expected, marks=self.marks,
                                 extra=self.extra)
