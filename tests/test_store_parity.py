@@ -5,6 +5,8 @@ readings, the retention rule written out), never taken from the other store."""
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -77,7 +79,15 @@ def _table(df: pd.DataFrame) -> dict[tuple[str, int], tuple[float, int]]:
 
 
 def test_both_stores_keep_the_contract(make):
-    assert isinstance(make(), WindowStore)
+    """Every method of the protocol, with its parameters in the same order and defaults."""
+    store = make()
+    assert isinstance(store, WindowStore)
+    for name, member in vars(WindowStore).items():
+        if callable(member) and not name.startswith("_"):
+            want = list(inspect.signature(member).parameters.values())[1:]
+            have = list(inspect.signature(getattr(store, name)).parameters.values())
+            assert [(p.name, p.default) for p in have] == \
+                [(p.name, p.default) for p in want], name
 
 
 def test_checkpoint_then_read_back(make):
