@@ -43,7 +43,8 @@ def test_every_key_a_checkpoint_writes_is_named_by_the_layout(stack, unique):
             for sid in df["sid"].unique():
                 named |= {keys.meter(sid, "gas", size), keys.first_values(sid, "gas", size)}
         named |= {keys.meters("gas", p) for p in (0, 1)}
-        named |= {keys.insight(kind, "gas", p) for kind in ("last", "runs", "alerts", "history")
+        named |= {keys.insight(kind, "gas", p) for kind in ("last", "runs", "alerts", "history",
+                                                            "days")
                   for p in (0, 1)} | {keys.partitions}
         found = {k.decode() for k in store.client.scan_iter(match=keys.everything, count=500)}
         assert found <= named, f"keys no layout name gives: {sorted(found - named)[:5]}"
