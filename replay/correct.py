@@ -10,8 +10,8 @@ Which windows are written:
   their home);
 - and only where the value differs (count, min, max, or sum beyond 1e-9 relative):
   float sums in another order are not a correction.
-Closed gap alerts of the range are found again from the same final windows, and the ones
-late readings filled are replaced (replay/gap_fix.py).
+Closed gap and leak alerts of the range are found again from the same final windows, and
+the ones late readings changed are replaced (replay/gap_fix.py).
 The archive must cover what the stream has counted (archive progress >= live offsets for
 every partition), or a correction could remove readings the archiver has not uploaded
 yet; it refuses otherwise, unless forced.
@@ -71,7 +71,7 @@ class CorrectionReport:
     slots: dict[Slot, SlotReport] = field(default_factory=dict)
     per_state: dict[tuple[str, str], list] = field(default_factory=dict)  # -> [count, sum]
     feed: FeedStats | None = None
-    gaps: GapFix | None = None     # closed gaps the archive's readings filled (gap_fix.py)
+    gaps: GapFix | None = None     # closed gaps and leaks the archive's readings changed
     notes: list[str] = field(default_factory=list)
 
     @property

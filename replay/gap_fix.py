@@ -1,12 +1,14 @@
-"""A correction's gaps: late readings that reach the archive can fill a gap the live
-workers closed. The correction already sends the range's final windows through the one
-topology, so the same insights stage finds the range's gaps again, from every reading the
-archive holds; each closed gap held in Redis that lies wholly in the range and is final
-in the live namespace is then kept if found again, else removed, and a gap found only
-now (a filled gap split in two) is added.
+"""A correction's alerts: late readings that reach the archive can fill a gap the live
+workers closed, or the hour that broke a leak's run. The correction already sends the
+range's final windows through the one topology, so the same insights stage finds the
+range's gaps and leaks again, from every reading the archive holds; each closed one held
+in Redis that lies wholly in the range and is final in the live namespace is then kept
+if found again, else removed, and one found only now (a filled gap split in two, a leak
+whose run did not break) is added.
 
-Open gaps are the live workers' (they close them when the meter speaks again), and a gap
-that straddles an edge of the range is left alone, as a straddling window is.
+Open alerts are the live workers' (they close them), and an alert that straddles an edge
+of the range is left alone, as a straddling window is. Spikes are not recomputed: their
+baseline is the weeks before the range.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.topology.processor import Slot, Topology
 from auth_kappa.topology.window_table import Rows
 
-GapKey = tuple[str, str, int, int]    # utility, service_id, start, end (epoch seconds)
+GapKey = tuple[str, str, str, int, int]   # kind, utility, service_id, start, end (s)
+KINDS = ("gap", "leak")
 
 
 @dataclass
 class GapFix:
-    removed: int = 0    # closed gaps the archive's readings filled (wholly or in part)
-    added: int = 0      # what remains of them, as gaps of their own
+    removed: int = 0    # closed alerts the archive's readings changed (a gap filled...)
+    added: int = 0      # what they are now
     kept: int = 0
     found: dict[GapKey, tuple[int, Alert]] = field(default_factory=dict)  # -> partition
 
@@ -47,9 +50,10 @@ class GapRecompute:
         """Reconcile the held closed gaps of the range with the ones found again."""
         fix = GapFix()
         for alert in self.insights.alerts:
-            if alert.kind == "gap" and self._covered(alert, low):
-                part = self.insights.gaps[alert.utility].part.get(alert.service_id, 0)
-                fix.found[_key(alert)] = (part, alert)
+            if alert.kind in KINDS and self._covered(alert, low):
+                detector = self.insights.gaps[alert.utility] if alert.kind == "gap" \
+                    else self.insights.leaks
+                fix.found[_key(alert)] = (detector.part.get(alert.service_id, 0), alert)
         held = self._held(live, low)
         pipe = live.client.pipeline(transaction=False)
         for key, (history, raw) in held.items():
@@ -74,7 +78,7 @@ class GapRecompute:
 
     def _held(self, live: RedisWindowStore, low: dict[str, float]
               ) -> dict[GapKey, tuple[str, bytes]]:
-        """The closed gaps Redis holds in the range: key -> (its history key, its JSON)."""
+        """The closed alerts Redis holds in the range: key -> (history key, its JSON)."""
         keys = [live.keys.insight("history", u, p)
                 for u, n in sorted(live.partition_counts(refresh=True).items())
                 if u in self.insights.gaps and u in low for p in range(n)]
@@ -85,10 +89,11 @@ class GapRecompute:
         for key, members in zip(keys, pipe.execute() if keys else [], strict=True):
             for raw in members:
                 alert = Alert(**json.loads(raw))
-                if alert.kind == "gap" and self._covered(alert, low):
+                if alert.kind in KINDS and self._covered(alert, low):
                     out[_key(alert)] = (key, raw)
         return out
 
 
 def _key(alert: Alert) -> GapKey:
-    return (alert.utility, alert.service_id, round(alert.start), round(alert.end or 0))
+    return (alert.kind, alert.utility, alert.service_id, round(alert.start),
+            round(alert.end or 0))

@@ -45,8 +45,9 @@ def correction_text(r: CorrectionReport, seconds: float) -> str:
         lines.append("  no state totals changed")
     if r.gaps is not None:
         g = r.gaps
-        lines.append(f"  gaps: {g.removed:,} filled by readings the archive holds (removed), "
-                     f"{g.added:,} added (what remains of them), {g.kept:,} unchanged")
+        lines.append(f"  alerts (gaps, leaks): {g.removed:,} changed by readings the archive "
+                     f"holds (removed), {g.added:,} added (what they are now), "
+                     f"{g.kept:,} unchanged")
     lines += [f"  note: {n}" for n in r.notes]
     return "\n".join(lines)
 

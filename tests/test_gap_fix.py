@@ -23,7 +23,7 @@ from auth_kappa.topology.processor import Topology
 from replay.correct import correct
 from replay.plan import make_plan
 from replay.rebuild import build
-from tests.test_insights import T0, _fleet, _gaps
+from tests.test_insights import T0, _fleet, _gaps, _leaks
 
 pytestmark = pytest.mark.stack
 HOURS = 4
@@ -62,29 +62,28 @@ def _closed(gaps: set[tuple], high: float, grace: float) -> set[tuple]:
     return {g for g in gaps if g[2] is not None and g[2] + grace <= high}
 
 
-def _held(config: Config) -> set[tuple]:
-    df = Engine.connect(config).alerts(kind="gap")
+def _held(config: Config, kind: str = "gap") -> set[tuple]:
+    df = Engine.connect(config).alerts(kind=kind)
     return {(r.service_id, r.start.timestamp(), r.end.timestamp())
             for r in df.itertuples() if not pd.isna(r.end)}
 
 
-def _correct(config: Config, root) -> dict:
+def _correct(config: Config, root, hours: int = HOURS) -> dict:
     store = LocalStore(root)
-    plan = asyncio.run(make_plan(store, T0, T0 + HOURS * 3600 + 3600, ("water",),
+    plan = asyncio.run(make_plan(store, T0, T0 + hours * 3600 + 3600, ("water",),
                                  {"water": "water"}))
     report = correct(config, store, plan, RedisWindowStore.from_config(config))
     return vars(report.gaps)
 
 
-def test_a_correction_closes_the_gaps_late_readings_fill(gap_config, tmp_path):
-    config = gap_config
-    df = _fleet(meters=8, hours=HOURS, seed=12, utility="water")
-    late = _delayed(df, seed=3)
-    order = np.r_[np.flatnonzero(~late), np.flatnonzero(late)]   # arrival order
+def _live(config: Config, df: pd.DataFrame, late: np.ndarray, root) -> None:
+    """The readings into the archive and through a live runtime, in arrival order: the
+    delayed ones last, so they are routed late."""
+    order = np.r_[np.flatnonzero(~late), np.flatnonzero(late)]
     lines = (df["service_id"] + ",x,household," + df["start_ts"].astype(str) + ",CA," +
              df["consumption"].astype(str) + "," + df["end_ts"].astype(str)).str.encode("ascii")
     msgs = [Message(lines.iloc[i], 0, k) for k, i in enumerate(order.tolist())]
-    archive = EmbeddedArchive(tmp_path / "archive")
+    archive = EmbeddedArchive(root)
     archive.add("water", msgs)
     archive.flush()
     rt = LiveRuntime(Topology.from_config(config, live=False),
@@ -95,7 +94,14 @@ def test_a_correction_closes_the_gaps_late_readings_fill(gap_config, tmp_path):
     for lo in range(0, len(msgs), 5000):
         rt.process("water", msgs[lo:lo + 5000])
         rt.checkpoint()
-    assert rt.topology.tables   # the delayed readings were routed late, not counted
+    assert rt.counters.late == int(late.sum()), "every delayed reading was routed late"
+
+
+def test_a_correction_closes_the_gaps_late_readings_fill(gap_config, tmp_path):
+    config = gap_config
+    df = _fleet(meters=8, hours=HOURS, seed=12, utility="water")
+    late = _delayed(df, seed=3)
+    _live(config, df, late, tmp_path / "archive")
     high = float(df["end_ts"].max())
     seen = _closed(_gaps(df[~late]), high, config.grace)
     truth = _closed(_gaps(df), high, config.grace)
@@ -108,6 +114,30 @@ def test_a_correction_closes_the_gaps_late_readings_fill(gap_config, tmp_path):
     assert fix["removed"] == len(seen - truth) and fix["added"] == len(truth - seen)
     again = _correct(config, tmp_path / "archive")
     assert again["removed"] == again["added"] == 0 and _held(config) == truth
+
+
+def test_a_correction_mends_a_leak_run_a_late_hour_broke(gap_config, tmp_path):
+    """A leaking meter's hour that arrived late left live an hour without readings, which
+    ends a run: live closed the leak there. The correction finds the run unbroken."""
+    config = gap_config
+    hours = 52
+    df = _fleet(meters=3, hours=hours, seed=21, utility="water")
+    leaks = _leaks(df)
+    end = T0 + hours * 3600
+    sid, start, _ = min(g for g in leaks if (g[2] is None or g[2] >= end) and
+                        g[1] + 26 * 3600 < end - 3600)   # leaking to the end
+    broken = start + 25 * 3600
+    late = ((df["service_id"] == sid) & (df["end_ts"] >= broken) &
+            (df["end_ts"] < broken + 3600)).to_numpy()
+    _live(config, df, late, tmp_path / "archive")
+    high = float(df["end_ts"].max())
+    seen = _closed(_leaks(df[~late]), high, config.grace)
+    truth = _closed(leaks, high, config.grace)
+    assert _held(config, "leak") == seen and (sid, start, broken) in seen
+    fix = _correct(config, tmp_path / "archive", hours)
+    assert _held(config, "leak") == truth and (sid, start, broken) not in truth
+    assert _held(config) == _closed(_gaps(df), high, config.grace)   # its gap too
+    assert fix["removed"] >= 2   # the leak and the hour's gap
 
 
 def test_a_rebuild_carries_alerts_and_days_into_the_new_namespace(gap_config, tmp_path):
