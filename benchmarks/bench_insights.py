@@ -27,7 +27,9 @@ how many false ones, and what do they cost a live worker.
    one service_id, all its utilities, for one day).
 5. Live cost: an in-process LiveRuntime over the stack's Redis, fed the same realistic
    readings as CSV lines, insights on and off interleaved; process CPU time and wall
-   time per run, median ratio on/off.
+   time per run, median ratio on/off; and the CPU inside the insight calls of each
+   on-run against the rest of it (a lower bound of the cost, much less noisy on shared
+   cores). The goal (+15 %) must hold for both medians.
 
   .venv/bin/python benchmarks/bench_insights.py                 # ~17 min, 2 shared cores
   .venv/bin/python benchmarks/bench_insights.py --days 4 --live-runs 2   # quick; spikes
@@ -335,7 +337,11 @@ def report(args: argparse.Namespace, dirty: Run, clean: Run, q: dict, fq: dict,
     total = live[0][0] if live else 0
     cost = statistics.median(cpu) - 1 if cpu else math.nan
     inside = [on[2] / (on[0] - on[2]) for _, _, on in live]
-    ok &= not cost > 0.15
+    # the inside share is a lower bound of the cost (the rest of an on-run is the off-run's
+    # work), so a goal met by a lucky on/off median but not by it is not met
+    inside_med = statistics.median(inside) if inside else math.nan
+    cost_ok = not cost > 0.15 and not inside_med > 0.15
+    ok &= cost_ok
     body = f"""## Insights: quality and cost (`make bench-insights`)
 
 `.venv/bin/python benchmarks/bench_insights.py --meters {args.meters} --days {args.days:g} \
@@ -387,13 +393,12 @@ without Kafka: process + checkpoint of {total:,} realistic CSV readings, {args.l
 meters x {args.live_minutes} min at 5 s, 3 utilities x 2 partitions, windows 1m,1h; \
 insights off and on interleaved, {len(live)} pairs): CPU on/off \
 {", ".join(f"{c:.3f}" for c in cpu)} (median +{cost * 100:.1f} %), wall on/off \
-{", ".join(f"{w:.3f}" for w in wall)}; goal at most +15 %: \
-{"pass" if not cost > 0.15 else "**fail**"}. CPU inside the insight calls themselves \
+{", ".join(f"{w:.3f}" for w in wall)}. CPU inside the insight calls themselves \
 (Insights.observe and .changes, RedisWindowStore.insight_commands, timed in the on-runs) \
 against the rest of the on-run: {", ".join(f"{x * 100:.1f}" for x in inside)} % (median \
-{statistics.median(inside) * 100 if inside else math.nan:.1f} %): far less noisy than the \
-on/off ratio on a shared machine, and missing only what the bigger checkpoints cost \
-elsewhere. bench_worker.py (a Faust worker subprocess \
+{inside_med * 100:.1f} %): far less noisy than the on/off ratio on a shared machine, and a \
+lower bound of the cost (it misses what the bigger checkpoints cost elsewhere). Goal at \
+most +15 %, judged on both medians: {"pass" if cost_ok else "**fail**"}. bench_worker.py (a Faust worker subprocess \
 fed from Kafka) was not reused: one pair of its runs takes minutes, too long to \
 interleave several in this budget; Kafka decoding would only add to the denominator, so \
 this ratio is the upper bound of the cost.
