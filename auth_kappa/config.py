@@ -58,9 +58,9 @@ class Config:
     session_timeout: float = 10.0     # how soon the group notices a dead worker
     batch_size: int = 10_000
     batch_wait: float = 0.2
-    # the live worker's Kafka client: "aiokafka", or "confluent" (librdkafka's consume(n),
-    # no Python object per record: runtime/confluent_consumer.py)
-    consumer: str = "aiokafka"
+    # the live worker's Kafka client: "confluent" (librdkafka's consume(n), no Python
+    # record object per message: runtime/confluent_consumer.py) or "aiokafka"
+    consumer: str = "confluent"
     stack_dir: str = ".stack"
     cache_dir: str = ".cache"
     pointer: str = POINTER            # Redis key naming the namespace readers follow

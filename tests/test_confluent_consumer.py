@@ -1,7 +1,8 @@
 """The librdkafka consumer (AUTH_CONSUMER=confluent) keeps the aiokafka semantics the live
 source relies on, on the real broker: an assignment starts exactly at the offsets the
 listener sought, a seek outside a rebalance re-reads from there, a paused partition gives
-nothing until resumed, every record arrives once and in order with its offset."""
+nothing until resumed (also when it was sought while paused: librdkafka keeps a pause across
+a new assignment), every record arrives once and in order with its offset."""
 
 from __future__ import annotations
 
@@ -91,6 +92,14 @@ async def _scenario(stack: Config, topic: str, unique: str) -> None:
         got = await _read(consumer, 5)
         assert got == {1: [(o, f"1:{o}".encode())
                            for o in range(PER_PARTITION, PER_PARTITION + 5)]}
+        consumer.pause(tp0)        # as the source's recovery: pause, then seek and resume
+        assert await _read(consumer, 1, seconds=1) == {}
+        _produce(stack, topic, 0, PER_PARTITION, 3)
+        consumer.seek(tp0, PER_PARTITION - 5)
+        consumer.resume(tp0)
+        got = await _read(consumer, 8)
+        assert got == {0: [(o, f"0:{o}".encode())
+                           for o in range(PER_PARTITION - 5, PER_PARTITION + 3)]}
         starts = await consumer.beginning_offsets([tp0, tp1])
         assert starts == {tp0: 0, tp1: 0}
     finally:
