@@ -306,6 +306,12 @@ def describe() -> list[str]:
     """The README's lines on how each peer ran (its settings that differ from defaults)."""
     lines = [f"- {p.engine} (`benchmarks/peers/{p.name}_tumbling.py`, "
              f"{version_of(p.name) or 'not installed'}): {p.note}" for p in PEERS.values()]
+    lines.append("- Ratios: the *ours vs baselines* column divides steady rates; Flink's and "
+                 "Pathway's startups are long (the JVM and job; Pathway's first minibatch "
+                 "window output), so compare *total readings/s* too. `make bench-peers` runs "
+                 "this benchmark after making .venv-peers/ (setup.cfg's peers-* extras, pins "
+                 "in benchmarks/peers/pins/; Flink's Kafka connector by `mvn "
+                 "dependency:copy`).")
     if LOADS:
         lines.append(f"- Machine load: {os.cpu_count()} cores shared with other work; 1-minute "
                      f"load average as each peer started: "
