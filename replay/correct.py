@@ -110,53 +110,102 @@ def correct(config: Config, objects, plan: Plan, live: RedisWindowStore,
     if plan.end is None:
         raise UserError("replay correct needs --to (the end of the range to correct)")
     report = CorrectionReport(live.namespace, plan.start, plan.end)
-    if plan.progress:
-        behind = check_coverage(config, plan, live)
-        if behind and not force:
-            raise UserError(f"the archive is behind the stream for {', '.join(behind[:4])}"
-                            f"{' ...' if len(behind) > 4 else ''}; wait for the archiver "
-                            "(it uploads every AUTH_ARCHIVE_ROLL_SECONDS) or pass --force")
-        if behind:
-            report.notes.append(f"forced although the archive is behind on {len(behind)} "
-                                "partitions")
-    else:
+    _note_coverage(config, plan, live, report, force)
+    fixer = _Corrector(config, plan, live, report, dry_run_writes)   # reads the live clocks
+    topo = Topology.from_config(config, live=False)   # feed assigns partitions as they come
+    if live.cluster:
+        counts = placement.partition_counts(
+            config, [u for u in plan.utilities if plan.objects.get(u)], [live],
+            kafka_first=False)
+        live.set_partitions(counts)   # where readers find what is written (kept if stored)
+        placement.prepare(topo, live, counts)
+    gaps = GapRecompute(config, topo, plan.start, plan.end) if config.insights else None
+    fixer.gaps = gaps
+    report.feed = feed(objects, plan, topo, fixer.on_final, bar, finish=True)
+    if gaps is not None and not dry_run_writes:
+        report.gaps = gaps.apply(live, fixer.low)
+    return report
+
+
+def _note_coverage(config: Config, plan: Plan, live: RedisWindowStore,
+                   report: CorrectionReport, force: bool) -> None:
+    """Refuse (unless forced) when the archive lags the stream: the correction would
+    remove readings the archiver has not uploaded yet."""
+    if not plan.progress:
         report.notes.append("the archive has no progress objects (simulated history or an "
                             "embedded folder): coverage of the live stream not checked")
-    specs = {s.size: s for s in config.window_specs()}
-    low, high = live_watermarks(live)
-    fallback = plan.last_hour_end or plan.end
-    state_cache: dict[Slot, dict[str, bytes]] = {}
+        return
+    behind = check_coverage(config, plan, live)
+    if behind and not force:
+        raise UserError(f"the archive is behind the stream for {', '.join(behind[:4])}"
+                        f"{' ...' if len(behind) > 4 else ''}; wait for the archiver "
+                        "(it uploads every AUTH_ARCHIVE_ROLL_SECONDS) or pass --force")
+    if behind:
+        report.notes.append(f"forced although the archive is behind on {len(behind)} "
+                            "partitions")
 
-    def on_final(final: dict[Slot, Rows]) -> None:
+
+class _Corrector:
+    """Takes the replay's final windows slot by slot: selects the ones to correct, compares
+    them with Redis, counts the differences in the report and writes the touched ones."""
+
+    def __init__(self, config: Config, plan: Plan, live: RedisWindowStore,
+                 report: CorrectionReport, dry_run_writes: bool) -> None:
+        self.config, self.plan, self.live, self.report = config, plan, live, report
+        self.dry_run_writes = dry_run_writes
+        self.gaps: GapRecompute | None = None   # closed gaps and leaks to find again
+        self.specs = {s.size: s for s in config.window_specs()}
+        self.low, self.high = live_watermarks(live)
+        self.fallback = plan.last_hour_end or plan.end
+        self.state_cache: dict[Slot, dict[str, bytes]] = {}
+
+    def on_final(self, final: dict[Slot, Rows]) -> None:
         for slot, rows in final.items():
             if len(rows):
-                _correct_slot(slot, rows)
-        if gaps is not None:
-            gaps.observe(final)
+                self.correct_slot(slot, rows)
+        if self.gaps is not None:
+            self.gaps.observe(final)
 
-    def _correct_slot(slot: Slot, rows: Rows) -> None:
-        u, level, size = slot
-        rep = report.slots.setdefault(slot, SlotReport())
-        ws = rows.window_start
-        inside = (ws >= plan.start) & (ws + size <= plan.end)
-        final = is_final(ws, size, config.grace, low.get(u, math.inf))
-        newest = int(high.get(u, fallback)) // size * size   # the live keys' newest window
-        fresh = ws > specs[size].retention_cut(newest, level)
-        rep.skipped_open += int((inside & ~final).sum())
-        rep.skipped_retention += int((inside & final & ~fresh).sum())
-        sel = take(rows, inside & final & fresh)
+    def correct_slot(self, slot: Slot, rows: Rows) -> None:
+        rep = self.report.slots.setdefault(slot, SlotReport())
+        sel = self._select(slot, rows, rep)
         if not len(sel):
             return
         shares = None
+        if slot[1] == "state" and self.live.cluster:
+            shares, sel = sel, state_totals(sel)   # compare the windows readers see
+        before = self._before(slot, sel)
+        touched = self._count(slot, sel, before, rep)
+        write = take(sel, touched)
+        if not len(write) or self.dry_run_writes:
+            return
+        self._write(slot, write, before["count"][touched] == 0, shares)
+
+    def _select(self, slot: Slot, rows: Rows, rep: SlotReport) -> Rows:
+        """Inside the range, final live and inside the retention (the rest is counted)."""
+        u, level, size = slot
+        ws = rows.window_start
+        inside = (ws >= self.plan.start) & (ws + size <= self.plan.end)
+        final = is_final(ws, size, self.config.grace, self.low.get(u, math.inf))
+        newest = int(self.high.get(u, self.fallback)) // size * size   # the newest live window
+        fresh = ws > self.specs[size].retention_cut(newest, level)
+        rep.skipped_open += int((inside & ~final).sum())
+        rep.skipped_retention += int((inside & final & ~fresh).sum())
+        return take(rows, inside & final & fresh)
+
+    def _before(self, slot: Slot, sel: Rows) -> np.ndarray:
+        """The live values of the selected windows (state windows read once per slot)."""
+        u, level, size = slot
         if level == "meter":
-            before = _meter_values(live, u, size, sel)
-        else:
-            if live.cluster:   # compare the windows readers see: the shares summed
-                shares, sel = sel, state_totals(sel)
-            cached = state_cache.get(slot)
-            if cached is None:
-                cached = state_cache[slot] = read_state_windows(live, u, size)
-            before = codec.decode_values([cached.get(f) for f in state_fields(sel)], 0)
+            return _meter_values(self.live, u, size, sel)
+        cached = self.state_cache.get(slot)
+        if cached is None:
+            cached = self.state_cache[slot] = read_state_windows(self.live, u, size)
+        return codec.decode_values([cached.get(f) for f in state_fields(sel)], 0)
+
+    def _count(self, slot: Slot, sel: Rows, before: np.ndarray, rep: SlotReport) -> np.ndarray:
+        """Counts added, changed and unchanged windows; returns the touched ones."""
+        u, level, size = slot
         added = before["count"] == 0
         with np.errstate(invalid="ignore"):
             same = (before["count"] == sel.count) & (before["min"] == sel.min) & \
@@ -171,45 +220,34 @@ def correct(config: Config, objects, plan: Plan, live: RedisWindowStore,
         touched = added | changed
         rep.count_delta += int((sel.count - old_count)[touched].sum())
         rep.sum_delta += float((sel.sum - old_sum)[touched].sum())
-        if level == "state" and size == min(specs):
+        if level == "state" and size == min(self.specs):
             codes = sel.k0.astype(np.int64)
             for code in np.unique(codes[touched]):
                 m = touched & (codes == code)
-                acc = report.per_state.setdefault((u, STATES[code]), [0, 0.0])
+                acc = self.report.per_state.setdefault((u, STATES[code]), [0, 0.0])
                 acc[0] += int((sel.count - old_count)[m].sum())
                 acc[1] += float((sel.sum - old_sum)[m].sum())
-        write = take(sel, touched)
-        if not len(write) or dry_run_writes:
-            return
-        if level == "meter":
-            write.new = added[touched]   # only added windows need a TTL and a retention trim
-            placement.checkpoint(live, {slot: write})
-        else:
-            if shares is not None:   # every partition's share of the windows to fix
-                fix = set(state_fields(write))
-                redo = np.array([f in fix for f in state_fields(shares)], bool)
-                set_state_windows(live, u, size, take(shares, redo), specs[size].keep(level))
-            else:
-                set_state_windows(live, u, size, write, specs[size].keep(level))
-            cached = state_cache[slot]
-            vals = codec.values(write, 0)
-            w = vals.dtype.itemsize
-            raw = vals.tobytes()
-            for i, f in enumerate(state_fields(write)):
-                cached[f] = raw[i * w:(i + 1) * w]
+        return touched
 
-    topo = Topology.from_config(config, live=False)   # feed assigns partitions as they come
-    if live.cluster:
-        counts = placement.partition_counts(
-            config, [u for u in plan.utilities if plan.objects.get(u)], [live],
-            kafka_first=False)
-        live.set_partitions(counts)   # where readers find what is written (kept if stored)
-        placement.prepare(topo, live, counts)
-    gaps = GapRecompute(config, topo, plan.start, plan.end) if config.insights else None
-    report.feed = feed(objects, plan, topo, on_final, bar, finish=True)
-    if gaps is not None and not dry_run_writes:
-        report.gaps = gaps.apply(live, low)
-    return report
+    def _write(self, slot: Slot, write: Rows, added: np.ndarray, shares: Rows | None) -> None:
+        u, level, size = slot
+        if level == "meter":
+            write.new = added   # only added windows need a TTL and a retention trim
+            placement.checkpoint(self.live, {slot: write})
+            return
+        keep = self.specs[size].keep(level)
+        if shares is not None:   # every partition's share of the windows to fix
+            fix = set(state_fields(write))
+            redo = np.array([f in fix for f in state_fields(shares)], bool)
+            set_state_windows(self.live, u, size, take(shares, redo), keep)
+        else:
+            set_state_windows(self.live, u, size, write, keep)
+        cached = self.state_cache[slot]
+        vals = codec.values(write, 0)
+        w = vals.dtype.itemsize
+        raw = vals.tobytes()
+        for i, f in enumerate(state_fields(write)):
+            cached[f] = raw[i * w:(i + 1) * w]
 
 
 def _meter_values(store: RedisWindowStore, utility: str, size: int, rows: Rows) -> np.ndarray:
