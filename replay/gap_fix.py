@@ -22,6 +22,7 @@ from auth_kappa.insights.stage import InsightRules, Insights, encode
 from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.topology.processor import Slot, Topology
 from auth_kappa.topology.window_table import Rows
+from auth_kappa.topology.windows import is_closed
 
 GapKey = tuple[str, str, str, int, int]   # kind, utility, service_id, start, end (s)
 KINDS = ("gap", "leak")
@@ -74,7 +75,7 @@ class GapRecompute:
     def _covered(self, alert: Alert, low: dict[str, float]) -> bool:
         """Closed, wholly in the range, and final in the live namespace."""
         return alert.end is not None and alert.start >= self.start and \
-            alert.end <= self.end and alert.end + self.grace <= low.get(alert.utility, 0)
+            alert.end <= self.end and is_closed(alert.end, self.grace, low.get(alert.utility, 0))
 
     def _held(self, live: RedisWindowStore, low: dict[str, float]
               ) -> dict[GapKey, tuple[str, bytes]]:
