@@ -25,8 +25,7 @@ from auth_kappa.state.layout import (
     DEFAULT_NAMESPACE,
     Layout,
     followed,
-    partition_clocks,
-    utility_clocks,
+    watermarks_and_newest,
 )
 from auth_kappa.topology.partitioner import partitions_of
 from auth_kappa.topology.schema import STATES, UTILITIES
@@ -94,10 +93,9 @@ class RedisSource:
     def _publish(self, highs: dict[str, int], marks: dict[str, int], stats: dict[str, float]
                  ) -> None:
         """The clock and counters the pages read until the next poll."""
-        clocks = partition_clocks(highs, marks)   # clock, or idle mark past it
-        bounds = {u: b for u, b in utility_clocks(clocks).items() if u in UTILITIES}
-        lowest = {u: int(lo) for u, (lo, _) in bounds.items()}
-        newest = {u: int(hi) for u, (_, hi) in bounds.items()}
+        low, high = watermarks_and_newest(highs, marks)   # clock, or idle mark past it
+        lowest = {u: int(lo) for u, lo in low.items() if u in UTILITIES}
+        newest = {u: int(hi) for u, hi in high.items() if u in UTILITIES}
         self._clock = Clock(newest, lowest, stats.get("checkpoint_ts"), self.namespace)
         self._stats = Stats.from_flat(stats)
 

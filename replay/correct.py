@@ -36,7 +36,7 @@ from auth_kappa.state.absolute import (
     state_fields,
     state_totals,
 )
-from auth_kappa.state.layout import partition_clocks, utility_clocks
+from auth_kappa.state.layout import watermarks_and_newest
 from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.topology.keys import uuid_text
 from auth_kappa.topology.processor import Slot, Topology
@@ -86,8 +86,7 @@ class CorrectionReport:
 def live_watermarks(store: RedisWindowStore) -> tuple[dict[str, float], dict[str, float]]:
     """Per utility: (lowest committed partition clock, highest). Clocks only, not idle
     marks: a meter window is final by its partition's clock, which a mark never moves."""
-    bounds = utility_clocks(partition_clocks(store.highs()))
-    return ({u: lo for u, (lo, _) in bounds.items()}, {u: hi for u, (_, hi) in bounds.items()})
+    return watermarks_and_newest(store.highs())
 
 
 def check_coverage(config: Config, plan: Plan, store: RedisWindowStore) -> list[str]:

@@ -233,6 +233,15 @@ def partition_clocks(highs: Mapping[str, float], marks: Mapping[str, float] | No
             for name in {*highs, *marks}}
 
 
+def watermarks_and_newest(highs: Mapping[str, float], marks: Mapping[str, float] | None = None
+                          ) -> tuple[dict[str, float], dict[str, float]]:
+    """The one watermark-from-highs, for every reader of committed clocks. Per utility:
+    (lowest partition clock-or-mark: the watermark, highest: its newest windows). Without
+    marks, clocks alone (a correction: a mark never makes a meter window final)."""
+    bounds = utility_clocks(partition_clocks(highs, marks))
+    return ({u: lo for u, (lo, _) in bounds.items()}, {u: hi for u, (_, hi) in bounds.items()})
+
+
 def utility_clocks(clocks: Mapping[str, float]) -> dict[str, tuple[float, float]]:
     """Per utility: (lowest, highest) partition clock. The lowest is the utility's
     watermark, the highest where its newest windows stand."""

@@ -30,8 +30,7 @@ from auth_kappa.state.layout import (
     Layout,
     followed,
     merged,
-    partition_clocks,
-    utility_clocks,
+    watermarks_and_newest,
 )
 from auth_kappa.state.resp import (
     RespConnection,
@@ -624,8 +623,7 @@ class RedisWindowStore:
     def watermarks(self) -> dict[str, float]:
         """Per utility: the lowest over its partitions of clock-or-mark (what the workers'
         watermark is, as of their last checkpoints)."""
-        clocks = partition_clocks(self.highs(), self.marks())
-        return {u: low for u, (low, _) in utility_clocks(clocks).items()}
+        return watermarks_and_newest(self.highs(), self.marks())[0]
 
     def loader(self, slot: Slot, newer_than: float) -> Loader | None:
         """Fetch stored windows for rows not in memory; windows past `newer_than` are new."""
