@@ -10,7 +10,6 @@ column (kWh, ccf, gallons); a frame has its columns and dtypes even when it has 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -75,8 +74,7 @@ class Engine:
         sizes = [window] if isinstance(window, (str, int, float)) else list(window)
         specs = [WindowSpec.parse(s, retention, meter_retention) for s in sizes]
         g = parse_duration(grace, name="grace")
-        # no idle time-outs in-process: input is finite and ends with flush()
-        topo = Topology(specs, grace=g, idle_timeout=float("inf"))
+        topo = Topology.finite(specs, g)
         for u in UTILITIES:
             topo.assign(u, [0])
         archive = None
@@ -175,10 +173,8 @@ class Engine:
             self._follow_pointer()
             df = self._store.read_windows(level, utility, spec.size, key)
             if final_only:
-                wm = self._watermark_s(utility)
-                df = df[is_final(df["window_start"], spec.size, self.grace, wm)] \
-                    if math.isfinite(wm) else \
-                    (df if wm > 0 else df.iloc[:0])
+                wm = self._watermark_s(utility)   # -inf: nothing final yet, +inf: all
+                df = df[is_final(df["window_start"], spec.size, self.grace, wm)]
         if key is not None:
             df = df[df["key"] == key]
         return window_frame(df, utility)

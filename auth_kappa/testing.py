@@ -39,9 +39,7 @@ class TopologyTestDriver:
     def __init__(self, windows: Sequence[str] = ("1m",), grace: str | float = "30s") -> None:
         self.specs = tuple(WindowSpec.parse(w) for w in windows)
         self.store = MemoryWindowStore(tuple(sorted(self.specs)))
-        # finite input: no idle time-outs, as Engine.embedded
-        topology = Topology(self.specs, grace=parse_duration(grace, name="grace"),
-                            idle_timeout=math.inf)
+        topology = Topology.finite(self.specs, parse_duration(grace, name="grace"))
         self.runtime = LiveRuntime(topology, self.store, emit=lambda *a: None,
                                    commit_interval=math.inf, insights=None)
         self._owned: set[tuple[str, int]] = set()

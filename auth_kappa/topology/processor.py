@@ -78,6 +78,12 @@ class Topology:
                    idle_timeout=config.idle_timeout if live else math.inf,
                    rules=Rules.from_config(config))
 
+    @classmethod
+    def finite(cls, windows: Sequence[WindowSpec], grace: float) -> Topology:
+        """In-process input (the embedded engine, the test driver) is finite and ends with
+        an explicit flush, so no partition ever times out as idle."""
+        return cls(windows, grace=grace, idle_timeout=math.inf)
+
     def __post_init__(self) -> None:
         self.windows = tuple(sorted(self.windows))
         if not self.windows:
