@@ -7,7 +7,7 @@ operator touches a Python object per reading.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
@@ -83,8 +83,14 @@ class Readings:
         if missing:
             table = self.take(np.array(missing, np.int64)).to_pandas()[list(CSV_FIELDS)]
             for i, rec in zip(missing, table.to_dict("records"), strict=True):
-                raws[i] = json.dumps({k: _plain(v) for k, v in rec.items()}).encode()
+                raws[i] = reading_json(rec)
         return raws
+
+
+def reading_json(record: Mapping[str, object]) -> bytes:
+    """The one way a reading without its message bytes goes back to JSON (side outputs
+    and quarantine): its fields as plain JSON values, in the order given."""
+    return json.dumps({k: _plain(v) for k, v in record.items()}).encode()
 
 
 def _plain(v: object) -> object:
