@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from auth_kappa.topology.windows import is_final
+
 NO_WATERMARK = -math.inf
 END_OF_INPUT = math.inf
 
@@ -133,12 +135,12 @@ def late_mask(wm: Watermark, partition: np.ndarray, end_ts: np.ndarray,
     its order in the partition (decode keeps offset order). No clock passes `ceiling`
     (the wall clock plus the allowed skew), whatever a reading claims."""
     ends = np.asarray(end_ts, np.int64)
-    due = ends // window * window + window + grace   # the clock at which each is late
+    starts = ends // window * window   # late once its window is final by the clock
     if not len(ends):
         return np.zeros(0, bool)
     clocks = {int(p): wm.high(int(p)) for p in np.unique(partition)}
     ends = np.minimum(ends, ceiling)
-    if due.min() > max(ends.max(), *clocks.values()):
+    if not is_final(starts.min(), window, grace, max(ends.max(), *clocks.values())):
         return np.zeros(len(ends), bool)          # the usual case: nothing can be late
     cuts = np.flatnonzero(np.diff(partition)) + 1
     if len(cuts) < 64:    # runs of one partition (fetches come partition by partition)
@@ -151,4 +153,4 @@ def late_mask(wm: Watermark, partition: np.ndarray, end_ts: np.ndarray,
         p = int(partition[rows][0])
         clock[rows] = np.maximum.accumulate(np.maximum(ends[rows], clocks[p]))
         clocks[p] = clock[rows][-1]
-    return due <= clock
+    return is_final(starts, window, grace, clock)

@@ -65,7 +65,13 @@ class WindowSpec:
 def is_final(window_start: Any, size: int, grace: float, watermark: float) -> Any:
     """The one finality rule (scalars or arrays): a window takes no more readings once
     its end + grace is at or before the watermark. Topology.final_cut is its cut form."""
-    return window_start + size + grace <= watermark
+    return is_closed(window_start + size, grace, watermark)
+
+
+def is_closed(end: Any, grace: float, watermark: float) -> Any:
+    """is_final for anything that ends at `end` (a window, a closed alert): nothing more
+    can change it once end + grace is at or before the watermark."""
+    return end + grace <= watermark
 
 
 def default_meter_retention(size: int) -> int:
