@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from auth_kappa.state.codec import seen_mask
-from auth_kappa.state.layout import partition_clocks, utility_clocks
+from auth_kappa.state.layout import watermarks_and_newest
 from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.topology.keys import uuid_keys, uuid_text
 from auth_kappa.topology.processor import Slot, rows_frame
@@ -158,8 +158,7 @@ class MemoryWindowStore:
         return {k: int(v) for k, v in self._progress.get("marks", {}).items()}
 
     def watermarks(self) -> dict[str, float]:
-        clocks = partition_clocks(self.highs(), self.marks())
-        return {u: low for u, (low, _) in utility_clocks(clocks).items()}
+        return watermarks_and_newest(self.highs(), self.marks())[0]
 
     def stats(self) -> dict[str, float]:
         return {k: float(v) for k, v in self._progress.get("stats", {}).items()}
