@@ -1,10 +1,11 @@
-"""The hot path's Kafka edge: one group consumer feeding the LiveRuntime in bulk
-(aiokafka, or librdkafka's consume(n) with AUTH_CONSUMER=confluent: confluent_consumer).
+"""The hot path's Kafka edge: one group consumer feeding the LiveRuntime in bulk.
 
 Faust's stream machinery costs several asyncio tasks per message (about 13k msg/s
-here); `getmany` hands over thousands of records per call (about 700k msg/s here).
-So the Faust worker hosts this loop as a task, and the consumer group, rebalance
-hooks and seeks are ours, in plain aiokafka.
+here); a bulk fetch hands over thousands of records per call. So the Faust worker hosts
+this loop as a task, and the consumer group, rebalance hooks and seeks are ours: on
+librdkafka's consume(n) by default (confluent_consumer: no Python record object per
+message), or aiokafka's getmany (AUTH_CONSUMER=aiokafka). Either way a fetch reaches the
+runtime as columns (MessageBatch).
 """
 
 from __future__ import annotations
