@@ -115,6 +115,12 @@ class DailyLedger:
     dirty_groups: set[tuple[int, tuple[str, str, str, str]]] = field(default_factory=set)
     newest: str = ""                                                # newest local date
     _profile: dict[str, tuple[int, int]] = field(default_factory=dict)  # this batch's
+    # a live runtime's quarter still filling, per meter: [quarter, date, period, use, last
+    # window start]; a day takes it when the quarter is over (advance), so an open day
+    # changes (and is written) once a quarter, not once a minute
+    pending: dict[str, list] = field(default_factory=dict)
+    _types: dict[str, tuple[int, int]] = field(default_factory=dict)  # sid -> state, type
+    _cut: dict[int, int] = field(default_factory=dict)     # partition -> quarters flushed
 
     def observe(self, final: Rows) -> None:
         if not len(final):
@@ -141,6 +147,12 @@ class DailyLedger:
         mine = part[order] >= 0   # before any day closes: its sketch is its partition's
         self.part.update(zip(np.array(sid_list, object)[mine].tolist(),
                              part[order][mine].tolist(), strict=True))
+        if not self.keep:
+            self._types.update(self._profile)
+            self._profile = {}
+            self._buffer(sid_list, date[order].tolist(), starts[order].tolist(),
+                         period[order].tolist(), final.sum[order].tolist())
+            return
         opened = self.open
         for sid, d, s, p, v in zip(sid_list, date[order].tolist(), starts[order].tolist(),
                                    period[order].tolist(), final.sum[order].tolist(),
@@ -161,6 +173,57 @@ class DailyLedger:
         self._profile = {}
         self.dirty.update(sid_list)
 
+    def _buffer(self, sids: list, dates: list, starts: list, periods: list,
+                values: list) -> None:
+        """Windows in time order into each meter's quarter still filling; a later quarter
+        hands the earlier one to the day."""
+        pend, opened = self.pending, self.open
+        for sid, d, s, p, v in zip(sids, dates, starts, periods, values, strict=True):
+            b = pend.get(sid)
+            q = s - s % QUARTER
+            if b is None:
+                day = opened.get(sid)
+                if day is None or d > day.date or (d == day.date and s > day.last):
+                    pend[sid] = [q, d, p, v, s]
+            elif q == b[0]:
+                if s > b[4]:
+                    b[3] += v
+                    b[4] = s
+            elif q > b[0]:
+                self._take(sid, b)
+                pend[sid] = [q, d, p, v, s]
+
+    def _take(self, sid: str, b: list) -> None:
+        """A quarter that is over goes into its day (a later day closes the earlier)."""
+        _, d, p, v, last = b
+        day = self.open.get(sid)
+        if day is None or d > day.date:
+            if day is not None:
+                self._close(sid, day)
+            day = self.open[sid] = Day(d)
+            self.newest = max(self.newest, d)
+        elif d < day.date:
+            return
+        if sid in self._types:
+            day.state, day.mtype = self._types[sid]
+        day.add(last, p, v)
+        self.dirty.add(sid)
+
+    def advance(self, upto: dict[int, float]) -> None:
+        """Quarters over in their partition (final up to `upto`) go into their days:
+        scanned once a quarter per partition."""
+        moved = {p: (int(u // QUARTER) if np.isfinite(u) else -2) for p, u in upto.items()
+                 if np.isfinite(u) and u // QUARTER > self._cut.get(p, -1)
+                 or u == np.inf and self._cut.get(p) != -2}   # -2: all, the input is over
+        if not moved or not self.pending:
+            return
+        self._cut.update(moved)
+        done = [sid for sid, b in self.pending.items()
+                if (u := upto.get(self.part.get(sid, -1))) is not None and
+                b[0] + QUARTER <= u]
+        for sid in done:
+            self._take(sid, self.pending.pop(sid))
+
     def _zone(self, sid: str) -> str:
         day = self.open.get(sid)
         return zone_of(STATES[day.state]) if day is not None and day.state >= 0 else "UTC"
@@ -179,6 +242,8 @@ class DailyLedger:
 
     def end_of_input(self) -> None:
         """Every meter's newest day is as whole as it will get."""
+        for sid in list(self.pending):
+            self._take(sid, self.pending.pop(sid))
         for sid, day in self.open.items():
             self._close(sid, day)
         self.open = {}
@@ -204,9 +269,11 @@ class DailyLedger:
 
     def forget(self, partitions: set[int]) -> None:
         for sid in [s for s, p in self.part.items() if p in partitions]:
-            self.open.pop(sid, None)
-            self.part.pop(sid, None)
+            for table in (self.open, self.part, self.pending, self._types):
+                table.pop(sid, None)
             self.dirty.discard(sid)
+        for p in partitions:
+            self._cut.pop(p, None)
         for p in partitions:
             self.similar.pop(p, None)
         self.dirty_groups = {g for g in self.dirty_groups if g[0] not in partitions}

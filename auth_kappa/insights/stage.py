@@ -8,6 +8,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from auth_kappa.insights.alerts import Alert
 from auth_kappa.insights.bills import QUARTER, DailyLedger, Day
 from auth_kappa.insights.estimates import Estimates
@@ -105,6 +107,9 @@ class Insights:
         upto = {p: wm.high(p) if ended else topology.final_cut(topology.finest, wm.high(p))
                 for p in wm.partitions()}
         events += self.gaps[utility].advance(upto)
+        # quarters every partition has made final (all of them at the end of the input)
+        self.ledgers[utility].advance(
+            {p: np.inf for p in upto} if ended or wm.ended else upto)
         if ended and utility in self.ledgers:
             self.ledgers[utility].end_of_input()
         self._events[utility] += events
@@ -187,10 +192,13 @@ class Insights:
         if utility in self.spikes:
             self.spikes[utility].observe(hourly, alert=False)
 
-    def learn_finest(self, utility: str, final: Rows) -> None:
-        """Final finest windows a store still holds: each meter's last reading, which is
-        not written every checkpoint (the store's windows hold it; see persist_last)."""
+    def learn_finest(self, utility: str, final: Rows, size: int) -> None:
+        """Final finest windows a store still holds: each meter's last reading (not
+        written every checkpoint; see persist_last) and the windows of the quarter its
+        open day had not taken yet (an open day is written once a quarter)."""
         self.gaps[utility].learn(final)
+        if QUARTER % size == 0:
+            self.ledgers[utility].observe(final)
 
     def forget(self, utility: str, partitions: set[int]) -> None:
         self.gaps[utility].forget(partitions)

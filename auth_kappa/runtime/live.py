@@ -126,7 +126,8 @@ class LiveRuntime:
 
     def _learn(self, utility: str, partition: int) -> None:
         """What insights take from the partition's final windows Redis holds: the spikes'
-        baseline (hourly) and each meter's last reading (finest)."""
+        baseline (hourly), each meter's last reading and its quarter still filling
+        (finest; see Insights.learn_finest)."""
         high = self.topology.watermarks[utility].high(partition)
         if high <= NO_WATERMARK:
             return
@@ -138,7 +139,7 @@ class LiveRuntime:
         finest = self.topology.finest
         cut = self.topology.final_cut(finest, high)
         self.insights.learn_finest(utility, self.store.partition_windows(
-            utility, finest.size, partition, cut))
+            utility, finest.size, partition, cut), finest.size)
 
     def start_at(self, utility: str, partition: int, offset: int) -> None:
         """Where a partition with no committed offset starts (its log start): known, the
