@@ -26,7 +26,7 @@ FAMILIES = "m|f|s|newest|offsets|highs|marks|stats|generations|meters|control|fr
 def test_every_key_a_checkpoint_writes_is_named_by_the_layout(stack, unique):
     specs = Config.load(windows="1m,1h").window_specs()
     store = RedisWindowStore.connect(stack.redis_url, f"lay{unique}", specs, group="g")
-    df = readings(meters=6, minutes=3, seed=3)
+    df = readings(meters=6, minutes=30, seed=3)   # a quarter-hour over: open days written
     try:
         rt = runtime(store, specs)
         feed(rt, messages(df), {0: 0, 1: 0}, 0.6)   # windows still open: first values too
