@@ -24,10 +24,11 @@ from auth_kappa.state import codec, resp
 from auth_kappa.state.layout import (
     DEFAULT_NAMESPACE,
     Layout,
+    day_records,
     followed,
+    sketch_shares,
     watermarks_and_newest,
 )
-from auth_kappa.topology.partitioner import partitions_of
 from auth_kappa.topology.schema import STATES, UTILITIES
 from auth_kappa.topology.windows import is_final
 from dashboards import registry
@@ -207,22 +208,20 @@ class RedisSource:
         return [raw for reply in await pipe.execute() for raw in reply]
 
     async def days(self, service_id: str) -> dict[str, list[bytes]]:
-        """One round trip: each utility's past days and its open day (on one Redis a meter
-        keyed elsewhere may sit on any partition: every partition's field is asked)."""
+        """One round trip: each utility's past days and its open day (Layout.day_keys)."""
         pipe = self.client.pipeline(transaction=False)
         asked = []
         for utility, n in sorted(self._counts.items()):
-            parts = [int(partitions_of([service_id.encode()], n)[0])] if self.cluster \
-                else list(range(n))
-            pipe.hvals(self.keys.days(service_id, utility, parts[0]))
-            for p in parts:
-                pipe.hget(self.keys.insight("days", utility, p), service_id)
-            asked.append((utility, len(parts)))
+            past, *opens = self.keys.day_keys(service_id, utility, n)
+            pipe.hvals(past)
+            for key in opens:
+                pipe.hget(key, service_id)
+            asked.append((utility, len(opens)))
         replies = await pipe.execute() if asked else []
         out: dict[str, list[bytes]] = {}
         for utility, n in asked:
-            past, open_, replies = replies[0], replies[1:1 + n], replies[1 + n:]
-            out[utility] = [*past, *(v for v in open_ if v is not None)]
+            out[utility] = day_records(replies[0], replies[1:1 + n])
+            replies = replies[1 + n:]
         return out
 
     async def sketches(self, utility: str, date: str) -> dict[str, list[bytes]]:
@@ -230,11 +229,7 @@ class RedisSource:
         n = self._counts.get(utility, 0)
         for p in range(n):
             pipe.hgetall(self.keys.similar(utility, p, date))
-        out: dict[str, list[bytes]] = {}
-        for fields in await pipe.execute() if n else []:
-            for f, v in fields.items():
-                out.setdefault(f.decode(), []).append(v)
-        return out
+        return sketch_shares(await pipe.execute() if n else [])
 
     async def owners(self, sids: list[str]) -> dict[str, dict[str, str] | None]:
         """Registry entries of these meters (None: unregistered). Kept OWNER_TTL seconds:

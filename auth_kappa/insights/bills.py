@@ -109,7 +109,7 @@ class DailyLedger:
     kept: dict[tuple[str, str], Day] = field(default_factory=dict)  # (sid, date), keep
     closed: list[tuple[str, Day]] = field(default_factory=list)     # not persisted yet
     part: dict[str, int] = field(default_factory=dict)              # sid -> partition
-    dirty: set[str] = field(default_factory=set)                    # open day changed
+    dirty: set[str] = field(default_factory=set)   # open day changed (live: not keep)
     # similar homes, per source partition (a live runtime persists each in its checkpoint)
     similar: dict[int, SimilarHomes] = field(default_factory=dict)
     dirty_groups: set[tuple[int, tuple[str, str, str, str]]] = field(default_factory=set)
@@ -171,7 +171,6 @@ class DailyLedger:
             if day is not None:
                 day.state, day.mtype = c, t
         self._profile = {}
-        self.dirty.update(sid_list)
 
     def _buffer(self, sids: list, dates: list, starts: list, periods: list,
                 values: list) -> None:

@@ -52,6 +52,8 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
+from auth_kappa.topology.partitioner import partitions_of
+
 POINTER = "auth:namespace"
 DEFAULT_NAMESPACE = "v1"   # what a Redis that never saw a rebuild holds
 
@@ -137,6 +139,17 @@ class Layout:
             return f"{self.prefix}d:{self.tag(utility, self._need(partition))}:{service_id}"
         return f"{self.prefix}d:{{{service_id}}}:{utility}"
 
+    def day_keys(self, service_id: str, utility: str, partitions: int) -> list[str]:
+        """What holds a meter's days: its past-days hash, then the open-day hashes that may
+        hold its open day (on a cluster its own partition's, by Kafka's key partitioner;
+        on one Redis every partition's, as a meter keyed elsewhere may sit on any)."""
+        if self.cluster:
+            home = int(partitions_of([service_id.encode()], partitions)[0])
+            return [self.days(service_id, utility, home),
+                    self.insight("days", utility, home)]
+        return [self.days(service_id, utility),
+                *(self.insight("days", utility, p) for p in range(partitions))]
+
     def similar(self, utility: str, partition: int, date: str) -> str:
         """Partition p's share of one local day's similar-homes sketches."""
         if self.cluster:
@@ -205,6 +218,22 @@ class Layout:
     def everything(self) -> str:
         """SCAN pattern of every key in the namespace."""
         return f"{self.prefix}*"
+
+
+def day_records(past: Iterable[bytes], open_days: Iterable[bytes | None]) -> list[bytes]:
+    """The replies of day_keys (HVALS of the past days, HGET of each open-day hash) as one
+    list of day records: the past ones, then the open one."""
+    return [*past, *(v for v in open_days if v is not None)]
+
+
+def sketch_shares(hashes: Iterable[Mapping[bytes, bytes]]) -> dict[str, list[bytes]]:
+    """Every partition's similar-homes hash of a day: "<state>:<type>" -> the sketches
+    to merge."""
+    out: dict[str, list[bytes]] = {}
+    for fields in hashes:
+        for f, v in fields.items():
+            out.setdefault(f.decode(), []).append(v)
+    return out
 
 
 def merged(kind: str, hashes: Iterable[Mapping]) -> dict[str, float]:

@@ -28,8 +28,10 @@ from auth_kappa.state.clients import Client, is_cluster, node_of, primaries, syn
 from auth_kappa.state.layout import (
     POINTER,
     Layout,
+    day_records,
     followed,
     merged,
+    sketch_shares,
     watermarks_and_newest,
 )
 from auth_kappa.state.resp import (
@@ -539,14 +541,13 @@ class RedisWindowStore:
         n = self.partition_counts(refresh=True).get(utility, 0)
         if not n:
             return []
-        parts = [int(self.partition_of(utility, [service_id])[0])] if self.cluster \
-            else range(n)   # one Redis: a meter keyed elsewhere may sit on any partition
         pipe = self.client.pipeline(transaction=False)
-        pipe.hvals(self.keys.days(service_id, utility, parts[0] if self.cluster else None))
-        for p in parts:
-            pipe.hget(self.keys.insight("days", utility, p), service_id)
-        past, *open_ = pipe.execute()
-        return [*past, *(v for v in open_ if v is not None)]
+        past, *opens = self.keys.day_keys(service_id, utility, n)
+        pipe.hvals(past)
+        for key in opens:
+            pipe.hget(key, service_id)
+        replies = pipe.execute()
+        return day_records(replies[0], replies[1:])
 
     def sketches(self, utility: str, date: str) -> dict[str, list[bytes]]:
         """Every partition's similar-homes sketches of a local day: "<state>:<type>" ->
@@ -555,11 +556,7 @@ class RedisWindowStore:
         pipe = self.client.pipeline(transaction=False)
         for p in range(n):
             pipe.hgetall(self.keys.similar(utility, p, date))
-        out: dict[str, list[bytes]] = {}
-        for fields in pipe.execute() if n else []:
-            for f, v in fields.items():
-                out.setdefault(f.decode(), []).append(v)
-        return out
+        return sketch_shares(pipe.execute() if n else [])
 
     def alerts(self) -> list[bytes]:
         """Every open alert and the closed ones still in history (JSON), all partitions."""
