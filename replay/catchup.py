@@ -3,7 +3,8 @@ close the gap exactly, switch the pointer, retire the old namespace.
 
 The catch-up consumer has no group (manual assignment of every partition): it must not
 take partitions away from the live workers. It runs the LiveRuntime, the workers' own
-code, against the new namespace. Protocol: auth_kappa/runtime/switch.py.
+code, against the new namespace, read by the workers' own loop step
+(auth_kappa/runtime/kafka_reader.py). Protocol: auth_kappa/runtime/switch.py.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from auth_kappa import kafka_clients
 from auth_kappa.config import Config
 from auth_kappa.errors import ServiceUnavailable, UserError
+from auth_kappa.runtime.kafka_reader import KafkaReader
 from auth_kappa.runtime.live import LiveRuntime
 from auth_kappa.runtime.switch import generations
 from auth_kappa.state.redis_store import RedisWindowStore
-from auth_kappa.topology.decode import Message
 from auth_kappa.topology.processor import Topology
 
 Say = Callable[[str], None]
@@ -86,24 +87,12 @@ async def catch_up_and_switch(config: Config, new: RedisWindowStore, old: RedisW
         if new.cluster:   # as a worker places them: where each meter's keys live
             rt.place({config.utility_of(t): n for t, n in counts.items() if n})
         name = {tp: f"{config.utility_of(tp.topic)}:{tp.partition}" for tp in tps}
-        seek = rt.assign([(config.utility_of(tp.topic), tp.partition) for tp in tps])
-        for tp in tps:
-            at = seek.get((config.utility_of(tp.topic), tp.partition))
-            if at is not None:
-                consumer.seek(tp, at)
-            else:   # nothing archived: from the log start, known, as a worker does
-                start = (await consumer.beginning_offsets([tp]))[tp]
-                rt.start_at(config.utility_of(tp.topic), tp.partition, start)
-                consumer.seek(tp, start)
-
-        def caught_up(utility: str, partition: object) -> bool:
-            tp = TopicPartition(config.prefixed(utility), int(partition))
-            high, nxt = consumer.highwater(tp), rt.next_offset(utility, int(partition))
-            return high is not None and nxt is not None and nxt >= high
-        rt.topology.caught_up = caught_up
-
+        reader = KafkaReader(config, rt, consumer)
+        # from the archive's end; a partition with nothing archived from its log start
+        await reader.seek(tps, rt.assign([(config.utility_of(tp.topic), tp.partition)
+                                          for tp in tps]))
         say(f"catch-up: reading Kafka from the archive's end into {new.namespace}")
-        report.consumed += await _consume(consumer, rt, config, tps, None)
+        report.consumed += await _consume(reader, tps, None)
         if members:
             say(f"freezing the live workers of group {config.group} ({len(members)} "
                 f"partitions) in {old.namespace}")
@@ -118,7 +107,7 @@ async def catch_up_and_switch(config: Config, new: RedisWindowStore, old: RedisW
             mine = rt.next_offset(config.utility_of(tp.topic), tp.partition)
             theirs = live.get(name[tp])
             stop_at[tp] = theirs if theirs is not None else (mine or 0)
-        report.consumed += await _consume(consumer, rt, config, tps, stop_at)
+        report.consumed += await _consume(reader, tps, stop_at)
         rt.checkpoint()
         report.offsets = new.offsets()
         client.set(config.pointer, new.namespace)   # readers (and workers) switch here
@@ -144,36 +133,20 @@ async def catch_up_and_switch(config: Config, new: RedisWindowStore, old: RedisW
     return report
 
 
-async def _consume(consumer: AIOKafkaConsumer, rt: LiveRuntime, config: Config,
-                   tps: list[TopicPartition], stop_at: dict[TopicPartition, int] | None) -> int:
+async def _consume(reader: KafkaReader, tps: list[TopicPartition],
+                   stop_at: dict[TopicPartition, int] | None) -> int:
     """Without stop_at: until the lag is under one batch. With it: exactly up to stop_at."""
     n = 0
     last_check = 0.0
     while True:
-        if stop_at is not None and all(
-                (rt.next_offset(config.utility_of(tp.topic), tp.partition) or 0) >= stop_at[tp]
-                for tp in tps):
+        if stop_at is not None and reader.reached(stop_at):
             return n
-        batch = await consumer.getmany(timeout_ms=200, max_records=config.batch_size)
-        by_topic: dict[str, list[Message]] = {}
-        for tp, records in batch.items():
-            lim = stop_at.get(tp) if stop_at is not None else None
-            by_topic.setdefault(tp.topic, []).extend(
-                Message(r.value, tp.partition, r.offset,   # record time: "future", as live
-                        r.timestamp / 1000 if r.timestamp and r.timestamp > 0 else None)
-                for r in records if lim is None or r.offset < lim)
-        for topic, messages in by_topic.items():
-            if messages:
-                rt.process(config.utility_of(topic), messages)
-                n += len(messages)
-        rt.tick()
+        batch = await reader.fetch(0.2)
+        n += reader.feed(batch, stop_at)
+        reader.runtime.tick()
         if stop_at is None and time.monotonic() - last_check > 0.5:
             last_check = time.monotonic()
-            ends = await consumer.end_offsets(tps)
-            lag = 0
-            for tp in tps:
-                lag += max(0, ends[tp] - await consumer.position(tp))
-            if lag <= config.batch_size and not batch:
+            if not batch and await reader.lag(tps) <= reader.config.batch_size:
                 return n
 
 

@@ -3,9 +3,11 @@
 Faust's stream machinery costs several asyncio tasks per message (about 13k msg/s
 here); a bulk fetch hands over thousands of records per call. So the Faust worker hosts
 this loop as a task, and the consumer group, rebalance hooks and seeks are ours: on
-librdkafka's consume(n) by default (confluent_consumer: no Python record object per
-message), or aiokafka's getmany (AUTH_CONSUMER=aiokafka). Either way a fetch reaches the
-runtime as columns (MessageBatch).
+aiokafka's getmany by default, or librdkafka's consume(n) (AUTH_CONSUMER=confluent,
+runtime/confluent_consumer.py: no Python record object per message). Either way a fetch reaches the
+runtime as columns (MessageBatch). The fetch, ownership filter, seeks and caught-up test
+are runtime/kafka_reader.py's, shared with a rebuild's catch-up; this class adds the
+group: rebalances, checkpoints, recovery, the rebuild's freeze and switch.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import redis
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
@@ -24,10 +25,10 @@ from aiokafka.errors import KafkaError
 from auth_kappa.config import Config
 from auth_kappa.kafka_admin import group_consumer
 from auth_kappa.runtime.confluent_consumer import ConfluentConsumer, group_settings
+from auth_kappa.runtime.kafka_reader import Fetch, KafkaReader
 from auth_kappa.runtime.live import LiveRuntime
 from auth_kappa.runtime.switch import NamespaceFollower
 from auth_kappa.state.redis_store import Fenced, RolledBack
-from auth_kappa.topology.decode import MessageBatch
 
 log = logging.getLogger("auth_kappa.source")
 # what makes the runtime drop its memory and recover (redis_store raises Fenced and
@@ -43,7 +44,8 @@ class KafkaSource:
     runtime: LiveRuntime
     group: str
     flush: Flush                        # sends the runtime's pending side outputs
-    consumer: AIOKafkaConsumer | None = None
+    consumer: AIOKafkaConsumer | ConfluentConsumer | None = None
+    reader: KafkaReader | None = None
     processed: int = 0
     _stopping: bool = False
     _assigned: set[TopicPartition] = field(default_factory=set)
@@ -52,21 +54,11 @@ class KafkaSource:
     _taking: asyncio.Lock = field(default_factory=asyncio.Lock)
     _reassigned: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def caught_up(self, utility: str, partition: object) -> bool:
-        """No unread messages: what the watermark needs before calling a partition idle.
-        A partition that never had a message is caught up once its end is known."""
-        if self.consumer is None:
-            return True
-        tp = TopicPartition(self.config.prefixed(utility), int(partition))
-        high = self.consumer.highwater(tp)
-        nxt = self.runtime.next_offset(utility, int(partition))
-        return high is not None and nxt is not None and nxt >= high
-
     async def run(self) -> None:
         c = self.config
         self.consumer = (ConfluentConsumer(group_settings(c, self.group))
                          if c.consumer == "confluent" else group_consumer(c, self.group))
-        self.runtime.topology.caught_up = self.caught_up
+        self.reader = KafkaReader(c, self.runtime, self.consumer)
         self.runtime.auto_checkpoint = False      # commit() flushes side outputs first
         self.follower = NamespaceFollower(self.runtime.store, c.pointer,
                                           follows=c.namespace is None)
@@ -96,45 +88,18 @@ class KafkaSource:
                 self.runtime.fail(exc)
             await asyncio.sleep(0)
 
-    async def _step(self, due: bool) -> dict | None:
+    async def _step(self, due: bool) -> Fetch | None:
         """One fetch through the runtime; None when the timer ran (idle partitions may
         have moved the watermark, a checkpoint may be due)."""
-        batch = await self.consumer.getmany(timeout_ms=int(self.config.batch_wait * 1000),
-                                            max_records=self.config.batch_size)
+        batch = await self.reader.fetch(self.config.batch_wait)
         if self._taking.locked():    # an assignment is running: its seek decides what is
             async with self._taking:  # ours (this batch may predate it)
                 pass
-        by_topic: dict[str, list[MessageBatch]] = {}
-        for tp, records in batch.items():
-            records = self._ours(tp, records)
-            if len(records):
-                by_topic.setdefault(tp.topic, []).append(
-                    records if isinstance(records, MessageBatch)
-                    else _columns(tp.partition, records))
-        for topic, parts in by_topic.items():
-            messages = MessageBatch.concat(parts)
-            self.runtime.process(self.config.utility_of(topic), messages)
-            self.processed += len(messages)
+        self.processed += self.reader.feed(batch)
         if due or not batch:
             self.runtime.tick()
             return None
         return batch
-
-    def _ours(self, tp: TopicPartition, records: list | MessageBatch) -> list | MessageBatch:
-        """Only records of a partition the runtime holds, from its own position on. A fetch
-        can return records from before an assignment's seek (from the log start, say):
-        they are already counted, and their clock is behind ours."""
-        utility = self.config.utility_of(tp.topic)
-        if not self.runtime.owns(utility, tp.partition):
-            return []
-        nxt = self.runtime.next_offset(utility, tp.partition)
-        if isinstance(records, MessageBatch):
-            if nxt is None or not len(records) or records.offset[0] >= nxt:
-                return records
-            return records.take(np.flatnonzero(records.offset >= nxt))
-        if nxt is None or not records or records[0].offset >= nxt:
-            return records
-        return [r for r in records if r.offset >= nxt]
 
     async def commit(self, wait: bool = True) -> None:
         """A checkpoint whose side outputs (late, quarantine, final windows) the broker
@@ -265,35 +230,10 @@ class KafkaSource:
                                                      or ()) for t in {tp.topic for tp in tps}}
             await asyncio.to_thread(self.runtime.place, {u: n for u, n in counts.items() if n})
             seek = await asyncio.to_thread(self.runtime.assign, ours)
-            await self._seek(tps, seek)
+            await self.reader.seek(tps, seek)
         if tps and not self._frozen:
             self.consumer.resume(*tps)
         log.info("assigned %s; resuming from Redis offsets %s", sorted(ours), seek)
-
-    async def _seek(self, tps: set[TopicPartition], seek: dict[tuple[str, int], int]) -> None:
-        fresh = [tp for tp in tps if (self.config.utility_of(tp.topic), tp.partition)
-                 not in seek]
-        if fresh:   # no checkpoint yet: start at the log start, known, so an empty
-            try:    # partition counts as caught up
-                starts = await self.consumer.beginning_offsets(fresh)
-            except KafkaError as exc:
-                log.warning("log start of %s unknown (%s): empty ones will not count as "
-                            "caught up until they get a message", fresh, exc)
-                starts = {}
-            for tp, offset in starts.items():
-                self.runtime.start_at(self.config.utility_of(tp.topic), tp.partition, offset)
-                self.consumer.seek(tp, offset)
-        for (utility, partition), offset in seek.items():
-            self.consumer.seek(TopicPartition(self.config.prefixed(utility), partition), offset)
-
-
-def _columns(partition: int, records: list) -> MessageBatch:
-    """One partition's records as columns (no Message per record)."""
-    n = len(records)
-    ms = np.fromiter((r.timestamp or 0 for r in records), np.float64, n)
-    return MessageBatch([r.value for r in records], np.full(n, partition, np.int32),
-                        np.fromiter((r.offset for r in records), np.int64, n),
-                        np.where(ms > 0, ms / 1000, np.nan))
 
 
 class _Rebalance(ConsumerRebalanceListener):
