@@ -86,10 +86,11 @@ def local_hours(starts: np.ndarray, zones: np.ndarray) -> tuple[np.ndarray, ...]
     (0 = Monday). Whole-hour zones: worked out once per zone and UTC hour, not per row."""
     names, zone_idx = np.unique(zones, return_inverse=True)
     hours = np.asarray(starts, np.int64) // 3600
-    pairs, inverse = np.unique(np.stack([zone_idx.astype(np.int64), hours]), axis=1,
-                               return_inverse=True)
-    parts = [_hour(str(names[z]), int(h)) for z, h in zip(*pairs.tolist(), strict=True)]
-    date = np.array([p[0] for p in parts], object)[inverse.ravel()]
-    hour = np.array([p[1] for p in parts], np.int64)[inverse.ravel()]
-    weekday = np.array([p[2] for p in parts], np.int64)[inverse.ravel()]
+    pairs, inverse = np.unique(hours * len(names) + zone_idx.ravel(), return_inverse=True)
+    hour_of, zone_of_pair = (a.tolist() for a in divmod(pairs, len(names) or 1))
+    parts = [_hour(str(names[z]), h) for h, z in zip(hour_of, zone_of_pair, strict=True)]
+    inverse = inverse.ravel()
+    date = np.array([p[0] for p in parts], object)[inverse]
+    hour = np.array([p[1] for p in parts], np.int64)[inverse]
+    weekday = np.array([p[2] for p in parts], np.int64)[inverse]
     return date, hour, weekday

@@ -54,7 +54,7 @@ class GapRecompute:
             if alert.kind in KINDS and self._covered(alert, low):
                 detector = self.insights.gaps[alert.utility] if alert.kind == "gap" \
                     else self.insights.leaks
-                fix.found[_key(alert)] = (detector.part.get(alert.service_id, 0), alert)
+                fix.found[_key(alert)] = (detector.partition_of(alert.service_id) or 0, alert)
         held = self._held(live, low)
         pipe = live.client.pipeline(transaction=False)
         for key, (history, raw) in held.items():

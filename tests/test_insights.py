@@ -51,16 +51,16 @@ def _run(df: pd.DataFrame, folder, **options) -> Engine:
     return e
 
 
-def _gaps(df: pd.DataFrame) -> set[tuple]:
-    """(service_id, start, end or None): every silence of GAP_AFTER s or more between two
+def _gaps(df: pd.DataFrame, gap_after: float = GAP_AFTER) -> set[tuple]:
+    """(service_id, start, end or None): every silence of gap_after s or more between two
     readings, and a meter silent at the end while the others went on."""
     out = set()
     high = df["end_ts"].max()
     for sid, g in df.groupby("service_id"):
         t = np.sort(g["end_ts"].to_numpy())
-        for k in np.flatnonzero(np.diff(t) >= GAP_AFTER):
+        for k in np.flatnonzero(np.diff(t) >= gap_after):
             out.add((sid, float(t[k]), float(t[k + 1])))
-        if high - t[-1] >= GAP_AFTER:
+        if high - t[-1] >= gap_after:
             out.add((sid, float(t[-1]), None))
     return out
 
@@ -94,12 +94,13 @@ def _found(e: Engine, kind: str) -> set[tuple]:
             for r in a.itertuples()}
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_gaps_equal_the_brute_force_over_the_readings(seed, tmp_path):
+@pytest.mark.parametrize(("seed", "gap_after"), [(1, GAP_AFTER), (2, GAP_AFTER), (3, 30)])
+def test_gaps_equal_the_brute_force_over_the_readings(seed, gap_after, tmp_path):
+    """30 s: shorter than a 1-minute window, so gaps inside one window count too."""
     df = _fleet(meters=40, hours=6, seed=seed, utility="gas")
-    want = _gaps(df)
+    want = _gaps(df, gap_after)
     assert len(want) >= 20
-    e = _run(df, tmp_path)
+    e = _run(df, tmp_path, insights=InsightRules(gap_after=gap_after))
     assert _found(e, "gap") == want
     missing = e.alerts(kind="gap").dropna(subset=["end"])
     assert (missing["value"] == ((missing["end"] - missing["start"]).dt.total_seconds() // 5

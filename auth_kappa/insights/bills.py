@@ -21,10 +21,10 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
+from auth_kappa.insights.meters import MeterIndex
 from auth_kappa.insights.similar import SimilarHomes
 from auth_kappa.insights.tariff import PRICED_UNIT, UNIT_SCALE, Tariff
 from auth_kappa.timezones import local_hours, zone_of
-from auth_kappa.topology.keys import uuid_text
 from auth_kappa.topology.schema import METER_TYPES, STATES
 from auth_kappa.topology.window_table import Rows
 
@@ -105,6 +105,7 @@ class DailyLedger:
     utility: str
     tariff: Tariff
     keep: bool = True
+    meters: MeterIndex = field(default_factory=MeterIndex)   # shared by a stage's parts
     open: dict[str, Day] = field(default_factory=dict)              # sid -> newest day
     kept: dict[tuple[str, str], Day] = field(default_factory=dict)  # (sid, date), keep
     closed: list[tuple[str, Day]] = field(default_factory=list)     # not persisted yet
@@ -125,7 +126,7 @@ class DailyLedger:
     def observe(self, final: Rows) -> None:
         if not len(final):
             return
-        sids = uuid_text(final.k0, final.k1)
+        sids = self.meters.text[self.meters.rows(final.k0, final.k1)]
         n = len(final)
         codes = final.state if final.state is not None else np.full(n, -1)
         types = final.mtype if final.mtype is not None else np.full(n, -1)
@@ -138,15 +139,13 @@ class DailyLedger:
         period = self.tariff.period_of(self.utility, weekday, hour)
         period[period < 0] = len(self.tariff.periods.get(self.utility, ()))  # unpriced
         order = np.argsort(starts, kind="stable")
-        sid_list = sids[order].tolist()
-        known = codes[order] >= 0
-        for sid, c, t in zip(np.array(sid_list, object)[known].tolist(),
-                             codes[order][known].tolist(), types[order][known].tolist(),
-                             strict=True):
-            self._profile[sid] = (c, t)
-        mine = part[order] >= 0   # before any day closes: its sketch is its partition's
-        self.part.update(zip(np.array(sid_list, object)[mine].tolist(),
-                             part[order][mine].tolist(), strict=True))
+        sids, codes, types, part = sids[order], codes[order], types[order], part[order]
+        sid_list = sids.tolist()
+        known = codes >= 0
+        self._profile.update(zip(sids[known].tolist(), zip(
+            codes[known].tolist(), types[known].tolist(), strict=True), strict=True))
+        mine = part >= 0   # before any day closes: its sketch is its partition's
+        self.part.update(zip(sids[mine].tolist(), part[mine].tolist(), strict=True))
         if not self.keep:
             self._types.update(self._profile)
             self._profile = {}

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from auth_kappa.insights.alerts import Alert
-from auth_kappa.topology.keys import uuid_text
-from auth_kappa.topology.window_table import Rows
+from auth_kappa.insights.meters import MeterIndex, grown
+from auth_kappa.topology.window_table import Rows, edge_seconds
 
 
 @dataclass
@@ -24,53 +24,47 @@ class GapDetector:
     utility: str
     gap_after: float = 300.0
     heartbeat: float = 5.0
-    # service_id -> last end_ts, and -> partition: always the same keys in the same order
-    last: dict[str, float] = field(default_factory=dict)
-    part: dict[str, int] = field(default_factory=dict)
+    meters: MeterIndex = field(default_factory=MeterIndex)   # shared by a stage's detectors
     open: dict[str, Alert] = field(default_factory=dict)
-    dirty: set[str] = field(default_factory=set)             # last changed since changes()
-    value: dict[str, float] = field(default_factory=dict)    # service_id -> last reading's
     # closed gaps with the readings around them: (alert, value before, value after)
     bounds: list[tuple[Alert, float, float]] = field(default_factory=list)
+    # per meter row: last reading's end_ts (-inf: none held), its partition, its value,
+    # and whether it changed since the last take_changed()
+    last: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    part: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    value: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    dirty: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     _checked: dict[int, float] = field(default_factory=dict)  # partition -> cut scanned
 
     def observe(self, final: Rows) -> list[Alert]:
         """Final finest windows (any order): gaps between readings, and open gaps that end.
-        Columnar: Python runs once per meter in the batch, and per gap."""
+        Columnar: Python runs only per gap."""
         if not len(final) or final.seen is None:
             return []
-        t, k0, k1, part, val = reading_times(final)
-        order = np.lexsort((t, k1, k0))
-        t, k0, k1, part, val = t[order], k0[order], k1[order], part[order], val[order]
-        first = np.r_[True, (k0[1:] != k0[:-1]) | (k1[1:] != k1[:-1])]
-        group = np.cumsum(first) - 1
-        heads = np.flatnonzero(first)
-        sids = uuid_text(k0[heads], k1[heads]).tolist()
-        prev = np.array([self.last.get(s, -np.inf) for s in sids])
-        keep = t > prev[group]               # a window held again adds nothing
-        t, group, part, val = t[keep], group[keep], part[keep], val[keep]
+        t, k0, k1, part, val = reading_times(final, self.gap_after)
+        rows = self._rows(k0, k1)
+        order = np.lexsort((t, rows))
+        t, rows, part, val = t[order], rows[order], part[order], val[order]
+        prev = self.last[rows]
+        keep = t > prev                      # a window held again adds nothing
+        t, rows, part, val, prev = t[keep], rows[keep], part[keep], val[keep], prev[keep]
         if not len(t):
             return []
+        text = self.meters.text
         out: list[Alert] = []
-        start = np.r_[True, group[1:] != group[:-1]]
-        jump = np.diff(t) >= self.gap_after
-        heads_t = np.flatnonzero(start)                         # since the last batch
-        before = prev[group[heads_t]]
-        with np.errstate(invalid="ignore"):
-            since = heads_t[np.isfinite(before) & (t[heads_t] - before >= self.gap_after)]
+        start = np.r_[True, rows[1:] != rows[:-1]]
+        heads = np.flatnonzero(start)                           # since the last batch
+        since = heads[np.isfinite(prev[heads]) & (t[heads] - prev[heads] >= self.gap_after)]
         for i in since.tolist():
-            sid = sids[group[i]]
-            out.append(self._closed(sid, float(prev[group[i]]), float(t[i]),
-                                    self.value.get(sid, np.nan), float(val[i])))
-        for i in np.flatnonzero(~start[1:] & jump):            # inside this batch
-            out.append(self._closed(sids[group[i]], float(t[i]), float(t[i + 1]),
+            out.append(self._closed(text[rows[i]], float(prev[i]), float(t[i]),
+                                    float(self.value[rows[i]]), float(val[i])))
+        for i in np.flatnonzero(~start[1:] & (np.diff(t) >= self.gap_after)).tolist():
+            out.append(self._closed(text[rows[i]], float(t[i]), float(t[i + 1]),
                                     float(val[i]), float(val[i + 1])))
-        end = np.r_[np.flatnonzero(start)[1:] - 1, len(t) - 1]
-        mine = [sids[g] for g in group[end].tolist()]
-        self.last.update(zip(mine, t[end].tolist(), strict=True))
-        self.part.update(zip(mine, part[end].tolist(), strict=True))
-        self.value.update(zip(mine, val[end].tolist(), strict=True))
-        self.dirty.update(mine)
+        end = np.r_[heads[1:] - 1, len(t) - 1]
+        mine = rows[end]
+        self.last[mine], self.part[mine], self.value[mine] = t[end], part[end], val[end]
+        self.dirty[mine] = True
         return out
 
     def learn(self, final: Rows) -> None:
@@ -78,17 +72,42 @@ class GapDetector:
         meter's last reading, without alerting (what they held was alerted on before)."""
         if not len(final) or final.seen is None:
             return
-        t, k0, k1, part, _ = reading_times(final)
-        order = np.lexsort((t, k1, k0))
-        t, k0, k1, part = t[order], k0[order], k1[order], part[order]
-        end = np.r_[(k0[1:] != k0[:-1]) | (k1[1:] != k1[:-1]), True]
-        for sid, ts, p in zip(uuid_text(k0[end], k1[end]).tolist(), t[end].tolist(),
-                              part[end].tolist(), strict=True):
-            if ts > self.last.get(sid, -np.inf):
-                self.last[sid], self.part[sid] = float(ts), int(p)
+        t, k0, k1, part, _ = reading_times(final, self.gap_after)
+        rows = self._rows(k0, k1)
+        order = np.lexsort((t, rows))
+        t, rows, part = t[order], rows[order], part[order]
+        end = np.r_[rows[1:] != rows[:-1], True]
+        t, rows, part = t[end], rows[end], part[end]
+        newer = t > self.last[rows]
+        self.last[rows[newer]], self.part[rows[newer]] = t[newer], part[newer]
 
     def remember(self, sid: str, last: float, partition: int) -> None:
-        self.last[sid], self.part[sid] = last, partition
+        row = self.meters.row_of(sid)
+        self._fit()
+        self.last[row], self.part[row] = last, partition
+
+    def partition_of(self, sid: str) -> int | None:
+        """The source partition of a meter this detector holds."""
+        p = int(self.part[self.meters.row_of(sid)]) if len(self.part) else -1
+        return p if p >= 0 else None
+
+    def take_changed(self) -> list[tuple[str, int, float]]:
+        """(service_id, partition, last) of each meter changed since the last call."""
+        rows = np.flatnonzero(self.dirty)
+        self.dirty[rows] = False
+        return list(zip(self.meters.text[rows].tolist(), self.part[rows].tolist(),
+                        self.last[rows].tolist(), strict=True))
+
+    def _rows(self, k0: np.ndarray, k1: np.ndarray) -> np.ndarray:
+        rows = self.meters.rows(k0, k1)
+        self._fit()
+        return rows
+
+    def _fit(self) -> None:
+        """Room for every row of the (shared) meter index."""
+        n = len(self.meters)
+        self.last, self.value = grown(self.last, n, -np.inf), grown(self.value, n, np.nan)
+        self.part, self.dirty = grown(self.part, n, -1), grown(self.dirty, n, False)
 
     def _closed(self, sid: str, start: float, end: float, before: float, after: float
                 ) -> Alert:
@@ -109,41 +128,50 @@ class GapDetector:
         `final_upto[partition]` and that was silent for gap_after before that. Scans only
         when a partition's cut moved (once a window step)."""
         moved = {p: u for p, u in final_upto.items() if u > self._checked.get(p, -np.inf)}
-        if not moved or not self.last:
+        if not moved or not len(self.last):
             return []
         self._checked.update(moved)
-        sids = list(self.last)
-        last = np.fromiter(self.last.values(), np.float64, len(sids))
-        part = np.fromiter(self.part.values(), np.int64, len(sids))
-        upto = np.full(len(sids), -np.inf)
+        upto = np.full(len(self.last), -np.inf)
         for p, u in moved.items():
-            upto[part == p] = u
+            upto[self.part == p] = u
         out = []
-        for i in np.flatnonzero(upto - last >= self.gap_after):
-            sid = sids[i]
+        with np.errstate(invalid="ignore"):   # -inf: no reading held
+            silent = np.flatnonzero(np.isfinite(self.last) & (upto - self.last >= self.gap_after))
+        for i in silent.tolist():
+            sid = self.meters.text[i]
             if sid not in self.open:
-                self.open[sid] = alert = Alert("gap", self.utility, sid, float(last[i]), None,
-                                               0.0, f"no reading since {last[i]:.0f}")
+                self.open[sid] = alert = Alert("gap", self.utility, sid, float(self.last[i]),
+                                               None, 0.0, f"no reading since {self.last[i]:.0f}")
                 out.append(alert)
         return out
 
     def forget(self, partitions: set[int]) -> None:
         """Drop the state of partitions this runtime no longer holds."""
-        gone = [s for s, p in self.part.items() if p in partitions]
-        for sid in gone:
-            for table in (self.last, self.part, self.open):
-                table.pop(sid, None)
-            self.dirty.discard(sid)
+        gone = np.flatnonzero(np.isin(self.part, list(partitions)))
+        for sid in self.meters.text[gone].tolist():
+            self.open.pop(sid, None)
+        self.last[gone], self.part[gone], self.value[gone] = -np.inf, -1, np.nan
+        self.dirty[gone] = False
         for p in partitions:
             self._checked.pop(p, None)
 
 
-def reading_times(rows: Rows) -> tuple[np.ndarray, ...]:
-    """(end_ts, k0, k1, partition, value) of every reading in final finest windows; value
-    only for each window's first and last reading (the ones around a gap), else NaN."""
+def reading_times(rows: Rows, gap_after: float = np.inf) -> tuple[np.ndarray, ...]:
+    """(end_ts, k0, k1, partition, value) of the readings in final finest windows that can
+    bound a gap; value only for each window's first and last reading (the ones around a
+    gap), else NaN. When a window spans less than `gap_after` (its seen bits cover fewer
+    seconds), no gap fits between two readings inside it: its first and last suffice."""
+    part = rows.part if rows.part is not None else np.full(len(rows), -1)
+    if rows.seen.shape[1] * 64 <= gap_after:
+        lo, hi, has = edge_seconds(rows.seen)
+        r = np.flatnonzero(has)
+        value = rows.edges[r] if rows.edges is not None else np.full((len(r), 2), np.nan)
+        ws = rows.window_start[r]
+        return (np.r_[ws + lo[r], ws + hi[r]], np.r_[rows.k0[r], rows.k0[r]],
+                np.r_[rows.k1[r], rows.k1[r]], np.r_[part[r], part[r]],
+                np.r_[value[:, 0], value[:, 1]])
     bits = np.unpackbits(rows.seen.view(np.uint8), axis=1, bitorder="little")
     r, b = np.nonzero(bits)
-    part = rows.part if rows.part is not None else np.full(len(rows), -1)
     value = np.full(len(r), np.nan)
     if rows.edges is not None and len(r):   # a window's first and last reading's value
         head = np.r_[True, r[1:] != r[:-1]]

@@ -55,6 +55,9 @@ class LeakDetector:
     open: dict[str, Alert] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)     # runs changed since changes()
 
+    def partition_of(self, sid: str) -> int | None:
+        return self.part.get(sid)
+
     def observe(self, final: Rows) -> list[Alert]:
         if not len(final):
             return []

@@ -40,6 +40,9 @@ class SpikeDetector:
     part: dict[str, int] = field(default_factory=dict)
     zone: dict[str, str] = field(default_factory=dict)    # sid -> IANA zone (its state)
 
+    def partition_of(self, sid: str) -> int | None:
+        return self.part.get(sid)
+
     def observe(self, final: Rows, alert: bool = True) -> list[Alert]:
         """Final hourly windows, oldest first per meter; `alert=False` only learns them
         (a history rebuilt from the store)."""

@@ -15,6 +15,7 @@ from auth_kappa.insights.bills import QUARTER, DailyLedger, Day
 from auth_kappa.insights.estimates import Estimates
 from auth_kappa.insights.gaps import GapDetector
 from auth_kappa.insights.leaks import HOUR, LeakDetector, leak_flows
+from auth_kappa.insights.meters import MeterIndex
 from auth_kappa.insights.spikes import SpikeDetector
 from auth_kappa.insights.tariff import Tariff
 from auth_kappa.topology.processor import Slot, Topology
@@ -75,13 +76,15 @@ class Insights:
 
     def reset(self) -> None:
         r = self.rules
-        self.gaps = {u: GapDetector(u, r.gap_after, r.heartbeat) for u in UTILITIES}
+        self.meters = MeterIndex()   # a row per meter, for the detectors' array state
+        self.gaps = {u: GapDetector(u, r.gap_after, r.heartbeat, self.meters)
+                     for u in UTILITIES}
         self.leaks = LeakDetector(r.leak_flow, r.leak_hours, r.leak_flows)
         # hourly history of every meter; spike alerts for electricity and gas
         self.spikes = {u: SpikeDetector(u) for u in UTILITIES}
         self.estimates = Estimates(r.heartbeat, keep=self.keep_all)
         tariff = Tariff.load(r.tariff or None)
-        self.ledgers = {u: DailyLedger(u, tariff, keep=self.keep_all) for u in UTILITIES}
+        self.ledgers = {u: DailyLedger(u, tariff, self.keep_all, self.meters) for u in UTILITIES}
         self._known: set[int] = set()   # alerts already listed (closing one mutates it)
         self._events: dict[str, list[Alert]] = {u: [] for u in UTILITIES}
         if not self.keep_all:
@@ -126,9 +129,10 @@ class Insights:
         out: dict[int, Changes] = {}
         gaps = self.gaps[utility]
         if self.persist_last:
-            for sid in gaps.dirty:
-                out.setdefault(gaps.part[sid], Changes()).last[sid] = str(int(gaps.last[sid]))
-        gaps.dirty = set()
+            for sid, p, last in gaps.take_changed():
+                out.setdefault(p, Changes()).last[sid] = str(int(last))
+        else:
+            gaps.dirty[:] = False
         if utility == "water":
             for sid in self.leaks.dirty:
                 run = self.leaks.runs.get(sid)
@@ -136,7 +140,7 @@ class Insights:
                     None if run is None else ",".join(f"{v:.17g}" for v in run)
             self.leaks.dirty = set()
         for alert in self._events[utility]:
-            part = self._detector(alert.kind, utility).part.get(alert.service_id)
+            part = self._detector(alert.kind, utility).partition_of(alert.service_id)
             if part is None:
                 continue
             mine = out.setdefault(part, Changes())
@@ -171,7 +175,6 @@ class Insights:
         gaps = self.gaps[utility]
         for sid, ts in last.items():
             gaps.remember(_text(sid), float(ts), partition)
-        gaps.dirty = set()
         for sid, run in runs.items():
             start, hour, low = (float(v) for v in _text(run).split(","))
             self.leaks.runs[_text(sid)] = (start, hour, low)

@@ -235,12 +235,17 @@ class WindowTable:
         return self.take(np.ones(self._n, bool), remove=False)
 
 
-def edge_values(seen: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """[n, 2]: the first value of each window's earliest and latest seen second."""
+def edge_seconds(seen: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each window's earliest and latest seen second, and whether it saw any."""
     bits = np.unpackbits(seen.view(np.uint8), axis=1, bitorder="little").astype(bool)
-    has = bits.any(axis=1)
     lo = np.argmax(bits, axis=1)
     hi = bits.shape[1] - 1 - np.argmax(bits[:, ::-1], axis=1)
+    return lo, hi, bits.any(axis=1)
+
+
+def edge_values(seen: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """[n, 2]: the first value of each window's earliest and latest seen second."""
+    lo, hi, has = edge_seconds(seen)
     rows = np.arange(len(first))
     out = np.stack([first[rows, lo], first[rows, hi]], axis=1).view(np.float64).copy()
     out[~has] = np.nan
