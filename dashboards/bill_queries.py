@@ -14,8 +14,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from auth_kappa import timezones
-from auth_kappa.insights.bills import UNITS, Day, bill_frame, days_frame, days_from, similar_from
+from auth_kappa.insights.bills import Day, bill_frame, days_frame, days_from, similar_from
 from auth_kappa.insights.tariff import Tariff
+from auth_kappa.topology.schema import UNITS
 from dashboards.alert_queries import Snapshot
 from dashboards.sources import Source
 

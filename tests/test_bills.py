@@ -33,9 +33,9 @@ def _readings(days: int = 3) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def _engine(df: pd.DataFrame, folder) -> Engine:
+def _engine(df: pd.DataFrame, folder, utility: str = "electricity") -> Engine:
     df[["service_id", "user_name", "type", "start_ts", "state", "consumption", "end_ts"]].to_csv(
-        folder / "electricity.csv", header=False, index=False)
+        folder / f"{utility}.csv", header=False, index=False)
     e = Engine.embedded(["1m", "1h"])
     e.ingest(folder)
     e.flush()
@@ -87,6 +87,19 @@ def test_a_bill_prices_each_hour_by_the_tariff(tmp_path):
                                    [use[p] * prices[p] for p in use.index], rtol=1e-9)
     with pytest.raises(UserError):
         e.bill(df["service_id"].iloc[0], "2026-04")
+
+
+def test_a_gas_bill_prices_the_ccf_the_meters_read(tmp_path):
+    """Gas readings are in ccf (as the simulator writes them) and so is the gas price."""
+    df = _readings(days=1)
+    e = _engine(df, tmp_path, "gas")
+    price = Tariff.load().periods["gas"][0].price
+    for sid, g in _local(df).groupby("service_id"):
+        use = g[g["day"].str.startswith("2026-03")]["consumption"].sum()
+        bill = e.bill(sid, "2026-03")
+        assert list(bill["unit"]) == ["ccf"] and set(e.days(sid)["unit"]) == {"ccf"}
+        np.testing.assert_allclose(bill["consumption"], [use], rtol=1e-9)
+        np.testing.assert_allclose(bill["cost"], [use * price], rtol=1e-9)
 
 
 def test_a_broken_tariff_is_one_line(tmp_path):

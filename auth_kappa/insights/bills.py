@@ -23,9 +23,9 @@ import pandas as pd
 
 from auth_kappa.insights.meters import MeterIndex
 from auth_kappa.insights.similar import SimilarHomes
-from auth_kappa.insights.tariff import PRICED_UNIT, UNIT_SCALE, Tariff
+from auth_kappa.insights.tariff import Tariff
 from auth_kappa.timezones import local_hours, zone_of
-from auth_kappa.topology.schema import METER_TYPES, STATES
+from auth_kappa.topology.schema import METER_TYPES, STATES, UNITS
 from auth_kappa.topology.window_table import Rows
 
 QUARTER = 900
@@ -35,7 +35,6 @@ ZONE_BY_CODE = np.array([*(zone_of(s) for s in STATES), "UTC"], object)  # code 
 DAYS_KEPT = 62       # a meter's past days in Redis: this month's bill and the last one's
 SKETCH_DAYS = 3      # a live runtime's similar-homes sketches in memory: a day that ends
 # later than this (a meter silent for days) is left out of its group's sketch
-UNITS = {"electricity": "kWh", "gas": "cubic feet", "water": "gallons"}
 DAY_COLUMNS = ["day", "total", "peak_15min", "peak_start", "peak_kw", "unit"]
 BILL_COLUMNS = ["utility", "period", "consumption", "unit", "price", "cost"]
 
@@ -348,15 +347,16 @@ def days_frame(utility: str, days: list[Day]) -> pd.DataFrame:
 
 
 def bill_frame(utility: str, tariff: Tariff, days: list[Day]) -> pd.DataFrame:
-    """A month's days, per tariff period: consumption in the priced unit, price, cost."""
+    """A month's days, per tariff period: consumption in the utility's unit (prices are
+    per that unit), price, cost."""
     periods = tariff.periods.get(utility, ())
     use = np.zeros(len(periods) + 1)     # the last: hours no period covers
     for day in days:
         for p, v in enumerate(day.tou[:len(use)]):
             use[p] += v
-    scale, unit = UNIT_SCALE[utility], PRICED_UNIT[utility]
-    rows = [(utility, p.name, use[i] * scale, unit, p.price, use[i] * scale * p.price)
+    unit = UNITS[utility]
+    rows = [(utility, p.name, use[i], unit, p.price, use[i] * p.price)
             for i, p in enumerate(periods)]
     if use[-1]:
-        rows.append((utility, "unpriced", use[-1] * scale, unit, np.nan, np.nan))
+        rows.append((utility, "unpriced", use[-1], unit, np.nan, np.nan))
     return pd.DataFrame(rows, columns=BILL_COLUMNS)

@@ -12,8 +12,6 @@ import numpy as np
 from auth_kappa.errors import UserError
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-UNIT_SCALE = {"electricity": 1.0, "gas": 0.01, "water": 1.0}   # reading units -> priced units
-PRICED_UNIT = {"electricity": "kWh", "gas": "ccf", "water": "gallons"}
 
 
 @dataclass(frozen=True)
