@@ -41,7 +41,7 @@ from auth_kappa.runtime.counters import Counters
 from auth_kappa.runtime.embedded import EmbeddedRuntime
 from auth_kappa.sources.files import from_records, read_file, utility_files
 from auth_kappa.state.redis_store import RedisWindowStore
-from auth_kappa.topology.processor import LEVELS, Topology, rows_frame
+from auth_kappa.topology.processor import LEVELS, Topology
 from auth_kappa.topology.schema import UTILITIES
 from auth_kappa.topology.watermark import NO_WATERMARK
 from auth_kappa.topology.windows import WindowSpec, is_final
@@ -75,8 +75,6 @@ class Engine:
         specs = [WindowSpec.parse(s, retention, meter_retention) for s in sizes]
         g = parse_duration(grace, name="grace")
         topo = Topology.finite(specs, g)
-        for u in UTILITIES:
-            topo.assign(u, [0])
         archive = None
         if archive_dir is not None:
             from auth_kappa.archive.embedded import EmbeddedArchive
@@ -160,10 +158,7 @@ class Engine:
         spec = self._spec(window)
         slot = (utility, level, spec.size)
         if self._rt is not None:
-            parts = [self._rt.store.final(slot)]
-            if not final_only:
-                parts.append(rows_frame(*slot, self._rt.topology.open_windows(*slot)))
-            df = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
+            df = self._rt.windows(slot, final_only)
             ins = self._rt.insights
             profile = ins.ledgers[utility].profiles if utility in ins.ledgers else {}
             df = with_estimates(df, ins.estimates, profile, level, utility, spec.size)

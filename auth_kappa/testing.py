@@ -40,7 +40,7 @@ class TopologyTestDriver:
         self.specs = tuple(WindowSpec.parse(w) for w in windows)
         self.store = MemoryWindowStore(tuple(sorted(self.specs)))
         topology = Topology.finite(self.specs, parse_duration(grace, name="grace"))
-        self.runtime = LiveRuntime(topology, self.store, emit=lambda *a: None,
+        self.runtime = LiveRuntime(topology, self.store, emit=None,
                                    commit_interval=math.inf, insights=None)
         self._owned: set[tuple[str, int]] = set()
         self._offsets: dict[tuple[str, int], int] = {}

@@ -82,9 +82,9 @@ def by_partition(writes: Mapping[Slot, Rows], offsets: Mapping[str, int],
         if not len(rows) or part is None:
             continue
         for p in np.unique(part[part >= 0]):
-            name = f"{utility}:{p}"
+            name, mine = f"{utility}:{p}", part == p
             commits.setdefault(name, Commit()).dirty[(utility, level, size)] = \
-                rows.select(part == p)
+                rows if mine.all() else rows.select(mine)   # one partition: no copy
     for name, offset in offsets.items():
         commits.setdefault(name, Commit()).offsets[name] = offset
     for name, counts in stats.items():

@@ -1,10 +1,18 @@
-"""The topology in-process: no Kafka, Redis or S3. State in memory, output to a local folder."""
+"""The embedded engine's runtime: the live runtime over the memory store, fed finite input.
+
+No Kafka, Redis or S3, and no window or insight logic of its own: LiveRuntime
+(runtime/live.py) processes, checkpoints and retains exactly as a worker does, into a
+MemoryWindowStore (state/memory.py) instead of Redis; the insights stay whole in memory
+(Insights.keep_all). What is left here is what a finite run needs around it: the late
+readings and quarantine kept for queries (and written to a folder, as the live path's
+topics carry them), and the raw messages archived to a folder if asked.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -12,51 +20,69 @@ import pandas as pd
 from auth_kappa.archive.embedded import EmbeddedArchive
 from auth_kappa.insights.stage import Insights
 from auth_kappa.runtime.counters import Counters
+from auth_kappa.runtime.live import LiveRuntime
 from auth_kappa.state.memory import MemoryWindowStore
 from auth_kappa.topology.decode import Message
-from auth_kappa.topology.processor import Topology
+from auth_kappa.topology.processor import Slot, Topology, rows_frame
 from auth_kappa.topology.quarantine import Rejected
+from auth_kappa.topology.schema import UTILITIES
 
 
-@dataclass
 class EmbeddedRuntime:
-    topology: Topology
-    out_dir: Path | None = None
-    store: MemoryWindowStore = field(default_factory=MemoryWindowStore)
-    counters: Counters = field(default_factory=Counters)
-    late: list[pd.DataFrame] = field(default_factory=list)
-    rejected: list[Rejected] = field(default_factory=list)
-    archive: EmbeddedArchive | None = None   # raw messages to a local folder, archive layout
-    insights: Insights = field(default_factory=Insights)
+    def __init__(self, topology: Topology, out_dir: Path | None = None,
+                 archive: EmbeddedArchive | None = None,
+                 insights: Insights | None = None) -> None:
+        self.out_dir, self.archive = out_dir, archive
+        self.store = MemoryWindowStore(tuple(topology.windows))
+        # checkpoints by size (max_uncommitted), never by the clock: a run is repeatable
+        self.live = LiveRuntime(topology, self.store, emit=None, commit_interval=math.inf,
+                                insights=insights or Insights(keep_all=True))
+        self.live.assign([(u, 0) for u in UTILITIES])   # other partitions join as they come
+        self.late: list[pd.DataFrame] = []
+        self.rejected: list[Rejected] = []
+
+    @property
+    def topology(self) -> Topology:
+        return self.live.topology
+
+    @property
+    def insights(self) -> Insights:
+        assert self.live.insights is not None
+        return self.live.insights
+
+    @property
+    def counters(self) -> Counters:
+        return self.live.counters
 
     def process(self, batches: Iterable[tuple[str, list[Message]]]) -> None:
+        """Batches in order; ends with a checkpoint, so the store holds every window."""
         for utility, messages in batches:
             if self.archive is not None:
                 self.archive.add(utility, messages)
-            result = self.topology.process(utility, messages)
-            self.store.put_final(result.final)
-            self.insights.observe(self.topology, utility, result.final)
-            self.counters.add(result)
+            result = self.live.process(utility, messages)
             if len(result.late):
                 self.late.append(result.late.to_pandas())
             self.rejected.extend(result.rejects)
-            self._retain(utility)
+        self.live.checkpoint()
 
     def end_of_input(self) -> None:
-        final = self.topology.end_of_input()
-        self.store.put_final(final)
-        for utility in self.topology.watermarks:
-            mine = {slot: rows for slot, rows in final.items() if slot[0] == utility}
-            self.insights.observe(self.topology, utility, mine, ended=True)
-            self._retain(utility)
+        self.live.end_of_input()
         if self.archive is not None:
             self.archive.flush()
         self.write_outputs()
 
-    def _retain(self, utility: str) -> None:
-        for spec in self.topology.windows:
-            for level in ("meter", "state"):
-                self.store.retain((utility, level, spec.size), spec)
+    def windows(self, slot: Slot, final_only: bool = False) -> pd.DataFrame:
+        """The store's windows of a slot; final_only: without those the topology still
+        holds open (a meter's windows close by its partition's clock)."""
+        utility, level, size = slot
+        df = self.store.read_windows(level, utility, size)
+        if final_only and len(df):
+            held = rows_frame(*slot, self.topology.open_windows(*slot))
+            if len(held):
+                open_ = pd.MultiIndex.from_frame(held[["key", "window_start"]])
+                pairs = pd.MultiIndex.from_frame(df[["key", "window_start"]])
+                df = df[~pairs.isin(open_)].reset_index(drop=True)
+        return df
 
     def write_outputs(self) -> None:
         """Late readings and quarantine land in the out folder, as the live path's topics do."""

@@ -1,7 +1,9 @@
-"""The live runtime: topology + Redis store + side outputs, independent of the Kafka client.
+"""The live runtime: topology + window store + side outputs, independent of the Kafka client.
 
-The Faust app (and the benchmark's plain consumer) feed it batches and do what it asks:
-seek to the offsets it returns on assignment, send the side-output records it emits.
+The Faust app (and the benchmark's plain consumer) feed it batches over Redis and do what
+it asks: seek to the offsets it returns on assignment, send the side-output records it
+emits. The embedded engine (runtime/embedded.py) is this runtime over the memory store,
+fed finite input that ends with end_of_input().
 Exactly-once effect comes from one rule: state and the offsets that produced it are
 written in the same Redis transaction, and an owner always starts from those offsets.
 
@@ -27,7 +29,7 @@ from auth_kappa.runtime import commits
 from auth_kappa.runtime.checkpoint_writer import CheckpointWriter
 from auth_kappa.runtime.counters import Counters
 from auth_kappa.runtime.side_outputs import Emit, Outputs, emit_final, emit_rejected
-from auth_kappa.state.redis_store import RedisWindowStore
+from auth_kappa.state.protocol import WindowStore
 from auth_kappa.topology.decode import Message, MessageBatch, next_offsets
 from auth_kappa.topology.processor import Slot, StepResult, Topology
 from auth_kappa.topology.watermark import NO_WATERMARK
@@ -40,8 +42,10 @@ log = logging.getLogger("auth_kappa.live")
 @dataclass
 class LiveRuntime:
     topology: Topology
-    store: RedisWindowStore
-    emit: Emit
+    # Redis (workers), or memory (the embedded engine, the test driver); the insights'
+    # state goes to a store only when it keeps it (RedisWindowStore.insight_commands)
+    store: WindowStore
+    emit: Emit | None   # None: no side-output records (the caller reads each StepResult)
     outputs: Outputs = field(default_factory=Outputs)
     commit_interval: float = 0.25
     max_uncommitted: int = 250_000   # readings: bounds a checkpoint's size under load
@@ -62,14 +66,15 @@ class LiveRuntime:
     _stats: dict[str, dict[str, int]] = field(default_factory=dict)
     _warned_mixed: bool = False
     _epoch: int = 0     # bumped whenever memory is dropped (assign, fail)
-    # gaps and leaks (auth_kappa/insights): state per partition, in its checkpoint; None: off
+    # gaps and leaks (auth_kappa/insights): state per partition, in its checkpoint; None:
+    # off; Insights(keep_all=True): kept whole in memory, nothing persisted or restored
     insights: Insights | None = field(default_factory=lambda: Insights(keep_all=False))
     _alerts: list[Alert] = field(default_factory=list)   # events not yet sent
 
     def __post_init__(self) -> None:
         self.topology.state_per_partition = True   # state deltas commit per partition
         self._writer = CheckpointWriter(self.store)
-        if self.insights is not None:   # can the finest windows Redis keeps say it?
+        if self._persisted():   # can the finest windows Redis keeps say it?
             finest = self.topology.finest
             self.insights.persist_last = \
                 self.insights.rules.gap_after + 2 * finest.size > finest.keep("meter")
@@ -109,13 +114,17 @@ class LiveRuntime:
         self._sent_marks = {n: float(m) for n, m in marks.items()}
         newest = max(highs.values(), default=NO_WATERMARK)
         self.topology.loader = lambda slot: self.store.loader(slot, newest)
-        if self.insights is not None:
+        if self._persisted():
             for topic, p in partitions:
                 self.insights.restore(topic, p, **self.store.insight_state(topic, p))
                 self._learn(topic, p)
         self._reopen(partitions)
         self.broken = None
         return seek
+
+    def _persisted(self) -> bool:
+        """Insight state lives in the store, per partition (else in memory, or off)."""
+        return self.insights is not None and not self.insights.keep_all
 
     def place(self, counts: dict[str, int]) -> None:
         """Each utility's topic partition count: stored for readers, and on a Redis
@@ -208,12 +217,24 @@ class LiveRuntime:
             self._next[name] = max(self._next.get(name, 0), nxt)
         self.counters.add(result)
         self._count(result)
-        emit_rejected(self.emit, self.outputs, result)
+        if self.emit is not None:
+            emit_rejected(self.emit, self.outputs, result)
         self._keep_final(topic, result.final)
         self._uncommitted += result.accepted
         if self.auto_checkpoint:
             self.checkpoint(wait=False)
         return result
+
+    def end_of_input(self) -> None:
+        """Finite input is over (the embedded engine, a test): the watermark goes to +inf,
+        every window is final, no gap opens past a partition's last reading, and all of
+        it is checkpointed before this returns."""
+        self._check()
+        final = self.topology.end_of_input()
+        for utility in self.topology.watermarks:
+            mine = {slot: rows for slot, rows in final.items() if slot[0] == utility}
+            self._keep_final(utility, mine, ended=True)
+        self.checkpoint()
 
     def tick(self) -> None:
         """Timer: idle partitions may have moved the watermark; due checkpoints happen."""
@@ -223,13 +244,14 @@ class LiveRuntime:
         if self.auto_checkpoint:
             self.checkpoint(wait=False)
 
-    def _keep_final(self, utility: str, final: dict[Slot, Rows]) -> None:
+    def _keep_final(self, utility: str, final: dict[Slot, Rows], ended: bool = False
+                    ) -> None:
         """Final windows go out with the next checkpoint, and feed the insights."""
         for slot, rows in final.items():
             if len(rows):
                 self._final.setdefault(slot, []).append(rows)
         if self.insights is not None:
-            self._alerts += self.insights.observe(self.topology, utility, final)
+            self._alerts += self.insights.observe(self.topology, utility, final, ended)
 
     def _check(self) -> None:
         if self.broken is not None:
@@ -298,7 +320,7 @@ class LiveRuntime:
                             "checkpoints go back to one transaction (key messages by "
                             "service_id to avoid this)")
         todo = split(writes, changed, moved, self._generations, self._stats, marks)
-        if self.insights is not None:
+        if self._persisted():
             self._insight_commands(todo)
         for commit in todo:
             commit.epoch = self._epoch
@@ -308,16 +330,20 @@ class LiveRuntime:
         self._sent_highs.update(moved)
         self._sent_marks.update(marks)
         self._stats = {}
-        emit_final(self.emit, self.outputs, self._final)
-        self._final = {}
-        for alert in self._alerts:   # at least once: (kind, service_id, start, end) is its id
-            self.emit(self.outputs.alerts, alert.service_id.encode(), encode(alert).encode(),
-                      [("kind", alert.kind.encode()),
-                       ("event", b"open" if alert.is_open else b"close")])
-        self._alerts = []
+        if self.emit is not None:
+            self._emit(self.emit)
+        self._final, self._alerts = {}, []
         self._uncommitted = 0
         self._last_commit = time.monotonic()
         return todo
+
+    def _emit(self, emit: Emit) -> None:
+        """Final windows and alerts as records (the `windows` and `alerts` topics)."""
+        emit_final(emit, self.outputs, self._final)
+        for alert in self._alerts:   # at least once: (kind, service_id, start, end) is its id
+            emit(self.outputs.alerts, alert.service_id.encode(), encode(alert).encode(),
+                 [("kind", alert.kind.encode()),
+                  ("event", b"open" if alert.is_open else b"close")])
 
     def _insight_commands(self, todo: list[commits.Commit]) -> None:
         """Each partition's changed insight state rides in that partition's transaction."""
