@@ -1,5 +1,7 @@
-"""Archive rows ► the one Topology. The rows go in as Arrow frames, the format the
-stream's decoder already reads, so replay owns no parsing and no window math.
+"""Archive rows ► the one Topology. The rows are typed already: they go in through the
+topology's typed entry (decode_table, then Topology.process_readings), which checks them
+as it checks a frame, so replay owns no parsing and no window math, and no row is
+encoded to Arrow IPC only to be decoded again.
 
 Input is in event-time order, so nothing is late; the watermark follows the data. Each
 row goes in under its source partition (the archive keeps it), as the live path saw it.
@@ -15,9 +17,9 @@ import pyarrow as pa
 
 from auth_kappa.archive.store import ObjectStore
 from auth_kappa.runtime.counters import Counters
-from auth_kappa.topology.decode import Message
-from auth_kappa.topology.frames import encode_frame
+from auth_kappa.topology.decode import decode_table
 from auth_kappa.topology.processor import Slot, Topology
+from auth_kappa.topology.readings import Readings
 from auth_kappa.topology.schema import CSV_FIELDS
 from auth_kappa.topology.watermark import NO_WATERMARK
 from auth_kappa.topology.window_table import Rows
@@ -25,7 +27,7 @@ from replay.plan import Plan
 from replay.progress import ProgressBar
 from replay.reader import chunks, iter_hours, partition_highs
 
-CHUNK_ROWS = 100_000   # ~8 MB frames, under decode's MAX_FRAME_BYTES
+CHUNK_ROWS = 100_000   # rows per topology step
 OnFinal = Callable[[dict[Slot, Rows]], None]
 
 
@@ -41,19 +43,14 @@ def feed(store: ObjectStore, plan: Plan, topo: Topology, on_final: OnFinal,
          bar: ProgressBar | None = None, finish: bool = True) -> FeedStats:
     """Every planned row through the topology, hour by hour; final windows to on_final."""
     stats = FeedStats()
-    seq = 0
     for u in plan.utilities:
         for _, table in iter_hours(store, plan, u):
             for topic_p, high in _highs(table).items():
                 stats.highs[topic_p] = max(high, stats.highs.get(topic_p, high))
             for chunk in chunks(table, CHUNK_ROWS):
-                messages = _messages(chunk, seq)
-                seq += len(messages)
-                align_clocks(topo, u, [m.partition for m in messages])
-                result = topo.process(u, messages)
-                sizes = {(m.partition, m.offset): len(m.value) for m in messages}
-                if any(sizes.get((r.partition, r.offset)) == len(r.raw) for r in result.rejects):
-                    raise RuntimeError(f"replay frame rejected: {result.rejects[0].reason}")
+                batch = readings(u, chunk)
+                align_clocks(topo, u, np.unique(batch.partition).tolist())
+                result = topo.process_readings(u, batch)
                 stats.rows += chunk.num_rows
                 stats.add(result)
                 on_final(result.final)
@@ -66,16 +63,20 @@ def feed(store: ObjectStore, plan: Plan, topo: Topology, on_final: OnFinal,
     return stats
 
 
-def _messages(chunk: pa.Table, seq: int) -> list[Message]:
-    """One frame per source partition, each under its own partition (as the live path
-    saw the rows), so meter windows, meter sets and highs land where live puts them."""
+def readings(utility: str, chunk: pa.Table) -> Readings:
+    """Archive rows as the topology's typed batch, each under its source partition and
+    Kafka offset (as the live path saw it), so meter windows, meter sets and highs land
+    where live puts them. Rows are grouped by partition, in event-time order inside each:
+    the order in which the topology adds them (and its float sums) stays the same."""
     parts = chunk["partition"].to_numpy()
-    if not len(parts) or (parts == parts[0]).all():
-        groups = [(int(parts[0]) if len(parts) else 0, chunk)]
-    else:
-        groups = [(int(p), chunk.take(np.flatnonzero(parts == p))) for p in np.unique(parts)]
-    return [Message(encode_frame(_frame_columns(rows), compression=None), p, seq + i)
-            for i, (p, rows) in enumerate(groups)]
+    if len(parts) and not (parts == parts[0]).all():
+        order = np.argsort(parts, kind="stable")
+        chunk, parts = chunk.take(order), parts[order]
+    try:
+        return decode_table(utility, _frame_columns(chunk), parts,
+                            chunk["offset"].to_numpy())
+    except ValueError as exc:   # the archive holds only accepted rows: this is corruption
+        raise RuntimeError(f"replay rows rejected: {exc}") from None
 
 
 def align_clocks(topo: Topology, utility: str, partitions: list[int]) -> None:

@@ -16,7 +16,7 @@ from auth_kappa.topology.processor import Topology
 from auth_kappa.topology.schema import CSV_FIELDS
 from auth_kappa.topology.validate import Rules, validate
 from auth_kappa.topology.windows import WindowSpec
-from replay.feed import _frame_columns
+from replay.feed import _frame_columns, readings
 
 SID = "0b9d3e3c-1f2a-4c1e-9a7b-1234567890ab"
 T0 = 1_772_409_600  # 2026-03-02T00:00:00Z: long past on the wall clock
@@ -85,4 +85,9 @@ def test_archiver_and_replay_decide_as_the_worker():
     topo = Topology((WindowSpec(60, 86400),), grace=30)
     topo.assign("gas", [0])
     r = topo.process("gas", [Message(frame, 0, 0)])
+    assert r.accepted == 1 and [x.reason for x in r.rejects] == ["future"]
+    # replay's own way in: the same rows typed, no frame bytes (replay/feed.readings)
+    typed = Topology((WindowSpec(60, 86400),), grace=30)
+    typed.assign("gas", [3])
+    r = typed.process_readings("gas", readings("gas", both))
     assert r.accepted == 1 and [x.reason for x in r.rejects] == ["future"]

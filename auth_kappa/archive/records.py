@@ -9,14 +9,13 @@ readings included: lateness and dedup are the stream's business, not the archive
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 import numpy as np
 import pyarrow as pa
 
-from auth_kappa.topology.decode import Message, decode
+from auth_kappa.topology.decode import Message, decode, decode_table
 from auth_kappa.topology.schema import METER_TYPES, STATES
-from auth_kappa.topology.validate import Rules, validate
+from auth_kappa.topology.validate import Rules, screen
 
 ARCHIVE_SCHEMA = pa.schema([
     ("service_id", pa.string()), ("user_name", pa.string()), ("type", pa.string()),
@@ -56,9 +55,8 @@ def split_messages(utility: str, topic: str, messages: Sequence[Message],
     starts = np.ones(n, bool)
     starts[1:] = offsets[1:] != offsets[:-1]
     row = (idx - np.maximum.accumulate(np.where(starts, idx, 0))).astype(np.int32)
-    # positions ride through validate in the offset column, so every row keeps its place
-    good, _, bad = validate(replace(batch, offset=idx.astype(np.int64)), rules)
-    pos = good.offset
+    good, _, bad, ok = screen(batch, rules)
+    pos, bad_pos = np.flatnonzero(ok), np.flatnonzero(~ok)   # rows by position
     ts = timestamps_ms[np.searchsorted(msg_offsets, offsets[pos])]
     archive = pa.table({
         "service_id": pa.array(good.service_id).cast(pa.string()),
@@ -80,9 +78,9 @@ def split_messages(utility: str, topic: str, messages: Sequence[Message],
         q_row.append(-1)
         q_reason.append(r.reason)
         q_raw.append(r.raw)
-    for r in bad:                          # decoded rows that failed validation
-        q_off.append(int(offsets[r.offset]))
-        q_row.append(int(row[r.offset]))
+    for at, r in zip(bad_pos.tolist(), bad, strict=True):   # decoded rows failing validation
+        q_off.append(int(offsets[at]))
+        q_row.append(int(row[at]))
         q_reason.append(r.reason)
         q_raw.append(r.raw)
     q_off_arr = np.array(q_off, np.int64)
@@ -104,16 +102,14 @@ def split_messages(utility: str, topic: str, messages: Sequence[Message],
 def validated_rows(utility: str, table: pa.Table, rules: Rules | None = None
                    ) -> tuple[np.ndarray, list[tuple[int, str, bytes]]]:
     """For typed readings (FRAME_SCHEMA rows): the rows the topology accepts (bool mask),
-    and (row, reason, raw) for the rest; the frame decode path + validate decide."""
-    from auth_kappa.topology.frames import encode_frame
-
-    ok = np.zeros(table.num_rows, bool)
-    if not table.num_rows:
-        return ok, []
-    batch, rejects = decode(utility, [Message(encode_frame(table, compression=None), 0, 0)])
-    if rejects:   # the whole table failed to decode: every row is rejected with that reason
-        return ok, [(i, rejects[0].reason, b"") for i in range(table.num_rows)]
-    good, _, bad = validate(replace(batch, offset=np.arange(len(batch), dtype=np.int64)),
-                            rules or Rules())
-    ok[good.offset] = True
-    return ok, [(r.offset, r.reason, r.raw) for r in bad]
+    and (row, reason, raw) for the rest; the frame's checks (decode_table) + validate decide."""
+    n = table.num_rows
+    if not n:
+        return np.zeros(0, bool), []
+    try:
+        batch = decode_table(utility, table, np.zeros(n, np.int32), np.zeros(n, np.int64))
+    except ValueError as exc:   # the whole table is unreadable: every row, with that reason
+        return np.zeros(n, bool), [(i, str(exc), b"") for i in range(n)]
+    _, _, bad, ok = screen(batch, rules or Rules())
+    return ok, [(at, r.reason, r.raw) for at, r in
+                zip(np.flatnonzero(~ok).tolist(), bad, strict=True)]

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from auth_kappa.topology import csv_batch
-from auth_kappa.topology.frames import DECIMAL, decode_frame_with_reference, is_frame
+from auth_kappa.topology.frames import DECIMAL, decode_frame_with_reference, frame_table, is_frame
 from auth_kappa.topology.quarantine import Rejected
 from auth_kappa.topology.readings import SID_WIDTH, Readings, encode_codes
 from auth_kappa.topology.schema import CSV_FIELDS, METER_TYPES, STATES, UTILITIES
@@ -106,6 +106,21 @@ def decode(utility: str, messages: Sequence[Message] | MessageBatch
     rest = [batch.message(int(i)) for i in np.flatnonzero(~taken)]
     parts, rejects = _decode_each(utility, rest)
     return _in_offset_order(Readings.concat(utility, fast + parts)), rejects
+
+
+def decode_table(utility: str, table: pa.Table, partition: np.ndarray, offset: np.ndarray
+                 ) -> Readings:
+    """Readings already typed (FRAME_SCHEMA columns, optional ingest_time; partition and
+    offset per row): a frame's checks and typing without its Arrow IPC bytes, for input
+    that never was a message (replay's archive rows). Rows keep their order. Raises
+    ValueError with the reason a frame holding them would be rejected for."""
+    table, ref = frame_table(table)
+    try:
+        return _typed_table(utility, table, np.asarray(partition, np.int32),
+                            np.asarray(offset, np.int64),
+                            np.full(table.num_rows, np.nan) if ref is None else ref)
+    except Exception as exc:   # as the frame path: unforeseen input has a reason too
+        raise ValueError(_undecodable(exc)) from exc
 
 
 def _from_parsed(utility: str, parsed: csv_batch.Parsed, batch: MessageBatch,
@@ -351,8 +366,15 @@ def split_bad(batch: Readings, checks: list[tuple[np.ndarray, str]]
 def _from_table(utility: str, table: pa.Table, origin: list[tuple[int, int, int]],
                 ref_ts: np.ndarray) -> Readings:
     """Frames' rows as Readings; origin = (partition, offset, rows) of each frame, in order."""
-    n = table.num_rows
     part, off, count = (np.array(x, dtype=np.int64) for x in zip(*origin, strict=True))
+    return _typed_table(utility, table, np.repeat(part, count).astype(np.int32),
+                        np.repeat(off, count), ref_ts)
+
+
+def _typed_table(utility: str, table: pa.Table, partition: np.ndarray, offset: np.ndarray,
+                 ref_ts: np.ndarray) -> Readings:
+    """Typed rows (FRAME_SCHEMA) as Readings, with each row's partition and offset."""
+    n = table.num_rows
     sid = table.column("service_id").combine_chunks()
     # bytes, not characters: S36 takes 36 bytes a row, and a uuid is 36 ASCII characters
     lengths = pc.binary_length(sid).to_numpy(zero_copy_only=False)
@@ -380,5 +402,4 @@ def _from_table(utility: str, table: pa.Table, origin: list[tuple[int, int, int]
         utility, service_id=sids, user_name=table.column("user_name").combine_chunks(),
         type_code=type_code, start_ts=col("start_ts"), state_code=state_code,
         consumption=col("consumption"), end_ts=col("end_ts"),
-        partition=np.repeat(part, count).astype(np.int32), offset=np.repeat(off, count),
-        raw=raw, ref_ts=ref_ts)
+        partition=partition, offset=offset, raw=raw, ref_ts=ref_ts)

@@ -70,9 +70,16 @@ def decode_frame_with_reference(value: bytes) -> tuple[pa.Table, np.ndarray | No
         # every offset, length and UTF-8 string checked before anything reads the buffers:
         # a corrupt offset would otherwise be dereferenced later (wrong data, or SIGSEGV)
         table.validate(full=True)
-        names = table.column_names
     except (pa.ArrowException, OSError, ValueError) as exc:   # also UnicodeDecodeError
         raise ValueError(f"frame is not a readable Arrow IPC stream: {str(exc)[:80]}") from None
+    return frame_table(table)
+
+
+def frame_table(table: pa.Table) -> tuple[pa.Table, np.ndarray | None]:
+    """A frame's checks on a table already in memory (typed readings need no IPC round
+    trip): the seven columns as FRAME_SCHEMA, and the ingest_time reference (or None);
+    raises ValueError with the reason a frame would be rejected for."""
+    names = table.column_names
     if not table.num_rows:
         raise ValueError("frame has no readings")
     twice = sorted({c for c in names if names.count(c) > 1})

@@ -42,6 +42,15 @@ class Rules:
 def validate(batch: Readings, rules: Rules = Rules()
              ) -> tuple[Readings, np.ndarray, list[Rejected]]:
     """Good readings with their meter keys ([n,2] uint64), and the rejected ones."""
+    good, keys, rejected, _ = screen(batch, rules)
+    return good, keys, rejected
+
+
+def screen(batch: Readings, rules: Rules = Rules()
+           ) -> tuple[Readings, np.ndarray, list[Rejected], np.ndarray]:
+    """validate, plus which rows passed (a mask by row position; rejected rows come in row
+    order): for a caller that maps rows back to where it found them (the archive's frame
+    row numbers), so no position has to ride in another column."""
     keys, uuid_ok = uuid_keys(batch.service_id)
     if batch.utility not in UTILITIES:
         uuid_ok = np.zeros(len(batch), bool)
@@ -63,7 +72,7 @@ def validate(batch: Readings, rules: Rules = Rules()
     for mask, _ in checks:
         bad |= mask
     good, rejected = split_bad(batch, checks)
-    return good, keys[~bad], rejected
+    return good, keys[~bad], rejected, ~bad
 
 
 def placed(batch: Readings, keys: np.ndarray, partitions: int
