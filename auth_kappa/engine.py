@@ -206,8 +206,8 @@ class Engine:
 
     def bill(self, service_id: str, month: str) -> pd.DataFrame:
         """Month to date ("2026-03", the meter's local days): utility, period,
-        consumption (priced unit), unit, price, cost; tariff from AUTH_TARIFF (default: the
-        example tariff shipped in auth_kappa/insights)."""
+        consumption (in the unit the meter reads), unit, price, cost; tariff from
+        AUTH_TARIFF (default: the example tariff shipped in auth_kappa/insights)."""
         tariff = self._rt.insights.ledgers["water"].tariff if self._rt is not None \
             else self._tariff
         frames = [bill_frame(u, tariff, mine) for u, days in self._days(service_id).items()

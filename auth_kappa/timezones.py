@@ -75,6 +75,14 @@ def day_start(t: int, zone: str) -> int:
     return int(midnight.timestamp())
 
 
+def day_bounds(date: str, zone: str) -> tuple[int, int]:
+    """Epoch seconds of a local date's midnight and of the next one."""
+    day = dt.date.fromisoformat(date)
+    lo, hi = (int(dt.datetime.combine(d, dt.time(), tzinfo=tzinfo(zone)).timestamp())
+              for d in (day, day + dt.timedelta(days=1)))
+    return lo, hi
+
+
 @cache
 def _hour(zone: str, utc_hour: int) -> tuple[str, int, int]:
     local = dt.datetime.fromtimestamp(utc_hour * 3600, tzinfo(zone))

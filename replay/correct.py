@@ -11,7 +11,8 @@ Which windows are written:
 - and only where the value differs (count, min, max, or sum beyond 1e-9 relative):
   float sums in another order are not a correction.
 Closed gap and leak alerts of the range are found again from the same final windows, and
-the ones late readings changed are replaced (replay/gap_fix.py).
+the ones late readings changed are replaced (replay/gap_fix.py); so are the meters' past
+days, what their bills add up (replay/day_fix.py).
 The archive must cover what the stream has counted (archive progress >= live offsets for
 every partition), or a correction could remove readings the archiver has not uploaded
 yet; it refuses otherwise, unless forced.
@@ -44,6 +45,7 @@ from auth_kappa.topology.schema import STATES
 from auth_kappa.topology.window_table import Rows
 from auth_kappa.topology.windows import is_final
 from replay import placement
+from replay.day_fix import DayFix, fix_days
 from replay.feed import FeedStats, feed, take
 from replay.gap_fix import GapFix, GapRecompute
 from replay.plan import Plan
@@ -72,6 +74,7 @@ class CorrectionReport:
     per_state: dict[tuple[str, str], list] = field(default_factory=dict)  # -> [count, sum]
     feed: FeedStats | None = None
     gaps: GapFix | None = None     # closed gaps and leaks the archive's readings changed
+    days: DayFix | None = None     # meters' past days (bills) they changed
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -123,6 +126,8 @@ def correct(config: Config, objects, plan: Plan, live: RedisWindowStore,
     report.feed = feed(objects, plan, topo, fixer.on_final, bar, finish=True)
     if gaps is not None and not dry_run_writes:
         report.gaps = gaps.apply(live, fixer.low)
+        report.days = fix_days(gaps.insights, live, plan.start, plan.end, config.grace,
+                               fixer.low)
     return report
 
 

@@ -48,6 +48,10 @@ def correction_text(r: CorrectionReport, seconds: float) -> str:
         lines.append(f"  alerts (gaps, leaks): {g.removed:,} changed by readings the archive "
                      f"holds (removed), {g.added:,} added (what they are now), "
                      f"{g.kept:,} unchanged")
+    if r.days is not None:
+        d = r.days
+        lines.append(f"  meter days (bills): {d.changed:,} changed, {d.added:,} added, "
+                     f"{d.unchanged:,} unchanged, {d.skipped_open:,} still open live")
     lines += [f"  note: {n}" for n in r.notes]
     return "\n".join(lines)
 
@@ -60,4 +64,5 @@ def correction_dict(r: CorrectionReport) -> dict:
                           for (u, s), v in r.per_state.items()},
             "rows": r.feed.rows if r.feed else 0, "notes": r.notes,
             "gaps": None if r.gaps is None else
-            {"removed": r.gaps.removed, "added": r.gaps.added, "kept": r.gaps.kept}}
+            {"removed": r.gaps.removed, "added": r.gaps.added, "kept": r.gaps.kept},
+            "days": None if r.days is None else vars(r.days)}

@@ -20,9 +20,10 @@ from auth_kappa.runtime.live import LiveRuntime
 from auth_kappa.state.redis_store import RedisWindowStore
 from auth_kappa.topology.decode import Message
 from auth_kappa.topology.processor import Topology
-from replay.correct import correct
+from replay.correct import CorrectionReport, correct
 from replay.plan import make_plan
 from replay.rebuild import build
+from tests.test_bills import _local
 from tests.test_insights import T0, _fleet, _gaps, _leaks
 
 pytestmark = pytest.mark.stack
@@ -68,12 +69,15 @@ def _held(config: Config, kind: str = "gap") -> set[tuple]:
             for r in df.itertuples() if not pd.isna(r.end)}
 
 
-def _correct(config: Config, root, hours: int = HOURS) -> dict:
+def _correction(config: Config, root, hours: int = HOURS) -> CorrectionReport:
     store = LocalStore(root)
     plan = asyncio.run(make_plan(store, T0, T0 + hours * 3600 + 3600, ("water",),
                                  {"water": "water"}))
-    report = correct(config, store, plan, RedisWindowStore.from_config(config))
-    return vars(report.gaps)
+    return correct(config, store, plan, RedisWindowStore.from_config(config))
+
+
+def _correct(config: Config, root, hours: int = HOURS) -> dict:
+    return vars(_correction(config, root, hours).gaps)
 
 
 def _live(config: Config, df: pd.DataFrame, late: np.ndarray, root) -> None:
@@ -167,3 +171,42 @@ def test_a_rebuild_carries_alerts_and_days_into_the_new_namespace(gap_config, tm
         days = engine.days(sid)
         assert days.loc[days["utility"] == "water", "total"].sum() == pytest.approx(
             g["consumption"].sum(), rel=1e-9)
+
+
+def test_a_correction_rewrites_the_days_late_readings_fall_in(gap_config, tmp_path):
+    """Readings of two meters' past local day (CA: 2026-03-02 is 08:00 to 08:00 UTC)
+    arrived late: live's day, and so the month's bill, missed them. The correction gives
+    every day the brute force over all the readings; a second run changes nothing."""
+    config = gap_config
+    hours = 52
+    df = _fleet(meters=4, hours=hours, seed=5, utility="water")
+    late_meters = df["service_id"].unique()[::2]
+    late = (df["service_id"].isin(late_meters) & (df["end_ts"] >= T0 + 10 * 3600) &
+            (df["end_ts"] < T0 + 11 * 3600)).to_numpy()
+    _live(config, df, late, tmp_path / "archive")
+
+    def days(frame: pd.DataFrame) -> dict:   # the past days: live writes the open one
+        totals = _local(frame).groupby(["service_id", "day"])["consumption"].sum()
+        return {k: v for k, v in totals.items() if k[1] < "2026-03-03"}
+
+    def held() -> dict:
+        e = Engine.connect(config)
+        return {(sid, r.day): r.total for sid in df["service_id"].unique()
+                for r in e.days(sid).itertuples() if r.day < "2026-03-03"}
+
+    def bills() -> dict:
+        return {sid: Engine.connect(config).bill(sid, "2026-03")["consumption"].sum()
+                for sid in late_meters}
+
+    seen, truth = days(df[~late]), days(df)
+    assert held() == pytest.approx(seen, rel=1e-9)
+    assert {k for k in truth if not truth[k] == pytest.approx(seen[k])} == \
+        {(sid, "2026-03-02") for sid in late_meters}
+    before = bills()
+    report = _correction(config, tmp_path / "archive", hours)
+    assert held() == pytest.approx(truth, rel=1e-9)
+    assert (report.days.changed, report.days.added, report.days.unchanged) == (2, 0, 2)
+    missed = df[late].groupby("service_id")["consumption"].sum()
+    assert {s: b - before[s] for s, b in bills().items()} == pytest.approx(missed.to_dict())
+    again = _correction(config, tmp_path / "archive", hours).days
+    assert (again.changed, again.added, again.unchanged) == (0, 0, 4)
