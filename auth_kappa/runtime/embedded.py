@@ -26,6 +26,11 @@ from auth_kappa.topology.decode import Message
 from auth_kappa.topology.processor import Slot, Topology, rows_frame
 from auth_kappa.topology.quarantine import Rejected
 from auth_kappa.topology.schema import UTILITIES
+from auth_kappa.topology.windows import is_final
+
+# final windows wait in memory for the next checkpoint: at one reading per window (a
+# 1-minute heartbeat) 50k readings hold ~30 MB of them; fewer, larger checkpoints cost more
+CHECKPOINT_READINGS = 50_000
 
 
 class EmbeddedRuntime:
@@ -34,8 +39,9 @@ class EmbeddedRuntime:
                  insights: Insights | None = None) -> None:
         self.out_dir, self.archive = out_dir, archive
         self.store = MemoryWindowStore(tuple(topology.windows))
-        # checkpoints by size (max_uncommitted), never by the clock: a run is repeatable
+        # a checkpoint every CHECKPOINT_READINGS, never by the clock: a run is repeatable
         self.live = LiveRuntime(topology, self.store, emit=None, commit_interval=math.inf,
+                                max_uncommitted=CHECKPOINT_READINGS,
                                 insights=insights or Insights(keep_all=True))
         self.live.assign([(u, 0) for u in UTILITIES])   # other partitions join as they come
         self.late: list[pd.DataFrame] = []
@@ -72,17 +78,21 @@ class EmbeddedRuntime:
         self.write_outputs()
 
     def windows(self, slot: Slot, final_only: bool = False) -> pd.DataFrame:
-        """The store's windows of a slot; final_only: without those the topology still
-        holds open (a meter's windows close by its partition's clock)."""
+        """The store's windows of a slot. final_only: state windows by the utility's
+        watermark (their deltas left memory at the checkpoint); meter windows close by
+        their partition's clock, so those the topology still holds are the open ones."""
         utility, level, size = slot
         df = self.store.read_windows(level, utility, size)
-        if final_only and len(df):
+        if final_only and len(df) and level == "state":
+            wm = self.topology.watermarks[utility].current()
+            df = df[is_final(df["window_start"], size, self.topology.grace, wm)]
+        elif final_only and len(df):
             held = rows_frame(*slot, self.topology.open_windows(*slot))
             if len(held):
                 open_ = pd.MultiIndex.from_frame(held[["key", "window_start"]])
                 pairs = pd.MultiIndex.from_frame(df[["key", "window_start"]])
-                df = df[~pairs.isin(open_)].reset_index(drop=True)
-        return df
+                df = df[~pairs.isin(open_)]
+        return df.reset_index(drop=True)
 
     def write_outputs(self) -> None:
         """Late readings and quarantine land in the out folder, as the live path's topics do."""
