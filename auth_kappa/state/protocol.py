@@ -6,8 +6,8 @@ both, so a rule of checkpointing, fencing, reopening or retention is written dow
 and checked twice. Partitions are named "<utility>:<partition>" ("gas:3").
 
 Left out on purpose: what only Redis can mean (namespaces, cluster placement of keys,
-insight state as RESP commands, dropping a namespace) and what only the embedded engine
-needs (MemoryWindowStore.put_final/final/retain: final windows kept for queries).
+insight state as RESP commands, dropping a namespace). Over the memory store the
+insights' state stays in the runtime's memory (Insights.keep_all: the embedded engine).
 """
 
 from __future__ import annotations
