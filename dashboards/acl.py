@@ -3,7 +3,7 @@
 With the admin connection (AUTH_REDIS_URL) it runs
 
     ACL SETUSER dashboard reset on >PASSWORD ~auth:* resetchannels -@all +@read +@connection
-        -@dangerous -scan -randomkey -dbsize -lolwut -select [+select|DB]
+        +multi +exec +discard -@dangerous -scan -randomkey -dbsize -lolwut -select [+select|DB]
 
 read commands on `auth:*` keys only: nothing that writes, nothing that looks at the whole
 keyspace (KEYS, SCAN, RANDOMKEY, DBSIZE), no other database (SELECT only of the URL's own
@@ -41,8 +41,11 @@ from dashboards.redis_admin import connected, redacted
 __all__ = ["CLUSTER_RULES", "RULES", "STACK_USER", "create_user", "ensure_stack_user", "redacted", "rules",
            "stack_password", "stack_user_url", "user_url", "write_url"]
 
+# MULTI/EXEC: a meter's windows read with the change stream's counter, as one snapshot
+# (dashboards/changes.py); the commands inside are still only reads
 RULES = ("reset", "on", "~auth:*", "resetchannels", "-@all", "+@read", "+@connection",
-         "-@dangerous", "-scan", "-randomkey", "-dbsize", "-lolwut", "-select")
+         "+multi", "+exec", "+discard", "-@dangerous", "-scan", "-randomkey", "-dbsize",
+         "-lolwut", "-select")
 CLUSTER_RULES = ("+cluster|slots", "+cluster|shards")   # the cluster client's slot map
 STACK_USER = "dashboard"
 

@@ -1,7 +1,8 @@
 """Server-Sent Events: the pages update without reloading, from the same cached queries.
 
-Each stream re-asks its query every `interval` seconds and sends an event only when
-the answer changed; the TTL cache makes N viewers of one meter (or of the fleet map)
+Each stream re-asks its query every `interval` seconds, or as soon as a checkpoint's
+change notice is in (dashboards/changes.py), and sends an event only when the answer
+changed; the TTL cache makes N viewers of one meter (or of the fleet map)
 cost one Redis read per interval. A comment line every 15 s keeps proxies from closing
 an idle stream; a stream ends after `max_age` seconds and EventSource reconnects, which
 re-checks the credentials.
@@ -30,6 +31,7 @@ KEEPALIVE = 15.0
 HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 Producer = Callable[[], Awaitable[dict[str, object]]]
+Waiter = Callable[[float], Awaitable[None]]   # returns on a change, or after that many s
 
 
 class Busy(Exception):
@@ -99,7 +101,8 @@ class _SlotStream(StreamingResponse):
             self.slot.release()
 
 
-async def _events(produce: Producer, interval: float, max_age: float) -> AsyncIterator[str]:
+async def _events(produce: Producer, interval: float, max_age: float,
+                  wait: Waiter | None = None) -> AsyncIterator[str]:
     last: dict[str, str] = {}
     started = quiet_since = time.monotonic()
     yield "retry: 2000\n\n"
@@ -114,9 +117,12 @@ async def _events(produce: Producer, interval: float, max_age: float) -> AsyncIt
             quiet_since = time.monotonic()
             yield ": keep-alive\n\n"
         # a client that leaves cancels this generator (StreamingResponse listens for it)
-        await asyncio.sleep(interval)
+        await (asyncio.sleep(interval) if wait is None else wait(interval))
 
 
-def stream(produce: Producer, interval: float, max_age: float, slot: Slot) -> StreamingResponse:
-    """The event stream of `produce`, holding `slot` (from Streams.reserve) while it runs."""
-    return _SlotStream(_events(produce, interval, max_age), slot)
+def stream(produce: Producer, interval: float, max_age: float, slot: Slot,
+           wait: Waiter | None = None) -> StreamingResponse:
+    """The event stream of `produce`, holding `slot` (from Streams.reserve) while it runs;
+    `wait` (the change stream's) wakes it as soon as new windows are in, not an interval
+    later."""
+    return _SlotStream(_events(produce, interval, max_age, wait), slot)

@@ -39,6 +39,15 @@ def coarse_size(sizes: tuple[int, ...]) -> int:
     return 3600 if 3600 in sizes else sizes[0]
 
 
+def summary_windows(sizes: tuple[int, ...]) -> dict[int, int]:
+    """Window size -> how many of the newest windows a household summary reads per
+    utility: an hour of the finest, 25 hours of the coarse (a local day can last 25)."""
+    fine, coarse = sizes[0], coarse_size(sizes)
+    out = {coarse: max(max(1, DAY // coarse), (DAY + 3600) // coarse)}
+    out[fine] = max(out.get(fine, 0), max(1, 3600 // fine))
+    return out
+
+
 def range_size(sizes: tuple[int, ...], rng: str) -> int:
     return sizes[0] if rng == "hour" else coarse_size(sizes)
 
@@ -85,13 +94,14 @@ async def meter_summary(src: Source, service_id: str, rng: str) -> dict | None:
     clock = await src.clock()
     fine, coarse = src.sizes[0], coarse_size(src.sizes)
     shown = max(1, DAY // coarse)
+    n = summary_windows(src.sizes)
     reads, plan = [], []
     for u in UTILITIES:
         t = clock.newest.get(u)
         if t is None:
             continue
         reads.append((u, fine, aligned(t, fine, max(1, 3600 // fine))))
-        reads.append((u, coarse, aligned(t, coarse, max(shown, (DAY + 3600) // coarse))))
+        reads.append((u, coarse, aligned(t, coarse, n[coarse])))
         plan.append((u, t))
     info, values = await src.meter(service_id, reads)
     info = meter_info(info)

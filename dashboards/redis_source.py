@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,9 @@ from auth_kappa.state.layout import (
 from auth_kappa.topology.schema import STATES, UTILITIES
 from auth_kappa.topology.windows import is_final
 from dashboards import registry
+from dashboards.changes import Changes
+from dashboards.meter_view import MeterView, meter_key
+from dashboards.queries import summary_windows
 from dashboards.sources import Clock, Stats
 
 
@@ -42,9 +46,13 @@ class RedisSource:
     def __init__(self, url: str, sizes: tuple[int, ...], group: str,
                  namespace: str | None = None, *, pointer: str, max_connections: int = 32,
                  registry_prefix: str = registry.PREFIX, grace: float = 30.0,
-                 replica_url: str | None = None, hedge_after: float = 0.01) -> None:
+                 replica_url: str | None = None, hedge_after: float = 0.01,
+                 watch: int = 0, meter_keep: Mapping[int, int] | None = None) -> None:
         """`pointer` is config.pointer (AUTH_POINTER), required so no caller can fall back to
-        a fixed key that a rebuild with another pointer never moves."""
+        a fixed key that a rebuild with another pointer never moves. `watch`: meters held
+        in memory and kept current from the checkpoints' change stream (0: none, every
+        household read goes to Redis; dashboards/changes.py); `meter_keep`: the meter
+        windows' retention per size (config.window_specs), so memory trims like Redis."""
         self.sizes, self.group, self._pinned = tuple(sorted(sizes)), group, namespace
         self.pointer = pointer   # config.pointer: the key a rebuild's switch sets
         self.registry_prefix = registry_prefix
@@ -63,6 +71,15 @@ class RedisSource:
         self._stats = Stats.from_flat({})
         self._counts: dict[str, int] = getattr(self, "_counts", {})   # utility -> partitions
         self._owners: dict[str, tuple[float, dict[str, str] | None]] = {}
+        self._polled: tuple[dict[str, int], dict[str, int], dict[str, float]] = ({}, {}, {})
+        self.changes: Changes | None = None
+        if watch > 0 and not self.cluster:   # a cluster has a stream per partition: not yet
+            keep = meter_keep or {}
+            rings = {size: (n + RING_SLACK, keep.get(size, 1 << 40))
+                     for size, n in summary_windows(self.sizes).items()}
+            self.changes = Changes(url, MeterView(rings, watch), registry_prefix,
+                                   self._clocks_moved)
+            self.changes.reads = self.client if self.primary is None else self.primary
 
     def _connect(self, url: str, max_connections: int) -> aredis.Redis:
         return _client(url, max_connections)
@@ -90,18 +107,35 @@ class RedisSource:
             self.keys = self.keys.moved(ns)
         self._counts = {k.decode(): int(v) for k, v in counts.items()}
         self._publish(_ints(highs), _ints(marks), {k.decode(): float(v) for k, v in stats.items()})
+        if self.changes is not None:
+            self.changes.follow(*self.keys.changes(), self.keys.meter)
 
     def _publish(self, highs: dict[str, int], marks: dict[str, int], stats: dict[str, float]
                  ) -> None:
         """The clock and counters the pages read until the next poll."""
+        self._polled = (highs, marks, stats)
         low, high = watermarks_and_newest(highs, marks)   # clock, or idle mark past it
         lowest = {u: int(lo) for u, lo in low.items() if u in UTILITIES}
         newest = {u: int(hi) for u, hi in high.items() if u in UTILITIES}
         self._clock = Clock(newest, lowest, stats.get("checkpoint_ts"), self.namespace)
         self._stats = Stats.from_flat(stats)
 
+    def _clocks_moved(self, highs: dict[str, int]) -> None:
+        """A change notice's partition clocks: the pages' clock moves with the windows."""
+        polled, marks, stats = self._polled
+        self._publish({**polled, **{k: max(v, polled.get(k, v)) for k, v in highs.items()}},
+                      marks, stats)
+
     async def clock(self) -> Clock:
         return self._clock
+
+    def version(self, service_id: str) -> int | None:
+        """The change notice a meter's answer is as of, when the view holds it (a cache
+        key that changes whenever the answer may); None: not answered from memory."""
+        if self.changes is None or not self.changes.ready or \
+                meter_key(service_id) not in self.changes.view:
+            return None
+        return self.changes.n
 
     async def stats(self) -> Stats:
         return self._stats
@@ -111,9 +145,14 @@ class RedisSource:
                     ) -> tuple[dict[str, str] | None, list[np.ndarray]]:
         """The registry hash and one HMGET per (utility, size): one round trip.
 
+        Memory first (dashboards/changes.py: no round trip, nothing waits on a checkpoint).
         Packed by hand: every household asks for the same window starts at a given clock,
         so their encoding is cached and only the keys are encoded per request (redis-py's
         per-argument packing was the largest CPU cost of a page)."""
+        if self.changes is not None:
+            got = await self.changes.meter(service_id, reads)
+            if got is not None:
+                return got
         parts = [resp.command(b"HGETALL", registry.meter_key(service_id, self.registry_prefix))]
         for utility, size, starts in reads:
             n, fields = _fields(tuple(starts))
@@ -273,12 +312,15 @@ class RedisSource:
             return False
 
     async def close(self) -> None:
+        if self.changes is not None:
+            await self.changes.close()
         await self.client.aclose()
         if self.primary is not None:
             await self.primary.aclose()
 
 
 MAX_HEDGES = 8
+RING_SLACK = 8         # windows held beyond what a page shows (the clock moves on)
 OWNER_TTL = 60.0       # seconds a registry entry read for the alerts is reused
 OWNERS_KEPT = 200_000  # entries kept at most (then forgotten all at once)
 

@@ -25,6 +25,7 @@ from dashboards.redis_admin import connected, redacted
 from dashboards.redis_source import RedisSource
 
 WRITABLE_FLAG = "--allow-writable-redis"
+WATCHED_METERS = 30_000
 
 
 def dashboard_url(config: Config, env: Mapping[str, str] | None = None,
@@ -56,7 +57,22 @@ def redis_source(config: Config, url: str | None = None,
     if replica and not cluster:   # a cluster source refuses one
         _check_reads(replica, prefix, config.pointer)
     return source(url, sizes, config.group, config.namespace, registry_prefix=prefix,
-                  grace=config.grace, replica_url=replica, pointer=config.pointer)
+                  grace=config.grace, replica_url=replica, pointer=config.pointer,
+                  watch=watched_meters(), meter_keep={s.size: s.keep("meter")
+                                                      for s in config.window_specs()})
+
+
+def watched_meters(env: Mapping[str, str] | None = None) -> int:
+    """AUTH_DASHBOARD_WATCH_METERS: meters the dashboard holds in memory, kept current by
+    the checkpoints' change stream (about 11 KB each; 0: every household read asks Redis)."""
+    raw = (os.environ if env is None else env).get("AUTH_DASHBOARD_WATCH_METERS", "")
+    try:
+        n = int(raw) if raw.strip() else WATCHED_METERS
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise UserError(f"AUTH_DASHBOARD_WATCH_METERS must be a whole number >= 0, got {raw!r}")
+    return n
 
 
 def _check_reads(url: str, prefix: str, pointer: str, cluster: bool = False) -> None:

@@ -19,7 +19,8 @@ from auth_kappa.state.redis_store import RedisWindowStore
 from tests.support.partitioned import T0, feed, messages, readings, runtime
 
 ROOT = Path(__file__).resolve().parents[1]
-FAMILIES = "m|f|s|newest|offsets|highs|marks|stats|generations|meters|control|frozen|insight|partitions"
+FAMILIES = ("m|f|s|newest|offsets|highs|marks|stats|generations|meters|control|frozen|insight|"
+            "partitions|changes")
 
 
 @pytest.mark.stack
@@ -45,7 +46,7 @@ def test_every_key_a_checkpoint_writes_is_named_by_the_layout(stack, unique):
         named |= {keys.meters("gas", p) for p in (0, 1)}
         named |= {keys.insight(kind, "gas", p) for kind in ("last", "runs", "alerts", "history",
                                                             "days")
-                  for p in (0, 1)} | {keys.partitions}
+                  for p in (0, 1)} | {keys.partitions, *keys.changes()}
         found = {k.decode() for k in store.client.scan_iter(match=keys.everything, count=500)}
         assert found <= named, f"keys no layout name gives: {sorted(found - named)[:5]}"
         families = {k[len(keys.prefix):].split(":")[0] for k in found}

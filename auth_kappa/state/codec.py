@@ -87,6 +87,18 @@ def state_blob(states: np.ndarray, rows: Rows) -> tuple[bytes, int]:
     return rec.tobytes(), rec.dtype.itemsize
 
 
+CHANGE = np.dtype([("k0", "<u8"), ("k1", "<u8"), ("ws", "<i8"), ("val", VALUE)])
+
+
+def change_blob(rows: Rows) -> bytes:
+    """[k0 u64][k1 u64][window_start i64][value]*: a checkpoint's meter windows as its
+    change notice carries them (absolute values, like the HSETs; no dedup bits)."""
+    rec = np.zeros(len(rows), CHANGE)
+    rec["k0"], rec["k1"], rec["ws"], rec["val"] = rows.k0, rows.k1, rows.window_start, \
+        values(rows, 0)
+    return rec.tobytes()
+
+
 def decode_values(raw: list[bytes], words: int) -> np.ndarray:
     """Stored values ► structured array; a missing one (None) decodes as an empty window."""
     dt = value_dtype(words)

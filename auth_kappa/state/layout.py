@@ -28,6 +28,10 @@ One Redis (prefix `auth:<ns>:`, ns = the namespace readers follow, e.g. v1):
                                             of partition p's meters (similar homes)
   control                             HASH  freeze=<new ns> (a rebuild's switch request)
   frozen:<group>                      HASH  <topic>:<partition> -> generation, once frozen
+  changes                             STREAM  one notice per checkpoint: its sequence number
+                                            and the meter windows it wrote (values), capped
+                                            (MAXLEN ~); followed by dashboards/changes.py
+  changes:n                           STRING  the last notice's sequence number
 Outside any namespace:
   auth:namespace (AUTH_POINTER)       STRING  the namespace readers and workers follow
 
@@ -39,6 +43,7 @@ checkpoint writes carries its partition's tag {<utility>:<p>}:
   <kind>:{<utility>:<p>}:<group>                     offsets, highs, marks, stats, generations
   meters:{<utility>:<p>}:<group>, insight:<kind>:{<utility>:<p>}:<group>
   d:{<utility>:<p>}:<service_id>, similar:{<utility>:<p>}:<date>
+  changes:{<utility>:<p>}, changes:{<utility>:<p>}:n     its checkpoints' notices
 A meter's partition is Kafka's key partitioner over the topic's partition count (stored
 under `partitions`; topology/partitioner.py), which is how readers find its keys; a
 reading on another partition is quarantined there. A state window is the sum of its
@@ -159,6 +164,16 @@ class Layout:
     @property
     def partitions(self) -> str:
         return f"{self.prefix}partitions"
+
+    def changes(self, home: str | None = None) -> tuple[str, str]:
+        """(stream, sequence counter) of the checkpoints' change notices: one pair per
+        namespace, or on a cluster per partition ("gas:3", its checkpoint's slot)."""
+        if self.cluster and home is not None:
+            utility, p = home.rsplit(":", 1)
+            stream = f"{self.prefix}changes:{self.tag(utility, int(p))}"
+        else:
+            stream = f"{self.prefix}changes"
+        return stream, f"{stream}:n"
 
     # ---- the group's progress
     def progress(self, kind: str, name: str | None = None) -> str:

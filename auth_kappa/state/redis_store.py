@@ -55,6 +55,8 @@ if TYPE_CHECKING:
     from auth_kappa.insights.stage import Changes as InsightChanges
 
 TRIM_CHUNK = 500        # new windows per trim call: ~1 ms of Redis, between transactions
+NOTICES_KEPT = 64       # change notices a stream keeps (~1 MB each flat out): a reader
+                        # further behind reads Redis again (dashboards/changes.py)
 TTL_SLACK = 86400       # idle keys outlive their retention by a day, then Redis drops them
 log = logging.getLogger("auth_kappa.store")
 ALL_STATES = "".join(STATES)   # 2 characters each: the state script deletes a window whole
@@ -76,6 +78,7 @@ class RedisWindowStore:
         self.keys = Layout(self.namespace, self.group, self.cluster)
         self._trim_lua = _script("trim_meters.lua")
         self._commit_lua = _script("commit.lua")
+        self._notice_lua = _script("notice.lua")
         self._lock = threading.Lock()   # one checkpoint at a time
         self._sockets: dict[str, RespConnection] = {}   # node -> checkpoint socket
         self._stale_routes = False
@@ -336,6 +339,7 @@ class RedisWindowStore:
         out: list[tuple[bytes, int]] = []   # (commands, how many)
         trims: list[bytes] = []
         blocks: list[tuple] = []            # state deltas: applied by commit.lua, last
+        notice: list = []                   # the change notice's field/value pairs
         written = 0
         for (utility, level, size), rows in dirty.items():
             if not len(rows):
@@ -346,6 +350,7 @@ class RedisWindowStore:
                 commands, trim = self._meter_commands(utility, size, rows, keep, ttl, anchor)
                 out += commands
                 trims += trim
+                notice += [f"m:{utility}:{size}", codec.change_blob(rows)]
             else:
                 states = np.array(STATES, dtype="S2")[rows.k0.astype(np.int64)]
                 for p, pick in self._shares(rows):
@@ -354,6 +359,10 @@ class RedisWindowStore:
                     blocks.append((self.state_key(utility, size, p),
                                    self.keys.newest(utility, size, p), blob, rs, keep, ttl, size))
             written += len(rows)
+        notice += [a for k, v in highs.items() for a in (f"h:{k}", int(v))]
+        if notice and (home is not None or not self.cluster):   # one slot: the checkpoint's
+            out.append((command("EVAL", self._notice_lua, 2, *self.keys.changes(home),
+                                NOTICES_KEPT, TTL_SLACK, *notice), 1))
         args: list = [ALL_STATES, len(blocks), *(a for b in blocks for a in b)]
         for kind, pairs in (("offsets", offsets.items()),
                             ("highs", [(k, int(v)) for k, v in highs.items()]),

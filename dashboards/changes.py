@@ -1,0 +1,236 @@
+"""The checkpoints' change stream, followed: household reads that never wait on a checkpoint.
+
+Every worker checkpoint adds, in its own MULTI/EXEC, a notice to the namespace's capped
+stream (auth_kappa/state/lua/notice.lua): a sequence number n and the meter windows it
+wrote, as absolute values. One task here tails it (XREAD BLOCK, its own connection) into
+a MeterView (dashboards/meter_view.py); a household read is answered from that view
+without a Redis round trip, so it never queues behind a checkpoint transaction.
+
+Exactness, whatever was missed:
+- a meter not in the view (a fresh or restarted dashboard, an evicted meter) is read once
+  in a MULTI with the stream's counter S, and installed as of S; notices the tail applied
+  while that read was out are kept for it and replayed (those above S), later ones
+  skip it when not above S;
+- a notice number that does not follow the last one (the stream was trimmed past us, the
+  stream or Redis was reset, a connection dropped) empties the view: every meter is then
+  read again on its next request;
+- until the tail has its first position, and on a Redis Cluster (one stream per
+  partition; not followed yet), reads go to Redis as before.
+The notices also carry the checkpoint's partition clocks, so the page's clock moves with
+them instead of once a poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import redis.asyncio as aredis
+from redis.exceptions import RedisError, ResponseError
+
+from auth_kappa.state import codec
+from auth_kappa.topology.schema import UTILITIES
+from dashboards import registry
+from dashboards.meter_view import Key, MeterView, meter_key
+
+log = logging.getLogger("dashboards")
+BLOCK_MS = 1000        # one XREAD waits at most this long
+BATCH = 64             # notices per XREAD
+
+
+class Changes:
+    """The tail and the view; `on_clocks` gets each notice's partition clocks."""
+
+    def __init__(self, url: str, view: MeterView, registry_prefix: str,
+                 on_clocks: Callable[[dict[str, int]], None]) -> None:
+        self.url, self.view, self.registry_prefix = url, view, registry_prefix
+        self.on_clocks = on_clocks
+        self.stream = self.counter = ""
+        self.meter_keys: Callable[[str, str, int], str] | None = None
+        self.n: int | None = None          # last notice applied; None: no position
+        self.last_id = b"0-0"
+        self.pending: dict[Key, list] = {}  # meters being read: the notices since
+        self.resets = self.loads = self.hits = 0
+        self.caught = 0   # notices applied to a meter after its snapshot, before it was in
+        self.snapshots = True               # False: the Redis user may not MULTI
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._client: aredis.Redis | None = None   # the tail's own (a blocking XREAD)
+        self.reads: aredis.Redis | None = None     # the source's pool, for the loads
+
+    # ---- lifecycle
+    def follow(self, stream: str, counter: str, meter_keys: Callable[[str, str, int], str]
+               ) -> None:
+        """Tail this stream (a namespace switch moves it: the view starts over)."""
+        if stream != self.stream:
+            self.stream, self.counter, self.meter_keys = stream, counter, meter_keys
+            self._reset("namespace")
+        if self._task is None:
+            self._client = aredis.Redis.from_url(self.url, socket_timeout=BLOCK_MS / 1000 + 10,
+                                                 socket_connect_timeout=5)
+            self._task = asyncio.create_task(self._run())
+
+    async def close(self) -> None:
+        """Stop the tail. A cancelled read can hang in the client until its socket closes,
+        so the connections are closed too if the task has not ended within a second."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait({self._task}, timeout=1.0)
+        if self._client is not None:
+            await self._client.connection_pool.disconnect(inuse_connections=True)
+            await self._client.aclose()
+        if self._task is not None:
+            await asyncio.wait({self._task}, timeout=1.0)
+
+    @property
+    def ready(self) -> bool:
+        return self.n is not None
+
+    async def wait(self, timeout: float) -> None:
+        """Until the next notice is applied, or `timeout` seconds (the SSE loop's pace)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout)
+
+    def _reset(self, why: str) -> None:
+        if self.n is not None or len(self.view):
+            self.resets += 1
+            log.info("dashboard: change stream %s (%s): the view starts over", self.stream, why)
+        self.n, self.last_id = None, b"0-0"
+        self.view.clear()
+        self.pending = {}   # loads in flight were missing notices too: not installed
+
+    # ---- the tail
+    async def _run(self) -> None:
+        while True:
+            try:
+                if self.n is None:
+                    await self._position()
+                await self._step()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                self._reset(f"read failed: {exc}")
+                await asyncio.sleep(0.5)
+
+    async def _position(self) -> None:
+        """Start at the newest notice: its number, or 0 on an empty stream."""
+        last = await self._client.xrevrange(self.stream, count=1)
+        if last:
+            self.last_id, self.n = last[0][0], int(last[0][1][b"n"])
+        else:
+            self.last_id, self.n = b"0-0", 0
+
+    async def _step(self) -> None:
+        stream = self.stream
+        got = await self._client.xread({stream: self.last_id}, count=BATCH, block=BLOCK_MS)
+        if stream != self.stream or self.n is None:   # moved or reset while we waited
+            return
+        for _, entries in got or ():
+            for entry_id, fields in entries:
+                n = int(fields.pop(b"n"))
+                if n != self.n + 1:
+                    self._reset(f"notice {n} after {self.n}")
+                    return
+                self._apply(n, fields)
+                self.n, self.last_id = n, entry_id
+        if got:
+            self._changed.set()
+            self._changed = asyncio.Event()
+
+    def _apply(self, n: int, fields: Mapping[bytes, bytes]) -> None:
+        clocks = {}
+        for name, value in fields.items():
+            kind, _, rest = name.decode().partition(":")
+            if kind == "h":
+                clocks[rest] = int(value)
+            elif kind == "m":
+                utility, size = rest.rsplit(":", 1)
+                records = np.frombuffer(value, codec.CHANGE)
+                self.view.apply(n, utility, int(size), records)
+                if self.pending:
+                    self._keep_pending(n, utility, int(size), records)
+        if clocks:
+            self.on_clocks(clocks)
+
+    def _keep_pending(self, n: int, utility: str, size: int, records: np.ndarray) -> None:
+        loading = np.fromiter((k[0] for k in self.pending), np.uint64, len(self.pending))
+        rows = np.flatnonzero(np.isin(records["k0"], loading))
+        for i in rows.tolist():
+            notes = self.pending.get((int(records["k0"][i]), int(records["k1"][i])))
+            if notes is not None:
+                notes.append((n, utility, size, records[i:i + 1]))
+
+    # ---- a meter not in the view
+    async def meter(self, service_id: str, reads: list[tuple[str, int, list[int]]]
+                    ) -> tuple[dict[str, str] | None, list[np.ndarray]] | None:
+        """The view's answer, reading the meter in first if needed; None: ask Redis the
+        ordinary way (no position yet, a load already under way, or older windows)."""
+        key = meter_key(service_id)
+        got = self.view.answer(key, reads)
+        if got is not None:
+            self.hits += 1
+            return got
+        if not self.ready or not self.snapshots or key in self.pending or \
+                self.meter_keys is None:
+            return None
+        try:
+            await self._load(service_id, key)
+        except (RedisError, OSError) as exc:
+            log.info("dashboard: reading meter %s in failed (%s): asking Redis", service_id, exc)
+            return None
+        return self.view.answer(key, reads)
+
+    async def _load(self, service_id: str, key: Key) -> None:
+        notes = self.begin(key)
+        try:
+            snapshot = await self.snapshot(service_id)
+        except ResponseError as exc:   # NOPERM: a Redis user made before MULTI was granted
+            if "NOPERM" not in str(exc):
+                raise
+            self.snapshots = False
+            log.warning("dashboard: the Redis user may not MULTI (%s); household reads go "
+                        "to Redis. Run `auth-kappa dashboard create-redis-user`.", exc)
+            return
+        finally:
+            self.end(key, notes)
+        self.install(key, notes, *snapshot)
+
+    def begin(self, key: Key) -> list:
+        """From now on, notices for this meter are kept for it (before its read is sent)."""
+        notes: list = []
+        self.pending[key] = notes
+        return notes
+
+    def end(self, key: Key, notes: list) -> None:
+        if self.pending.get(key) is notes:
+            del self.pending[key]
+        else:
+            notes.clear()
+            notes.append(None)   # the view was reset meanwhile: do not install
+
+    async def snapshot(self, service_id: str) -> tuple[int, dict | None, dict]:
+        """(notice counter S, registry entry, (utility, size) -> window hash) in one MULTI:
+        exactly the state after notice S."""
+        asked = [(u, size) for size in self.view.sizes for u in UTILITIES]
+        pipe = (self.reads or self._client).pipeline(transaction=True)
+        pipe.get(self.counter)
+        pipe.hgetall(registry.meter_key(service_id, self.registry_prefix))
+        for utility, size in asked:
+            pipe.hgetall(self.meter_keys(service_id, utility, size))
+        counter, info, *hashes = await pipe.execute()
+        entry = {k.decode(): v.decode() for k, v in info.items()} if info else None
+        return int(counter or 0), entry, dict(zip(asked, hashes, strict=True))
+
+    def install(self, key: Key, notes: list, asof: int, entry: dict | None,
+                windows: dict) -> None:
+        """The snapshot, then the notices after it that the tail applied meanwhile."""
+        if notes[:1] == [None] or not self.ready:
+            return
+        self.view.install(key, asof, entry, windows)
+        for n, utility, size, records in notes:
+            self.view.apply(n, utility, size, records)
+            self.caught += n > asof
+        self.loads += 1

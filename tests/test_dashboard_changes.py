@@ -1,0 +1,225 @@
+"""Household reads from memory (dashboards/changes.py, meter_view.py) are exact: after a stream
+of real checkpoints into the stack's Redis (private namespace), every meter's answer from the
+view equals a direct read of Redis and an independent brute force of what was written, for a
+dashboard that watched from the start, one started late, one restarted, and one that missed
+notices (the stream trimmed past it while it was not reading)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+
+import numpy as np
+import orjson
+import pytest
+import redis
+
+from auth_kappa.config import Config
+from auth_kappa.state.redis_store import NOTICES_KEPT, RedisWindowStore
+from auth_kappa.topology.keys import uuid_keys
+from auth_kappa.topology.schema import UTILITIES
+from auth_kappa.topology.window_table import Rows
+from dashboards import queries, registry
+from dashboards.meter_view import meter_key
+from dashboards.redis_source import RedisSource
+
+pytestmark = pytest.mark.stack
+T0 = 1_700_000_000 // 3600 * 3600
+METERS = 30
+
+
+@pytest.fixture
+def rig(stack, unique):
+    ns, prefix = f"dv{unique}", f"auth:reg{unique}:"
+    # meter retention shorter than a page's hour and day: memory must trim as Redis does
+    config = Config.load(env={"AUTH_NAMESPACE": ns, "AUTH_GROUP": ns,
+                              "AUTH_METER_RETENTION": "1m=30m,1h=10h"})
+    store = RedisWindowStore.connect(config.redis_url, ns, config.window_specs(), group=ns)
+    admin = redis.Redis.from_url(config.redis_url)
+    rnd = random.Random(7)
+    sids = [str(uuid.UUID(int=rnd.getrandbits(128), version=4)) for _ in range(METERS)]
+    for i, sid in enumerate(sids[:-3]):   # three meters have windows but no registry entry
+        admin.hset(registry.meter_key(sid, prefix), mapping={
+            "user_name": f"user {i}", "type": "household", "state": "CA"})
+    yield config, store, sids, prefix
+    for pattern in (f"auth:{ns}:*", f"{prefix}*"):
+        for key in admin.scan_iter(match=pattern, count=1000):
+            admin.unlink(key)
+
+
+def _source(config: Config, prefix: str, watch: int) -> RedisSource:
+    return RedisSource(config.redis_url, tuple(s.size for s in config.window_specs()),
+                       config.group, config.namespace, pointer=config.pointer,
+                       registry_prefix=prefix, watch=watch,
+                       meter_keep={s.size: s.keep("meter") for s in config.window_specs()})
+
+
+class Writer:
+    """Checkpoints of absolute meter windows, and the brute force: the last value written
+    to each (meter, utility, size, window_start), with the store's retention applied."""
+
+    def __init__(self, store: RedisWindowStore, sids: list[str], seed: int = 1) -> None:
+        self.store, self.sids, self.rnd = store, sids, random.Random(seed)
+        self.keys = uuid_keys(np.array(sids, dtype="S36"))[0]
+        self.t = T0
+        self.truth: dict[tuple[str, str, int, int], tuple[float, int, float, float]] = {}
+        self.keep = {s.size: s.keep("meter") for s in store.windows}
+
+    def checkpoint(self, step: int = 40, pick: list[int] | None = None) -> None:
+        self.t += self.rnd.randint(1, step)
+        utility = self.rnd.choice(UTILITIES)
+        pick = pick or sorted(self.rnd.sample(range(len(self.sids)), self.rnd.randint(1, 12)))
+        dirty = {}
+        for size in self.keep:
+            starts = []
+            for _ in pick:   # now, or now and then a window some minutes back (a correction)
+                back = self.rnd.random() < 0.1
+                starts.append((self.t - (self.rnd.randint(1, 5) * size if back else 0))
+                              // size * size)
+            rows = self._rows(pick, np.array(starts, np.int64))
+            dirty[(utility, "meter", size)] = rows
+            for i, w, s, c, lo, hi in zip(pick, rows.window_start.tolist(), rows.sum.tolist(),
+                                          rows.count.tolist(), rows.min.tolist(),
+                                          rows.max.tolist(), strict=True):
+                self.truth[(self.sids[i], utility, size, w)] = (s, c, lo, hi)
+        self.store.checkpoint(dirty, {}, {f"{u}:0": self.t for u in UTILITIES})
+
+    def _rows(self, pick: list[int], starts: np.ndarray) -> Rows:
+        n = len(pick)
+        k = self.keys[pick]
+        count = np.array([self.rnd.randint(1, 500) for _ in range(n)], np.int64)
+        sums = np.round(np.array([self.rnd.random() * 50 for _ in range(n)]), 6)
+        return Rows(k0=k[:, 0].copy(), k1=k[:, 1].copy(), window_start=starts, sum=sums,
+                    count=count, min=sums / count, max=sums, seen=np.zeros((n, 1), np.uint64),
+                    new=np.ones(n, bool), part=np.zeros(n, np.int64))
+
+    def expected(self, sid: str, utility: str, size: int, starts: list[int]) -> list:
+        """Brute force: the last value written, unless the store's retention cut it
+        (window_start <= floor((newest - retention) / size) * size)."""
+        newest = max((w for (s, u, z, w) in self.truth if (s, u, z) == (sid, utility, size)),
+                     default=None)
+        out = []
+        for w in starts:
+            v = self.truth.get((sid, utility, size, w))
+            cut = None if newest is None else (newest - self.keep[size]) // size * size
+            out.append((0.0, 0) if v is None or w <= cut else (v[0], v[1]))
+        return out
+
+
+async def _caught_up(src: RedisSource, store: RedisWindowStore) -> None:
+    """The tail has applied every notice Redis holds (and the clocks are polled)."""
+    counter = store.keys.changes()[1]
+    for _ in range(400):
+        await src.refresh()
+        n = int(store.client.get(counter) or 0)
+        if src.changes.ready and src.changes.n == n:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the tail did not reach notice {n} (at {src.changes.n})")
+
+
+async def _compare(view: RedisSource, direct: RedisSource, writer: Writer) -> int:
+    """Every meter, every utility: the view's answer equals Redis and the brute force, both
+    through Source.meter and through the household summary the API serves."""
+    await direct.refresh()
+    served = 0
+    for sid in writer.sids:
+        clock = await direct.clock()
+        reads = [(u, size, queries.aligned(clock.newest[u], size, n))
+                 for u in UTILITIES if u in clock.newest
+                 for size, n in queries.summary_windows(direct.sizes).items()]
+        hits = view.changes.hits
+        info_v, got = await view.meter(sid, reads)
+        info_d, want = await direct.meter(sid, reads)
+        served += view.changes.hits - hits
+        assert info_v == info_d, sid
+        for (u, size, starts), g, w in zip(reads, got, want, strict=True):
+            assert g.tobytes() == w.tobytes(), (sid, u, size)
+            truth = writer.expected(sid, u, size, starts)
+            assert list(zip(g["sum"].tolist(), g["count"].tolist(), strict=True)) == truth, \
+                (sid, u, size)
+        for rng in ("hour", "day"):
+            a = await queries.meter_summary(view, sid, rng)
+            b = await queries.meter_summary(direct, sid, rng)
+            assert orjson.dumps(a) == orjson.dumps(b), (sid, rng)   # NaN: a chart's gap
+    return served
+
+
+async def test_view_answers_exactly_fresh_late_restarted_and_after_missed_notices(rig):
+    config, store, sids, prefix = rig
+    writer = Writer(store, sids)
+    direct = _source(config, prefix, watch=0)
+    fresh = _source(config, prefix, watch=METERS)
+    await fresh.refresh()
+    await _caught_up(fresh, store)
+    try:
+        # 1. watched from the start: meters read in while checkpoints run in a thread
+        writing = asyncio.ensure_future(asyncio.to_thread(
+            lambda: [writer.checkpoint() for _ in range(150)]))
+        rnd = random.Random(3)
+        while not writing.done():
+            sid = rnd.choice(sids)
+            await fresh.meter(sid, [("gas", 60, [writer.t // 60 * 60])])
+            fresh.changes.view.clear() if rnd.random() < 0.2 else None   # read in again
+            await asyncio.sleep(0.001)
+        await writing
+        # ... and the race made certain: a notice for a meter committed after its snapshot
+        # and applied by the tail before the snapshot is installed (kept for it, replayed)
+        for i in range(3):
+            changes, key = fresh.changes, meter_key(sids[i])
+            changes.view.clear()
+            notes = changes.begin(key)
+            snapshot = await changes.snapshot(sids[i])
+            await asyncio.to_thread(writer.checkpoint, pick=[i])
+            await _caught_up(fresh, store)
+            changes.end(key, notes)
+            changes.install(key, notes, *snapshot)
+        assert fresh.changes.caught >= 3
+        await _caught_up(fresh, store)
+        assert await _compare(fresh, direct, writer) > 0   # served from memory, not only loaded
+        assert fresh.changes.resets == 0
+
+        # 2. started late, and 3. restarted (a new process knows nothing: same as late)
+        late = _source(config, prefix, watch=METERS)
+        await fresh.close()
+        for _ in range(60):
+            writer.checkpoint()
+        await late.refresh()
+        for _ in range(60):
+            await asyncio.to_thread(writer.checkpoint)
+            await asyncio.sleep(0)
+        await _caught_up(late, store)
+        await _compare(late, direct, writer)
+        fresh = _source(config, prefix, watch=METERS)   # the restart
+        await fresh.refresh()
+        await _caught_up(fresh, store)
+        await _compare(fresh, direct, writer)
+
+        # 4. missed notices: the tail does not run while the stream is trimmed past it
+        # (the checkpoints here block this event loop), then it finds the gap
+        held_before = len(late.changes.view)
+        assert held_before == METERS
+        for _ in range(4 * NOTICES_KEPT + 100):
+            writer.checkpoint(step=3)
+        assert store.client.xlen(store.keys.changes()[0]) < 4 * NOTICES_KEPT + 100
+        await _caught_up(late, store)
+        assert late.changes.resets >= 1, "the trimmed notices went unnoticed"
+        await _compare(late, direct, writer)      # each meter read in again, once
+        assert await _compare(late, direct, writer) == METERS   # then from memory
+        await late.close()
+
+        # a view smaller than the fleet: the least recently read leave, answers stay exact
+        small = _source(config, prefix, watch=4)
+        await small.refresh()
+        await _caught_up(small, store)
+        await _compare(small, direct, writer)
+        for _ in range(30):
+            await asyncio.to_thread(writer.checkpoint)
+        await _caught_up(small, store)
+        await _compare(small, direct, writer)
+        assert len(small.changes.view) == 4
+        await small.close()
+    finally:
+        await fresh.close()
+        await direct.close()
