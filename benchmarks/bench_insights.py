@@ -347,7 +347,8 @@ def report(args: argparse.Namespace, dirty: Run, clean: Run, q: dict, fq: dict,
 `.venv/bin/python benchmarks/bench_insights.py --meters {args.meters} --days {args.days:g} \
 --start {args.start} --heartbeat {args.heartbeat} --step {args.step} --live-step \
 {args.live_step} --leaks {args.leaks} \
---gaps {args.gaps} --spikes {args.spikes}` (benchmarks/bench_insights.py; \
+--gaps {args.gaps} --spikes {args.spikes} --live-meters {args.live_meters} --live-minutes \
+{args.live_minutes} --live-runs {args.live_runs}` (benchmarks/bench_insights.py; \
 {dirty.seconds / 60:.1f} + {clean.seconds / 60:.1f} min of embedded engine (injected, clean \
 fleet) and {live_q.seconds / 60:.1f} min of live runtime here, 2 cores shared with the \
 stack and other sessions).
@@ -390,7 +391,8 @@ Delays are measured on the embedded engine only.
 
 **Live cost** (in-process `LiveRuntime` over the stack's Redis, the worker's runtime \
 without Kafka: process + checkpoint of {total:,} realistic CSV readings, {args.live_meters} \
-meters x {args.live_minutes} min at 5 s, 3 utilities x 2 partitions, windows 1m,1h; \
+meters x {args.live_minutes} min at 5 s (so whole quarter-hours close: an open day takes \
+its windows a quarter at a time), 3 utilities x 2 partitions, windows 1m,1h; \
 insights off and on interleaved, {len(live)} pairs): CPU on/off \
 {", ".join(f"{c:.3f}" for c in cpu)} (median +{cost * 100:.1f} %), wall on/off \
 {", ".join(f"{w:.3f}" for w in wall)}. CPU inside the insight calls themselves \
@@ -424,8 +426,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--spikes", type=int, default=30)
     ap.add_argument("--seed", type=int, default=12)
     ap.add_argument("--live-meters", type=int, default=2000)
-    ap.add_argument("--live-minutes", type=int, default=10)
-    ap.add_argument("--live-runs", type=int, default=6)
+    ap.add_argument("--live-minutes", type=int, default=30)
+    ap.add_argument("--live-runs", type=int, default=5)
     ap.add_argument("--no-readme", action="store_true")
     args = ap.parse_args(argv)
 
