@@ -1,8 +1,8 @@
 """The live runtime: topology + window store + side outputs, independent of the Kafka client.
 
-The Faust app (and the benchmark's plain consumer) feed it batches over Redis and do what
-it asks: seek to the offsets it returns on assignment, send the side-output records it
-emits. The embedded engine (runtime/embedded.py) is this runtime over the memory store,
+The Faust app (and the benchmark's plain consumer) run it over Redis, feed it batches and
+do what it asks: seek to the offsets it returns on assignment, send the side-output
+records it emits. The embedded engine (runtime/embedded.py) is this runtime over the memory store,
 fed finite input that ends with end_of_input().
 Exactly-once effect comes from one rule: state and the offsets that produced it are
 written in the same Redis transaction, and an owner always starts from those offsets.
