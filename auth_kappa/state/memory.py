@@ -160,17 +160,18 @@ class MemoryWindowStore:
             if words:
                 init["seen"] = np.zeros((n, words), np.uint64)
                 init["first"] = np.full((n, 64 * words), UNKNOWN, np.uint64)
-            codes, pos = held.find(k0[need], k1[need], ws[need])
-            got = pos >= 0
-            at, to = pos[got], need[got]
-            for name in ("sum", "count", "min", "max"):
-                init[name][to] = held.col(name)[at]
-            init["stored"][to] = held.col("count")[at] > 0
-            if words and held.words:
-                init["seen"][to] = held.col("seen")[at]
-                for i, code in zip(to, codes[got].tolist(), strict=True):
-                    if code in held.first:
-                        init["first"][i] = held.first[code]
+            with self._lock:   # not in the middle of a checkpoint's writes
+                codes, pos = held.find(k0[need], k1[need], ws[need])
+                got = pos >= 0
+                at, to = pos[got], need[got]
+                for name in VALUE_COLUMNS:
+                    init[name][to] = held.col(name)[at]
+                init["stored"][to] = held.col("count")[at] > 0
+                if words and held.words:
+                    init["seen"][to] = held.col("seen")[at]
+                    for i, code in zip(to, codes[got].tolist(), strict=True):
+                        if code in held.first:
+                            init["first"][i] = held.first[code]
             return init
         return load
 
