@@ -136,9 +136,11 @@ class Changes:
                     return
                 self._apply(n, fields)
                 self.n, self.last_id = n, entry_id
-        if got:
-            self._changed.set()
-            self._changed = asyncio.Event()
+                self._changed.set()
+                self._changed = asyncio.Event()
+                await asyncio.sleep(0)   # requests run between notices, not after a batch
+                if stream != self.stream or self.n != n:   # moved or reset meanwhile
+                    return
 
     def _apply(self, n: int, fields: Mapping[bytes, bytes]) -> None:
         clocks = {}
