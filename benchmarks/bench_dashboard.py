@@ -1,13 +1,16 @@
-"""Dashboard API latency with 200 concurrent clients while the live path runs at full rate.
+"""Dashboard API latency with 200 concurrent clients while the live path runs at full rate,
+and reading-to-screen latency.
 
 Kafka, Redis, the worker, the dashboard and this load generator share this machine. The
-benchmark starts its own redis-server (a private primary, and a replica of it) so other
-people's tests on the shared stack do not enter the figures; Kafka is the stack's.
+benchmark starts its own redis-server so other people's tests on the shared stack do not
+enter the figures; Kafka is the stack's. Two dashboards read that one Redis: "primary"
+answers households from memory kept by the checkpoints' change stream
+(dashboards/changes.py), "direct" has that view off (a Redis round trip per page).
 
 1. the registry of --meters goes into Redis, and --backlog of readings (event time) into
    fresh Kafka topics (Arrow frames);
 2. catch-up: a Faust worker (production command) drains that backlog flat out; the
-   dashboard is measured meanwhile, reading the primary, then the replica;
+   primary dashboard reads every meter once (its cold reads), then both are measured;
 3. steady streams: the simulator continues the same fleet at each of --paces (N times
    real time: --meters x 3 utilities / 5 s x N readings/s; 2x, 5x, 10x of 25,000 meters
    = 30k, 75k, 150k/s, the last the original's claimed ~150K messages/s) and the worker
@@ -23,12 +26,15 @@ people's tests on the shared stack do not enter the figures; Kafka is the stack'
    Latency is client-side (send to last byte). A probe PINGs the Redis the dashboard
    reads every 5 ms: its p99 shows how long Redis itself was busy (the worker's
    checkpoint transactions are atomic, MULTI/EXEC, and Redis runs one command at a time).
+   During each steady pace's primary phase a probe meter gets a reading every 0.1 s and
+   its arrival on the household API and SSE stream is timed (reading-to-screen).
 5. cleanup: the private Redis servers, topics, ACL user.
 
   auth-kappa stack up && .venv/bin/python benchmarks/bench_dashboard.py       # ~6 min
   .venv/bin/python benchmarks/bench_dashboard.py --meters 5000 --seconds 6 --no-write
 
-Writes its section of benchmarks/README.md. Exit 2 if the target phase misses p99 <= 20 ms.
+Writes its section of benchmarks/README.md. Exit 2 if a goal of issue 14 is missed (p99 <=
+5 ms at steady 2x and 10x and <= 1.5x the idle p99; reading-to-screen p99 <= 1 s at 2x).
 """
 
 from __future__ import annotations
@@ -73,7 +79,8 @@ from dashboards.auth import Access  # noqa: E402
 from simulators.spec import DEFAULT_START, parse_start  # noqa: E402
 
 PY = sys.executable
-TARGET_P99_MS, AIM_P99_MS = 20.0, 5.0
+TARGET_P99_MS, IDLE_RATIO, SCREEN_P99_MS = 5.0, 1.5, 1000.0   # issue 14's goals
+SWEEP_SECONDS = 600.0   # at most, for the phase that reads every meter once
 TOKEN = "bench-operator-token-" + uuid.uuid4().hex
 # The worker sends a checkpoint's final windows as one message on <prefix>windows; for
 # thousands of meters that exceeds Kafka's 1 MB default and the worker stops (the same
@@ -98,6 +105,9 @@ class Phase:
     worker_rate: float = 0.0
     lag: int = 0        # messages the worker still had to read at the end of the phase
     cpu: dict[str, float] = field(default_factory=dict)
+    probe: bool = False  # also measure reading-to-screen (a probe meter's readings)
+    screen: dict[str, list[float]] = field(default_factory=dict)   # "API" | "SSE" -> s
+    view: dict[str, float] = field(default_factory=dict)   # the view's counters, this phase
 
     def all(self) -> np.ndarray:
         return np.concatenate([np.asarray(v) for v in self.latencies.values()] or [[]])
@@ -218,8 +228,15 @@ async def client(session: aiohttp.ClientSession, base: str, phase: Phase, meters
     nxt = time.perf_counter() + rnd.random() * interval
     if phase.mode == "paced":
         await asyncio.sleep(max(0.0, nxt - time.perf_counter()))
+    sweep = meters if phase.mode == "sweep" else None   # one iterator for all: each once
     while time.perf_counter() < until:
-        if household:
+        if sweep is not None:
+            sid = next(sweep, None)
+            if sid is None:
+                return
+            kind, headers = "household", None
+            url = f"{base}{ROUTES[phase.route]}{sid}?sig={sigs[sid]}"
+        elif household:
             sid = rnd.choice(meters)   # another household each time: no help from the cache
             kind, headers = "household", None
             url = f"{base}{ROUTES[phase.route]}{sid}?sig={sigs[sid]}"
@@ -246,6 +263,87 @@ async def client(session: aiohttp.ClientSession, base: str, phase: Phase, meters
             await asyncio.sleep(max(0.0, nxt - time.perf_counter()))
 
 
+@dataclass
+class Probe:
+    """A meter of the benchmark's own (registered, read by no one else): one reading every
+    `every` s produced to Kafka at the fleet's event time, then timed until its value is on
+    the household API (polled every `poll` s) and on the SSE stream."""
+
+    sid: str
+    sig: str
+    kafka: str
+    topic: str
+    highs_key: str
+    state: str = "NY"
+    every: float = 0.1
+    poll: float = 0.02
+
+
+async def reading_to_screen(base: str, redis_url: str, probe: Probe, phase: Phase,
+                            session: aiohttp.ClientSession, until: float) -> None:
+    """Produce time -> first time the household's electricity card counts the reading:
+    "today.count" of the reading's local day, readings of one day counted in send order."""
+    from confluent_kafka import Producer
+
+    from auth_kappa import timezones
+
+    zone = timezones.zone_of(probe.state)
+    sent: list[tuple[float, str]] = []          # (wall clock at produce, local date)
+    seen: dict[str, dict[int, float]] = {"API": {}, "SSE": {}}
+
+    def mark(where: str, summary: dict, t: float) -> None:
+        today = summary["utilities"]["electricity"]["today"]
+        mine = [i for i, (_, d) in enumerate(sent) if d == today["date"]]
+        for i in mine[:today["count"]]:
+            seen[where].setdefault(i, t)
+
+    async def produce() -> None:
+        producer = Producer({"bootstrap.servers": probe.kafka, "linger.ms": 0})
+        r = aredis.Redis.from_url(redis_url)
+        last = 0
+        try:
+            while time.perf_counter() < until - 1.0:   # the last second: time to arrive
+                highs = await r.hgetall(probe.highs_key)
+                newest = max((int(v) for k, v in highs.items()
+                              if k.decode().rsplit(":", 1)[0] == "electricity"), default=0)
+                end = last = max(newest, last + 1)   # one reading per second of event time
+                line = f"{probe.sid},probe,household,{end - 5},{probe.state},0.125,{end}"
+                sent.append((time.time(), timezones.local_date(end, zone).isoformat()))
+                producer.produce(probe.topic, key=probe.sid.encode(), value=line.encode())
+                producer.poll(0)
+                await asyncio.sleep(probe.every)
+            producer.flush(5)
+        finally:
+            await r.aclose()
+
+    async def api() -> None:
+        url = f"{base}/api/meters/{probe.sid}?sig={probe.sig}"
+        while time.perf_counter() < until:
+            async with session.get(url) as resp:
+                if resp.status == 200:
+                    mark("API", json.loads(await resp.read()), time.time())
+            await asyncio.sleep(probe.poll)
+
+    async def sse() -> None:
+        url = f"{base}/api/meters/{probe.sid}/stream?sig={probe.sig}"
+        with contextlib.suppress(asyncio.TimeoutError):
+            async with session.get(url) as resp:
+                event = None
+                while time.perf_counter() < until:
+                    line = await asyncio.wait_for(resp.content.readline(),
+                                                  max(0.01, until - time.perf_counter()))
+                    text = line.decode().rstrip("\n")
+                    if text.startswith("event: "):
+                        event = text[7:]
+                    elif text.startswith("data: ") and event == "summary":
+                        mark("SSE", json.loads(text[6:]), time.time())
+
+    await asyncio.gather(produce(), api(), sse())
+    for where, times in seen.items():
+        phase.screen[where] = [times[i] - sent[i][0] for i in sorted(times)]
+    phase.screen["sent"] = [float(len(sent))]
+
+
 async def ping_probe(url: str, out: list[float], until: float) -> None:
     c = aredis.Redis.from_url(url)
     try:
@@ -259,7 +357,8 @@ async def ping_probe(url: str, out: list[float], until: float) -> None:
 
 
 async def run_phase(base: str, redis_url: str, phase: Phase, meters: list[str],
-                    sigs: dict[str, str], clients: int, interval: float, seconds: float) -> None:
+                    sigs: dict[str, str], clients: int, interval: float, seconds: float,
+                    probe: Probe | None = None) -> None:
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -267,10 +366,16 @@ async def run_phase(base: str, redis_url: str, phase: Phase, meters: list[str],
         await asyncio.gather(*(session.get(f"{base}/healthz") for _ in range(clients)))
         t0 = time.perf_counter()
         until = t0 + seconds
-        await asyncio.gather(ping_probe(redis_url, phase.pings, until),
-                             *(client(session, base, phase, meters, sigs, interval, until, i)
-                               for i in range(clients)))
+        which = iter(meters) if phase.mode == "sweep" else meters
+        extra = [reading_to_screen(base, redis_url, probe, phase, session, until)] \
+            if probe is not None and phase.probe else []
+        pinger = asyncio.ensure_future(ping_probe(redis_url, phase.pings, until))
+        await asyncio.gather(*extra, *(client(session, base, phase, which, sigs, interval,
+                                              until, i) for i in range(clients)))
         phase.seconds = time.perf_counter() - t0
+        pinger.cancel()   # a sweep ends when every meter was read, before `until`
+        with contextlib.suppress(asyncio.CancelledError):
+            await pinger
 
 
 def pct(values: np.ndarray | list, q: float) -> float:
@@ -286,15 +391,17 @@ class Rig:
     config: Config
     store: RedisWindowStore
     worker: subprocess.Popen
-    bases: dict[str, str]               # "primary" | "replica" -> dashboard URL
-    urls: dict[str, str]                # "primary" | "replica" -> Redis URL it reads
+    bases: dict[str, str]               # "primary" | "direct" -> dashboard URL
+    urls: dict[str, str]                # "primary" | "direct" -> Redis URL it reads
     servers: dict[str, subprocess.Popen]
     meters: list[str]
     sigs: dict[str, str]
     redis_pids: dict[str, int] = field(default_factory=dict)
+    probe: Probe | None = None
 
     def measure(self, phase: Phase) -> Phase:
         a0, t0 = accepted(self.store), time.perf_counter()
+        v0 = view_counters(self.bases[phase.store])
         pids = {"worker": self.worker.pid, "dashboard": self.servers[phase.store].pid,
                 "load generator": os.getpid(), **{f"redis {k}": v for k, v in
                                                   self.redis_pids.items()}}
@@ -303,8 +410,11 @@ class Rig:
         gc.freeze()   # the instrument's own GC pauses are not the dashboard's latency
         uvloop.run(run_phase(self.bases[phase.store], self.urls[phase.store], phase,
                               self.meters, self.sigs, self.args.clients, self.args.interval,
-                              self.args.seconds))
+                              SWEEP_SECONDS if phase.mode == "sweep" else self.args.seconds,
+                              self.probe))
         dt = time.perf_counter() - t0
+        v1 = view_counters(self.bases[phase.store])
+        phase.view = {k: v1[k] - v0.get(k, 0) if k.endswith("_total") else v1[k] for k in v1}
         phase.worker_rate = (accepted(self.store) - a0) / dt
         phase.lag = max(0, end_offsets(self.config) - committed(self.store))
         phase.cpu = {k: (cpu_seconds(pid) - cpu0[k]) / dt for k, pid in pids.items()}
@@ -316,7 +426,44 @@ class Rig:
               f"{pct(lat, 99):.2f} ms, errors {phase.errors}, Redis PING p99/max "
               f"{pct(phase.pings, 99):.1f}/{pct(phase.pings, 100):.0f} ms, worker {phase.worker_rate:,.0f} readings/s, "
               f"lag {phase.lag:,} messages", flush=True)
+        if phase.view:
+            print(f"bench:   view: {view_text(phase)}", flush=True)
+        for where in ("API", "SSE"):
+            if where in phase.screen:
+                print(f"bench:   reading-to-screen on the {where}: {screen_text(phase, where)}",
+                      flush=True)
         return phase
+
+
+def view_counters(base: str) -> dict[str, float]:
+    """The dashboard's view counters (/metrics): meters held, hits, loads, resets."""
+    import urllib.request
+
+    req = urllib.request.Request(base + "/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("auth_dashboard_view_"):
+            name, value = line.split()
+            out[name.removeprefix("auth_dashboard_view_")] = float(value)
+    return out
+
+
+def view_text(phase: Phase) -> str:
+    v = phase.view
+    asked = v.get("hits_total", 0) + v.get("loads_total", 0)
+    if not v:
+        return "off (every household read asks Redis)"
+    return (f"{v['hits_total'] / max(1, asked):.1%} of household reads from memory, "
+            f"{v['loads_total']:,.0f} read in from Redis, {v['resets_total']:,.0f} resets, "
+            f"{v['meters']:,.0f} meters held")
+
+
+def screen_text(phase: Phase, where: str) -> str:
+    lat, sent = phase.screen[where], int(phase.screen["sent"][0])
+    return (f"{len(lat)} of {sent} readings seen, p50 {pct(lat, 50):.0f} ms, p99 "
+            f"{pct(lat, 99):.0f} ms, max {pct(lat, 100):.0f} ms")
 
 
 # ---- main
@@ -338,13 +485,12 @@ def main() -> int:
 
     name = f"bd{uuid.uuid4().hex[:8]}"
     work = Path(tempfile.mkdtemp(prefix=f"{name}-"))
-    ports = {"primary": free_port(), "replica": free_port()}
+    ports = {"primary": free_port()}
     procs: dict[str, subprocess.Popen] = {}
     phases: list[Phase] = []
     config = None
     try:
         procs["redis"] = redis_server(ports["primary"], work / "redis")
-        procs["replica"] = redis_server(ports["replica"], work / "replica", ports["primary"])
         primary = f"redis://127.0.0.1:{ports['primary']}/0"
         env = {**os.environ, "AUTH_REDIS_URL": primary, "AUTH_TOPIC_PREFIX": f"{name}-",
                "AUTH_GROUP": name, "AUTH_NAMESPACE": name, "AUTH_OPERATOR_TOKEN": TOKEN,
@@ -361,12 +507,14 @@ def main() -> int:
                        env=env, cwd=ROOT, check=True)
         manifest = json.loads((work / "sim" / "manifest.json").read_text())
         backlog = sum(manifest["utilities"][u]["readings"] for u in UTILITIES)
+        fleet = registry.read_registry(work / "sim" / "registry.parquet")
+        probe_sid = str(uuid.uuid4())   # the reading-to-screen probe's own meter
         registry.load(redis.Redis.from_url(primary),
-                      registry.read_registry(work / "sim" / "registry.parquet"))
+                      [*fleet, {**fleet[0], "service_id": probe_sid, "user_name": "probe",
+                                "type": "household", "state": "NY"}])
         users = {}
-        for store, port in ports.items():   # ACL users are not replicated: one per server
-            users[store] = acl.create_user(f"redis://127.0.0.1:{port}/0", "dashboard",
-                                           "bench-" + name)
+        users["primary"] = acl.create_user(primary, "dashboard", "bench-" + name)
+        users["direct"] = users["primary"]
         store = RedisWindowStore.connect(primary, config.namespace, config.window_specs(),
                                          group=config.group)
         procs["worker"] = start([PY, "-m", "faust", "-A", "auth_kappa.app", "worker", "-l",
@@ -377,11 +525,12 @@ def main() -> int:
                 sys.exit(f"bench: the worker did not commit; see {work / 'worker.log'}")
             time.sleep(0.2)
         bases = {}
-        reads = {"primary": {"AUTH_DASHBOARD_REDIS_URL": users["primary"]},
-                 "replica": {"AUTH_DASHBOARD_REDIS_URL": users["replica"]},
-                 "hedged": {"AUTH_DASHBOARD_REDIS_URL": users["primary"],
-                            "AUTH_DASHBOARD_REDIS_REPLICA_URL": users["replica"]}}
-        users["hedged"] = users["replica"]   # the probe watches the replica it reads first
+        # primary: household reads from the view the change stream keeps (the fleet in
+        # memory); direct: the same primary, every household read a Redis round trip
+        reads = {"primary": {"AUTH_DASHBOARD_REDIS_URL": users["primary"],
+                             "AUTH_DASHBOARD_WATCH_METERS": str(args.meters + 1000)},
+                 "direct": {"AUTH_DASHBOARD_REDIS_URL": users["primary"],
+                            "AUTH_DASHBOARD_WATCH_METERS": "0"}}
         for store_name, extra in reads.items():
             port = free_port()
             procs[f"dashboard-{store_name}"] = start(
@@ -395,11 +544,18 @@ def main() -> int:
         rig = Rig(args, config, store, procs["worker"], bases, users,
                   {k: procs[f"dashboard-{k}"] for k in reads}, meters,
                   {s: access.sign(s) for s in meters},
-                  {"primary": procs["redis"].pid, "replica": procs["replica"].pid})
-        uvloop.run(run_phase(bases["primary"], primary, Phase("", "warm-up", "ours", 0.9,
-                                                                "paced"),
-                              meters, rig.sigs, args.clients, args.interval, 2.0))
-        # 1. catch-up: the worker drains the backlog flat out
+                  {"primary": procs["redis"].pid},
+                  Probe(probe_sid, access.sign(probe_sid), config.kafka,
+                        config.prefixed("electricity"),
+                        store.keys.highs))
+        for store_name in reads:
+            uvloop.run(run_phase(bases[store_name], primary, Phase("", "warm-up", "ours",
+                                                                     0.9, "paced"),
+                                 meters, rig.sigs, args.clients, args.interval, 2.0))
+        # 1. catch-up: the worker drains the backlog flat out; the view's dashboard reads
+        # every meter once first (each one read in from Redis: its cold misses)
+        phases.append(rig.measure(Phase("catch-up", "first read of each meter (cold)", "ours",
+                                        1.0, "sweep")))
         for store_name in reads:
             phases.append(rig.measure(Phase("catch-up", "mixed", "ours", 0.9, "paced",
                                             store_name)))
@@ -412,7 +568,8 @@ def main() -> int:
         paces = args.paces.split(",")
         for i, pace in enumerate(paces):
             label = f"steady {pace}"
-            steady = [Phase(label, "mixed", "ours", 0.9, "paced", store_name)
+            steady = [Phase(label, "mixed", "ours", 0.9, "paced", store_name,
+                            probe=store_name == "primary")
                       for store_name in reads]
             if i == 0:
                 steady += [
@@ -437,10 +594,11 @@ def main() -> int:
                 time.sleep(0.5)
         # 3. reference: the same load with the live path idle (caught up, no stream)
         time.sleep(3)
-        phases.append(rig.measure(Phase("idle", "mixed", "ours", 0.9, "paced")))
+        for store_name in reads:
+            phases.append(rig.measure(Phase("idle", "mixed", "ours", 0.9, "paced",
+                                            store_name)))
     finally:
-        for key in ("simulator", "dashboard-primary", "dashboard-replica", "dashboard-hedged",
-                    "worker", "replica", "redis"):
+        for key in ("simulator", "dashboard-primary", "dashboard-direct", "worker", "redis"):
             stop(procs.get(key))
         if config is not None:
             with contextlib.suppress(Exception):
@@ -456,7 +614,7 @@ def pace_rate(args: argparse.Namespace, pace: str) -> float:
 def report(phases: list[Phase], args: argparse.Namespace, backlog: int) -> int:
     first = f"steady {args.paces.split(',')[0]}"
     head = next(ph for ph in phases if ph.scenario == first and ph.name == "mixed"
-                and ph.store == "hedged")
+                and ph.store == "primary")
     ours = next(ph for ph in phases if ph.name == "household summary").all()
     rows = []
     for ph in phases:
@@ -465,75 +623,105 @@ def report(phases: list[Phase], args: argparse.Namespace, backlog: int) -> int:
         if ph.route != "ours":
             ratio = (f"{pct(lat, 50) / pct(ours, 50):.0f}x / {pct(lat, 99) / pct(ours, 99):.0f}x")
         cpu = ", ".join(f"{k} {v:.2f}" for k, v in ph.cpu.items())
+        v = ph.view
+        memory = f"{v['hits_total'] / max(1, v['hits_total'] + v['loads_total']):.1%}" \
+            if v else "off"
         rows.append(f"| {ph.scenario} | {ph.name} | {ph.store} | {ph.mode} | "
                     f"{len(lat) / ph.seconds:,.0f} | {pct(lat, 50):.2f} | {pct(lat, 99):.2f} | "
-                    f"{pct(lat, 99.9):.1f} | {ph.errors} | {ratio} | {pct(ph.pings, 99):.1f} / "
-                    f"{pct(ph.pings, 100):.0f} | {ph.worker_rate:,.0f} | {ph.lag:,} | {cpu} |")
+                    f"{pct(lat, 99.9):.1f} | {ph.errors} | {ratio} | {memory} | "
+                    f"{pct(ph.pings, 99):.1f} / {pct(ph.pings, 100):.0f} | "
+                    f"{ph.worker_rate:,.0f} | {ph.lag:,} | {cpu} |")
         if ph is head:
             for kind, values in sorted(ph.latencies.items()):
                 rows.append(f"| | &nbsp;&nbsp;of which {kind} | | | {len(values) / ph.seconds:,.0f}"
                             f" | {pct(values, 50):.2f} | {pct(values, 99):.2f} | "
-                            f"{pct(values, 99.9):.1f} | | | | | | |")
+                            f"{pct(values, 99.9):.1f} | | | | | | | |")
     mixed = [ph for ph in phases if ph.name == "mixed"]
     by_store = {store: "; ".join(f"{ph.scenario} {pct(ph.all(), 50):.1f} / "
-                                 f"{pct(ph.all(), 99):.0f} ms" for ph in mixed
+                                 f"{pct(ph.all(), 99):.1f} ms" for ph in mixed
                                  if ph.store == store)
-                for store in ("primary", "replica", "hedged")}
-    idle = next((ph for ph in phases if ph.scenario == "idle"), None)
-    p99 = pct(head.all(), 99)
-    verdict = ("met" if p99 <= TARGET_P99_MS else "MISSED") + \
-        (f", within the {AIM_P99_MS:.0f} ms aim" if p99 <= AIM_P99_MS else "")
-    best = min((ph for ph in mixed if ph.scenario.startswith("steady")),
-               key=lambda ph: pct(ph.all(), 99))
+                for store in ("primary", "direct")}
+    idle = next((ph for ph in mixed if ph.scenario == "idle" and ph.store == "primary"), None)
+    idle99 = pct(idle.all(), 99) if idle else float("nan")
+    goals, met = [], True
+    for ph in mixed:
+        if ph.store != "primary" or not ph.scenario.startswith("steady"):
+            continue
+        p99 = pct(ph.all(), 99)
+        ok = p99 <= TARGET_P99_MS and p99 <= IDLE_RATIO * idle99
+        if ph.scenario in ("steady 2x", "steady 10x"):
+            met &= ok
+        goals.append(f"  - {ph.scenario}: p99 {p99:.2f} ms, {p99 / idle99:.2f}x the idle p99 "
+                     f"({idle99:.2f} ms): **{'met' if ok else 'MISSED'}**")
+    screens = []
+    for ph in mixed:
+        for where in ("API", "SSE"):
+            if where in ph.screen:
+                lat = ph.screen[where]
+                ok = pct(lat, 99) <= SCREEN_P99_MS and len(lat) == int(ph.screen["sent"][0])
+                if ph.scenario == "steady 2x":
+                    met &= ok
+                screens.append(f"  - {ph.scenario}, household {where}: {screen_text(ph, where)}"
+                               f"{': **met**' if ok else ': **MISSED**'}")
+    sweep = next((ph for ph in phases if ph.mode == "sweep"), None)
     cpu_ms = head.cpu.get("dashboard", 0.0) / max(1e-9, len(head.all()) / head.seconds) * 1000
     body = f"""## Dashboard API under load (`benchmarks/bench_dashboard.py`)
 
 {args.clients} concurrent clients (aiohttp on uvloop, keep-alive) against one dashboard process
-(uvicorn + uvloop + httptools) while the live path runs. Kafka, a private Redis primary
-and its replica, one Faust worker, the dashboards and the load generator share this
-machine ({os.cpu_count()} cores, Python {platform.python_version()}); "everything else"
-is the rest of the machine, other people's jobs included. Paced clients send one request
-every {args.interval} s from a random phase (a live page's refresh), closed-loop clients
-back to back. A household request is a random one of {args.meters:,} meters (signed
-link), so the 0.5 s cache rarely helps; fleet requests (operator token) take a random
-utility and range. Latency is client-side, send to last byte, {args.seconds:.0f} s per
-phase. "reads": primary = the dashboard reads the Redis the worker writes; replica = a
-replica of it; hedged = the replica, plus the primary for a household read unanswered
-after 10 ms. "Redis PING p99 / max": a probe on the Redis read (replica for hedged).
+(uvicorn + uvloop + httptools) while the live path runs. Kafka, a private Redis, one Faust
+worker, the dashboards and the load generator share this machine ({os.cpu_count()} cores,
+Python {platform.python_version()}); "everything else" is the rest of the machine, other
+people's jobs included. Paced clients send one request every {args.interval} s from a
+random phase (a live page's refresh), closed-loop clients back to back. A household
+request is a random one of {args.meters:,} meters (signed link); fleet requests (operator
+token) take a random utility and range. Latency is client-side, send to last byte,
+{args.seconds:.0f} s per phase. "reads", both on the Redis the worker writes (no replica):
+**primary** = household reads from the dashboard's memory, kept current by the
+checkpoints' change stream (dashboards/changes.py; AUTH_DASHBOARD_WATCH_METERS =
+{args.meters + 1000:,}, so the whole fleet fits); **direct** = the same dashboard with the
+view off (AUTH_DASHBOARD_WATCH_METERS=0): every household read is a Redis round trip, as
+before. "from memory": household reads the view answered (the rest were read in from
+Redis: a meter's first read). "Redis PING p99 / max": a probe on the Redis read, which
+shows how long the worker's checkpoint transactions keep it busy.
 
 - **catch-up**: the worker drains a backlog of {backlog:,} readings ({args.backlog} of
-  event time) as fast as it can;
+  event time) as fast as it can; the view's dashboard first reads every meter once
+  (closed loop: each is a cold read, Redis into memory);
 - **steady Nx**: the simulator streams the same fleet at N times real time
   ({", ".join(f"{x}: {pace_rate(args, x):,.0f}" for x in args.paces.split(","))}
   readings/s, frames of {args.frame_size}) and the worker keeps up (lag = messages not
   yet committed at the end of the phase);
 - **idle**: the same load once the stream has stopped and the worker has caught up.
 
-| scenario | phase | reads | clients | req/s | p50 ms | p99 ms | p99.9 ms | errors | vs ours p50 / p99 | Redis PING p99 / max ms | worker readings/s | lag | cores used |
-|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|
+| scenario | phase | reads | clients | req/s | p50 ms | p99 ms | p99.9 ms | errors | vs ours p50 / p99 | from memory | Redis PING p99 / max ms | worker readings/s | lag | cores used |
+|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|
 {chr(10).join(rows)}
 
 Mixed load, p50 / p99 by scenario:
-- primary: {by_store["primary"]}
-- replica: {by_store["replica"]}
-- hedged: {by_store["hedged"]}
-{f"- live path idle (primary): {pct(idle.all(), 50):.1f} / {pct(idle.all(), 99):.1f} ms" if idle else ""}
+- primary (view): {by_store["primary"]}
+- direct (no view): {by_store["direct"]}
 
-- Target p99 <= {TARGET_P99_MS:.0f} ms with {args.clients} clients while the live path runs
-  ({first}, hedged reads): **{verdict}** (p99 {p99:.1f} ms); best steady configuration
-  {best.scenario} {best.store}: p99 {pct(best.all(), 99):.1f} ms.
-- Where the time goes: Redis runs one command at a time, so a read waits for whatever
-  transaction is running. A worker checkpoint is one MULTI/EXEC per partition every
-  AUTH_COMMIT_INTERVAL (250 ms), window writes as plain HSETs (~1 us each in EXEC), so
-  at steady rates each transaction is a few ms; flat out (catch-up, 10x) a partition's
-  transaction holds every meter it touched and reads wait longer (PING columns). The
-  dashboard's own share: {cpu_ms:.2f} ms of CPU per request (mixed load); its meter cache
-  holds rendered JSON, so a full GC no longer stops it for ~100 ms. On 2 shared cores
-  the rest of the p99 is the scheduler: every process here competes for them.
-- Ours vs baselines: one Redis round trip per household page (registry hash + 6 HMGETs
-  of exactly the 84 windows shown, in the meter's hash slot, packed once per clock); the
-  naive page makes 252 round trips, the engine page 6 HGETALLs into pandas frames. Same
-  JSON through the same code; only the reads differ.
+Goals (issue 14), primary, mixed load, {args.clients} clients: p99 <= {TARGET_P99_MS:.0f} ms at steady 2x
+and 10x, and p99 under ingest <= {IDLE_RATIO}x the idle p99 of the same run:
+{chr(10).join(goals)}
+
+Reading-to-screen, primary: a meter of the benchmark's own gets one reading every 0.1 s
+(a CSV message produced to Kafka at the fleet's event time); the time from its produce
+call to the first answer whose electricity card counts it, on the household API (polled
+every 20 ms) and on its SSE stream. Goal p99 <= {SCREEN_P99_MS / 1000:.0f} s at steady 2x:
+{chr(10).join(screens)}
+
+- Why memory: Redis runs one command at a time, so a read sent to it waits for whatever
+  checkpoint transaction is running (PING columns: tens of ms flat out). Each checkpoint
+  also adds, in the same MULTI/EXEC, a notice to a capped stream with the meter windows
+  it wrote; the dashboard tails it and keeps every watched meter's shown windows in
+  numpy rings, so a household read is answered without a Redis round trip. A meter not
+  held is read once (MULTI with the stream's counter){f": the sweep above, {len(sweep.all()):,} first reads, p50 {pct(sweep.all(), 50):.1f} / p99 {pct(sweep.all(), 99):.0f} ms" if sweep else ""}.
+  Fleet reads are computed from Redis at most once a second by one request (the cache
+  serves the last answer meanwhile). The dashboard's own share: {cpu_ms:.2f} ms of CPU per
+  request (mixed load). On 2 shared cores the rest of the p99 is the scheduler.
+- Ours vs baselines: the household page from memory; the naive page makes 252 Redis round
+  trips, the engine page 6 HGETALLs into pandas frames. Same JSON through the same code.
 
 Reproduce: `auth-kappa stack up && .venv/bin/python benchmarks/bench_dashboard.py`
 (`--clients`, `--interval`, `--seconds`, `--meters`, `--backlog`, `--paces`).
@@ -541,7 +729,7 @@ Reproduce: `auth-kappa stack up && .venv/bin/python benchmarks/bench_dashboard.p
     print(body)
     if not args.no_write:
         write_section("bench_dashboard", body)
-    return 0 if p99 <= TARGET_P99_MS else 2
+    return 0 if met else 2
 
 
 if __name__ == "__main__":
