@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -57,6 +58,7 @@ class Changes:
         self.caught = 0   # notices applied to a meter after its snapshot, before it was in
         self.snapshots = True               # False: the Redis user may not MULTI
         self._changed = asyncio.Event()
+        self.changed_at = 0.0
         self._task: asyncio.Task | None = None
         self._client: aredis.Redis | None = None   # the tail's own (a blocking XREAD)
         self.reads: aredis.Redis | None = None     # the source's pool, for the loads
@@ -89,8 +91,11 @@ class Changes:
     def ready(self) -> bool:
         return self.n is not None
 
-    async def wait(self, timeout: float) -> None:
-        """Until the next notice is applied, or `timeout` seconds (the SSE loop's pace)."""
+    async def wait(self, timeout: float, since: float) -> None:
+        """At once if a notice was applied after `since` (time.monotonic), else until the
+        next one, or `timeout` seconds (the SSE loop's pace)."""
+        if self.changed_at > since:
+            return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._changed.wait(), timeout)
 
@@ -136,6 +141,7 @@ class Changes:
                     return
                 self._apply(n, fields)
                 self.n, self.last_id = n, entry_id
+                self.changed_at = time.monotonic()
                 self._changed.set()
                 self._changed = asyncio.Event()
                 await asyncio.sleep(0)   # requests run between notices, not after a batch

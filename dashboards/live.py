@@ -28,10 +28,13 @@ from starlette.types import Receive, Scope, Send
 from dashboards.metrics import RequestStats
 
 KEEPALIVE = 15.0
+PUSH_GAP = 0.2        # s: a stream woken by change notices looks at most 5 times a second
 HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 Producer = Callable[[], Awaitable[dict[str, object]]]
-Waiter = Callable[[float], Awaitable[None]]   # returns on a change, or after that many s
+# wait(timeout, since): returns at once if something changed after `since` (monotonic s),
+# else on the next change, or after `timeout` s
+Waiter = Callable[[float, float], Awaitable[None]]
 
 
 class Busy(Exception):
@@ -107,6 +110,7 @@ async def _events(produce: Producer, interval: float, max_age: float,
     started = quiet_since = time.monotonic()
     yield "retry: 2000\n\n"
     while time.monotonic() - started < max_age:
+        looked = time.monotonic()
         for name, payload in (await produce()).items():
             text = orjson.dumps(payload).decode()
             if last.get(name) != text:
@@ -117,7 +121,11 @@ async def _events(produce: Producer, interval: float, max_age: float,
             quiet_since = time.monotonic()
             yield ": keep-alive\n\n"
         # a client that leaves cancels this generator (StreamingResponse listens for it)
-        await (asyncio.sleep(interval) if wait is None else wait(interval))
+        if wait is None:
+            await asyncio.sleep(interval)
+        else:   # checkpoints land every few 100 ms per partition: not an event each
+            await asyncio.sleep(max(0.0, looked + PUSH_GAP - time.monotonic()))
+            await wait(interval, looked)
 
 
 def stream(produce: Producer, interval: float, max_age: float, slot: Slot,
