@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 import redis.asyncio as aredis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import NoPermissionError, RedisError
 
 from auth_kappa.state import codec
 from auth_kappa.topology.schema import UTILITIES
@@ -195,9 +195,7 @@ class Changes:
         notes = self.begin(key)
         try:
             snapshot = await self.snapshot(service_id)
-        except ResponseError as exc:   # NOPERM: a Redis user made before MULTI was granted
-            if "NOPERM" not in str(exc):
-                raise
+        except NoPermissionError as exc:   # a Redis user made before MULTI was granted
             self.snapshots = False
             log.warning("dashboard: the Redis user may not MULTI (%s); household reads go "
                         "to Redis. Run `auth-kappa dashboard create-redis-user`.", exc)

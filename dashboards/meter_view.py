@@ -13,7 +13,7 @@ w >= floor = max(lo, top - (ring - 1) * size), lo being the oldest window the sn
 covered and top the newest window seen: every window at or above the floor was either
 loaded or written since, so a cell holding another start means "empty". Anything older
 is not answered here (the caller reads Redis). Memory: capacity x 3 utilities x sum of
-rings x 40 bytes (about 11 KB per meter for 1m and 1h windows), allocated up front but
+rings x 40 bytes (about 12 KB per meter for 1m and 1h windows), allocated up front but
 touched only as meters arrive; the least recently read meter leaves first.
 """
 

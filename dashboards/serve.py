@@ -64,7 +64,7 @@ def redis_source(config: Config, url: str | None = None,
 
 def watched_meters(env: Mapping[str, str] | None = None) -> int:
     """AUTH_DASHBOARD_WATCH_METERS: meters the dashboard holds in memory, kept current by
-    the checkpoints' change stream (about 11 KB each; 0: every household read asks Redis)."""
+    the checkpoints' change stream (about 12 KB each; 0: every household read asks Redis)."""
     raw = (os.environ if env is None else env).get("AUTH_DASHBOARD_WATCH_METERS", "")
     try:
         n = int(raw) if raw.strip() else WATCHED_METERS

@@ -223,3 +223,37 @@ async def test_view_answers_exactly_fresh_late_restarted_and_after_missed_notice
     finally:
         await fresh.close()
         await direct.close()
+
+
+async def test_a_redis_user_without_multi_still_reads_exactly(rig, unique):
+    """A read-only user made before MULTI was granted: no snapshot can be taken, so every
+    household read goes to Redis (said once in the log), with the same answers."""
+    config, store, sids, prefix = rig
+    writer = Writer(store, sids, seed=5)
+    for _ in range(20):
+        writer.checkpoint()
+    admin = redis.Redis.from_url(config.redis_url)
+    user, password = f"nomulti{unique}", f"pw-{unique}-0123456789"
+    admin.execute_command("ACL", "SETUSER", user, "reset", "on", f">{password}", "~auth:*",
+                          "resetchannels", "-@all", "+@read", "+@connection")
+    host, port = admin.connection_pool.connection_kwargs["host"], \
+        admin.connection_pool.connection_kwargs["port"]
+    url = f"redis://{user}:{password}@{host}:{port}/0"
+    limited = RedisSource(url, tuple(s.size for s in config.window_specs()), config.group,
+                          config.namespace, pointer=config.pointer, registry_prefix=prefix,
+                          watch=METERS)
+    direct = _source(config, prefix, watch=0)
+    try:
+        await limited.refresh()
+        await _caught_up(limited, store)
+        await direct.refresh()
+        clock = await direct.clock()
+        for sid in sids[:5]:
+            reads = [(u, 60, queries.aligned(clock.newest[u], 60, 60)) for u in UTILITIES]
+            assert (await limited.meter(sid, reads))[1][0].tobytes() == \
+                (await direct.meter(sid, reads))[1][0].tobytes()
+        assert not limited.changes.snapshots and len(limited.changes.view) == 0
+    finally:
+        await limited.close()
+        await direct.close()
+        admin.execute_command("ACL", "DELUSER", user)
