@@ -676,11 +676,11 @@ random phase (a live page's refresh), closed-loop clients back to back. A househ
 request is a random one of {args.meters:,} meters (signed link); fleet requests (operator
 token) take a random utility and range. Latency is client-side, send to last byte,
 {args.seconds:.0f} s per phase. "reads", both on the Redis the worker writes (no replica):
-**primary** = household reads from the dashboard's memory, kept current by the
+**primary** = household and fleet reads from the dashboard's memory, kept current by the
 checkpoints' change stream (dashboards/changes.py; AUTH_DASHBOARD_WATCH_METERS =
 {args.meters + 1000:,}, so the whole fleet fits); **direct** = the same dashboard with the
-view off (AUTH_DASHBOARD_WATCH_METERS=0): every household read is a Redis round trip, as
-before. "from memory": household reads the view answered (the rest were read in from
+view off (AUTH_DASHBOARD_WATCH_METERS=0): every household read is a Redis round trip and
+fleet answers come from a 1 s cache of Redis reads, as before. "from memory": household reads the view answered (the rest were read in from
 Redis: a meter's first read). "Redis PING p99 / max": a probe on the Redis read, which
 shows how long the worker's checkpoint transactions keep it busy.
 
@@ -717,8 +717,8 @@ every 20 ms) and on its SSE stream. Goal p99 <= {SCREEN_P99_MS / 1000:.0f} s at 
   it wrote; the dashboard tails it and keeps every watched meter's shown windows in
   numpy rings, so a household read is answered without a Redis round trip. A meter not
   held is read once (MULTI with the stream's counter){f": the sweep above, {len(sweep.all()):,} first reads, p50 {pct(sweep.all(), 50):.1f} / p99 {pct(sweep.all(), 99):.0f} ms" if sweep else ""}.
-  Fleet reads are computed from Redis at most once a second by one request (the cache
-  serves the last answer meanwhile). The dashboard's own share: {cpu_ms:.2f} ms of CPU per
+  The fleet's per-state windows are held the same way (the notices carry the
+  checkpoints' per-state deltas). The dashboard's own share: {cpu_ms:.2f} ms of CPU per
   request (mixed load). On 2 shared cores the rest of the p99 is the scheduler.
 - Ours vs baselines: the household page from memory; the naive page makes 252 Redis round
   trips, the engine page 6 HGETALLs into pandas frames. Same JSON through the same code.

@@ -165,14 +165,21 @@ async def meter_search(request: Request) -> Response:
 
 
 # ---- fleet (operator token)
+def _fleet_version(c: Context) -> int | None:
+    """The change notice the fleet's windows in memory are as of: a cache key, so a
+    fleet answer is never older than memory (None: read from Redis, cached 1 s)."""
+    version = getattr(c.source, "fleet_version", None)
+    return version and version()
+
+
 async def fleet_summary_of(c: Context) -> dict:
-    return await c.cache.get(("fleet",), c.settings.fleet_ttl,
+    return await c.cache.get(("fleet", _fleet_version(c)), c.settings.fleet_ttl,
                              lambda: queries.fleet_summary(c.source, c.poller.rate.rates()),
                              c.settings.stale)
 
 
 async def fleet_states_of(c: Context, utility: str, rng: str) -> dict:
-    return await c.cache.get(("states", utility, rng), c.settings.fleet_ttl,
+    return await c.cache.get(("states", utility, rng, _fleet_version(c)), c.settings.fleet_ttl,
                              lambda: queries.fleet_states(c.source, utility, rng),
                              c.settings.stale)
 

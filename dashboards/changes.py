@@ -4,7 +4,9 @@ Every worker checkpoint adds, in its own MULTI/EXEC, a notice to the namespace's
 stream (auth_kappa/state/lua/notice.lua): a sequence number n and the meter windows it
 wrote, as absolute values. One task here tails it (XREAD BLOCK, its own connection) into
 a MeterView (dashboards/meter_view.py); a household read is answered from that view
-without a Redis round trip, so it never queues behind a checkpoint transaction.
+without a Redis round trip, so it never queues behind a checkpoint transaction. The
+notices' per-state deltas keep a FleetView (dashboards/fleet_view.py) for the fleet pages,
+started from a snapshot read with the counter when the tail takes its position.
 
 Exactness, whatever was missed:
 - a meter not in the view (a fresh or restarted dashboard, an evicted meter) is read once
@@ -14,8 +16,8 @@ Exactness, whatever was missed:
 - a notice number that does not follow the last one (the stream was trimmed past us, the
   stream or Redis was reset, a connection dropped) empties the view: every meter is then
   read again on its next request;
-- until the tail has its first position, and on a Redis Cluster (one stream per
-  partition; not followed yet), reads go to Redis as before.
+- until the tail has its first position, for a Redis user that may not MULTI, and on a
+  Redis Cluster (one stream per partition; not followed yet), reads go to Redis as before.
 The notices also carry the checkpoint's partition clocks, so the page's clock moves with
 them instead of once a poll.
 """
@@ -33,24 +35,28 @@ import redis.asyncio as aredis
 from redis.exceptions import NoPermissionError, RedisError
 
 from auth_kappa.state import codec
-from auth_kappa.topology.schema import UTILITIES
+from auth_kappa.state.layout import Layout
+from auth_kappa.topology.schema import STATES, UTILITIES
 from dashboards import registry
+from dashboards.fleet_view import FleetView
 from dashboards.meter_view import Key, MeterView, meter_key
 
 log = logging.getLogger("dashboards")
 BLOCK_MS = 1000        # one XREAD waits at most this long
-BATCH = 64             # notices per XREAD
+BATCH = 8              # notices per XREAD (one can be MBs flat out)
 
 
 class Changes:
     """The tail and the view; `on_clocks` gets each notice's partition clocks."""
 
     def __init__(self, url: str, view: MeterView, registry_prefix: str,
-                 on_clocks: Callable[[dict[str, int]], None]) -> None:
+                 on_clocks: Callable[[dict[str, int]], None],
+                 fleet: FleetView | None = None) -> None:
         self.url, self.view, self.registry_prefix = url, view, registry_prefix
         self.on_clocks = on_clocks
+        self.fleet = fleet
         self.stream = self.counter = ""
-        self.meter_keys: Callable[[str, str, int], str] | None = None
+        self.keys: Layout | None = None
         self.n: int | None = None          # last notice applied; None: no position
         self.last_id = b"0-0"
         self.pending: dict[Key, list] = {}  # meters being read: the notices since
@@ -64,11 +70,11 @@ class Changes:
         self.reads: aredis.Redis | None = None     # the source's pool, for the loads
 
     # ---- lifecycle
-    def follow(self, stream: str, counter: str, meter_keys: Callable[[str, str, int], str]
-               ) -> None:
-        """Tail this stream (a namespace switch moves it: the view starts over)."""
+    def follow(self, keys: Layout) -> None:
+        """Tail this namespace's stream (a switch moves it: the view starts over)."""
+        stream, counter = keys.changes()
         if stream != self.stream:
-            self.stream, self.counter, self.meter_keys = stream, counter, meter_keys
+            self.stream, self.counter, self.keys = stream, counter, keys
             self._reset("namespace")
         if self._task is None:
             self._client = aredis.Redis.from_url(self.url, socket_timeout=BLOCK_MS / 1000 + 10,
@@ -105,6 +111,8 @@ class Changes:
             log.info("dashboard: change stream %s (%s): the view starts over", self.stream, why)
         self.n, self.last_id = None, b"0-0"
         self.view.clear()
+        if self.fleet is not None:
+            self.fleet.asof = None
         self.pending = {}   # loads in flight were missing notices too: not installed
 
     # ---- the tail
@@ -127,6 +135,47 @@ class Changes:
             self.last_id, self.n = last[0][0], int(last[0][1][b"n"])
         else:
             self.last_id, self.n = b"0-0", 0
+        if self.fleet is not None and self.snapshots:
+            try:
+                await self._fleet_snapshot()
+            except NoPermissionError as exc:
+                self._no_multi(exc)
+
+    def _no_multi(self, exc: Exception) -> None:
+        """A Redis user made before MULTI was granted: no snapshot can be taken, so
+        nothing is held in memory and every read goes to Redis, as before."""
+        self.snapshots = False
+        log.warning("dashboard: the Redis user may not MULTI (%s); reads go to Redis. Run "
+                    "`auth-kappa dashboard create-redis-user`.", exc)
+
+    async def _fleet_snapshot(self, slack: int = 4) -> None:
+        """The per-state windows memory holds, read with the counter in one MULTI (after
+        the position: counter >= it). The newest starts are read first to know which
+        fields; if one moved more than `slack` windows meanwhile, read again."""
+        rings = list(self.fleet.rings.items())
+        for _ in range(5):
+            pipe = self._client.pipeline(transaction=False)
+            for (utility, size), _ring in rings:
+                pipe.get(self.keys.newest(utility, size))
+            before = [None if v is None else int(v) for v in await pipe.execute()]
+            asked = [[] if n is None else ring.fields(n, slack)
+                     for n, (_, ring) in zip(before, rings, strict=True)]
+            pipe = self._client.pipeline(transaction=True)
+            pipe.get(self.counter)
+            for ((utility, size), _ring), starts in zip(rings, asked, strict=True):
+                pipe.get(self.keys.newest(utility, size))
+                pipe.hmget(self.keys.state(utility, size),
+                           [f"{st}:{w}" for st in STATES for w in starts] or ["-"])
+            counter, *replies = await pipe.execute()
+            newest = [None if v is None else int(v) for v in replies[0::2]]
+            if all(a is None or (b is not None and a <= b + slack * r.size)
+                   for a, b, (_, r) in zip(newest, before, rings, strict=True)):
+                break
+        else:
+            raise RedisError("the fleet's newest windows kept moving during the snapshot")
+        for (_, ring), n, starts, raw in zip(rings, newest, asked, replies[1::2], strict=True):
+            ring.load(n, starts, raw if starts else [])
+        self.fleet.asof = int(counter or 0)
 
     async def _step(self) -> None:
         stream = self.stream
@@ -160,6 +209,10 @@ class Changes:
                 self.view.apply(n, utility, int(size), records)
                 if self.pending:
                     self._keep_pending(n, utility, int(size), records)
+            elif kind == "s" and self.fleet is not None:
+                utility, size = rest.rsplit(":", 1)
+                self.fleet.apply(n, utility, int(size),
+                                 np.frombuffer(value, codec.STATE_DELTA))
         if clocks:
             self.on_clocks(clocks)
 
@@ -181,8 +234,7 @@ class Changes:
         if got is not None:
             self.hits += 1
             return got
-        if not self.ready or not self.snapshots or key in self.pending or \
-                self.meter_keys is None:
+        if not self.ready or not self.snapshots or key in self.pending or self.keys is None:
             return None
         try:
             await self._load(service_id, key)
@@ -195,10 +247,8 @@ class Changes:
         notes = self.begin(key)
         try:
             snapshot = await self.snapshot(service_id)
-        except NoPermissionError as exc:   # a Redis user made before MULTI was granted
-            self.snapshots = False
-            log.warning("dashboard: the Redis user may not MULTI (%s); household reads go "
-                        "to Redis. Run `auth-kappa dashboard create-redis-user`.", exc)
+        except NoPermissionError as exc:
+            self._no_multi(exc)
             return
         finally:
             self.end(key, notes)
@@ -225,7 +275,7 @@ class Changes:
         pipe.get(self.counter)
         pipe.hgetall(registry.meter_key(service_id, self.registry_prefix))
         for utility, size in asked:
-            pipe.hgetall(self.meter_keys(service_id, utility, size))
+            pipe.hgetall(self.keys.meter(service_id, utility, size))
         counter, info, *hashes = await pipe.execute()
         entry = {k.decode(): v.decode() for k, v in info.items()} if info else None
         return int(counter or 0), entry, dict(zip(asked, hashes, strict=True))

@@ -34,6 +34,7 @@ from auth_kappa.topology.schema import STATES, UTILITIES
 from auth_kappa.topology.windows import is_final
 from dashboards import registry
 from dashboards.changes import Changes
+from dashboards.fleet_view import FleetView
 from dashboards.meter_view import MeterView, meter_key
 from dashboards.queries import summary_windows
 from dashboards.sources import Clock, Stats
@@ -47,12 +48,14 @@ class RedisSource:
                  namespace: str | None = None, *, pointer: str, max_connections: int = 32,
                  registry_prefix: str = registry.PREFIX, grace: float = 30.0,
                  replica_url: str | None = None, hedge_after: float = 0.01,
-                 watch: int = 0, meter_keep: Mapping[int, int] | None = None) -> None:
+                 watch: int = 0, meter_keep: Mapping[int, int] | None = None,
+                 state_keep: Mapping[int, int] | None = None) -> None:
         """`pointer` is config.pointer (AUTH_POINTER), required so no caller can fall back to
         a fixed key that a rebuild with another pointer never moves. `watch`: meters held
         in memory and kept current from the checkpoints' change stream (0: none, every
-        household read goes to Redis; dashboards/changes.py); `meter_keep`: the meter
-        windows' retention per size (config.window_specs), so memory trims like Redis."""
+        household read goes to Redis; dashboards/changes.py), and the fleet's per-state
+        windows with them; `meter_keep`, `state_keep`: the windows' retention per size
+        (config.window_specs), so memory trims like Redis."""
         self.sizes, self.group, self._pinned = tuple(sorted(sizes)), group, namespace
         self.pointer = pointer   # config.pointer: the key a rebuild's switch sets
         self.registry_prefix = registry_prefix
@@ -72,13 +75,16 @@ class RedisSource:
         self._counts: dict[str, int] = getattr(self, "_counts", {})   # utility -> partitions
         self._owners: dict[str, tuple[float, dict[str, str] | None]] = {}
         self._polled: tuple[dict[str, int], dict[str, int], dict[str, float]] = ({}, {}, {})
+        self._registered: int | None = None   # registry size, polled
         self.changes: Changes | None = None
         if watch > 0 and not self.cluster:   # a cluster has a stream per partition: not yet
-            keep = meter_keep or {}
-            rings = {size: (n + RING_SLACK, keep.get(size, 1 << 40))
-                     for size, n in summary_windows(self.sizes).items()}
+            shown = summary_windows(self.sizes)   # the fleet pages show no more than these
+            keep, skeep = meter_keep or {}, state_keep or {}
+            rings = {size: (n + RING_SLACK, keep.get(size, 1 << 40)) for size, n in shown.items()}
+            fleet = FleetView(UTILITIES, {size: (n + RING_SLACK, skeep.get(size, 1 << 40))
+                                          for size, n in shown.items()})
             self.changes = Changes(url, MeterView(rings, watch), registry_prefix,
-                                   self._clocks_moved)
+                                   self._clocks_moved, fleet)
             self.changes.reads = self.client if self.primary is None else self.primary
 
     def _connect(self, url: str, max_connections: int) -> aredis.Redis:
@@ -100,15 +106,17 @@ class RedisSource:
             pipe.hgetall(self.keys.stats)
             pipe.hgetall(self.keys.marks)
             pipe.hgetall(self.keys.partitions)
-            pointer, highs, stats, marks, counts = await pipe.execute()
+            pipe.zcard(self._index)
+            pointer, highs, stats, marks, counts, meters = await pipe.execute()
             ns = self._pinned or followed(pointer)
             if ns == self.namespace:
                 break
             self.keys = self.keys.moved(ns)
         self._counts = {k.decode(): int(v) for k, v in counts.items()}
+        self._registered = int(meters) // 2
         self._publish(_ints(highs), _ints(marks), {k.decode(): float(v) for k, v in stats.items()})
         if self.changes is not None:
-            self.changes.follow(*self.keys.changes(), self.keys.meter)
+            self.changes.follow(self.keys)
 
     def _publish(self, highs: dict[str, int], marks: dict[str, int], stats: dict[str, float]
                  ) -> None:
@@ -128,6 +136,12 @@ class RedisSource:
 
     async def clock(self) -> Clock:
         return self._clock
+
+    def fleet_version(self) -> int | None:
+        """The change notice the fleet's windows in memory are as of (None: not held)."""
+        if self.changes is None or not self.changes.ready or self.changes.fleet.asof is None:
+            return None
+        return self.changes.n
 
     def version(self, service_id: str) -> int | None:
         """The change notice a meter's answer is as of, when the view holds it (a cache
@@ -209,7 +223,12 @@ class RedisSource:
             await pool.release(conn)
 
     async def states(self, utility: str, size: int, starts: list[int]) -> np.ndarray:
-        """Per-state windows; final ones come from a short-lived cache (see FinalCache)."""
+        """Per-state windows: from memory (the change stream's); else from Redis, final
+        ones through a short-lived cache (see FinalCache)."""
+        if self.changes is not None and self.changes.ready and self.changes.fleet is not None:
+            got = self.changes.fleet.read(utility, size, starts)
+            if got is not None:
+                return got
         out = codec.decode_values([None] * (len(STATES) * len(starts)), 0).reshape(
             len(STATES), len(starts)).copy()
         cache = self._finals.setdefault((self.namespace, utility, size), FinalCache())
@@ -303,6 +322,9 @@ class RedisSource:
         return out
 
     async def registry_size(self) -> int:
+        """As of the last poll (a fleet page must not wait on Redis for it)."""
+        if self._registered is not None:
+            return self._registered
         return int(await self.client.zcard(self._index)) // 2
 
     async def ping(self) -> bool:

@@ -59,7 +59,8 @@ def redis_source(config: Config, url: str | None = None,
     return source(url, sizes, config.group, config.namespace, registry_prefix=prefix,
                   grace=config.grace, replica_url=replica, pointer=config.pointer,
                   watch=watched_meters(), meter_keep={s.size: s.keep("meter")
-                                                      for s in config.window_specs()})
+                                                      for s in config.window_specs()},
+                  state_keep={s.size: s.keep("state") for s in config.window_specs()})
 
 
 def watched_meters(env: Mapping[str, str] | None = None) -> int:

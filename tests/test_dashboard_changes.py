@@ -16,9 +16,10 @@ import pytest
 import redis
 
 from auth_kappa.config import Config
+from auth_kappa.state import codec
 from auth_kappa.state.redis_store import NOTICES_KEPT, RedisWindowStore
 from auth_kappa.topology.keys import uuid_keys
-from auth_kappa.topology.schema import UTILITIES
+from auth_kappa.topology.schema import STATES, UTILITIES
 from auth_kappa.topology.window_table import Rows
 from dashboards import queries, registry
 from dashboards.meter_view import meter_key
@@ -32,9 +33,10 @@ METERS = 30
 @pytest.fixture
 def rig(stack, unique):
     ns, prefix = f"dv{unique}", f"auth:reg{unique}:"
-    # meter retention shorter than a page's hour and day: memory must trim as Redis does
+    # retention shorter than a page's hour and day: memory must trim as Redis does
     config = Config.load(env={"AUTH_NAMESPACE": ns, "AUTH_GROUP": ns,
-                              "AUTH_METER_RETENTION": "1m=30m,1h=10h"})
+                              "AUTH_METER_RETENTION": "1m=30m,1h=10h",
+                              "AUTH_RETENTION": "1m=40m,1h=20h"})
     store = RedisWindowStore.connect(config.redis_url, ns, config.window_specs(), group=ns)
     admin = redis.Redis.from_url(config.redis_url)
     rnd = random.Random(7)
@@ -49,10 +51,11 @@ def rig(stack, unique):
 
 
 def _source(config: Config, prefix: str, watch: int) -> RedisSource:
-    return RedisSource(config.redis_url, tuple(s.size for s in config.window_specs()),
-                       config.group, config.namespace, pointer=config.pointer,
-                       registry_prefix=prefix, watch=watch,
-                       meter_keep={s.size: s.keep("meter") for s in config.window_specs()})
+    specs = config.window_specs()
+    return RedisSource(config.redis_url, tuple(s.size for s in specs), config.group,
+                       config.namespace, pointer=config.pointer, registry_prefix=prefix,
+                       watch=watch, meter_keep={s.size: s.keep("meter") for s in specs},
+                       state_keep={s.size: s.keep("state") for s in specs})
 
 
 class Writer:
@@ -65,6 +68,9 @@ class Writer:
         self.t = T0
         self.truth: dict[tuple[str, str, int, int], tuple[float, int, float, float]] = {}
         self.keep = {s.size: s.keep("meter") for s in store.windows}
+        # the fleet: (utility, size) -> newest start held, {(state, start): merged value}
+        self.state_keep = {s.size: s.keep("state") for s in store.windows}
+        self.states: dict[tuple[str, int], tuple[int | None, dict]] = {}
 
     def checkpoint(self, step: int = 40, pick: list[int] | None = None) -> None:
         self.t += self.rnd.randint(1, step)
@@ -79,11 +85,42 @@ class Writer:
                               // size * size)
             rows = self._rows(pick, np.array(starts, np.int64))
             dirty[(utility, "meter", size)] = rows
+            dirty[(utility, "state", size)] = self._state_rows(utility, size)
             for i, w, s, c, lo, hi in zip(pick, rows.window_start.tolist(), rows.sum.tolist(),
                                           rows.count.tolist(), rows.min.tolist(),
                                           rows.max.tolist(), strict=True):
                 self.truth[(self.sids[i], utility, size, w)] = (s, c, lo, hi)
         self.store.checkpoint(dirty, {}, {f"{u}:0": self.t for u in UTILITIES})
+
+    def _state_rows(self, utility: str, size: int) -> Rows:
+        """Per-state deltas of this checkpoint, merged into the brute force the way the
+        store's script does: newest start N, cut = floor((N - retention) / size) * size,
+        deltas above the cut added, windows at or below it gone."""
+        picked = self.rnd.sample(range(len(STATES)), self.rnd.randint(1, 6))
+        back = [self.rnd.random() < 0.1 for _ in picked]
+        starts = np.array([(self.t - (self.rnd.randint(1, 5) * size if b else 0)) // size * size
+                           for b in back], np.int64)
+        n = len(picked)
+        count = np.array([self.rnd.randint(1, 50) for _ in range(n)], np.int64)
+        sums = np.array([self.rnd.random() * 9 for _ in range(n)])
+        lo, hi = sums / count / 2, sums / count * 2
+        newest, held = self.states.get((utility, size), (None, {}))
+        newest = max(int(starts.max()), newest if newest is not None else int(starts.max()))
+        cut = (newest - self.state_keep[size]) // size * size
+        for st, w, sm, c, a, b in zip(picked, starts.tolist(), sums.tolist(), count.tolist(),
+                                      lo.tolist(), hi.tolist(), strict=True):
+            if w > cut:
+                s0, c0, a0, b0 = held.get((STATES[st], w), (0.0, 0, np.inf, -np.inf))
+                held[(STATES[st], w)] = (s0 + sm, c0 + c, min(a0, a), max(b0, b))
+        held = {k: v for k, v in held.items() if k[1] > cut}
+        self.states[(utility, size)] = (newest, held)
+        return Rows(k0=np.array(picked, np.uint64), k1=np.zeros(n, np.uint64),
+                    window_start=starts, sum=sums, count=count, min=lo, max=hi, seen=None)
+
+    def expected_states(self, utility: str, size: int, starts: list[int]) -> list:
+        """Brute force: (51 states x starts) (sum, count), schema.STATES order."""
+        held = self.states.get((utility, size), (None, {}))[1]
+        return [[held.get((st, w), (0.0, 0))[:2] for w in starts] for st in STATES]
 
     def _rows(self, pick: list[int], starts: np.ndarray) -> Rows:
         n = len(pick)
@@ -143,7 +180,27 @@ async def _compare(view: RedisSource, direct: RedisSource, writer: Writer) -> in
             a = await queries.meter_summary(view, sid, rng)
             b = await queries.meter_summary(direct, sid, rng)
             assert orjson.dumps(a) == orjson.dumps(b), (sid, rng)   # NaN: a chart's gap
+    await _compare_fleet(view, writer)
     return served
+
+
+async def _compare_fleet(view: RedisSource, writer: Writer) -> None:
+    """The fleet's per-state windows from memory equal an HMGET of Redis and the brute
+    force, for every utility and size over what the fleet pages show."""
+    assert view.fleet_version() is not None, "the fleet is not held in memory"
+    clock, store = await view.clock(), writer.store
+    for u in UTILITIES:
+        if u not in clock.newest:
+            continue
+        for size, n in queries.summary_windows(view.sizes).items():
+            starts = queries.aligned(clock.newest[u], size, n)
+            got = await view.states(u, size, starts)
+            raw = store.client.hmget(store.keys.state(u, size),
+                                     [f"{st}:{w}" for st in STATES for w in starts])
+            want = codec.decode_values(raw, 0).reshape(len(STATES), len(starts))
+            assert got.tobytes() == want.tobytes(), (u, size)
+            pairs = [list(zip(r["sum"].tolist(), r["count"].tolist(), strict=True)) for r in got]
+            assert pairs == writer.expected_states(u, size, starts), (u, size)
 
 
 async def test_view_answers_exactly_fresh_late_restarted_and_after_missed_notices(rig):
@@ -227,7 +284,7 @@ async def test_view_answers_exactly_fresh_late_restarted_and_after_missed_notice
 
 async def test_a_redis_user_without_multi_still_reads_exactly(rig, unique):
     """A read-only user made before MULTI was granted: no snapshot can be taken, so every
-    household read goes to Redis (said once in the log), with the same answers."""
+    household and fleet read goes to Redis (said once in the log), with the same answers."""
     config, store, sids, prefix = rig
     writer = Writer(store, sids, seed=5)
     for _ in range(20):
@@ -253,6 +310,7 @@ async def test_a_redis_user_without_multi_still_reads_exactly(rig, unique):
             assert (await limited.meter(sid, reads))[1][0].tobytes() == \
                 (await direct.meter(sid, reads))[1][0].tobytes()
         assert not limited.changes.snapshots and len(limited.changes.view) == 0
+        assert limited.fleet_version() is None   # the fleet is read from Redis too
     finally:
         await limited.close()
         await direct.close()

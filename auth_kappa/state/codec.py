@@ -80,9 +80,13 @@ def meter_starts_blob(sid: np.ndarray, window_start: np.ndarray) -> bytes:
     return rec.tobytes()
 
 
+STATE_DELTA = np.dtype([("state", "S2"), ("ws", "<i8"), ("val", VALUE)])
+
+
 def state_blob(states: np.ndarray, rows: Rows) -> tuple[bytes, int]:
-    """[state 2][window_start i64][value]*: deltas merged into the totals by the script."""
-    rec = np.zeros(len(rows), np.dtype([("state", "S2"), ("ws", "<i8"), ("val", VALUE)]))
+    """[state 2][window_start i64][value]*: deltas merged into the totals by the script
+    (and by the dashboard's memory, from the change notice: dashboards/fleet_view.py)."""
+    rec = np.zeros(len(rows), STATE_DELTA)
     rec["state"], rec["ws"], rec["val"] = states, rows.window_start, values(rows, 0)
     return rec.tobytes(), rec.dtype.itemsize
 

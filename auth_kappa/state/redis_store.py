@@ -358,6 +358,7 @@ class RedisWindowStore:
                     blob, rs = codec.state_blob(states if pick is None else states[pick], part)
                     blocks.append((self.state_key(utility, size, p),
                                    self.keys.newest(utility, size, p), blob, rs, keep, ttl, size))
+                    notice += [f"s:{utility}:{size}", blob]   # deltas (one share on a cluster)
             written += len(rows)
         notice += [a for k, v in highs.items() for a in (f"h:{k}", int(v))]
         if notice and (home is not None or not self.cluster):   # one slot: the checkpoint's
