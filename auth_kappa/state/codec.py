@@ -97,9 +97,10 @@ CHANGE = np.dtype([("k0", "<u8"), ("k1", "<u8"), ("ws", "<i8"), ("val", VALUE)])
 def change_blob(rows: Rows) -> bytes:
     """[k0 u64][k1 u64][window_start i64][value]*: a checkpoint's meter windows as its
     change notice carries them (absolute values, like the HSETs; no dedup bits)."""
-    rec = np.zeros(len(rows), CHANGE)
-    rec["k0"], rec["k1"], rec["ws"], rec["val"] = rows.k0, rows.k1, rows.window_start, \
-        values(rows, 0)
+    rec = np.empty(len(rows), CHANGE)
+    rec["k0"], rec["k1"], rec["ws"] = rows.k0, rows.k1, rows.window_start
+    val = rec["val"]   # field by field: a structured copy is ~10x slower
+    val["sum"], val["count"], val["min"], val["max"] = rows.sum, rows.count, rows.min, rows.max
     return rec.tobytes()
 
 
