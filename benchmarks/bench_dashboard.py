@@ -319,14 +319,15 @@ async def reading_to_screen(base: str, redis_url: str, probe: Probe, phase: Phas
     async def api() -> None:
         url = f"{base}/api/meters/{probe.sid}?sig={probe.sig}"
         while time.perf_counter() < until:
-            async with session.get(url) as resp:
-                if resp.status == 200:
-                    mark("API", json.loads(await resp.read()), time.time())
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with session.get(url) as resp:
+                    if resp.status == 200:
+                        mark("API", json.loads(await resp.read()), time.time())
             await asyncio.sleep(probe.poll)
 
     async def sse() -> None:
         url = f"{base}/api/meters/{probe.sid}/stream?sig={probe.sig}"
-        with contextlib.suppress(asyncio.TimeoutError):
+        with contextlib.suppress(TimeoutError, aiohttp.ClientError):
             async with session.get(url) as resp:
                 event = None
                 while time.perf_counter() < until:
