@@ -315,3 +315,43 @@ async def test_a_redis_user_without_multi_still_reads_exactly(rig, unique):
         await limited.close()
         await direct.close()
         admin.execute_command("ACL", "DELUSER", user)
+
+
+async def test_a_namespace_switch_starts_the_view_over(rig, unique):
+    """A rebuild's switch moves the pointer: the dashboard follows it to the new
+    namespace's stream and forgets what it held, and its answers are the new namespace's."""
+    config, store, sids, prefix = rig
+    pointer, other = f"auth:ptr{unique}", f"{config.namespace}b"
+    new = RedisWindowStore.connect(config.redis_url, other, config.window_specs(),
+                                   group=config.group)
+    old_writer, new_writer = Writer(store, sids, seed=11), Writer(new, sids, seed=12)
+    for _ in range(40):
+        old_writer.checkpoint()
+        new_writer.checkpoint()
+    store.client.set(pointer, config.namespace)
+    specs = config.window_specs()
+    src = RedisSource(config.redis_url, tuple(s.size for s in specs), config.group, None,
+                      pointer=pointer, registry_prefix=prefix, watch=METERS,
+                      meter_keep={s.size: s.keep("meter") for s in specs},
+                      state_keep={s.size: s.keep("state") for s in specs})
+    direct = _source(config, prefix, watch=0)
+    try:
+        await src.refresh()
+        await _caught_up(src, store)
+        await _compare(src, direct, old_writer)
+        assert len(src.changes.view) == METERS
+        store.client.set(pointer, other)   # the switch
+        await src.refresh()
+        assert src.namespace == other and len(src.changes.view) == 0
+        await _caught_up(src, new)
+        moved = RedisSource(config.redis_url, tuple(s.size for s in specs), config.group,
+                            other, pointer=pointer, registry_prefix=prefix, watch=0)
+        try:
+            await _compare(src, moved, new_writer)
+        finally:
+            await moved.close()
+    finally:
+        await src.close()
+        await direct.close()
+        store.client.delete(pointer)
+        new.drop_namespace()
