@@ -277,6 +277,8 @@ async def prometheus(request: Request) -> Response:
                 ("loads_total", "counter", changes.loads, "Meters read in from Redis (a "
                  "cold miss)."),
                 ("resets_total", "counter", changes.resets, "Times the view started over "
-                 "(missed notices, a namespace switch, a lost connection).")))
+                 "(missed notices, a namespace switch, a lost connection)."),
+                ("reloaded_total", "counter", changes.reloaded, "Meters read in again, in "
+                 "the background, after the view started over.")))
     return PlainTextResponse(text, headers=NO_STORE,
                              media_type="text/plain; version=0.0.4")

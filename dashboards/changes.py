@@ -14,8 +14,9 @@ Exactness, whatever was missed:
   while that read was out are kept for it and replayed (those above S), later ones
   skip it when not above S;
 - a notice number that does not follow the last one (the stream was trimmed past us, the
-  stream or Redis was reset, a connection dropped) empties the view: every meter is then
-  read again on its next request;
+  stream or Redis was reset, a connection dropped) empties the view; the meters it held
+  are read in again in the background, a hundred per MULTI (a request for one of them
+  meanwhile reads it in itself);
 - until the tail has its first position, for a Redis user that may not MULTI, and on a
   Redis Cluster (one stream per partition; not followed yet), reads go to Redis as before.
 The notices also carry the checkpoint's partition clocks, so the page's clock moves with
@@ -36,6 +37,7 @@ from redis.exceptions import NoPermissionError, RedisError
 
 from auth_kappa.state import codec
 from auth_kappa.state.layout import Layout
+from auth_kappa.topology.keys import uuid_text
 from auth_kappa.topology.schema import STATES, UTILITIES
 from dashboards import registry
 from dashboards.fleet_view import FleetView
@@ -60,7 +62,10 @@ class Changes:
         self.n: int | None = None          # last notice applied; None: no position
         self.last_id = b"0-0"
         self.pending: dict[Key, list] = {}  # meters being read: the notices since
-        self.resets = self.loads = self.hits = 0
+        self.resets = self.loads = self.hits = self.reloaded = 0
+        self.epoch = 0                      # resets so far: a reload of an older one stops
+        self._held: list[Key] = []          # what the view held before the last reset
+        self._reloading: asyncio.Task | None = None
         self.caught = 0   # notices applied to a meter after its snapshot, before it was in
         self.snapshots = True               # False: the Redis user may not MULTI
         self._changed = asyncio.Event()
@@ -84,6 +89,9 @@ class Changes:
     async def close(self) -> None:
         """Stop the tail. A cancelled read can hang in the client until its socket closes,
         so the connections are closed too if the task has not ended within a second."""
+        if self._reloading is not None:
+            self._reloading.cancel()
+            await asyncio.wait({self._reloading}, timeout=1.0)
         if self._task is not None:
             self._task.cancel()
             await asyncio.wait({self._task}, timeout=1.0)
@@ -110,6 +118,9 @@ class Changes:
             self.resets += 1
             log.info("dashboard: change stream %s (%s): the view starts over", self.stream, why)
         self.n, self.last_id = None, b"0-0"
+        self.epoch += 1
+        if len(self.view):
+            self._held = list(self.view.slots)[::-1]   # the most recently read first
         self.view.clear()
         if self.fleet is not None:
             self.fleet.asof = None
@@ -121,6 +132,9 @@ class Changes:
             try:
                 if self.n is None:
                     await self._position()
+                    if self._held and self.snapshots:
+                        held, self._held = self._held, []
+                        self._reloading = asyncio.create_task(self._reload(held, self.epoch))
                 await self._step()
             except asyncio.CancelledError:
                 raise
@@ -270,15 +284,53 @@ class Changes:
     async def snapshot(self, service_id: str) -> tuple[int, dict | None, dict]:
         """(notice counter S, registry entry, (utility, size) -> window hash) in one MULTI:
         exactly the state after notice S."""
+        counter, ((entry, windows),) = await self.snapshots_of([service_id])
+        return counter, entry, windows
+
+    async def snapshots_of(self, service_ids: list[str]) -> tuple[int, list[tuple]]:
+        """snapshot() of several meters in one MULTI: (S, [(entry, windows)] in order)."""
         asked = [(u, size) for size in self.view.sizes for u in UTILITIES]
         pipe = (self.reads or self._client).pipeline(transaction=True)
         pipe.get(self.counter)
-        pipe.hgetall(registry.meter_key(service_id, self.registry_prefix))
-        for utility, size in asked:
-            pipe.hgetall(self.keys.meter(service_id, utility, size))
-        counter, info, *hashes = await pipe.execute()
-        entry = {k.decode(): v.decode() for k, v in info.items()} if info else None
-        return int(counter or 0), entry, dict(zip(asked, hashes, strict=True))
+        for sid in service_ids:
+            pipe.hgetall(registry.meter_key(sid, self.registry_prefix))
+            for utility, size in asked:
+                pipe.hgetall(self.keys.meter(sid, utility, size))
+        counter, *replies = await pipe.execute()
+        out, step = [], 1 + len(asked)
+        for i in range(0, len(replies), step):
+            info, hashes = replies[i], replies[i + 1:i + step]
+            entry = {k.decode(): v.decode() for k, v in info.items()} if info else None
+            out.append((entry, dict(zip(asked, hashes, strict=True))))
+        return int(counter or 0), out
+
+    async def _reload(self, keys: list[Key], epoch: int, chunk: int = 100) -> None:
+        """After a reset: read the meters held before it in again, in the background, a
+        chunk per MULTI (a request for one of them meanwhile reads it in itself)."""
+        sids = uuid_text(np.array([k[0] for k in keys], np.uint64),
+                         np.array([k[1] for k in keys], np.uint64)).tolist()
+        for lo in range(0, len(keys), chunk):
+            if self.epoch != epoch or not self.snapshots:
+                return
+            todo = [(k, s) for k, s in zip(keys[lo:lo + chunk], sids[lo:lo + chunk],
+                                           strict=True)
+                    if k not in self.view and k not in self.pending]
+            if not todo:
+                continue
+            notes = [self.begin(k) for k, _ in todo]
+            try:
+                counter, got = await self.snapshots_of([s for _, s in todo])
+            except NoPermissionError as exc:
+                self._no_multi(exc)
+                return
+            except (RedisError, OSError):
+                return   # the tail resets and starts another reload
+            finally:
+                for (k, _), note in zip(todo, notes, strict=True):
+                    self.end(k, note)
+            for (k, _), note, (entry, windows) in zip(todo, notes, got, strict=True):
+                self.install(k, note, counter, entry, windows)
+            self.reloaded += len(todo)
 
     def install(self, key: Key, notes: list, asof: int, entry: dict | None,
                 windows: dict) -> None:
