@@ -457,7 +457,8 @@ def view_text(phase: Phase) -> str:
     if not v:
         return "off (every household read asks Redis)"
     return (f"{v['hits_total'] / max(1, asked):.1%} of household reads from memory, "
-            f"{v['loads_total']:,.0f} read in from Redis, {v['resets_total']:,.0f} resets, "
+            f"{v['loads_total']:,.0f} read in from Redis, {v['resets_total']:,.0f} resets "
+            f"({v.get('reloaded_total', 0):,.0f} meters read in again), "
             f"{v['meters']:,.0f} meters held")
 
 
