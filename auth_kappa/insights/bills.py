@@ -22,13 +22,13 @@ import numpy as np
 import pandas as pd
 
 from auth_kappa.insights.meters import MeterIndex
+from auth_kappa.insights.quarters import QUARTER, Quarter, QuarterBuffer
 from auth_kappa.insights.similar import SimilarHomes
 from auth_kappa.insights.tariff import Tariff
 from auth_kappa.timezones import local_hours, zone_of
 from auth_kappa.topology.schema import METER_TYPES, STATES, UNITS
 from auth_kappa.topology.window_table import Rows
 
-QUARTER = 900
 HEAD = struct.Struct("<bbddqqdq")   # state, type, total, peak, its quarter, open quarter,
 # its use so far, newest window start (a Day record after its 10-byte date)
 ZONE_BY_CODE = np.array([*(zone_of(s) for s in STATES), "UTC"], object)  # code -1: last
@@ -114,18 +114,19 @@ class DailyLedger:
     similar: dict[int, SimilarHomes] = field(default_factory=dict)
     dirty_groups: set[tuple[int, tuple[str, str, str, str]]] = field(default_factory=set)
     newest: str = ""                                                # newest local date
-    _profile: dict[str, tuple[int, int]] = field(default_factory=dict)  # this batch's
-    # a live runtime's quarter still filling, per meter: [quarter, date, period, use, last
-    # window start]; a day takes it when the quarter is over (advance), so an open day
-    # changes (and is written) once a quarter, not once a minute
-    pending: dict[str, list] = field(default_factory=dict)
     _types: dict[str, tuple[int, int]] = field(default_factory=dict)  # sid -> state, type
     _cut: dict[int, int] = field(default_factory=dict)     # partition -> quarters flushed
+
+    def __post_init__(self) -> None:
+        # a live runtime's quarter still filling, per meter; a day takes it when the
+        # quarter is over (advance), so an open day changes once a quarter, not a minute
+        self.quarters = QuarterBuffer(self.meters)
 
     def observe(self, final: Rows) -> None:
         if not len(final):
             return
-        sids = self.meters.text[self.meters.rows(final.k0, final.k1)]
+        rows = self.meters.rows(final.k0, final.k1)
+        sids = self.meters.text[rows]
         n = len(final)
         codes = final.state if final.state is not None else np.full(n, -1)
         types = final.mtype if final.mtype is not None else np.full(n, -1)
@@ -139,60 +140,44 @@ class DailyLedger:
         period[period < 0] = len(self.tariff.periods.get(self.utility, ()))  # unpriced
         order = np.argsort(starts, kind="stable")
         sids, codes, types, part = sids[order], codes[order], types[order], part[order]
-        sid_list = sids.tolist()
         known = codes >= 0
-        self._profile.update(zip(sids[known].tolist(), zip(
+        profile = dict(zip(sids[known].tolist(), zip(
             codes[known].tolist(), types[known].tolist(), strict=True), strict=True))
+        self._types.update(profile)
         mine = part >= 0   # before any day closes: its sketch is its partition's
         self.part.update(zip(sids[mine].tolist(), part[mine].tolist(), strict=True))
         if not self.keep:
-            self._types.update(self._profile)
-            self._profile = {}
-            self._buffer(sid_list, date[order].tolist(), starts[order].tolist(),
-                         period[order].tolist(), final.sum[order].tolist())
+            for quarter in self.quarters.add(rows[order], date[order], starts[order],
+                                             period[order], final.sum[order], part,
+                                             self._accepts):
+                self._take(quarter)
             return
         opened = self.open
-        for sid, d, s, p, v in zip(sid_list, date[order].tolist(), starts[order].tolist(),
+        for sid, d, s, p, v in zip(sids.tolist(), date[order].tolist(), starts[order].tolist(),
                                    period[order].tolist(), final.sum[order].tolist(),
                                    strict=True):
             day = opened.get(sid)
             if day is None or d > day.date:
                 if day is not None:
                     self._close(sid, day)   # a later local day began: that one is whole
-                day = opened[sid] = Day(d, *self._profile.get(sid, (-1, -1)))
+                day = opened[sid] = Day(d, *self._types.get(sid, (-1, -1)))
                 self.newest = max(self.newest, d)
             elif d < day.date or s <= day.last:
                 continue                    # a window of a day already over, or held again
             day.add(s, p, v)
-        for sid, (c, t) in self._profile.items():
+        for sid, (c, t) in profile.items():
             day = opened.get(sid)
             if day is not None:
                 day.state, day.mtype = c, t
-        self._profile = {}
 
-    def _buffer(self, sids: list, dates: list, starts: list, periods: list,
-                values: list) -> None:
-        """Windows in time order into each meter's quarter still filling; a later quarter
-        hands the earlier one to the day."""
-        pend, opened = self.pending, self.open
-        for sid, d, s, p, v in zip(sids, dates, starts, periods, values, strict=True):
-            b = pend.get(sid)
-            q = s - s % QUARTER
-            if b is None:
-                day = opened.get(sid)
-                if day is None or d > day.date or (d == day.date and s > day.last):
-                    pend[sid] = [q, d, p, v, s]
-            elif q == b[0]:
-                if s > b[4]:
-                    b[3] += v
-                    b[4] = s
-            elif q > b[0]:
-                self._take(sid, b)
-                pend[sid] = [q, d, p, v, s]
+    def _accepts(self, row: int, date: str, start: int) -> bool:
+        """A window for a meter with no quarter filling: not if its day holds it."""
+        day = self.open.get(self.meters.text[row])
+        return day is None or date > day.date or (date == day.date and start > day.last)
 
-    def _take(self, sid: str, b: list) -> None:
+    def _take(self, quarter: Quarter) -> None:
         """A quarter that is over goes into its day (a later day closes the earlier)."""
-        _, d, p, v, last = b
+        sid, d = self.meters.text[quarter.row], quarter.date
         day = self.open.get(sid)
         if day is None or d > day.date:
             if day is not None:
@@ -203,7 +188,7 @@ class DailyLedger:
             return
         if sid in self._types:
             day.state, day.mtype = self._types[sid]
-        day.add(last, p, v)
+        day.add(quarter.last, quarter.period, quarter.use)
         self.dirty.add(sid)
 
     def advance(self, upto: dict[int, float]) -> None:
@@ -212,14 +197,11 @@ class DailyLedger:
         moved = {p: (int(u // QUARTER) if np.isfinite(u) else -2) for p, u in upto.items()
                  if np.isfinite(u) and u // QUARTER > self._cut.get(p, -1)
                  or u == np.inf and self._cut.get(p) != -2}   # -2: all, the input is over
-        if not moved or not self.pending:
+        if not moved:
             return
         self._cut.update(moved)
-        done = [sid for sid, b in self.pending.items()
-                if (u := upto.get(self.part.get(sid, -1))) is not None and
-                b[0] + QUARTER <= u]
-        for sid in done:
-            self._take(sid, self.pending.pop(sid))
+        for quarter in self.quarters.finished(upto):
+            self._take(quarter)
 
     def _zone(self, sid: str) -> str:
         day = self.open.get(sid)
@@ -239,8 +221,8 @@ class DailyLedger:
 
     def end_of_input(self) -> None:
         """Every meter's newest day is as whole as it will get."""
-        for sid in list(self.pending):
-            self._take(sid, self.pending.pop(sid))
+        for quarter in self.quarters.take_all():
+            self._take(quarter)
         for sid, day in self.open.items():
             self._close(sid, day)
         self.open = {}
@@ -266,9 +248,10 @@ class DailyLedger:
 
     def forget(self, partitions: set[int]) -> None:
         for sid in [s for s, p in self.part.items() if p in partitions]:
-            for table in (self.open, self.part, self.pending, self._types):
+            for table in (self.open, self.part, self._types):
                 table.pop(sid, None)
             self.dirty.discard(sid)
+        self.quarters.forget(partitions)
         for p in partitions:
             self._cut.pop(p, None)
         for p in partitions:
