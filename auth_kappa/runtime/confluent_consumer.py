@@ -14,7 +14,11 @@ blocks and that the client serialises calls (any call waits for a running consum
 - a consume() during which the assignment changed may hold records fetched before the
   change: that batch is dropped and the partitions are read again from the decided offsets;
 - the log start comes from a second client (the first may be waiting on this very
-  assignment); the partitions' ends are noted after each fetch.
+  assignment); the partitions' ends are noted after each fetch;
+- the next fetch starts as soon as one is handed over, so librdkafka reads while the loop
+  processes (one in flight). A fetch that started before a seek, pause or resume is
+  dropped when handed over, and its partitions read again from the decided offsets; a
+  partition's position moves only when its records are handed over.
 """
 
 from __future__ import annotations
@@ -79,6 +83,8 @@ class ConfluentConsumer:
         self._reread = False       # positions moved: assign them before the next consume
         self._rebalanced = False   # a rebalance ran inside the current consume
         self._closing = False
+        self._epoch = 0            # bumped by seek, pause, resume: older fetches are stale
+        self._ahead: asyncio.Future | None = None   # the fetch started after the last one
 
     # -- lifecycle
     def subscribe(self, topics: Iterable[str], listener: ConsumerRebalanceListener) -> None:
@@ -96,6 +102,7 @@ class ConfluentConsumer:
         """Leave the group. The revoke this causes is not handed to the loop: the source
         took its last checkpoint already (or is broken, and must not take one)."""
         self._closing = True
+        await self._drop_ahead()
         if self._consumer is not None:
             await self._loop.run_in_executor(self._thread, self._consumer.close)
             await asyncio.to_thread(self._lookup.close)
@@ -104,8 +111,20 @@ class ConfluentConsumer:
     # -- fetching
     async def getmany(self, timeout_ms: int, max_records: int
                       ) -> dict[TopicPartition, MessageBatch]:
-        return await self._loop.run_in_executor(self._thread, self._fetch,
-                                                timeout_ms / 1000, max_records)
+        ahead, self._ahead = self._ahead, None
+        epoch, out = await (ahead or self._start(timeout_ms / 1000, max_records))
+        if epoch != self._epoch:           # a seek, pause or resume came after it began
+            self._reread, out = True, {}
+        for tp, batch in out.items():
+            self._position[tp] = int(batch.offset[-1]) + 1
+        if not self._closing:
+            self._ahead = self._start(timeout_ms / 1000, max_records)
+        return out
+
+    def _start(self, timeout: float, limit: int) -> asyncio.Future:
+        epoch = self._epoch
+        return self._loop.run_in_executor(self._thread, lambda: (epoch, self._fetch(
+            timeout, limit)))
 
     def _fetch(self, timeout: float, limit: int) -> dict[TopicPartition, MessageBatch]:
         if self._reread:
@@ -131,7 +150,18 @@ class ConfluentConsumer:
     async def idle(self, seconds: float) -> None:
         """Serve the group (rebalance callbacks) for a while without reading: whatever
         consume() returns meanwhile is dropped and read again from the decided offsets."""
+        await self._drop_ahead()
         await self._loop.run_in_executor(self._thread, self._idle, seconds)
+
+    async def _drop_ahead(self) -> None:
+        """Not reading now: the fetch started ahead is read again later (or never)."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            try:
+                await ahead
+            except Exception:   # noqa: BLE001 - its records are not used; a fault shows
+                pass            # again on the next fetch
+            self._reread = True
 
     def _idle(self, seconds: float) -> None:
         if self._reread:
@@ -175,7 +205,6 @@ class ConfluentConsumer:
             tp = TopicPartition(names[int(key[lo] >> 32)], int(partition[idx[0]]))
             out[tp] = MessageBatch([values[i] for i in idx], partition[idx], offset[idx],
                                    stamp[idx])
-            self._position[tp] = int(offset[idx[-1]]) + 1
         return out
 
     # -- rebalancing (called inside consume, in its thread)
@@ -259,12 +288,15 @@ class ConfluentConsumer:
     def seek(self, tp: TopicPartition, offset: int) -> None:
         self._position[tp] = int(offset)
         self._reread = True
+        self._epoch += 1
 
     def pause(self, *tps: TopicPartition) -> None:
         self._paused |= set(tps)
+        self._epoch += 1
 
     def resume(self, *tps: TopicPartition) -> None:
         self._paused -= set(tps)
+        self._epoch += 1
 
     @staticmethod
     def _c(tps: set[TopicPartition]) -> list[Partition]:
