@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from auth_kappa.topology import csv_batch
 from auth_kappa.topology.frames import DECIMAL, decode_frame_with_reference, frame_table, is_frame
 from auth_kappa.topology.quarantine import Rejected
-from auth_kappa.topology.readings import SID_WIDTH, Readings, encode_codes
+from auth_kappa.topology.readings import SID_WIDTH, Readings, encode_codes, reading_json
 from auth_kappa.topology.schema import CSV_FIELDS, METER_TYPES, STATES, UTILITIES
 
 MAX_READING_BYTES = 4096          # one CSV/JSON reading is ~120 bytes
@@ -397,7 +397,7 @@ def _typed_table(utility: str, table: pa.Table, partition: np.ndarray, offset: n
     state_code = encode_codes(table.column("state").combine_chunks(), STATES)
     raw = np.full(n, None, dtype=object)
     for i in np.flatnonzero((type_code < 0) | (state_code < 0) | (sids == b"")):
-        raw[i] = json.dumps(table.slice(int(i), 1).to_pylist()[0]).encode()  # keep the text
+        raw[i] = reading_json(table.slice(int(i), 1).to_pylist()[0])  # keep the text
     return Readings(
         utility, service_id=sids, user_name=table.column("user_name").combine_chunks(),
         type_code=type_code, start_ts=col("start_ts"), state_code=state_code,
