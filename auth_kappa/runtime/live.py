@@ -56,7 +56,7 @@ class LiveRuntime:
     auto_checkpoint: bool = True
     _uncommitted: int = 0
     _generations: dict[str, int] = field(default_factory=dict)
-    _next: dict[str, int] = field(default_factory=dict)        # "topic:p" -> next offset
+    _next: dict[str, int] = field(default_factory=dict)        # "utility:p" -> next offset
     _sent: dict[str, int] = field(default_factory=dict)        # offsets handed to Redis
     _sent_highs: dict[str, float] = field(default_factory=dict)  # clocks handed to Redis
     _sent_marks: dict[str, float] = field(default_factory=dict)  # idle advances, the same
@@ -90,9 +90,9 @@ class LiveRuntime:
         self._generations = self.store.claim([f"{t}:{p}" for t, p in partitions])
         stored, highs, marks = self.store.offsets(), self.store.highs(), self.store.marks()
         self._next = {}
-        for topic, wm in self.topology.watermarks.items():   # every utility: none kept
+        for utility, wm in self.topology.watermarks.items():   # every utility: none kept
             wm.revoke(wm.partitions())                          # from a former assignment
-            wm.assign([p for t, p in partitions if t == topic])
+            wm.assign([p for t, p in partitions if t == utility])
         seek = {}
         mine = {f"{t}:{p}" for t, p in partitions}
         lost = {n: (stored.get(n), o) for n, o in dict(self.store.acknowledged).items()
@@ -101,13 +101,13 @@ class LiveRuntime:
             log.warning("Redis lost acknowledged checkpoints (partition: (offset it holds, "
                         "offset it acknowledged)): %s; resuming from what it holds", lost)
         self.store.acknowledged.clear()
-        for topic, p in partitions:
-            name = f"{topic}:{p}"
+        for utility, p in partitions:
+            name = f"{utility}:{p}"
             if name in highs or name in marks:
-                self.topology.watermarks[topic].restore(
+                self.topology.watermarks[utility].restore(
                     p, highs.get(name, NO_WATERMARK), marks.get(name, NO_WATERMARK))
             if name in stored:
-                seek[(topic, p)] = stored[name]
+                seek[(utility, p)] = stored[name]
                 self._next[name] = stored[name]
         self._sent = dict(self._next)
         self._sent_highs = {n: float(h) for n, h in highs.items()}
@@ -115,9 +115,9 @@ class LiveRuntime:
         newest = max(highs.values(), default=NO_WATERMARK)
         self.topology.loader = lambda slot: self.store.loader(slot, newest)
         if self._persisted():
-            for topic, p in partitions:
-                self.insights.restore(topic, p, **self.store.insight_state(topic, p))
-                self._learn(topic, p)
+            for utility, p in partitions:
+                self.insights.restore(utility, p, **self.store.insight_state(utility, p))
+                self._learn(utility, p)
         self._reopen(partitions)
         self.broken = None
         return seek
@@ -208,18 +208,18 @@ class LiveRuntime:
     def next_offset(self, utility: str, partition: int) -> int | None:
         return self._next.get(f"{utility}:{partition}")
 
-    def process(self, topic: str, messages: list[Message] | MessageBatch) -> StepResult:
+    def process(self, utility: str, messages: list[Message] | MessageBatch) -> StepResult:
         """One batch. Raises the store's error when a checkpoint failed (see fail)."""
         self._check()
-        result = self.topology.process(topic, messages)
+        result = self.topology.process(utility, messages)
         for partition, nxt in next_offsets(messages).items():
-            name = f"{topic}:{partition}"
+            name = f"{utility}:{partition}"
             self._next[name] = max(self._next.get(name, 0), nxt)
         self.counters.add(result)
         self._count(result)
         if self.emit is not None:
             emit_rejected(self.emit, self.outputs, result)
-        self._keep_final(topic, result.final)
+        self._keep_final(utility, result.final)
         self._uncommitted += result.accepted
         if self.auto_checkpoint:
             self.checkpoint(wait=False)
