@@ -43,6 +43,9 @@ ELSEWHERE = {
     "clock-skew": "tests/test_future.py, tests/test_watermark.py::test_no_clock_passes_the_wall_clock_plus_the_allowed_skew",
     "fuzz": "tests/test_fuzz.py (100k in-process, 5k through a live worker)",
     "rebuild-switch": "tests/test_replay.py::test_rebuild_and_switch_while_the_stream_continues",
+    "churn": "tests/test_cluster_live.py::test_four_workers_joining_and_killed_mid_stream_"
+             "stay_exact (workers join and are killed -9 under a backlog) and "
+             "tests/test_live_worker.py::test_two_workers_split_partitions_and_stay_exact",
 }
 LIVE = [name for name, f in FAULTS.items() if not f.pytest and f.brokers == 1 and
         (os.environ.get("AUTH_CHAOS_ALL") or name not in ELSEWHERE)]
