@@ -38,7 +38,7 @@ class NaiveReads:
         info = await client.hgetall(registry.meter_key(service_id, self.src.registry_prefix))
         out = []
         for utility, size, starts in reads:
-            key = self.src.meter_key(service_id, utility, size)
+            key = self.src.keys.meter(service_id, utility, size)
             out.append(codec.decode_values([await client.hget(key, w) for w in starts], 0))
         entry = {k.decode(): v.decode() for k, v in info.items()} if info else None
         return entry, out
