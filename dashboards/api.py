@@ -7,6 +7,7 @@ with 400 (bad value), 401 (no credentials), 403 (wrong credentials), 404 (no suc
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 
 import orjson
@@ -97,8 +98,26 @@ async def meter_stream(request: Request) -> Response:
                        c.settings.sse_max_age, slot, _changed(c))
 
 
+ALERTS_WAIT = 0.05   # s a meter stream's summary waits for its alerts
+
+
 async def _summary_event(c: Context, sid: str, rng: str) -> dict:
-    return {"summary": await summary_of(c, sid, rng), "alerts": await meter_alerts_of(c, sid)}
+    """The summary, and the alerts when they are at hand: an alerts snapshot being read
+    from Redis must not hold back new windows (they go now; the alerts in a later look,
+    the read going on meanwhile)."""
+    alerts = asyncio.ensure_future(meter_alerts_of(c, sid))
+    out = {"summary": await summary_of(c, sid, rng)}
+    done, _ = await asyncio.wait({alerts}, timeout=ALERTS_WAIT)
+    if done:
+        out["alerts"] = alerts.result()
+    else:
+        alerts.add_done_callback(_retrieved)
+    return out
+
+
+def _retrieved(task: asyncio.Task) -> None:
+    if not task.cancelled():
+        task.exception()   # a failure nobody awaited is not "never retrieved"
 
 
 # ---- alerts (auth_kappa/insights)
