@@ -4,8 +4,8 @@ Archive write speed against the live path's speed, in the same run.
 1. history: `auth-kappa simulate --to archive DIR` (--meters x --duration, no faults but
    1 % duplicates) writes the archive layout into a temp folder (timed: history rate);
 2. replay into Redis: replay.rebuild.build (what `replay rebuild` runs before the Kafka
-   catch-up) into a private namespace: read Parquet in event-time order, Arrow frames
-   through the Topology, final and open windows (1m, 1h; per meter and per state) into
+   catch-up) into a private namespace: read Parquet in event-time order, typed rows
+   through the Topology (process_readings), final and open windows (1m, 1h; per meter and per state) into
    Redis; best of --repeat runs, each into a fresh namespace. Checked: the state 1m
    windows count exactly the valid readings;
 3. correction: replay.correct over the same range into a fresh namespace (also reads the
@@ -274,7 +274,6 @@ def main() -> int:
         "readings/s.",
         "- Hot spots of the replay (cProfile): Redis applying the window writes (Lua, "
         "overlapped by a writer thread), auth_kappa/topology/keys.py:16 uuid_keys, "
-        "auth_kappa/topology/frames.py:38 write_ipc (the frames fed to the topology), "
         "pandas get_indexer/duplicated in auth_kappa/topology/window_table.py:82 locate and "
         ":125 first_seen. Changed for this benchmark: auth_kappa/topology/processor.py "
         "splits on-time/late with a mask instead of np.setdiff1d (569k -> 864k/s); the "
