@@ -27,7 +27,7 @@ def main() -> None:
     p.add_argument("--loop", default="auto", help="uvicorn event loop: auto, asyncio, uvloop")
     args = p.parse_args()
     config = Config.load()
-    context = serve.make_context(serve.redis_source(config))
+    context = serve.make_context(serve.redis_reader(config))
     engine = Engine.connect(config.with_(redis_url=serve.dashboard_url(config)))
     app = create_app(context, extra_routes=routes(engine))
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False,

@@ -18,7 +18,7 @@ import orjson
 from auth_kappa import timezones
 from auth_kappa.topology.schema import UTILITIES
 from dashboards.alert_words import sentence
-from dashboards.sources import Source
+from dashboards.readers import Reader
 
 KINDS = ("gap", "leak", "spike")
 RECENT = 20     # closed alerts per utility on a household's page, newest end first
@@ -58,7 +58,7 @@ class Decoder:
         return list(now.values()) if len(now) == len(raws) else [now[r] for r in raws]
 
 
-async def snapshot(src: Source, decode: Decoder | None = None) -> Snapshot:
+async def snapshot(src: Reader, decode: Decoder | None = None) -> Snapshot:
     alerts = (decode or Decoder())(await src.alerts())
     by_meter: dict[str, list[dict]] = {}
     for a in alerts:
@@ -71,7 +71,7 @@ def _worded(a: dict, owner: dict[str, str] | None, newest: dict[str, int]) -> di
     return {**a, "text": sentence(a, zone, newest.get(a["utility"]))}
 
 
-async def meter_alerts(src: Source, snap: Snapshot, service_id: str,
+async def meter_alerts(src: Reader, snap: Snapshot, service_id: str,
                        owner: dict[str, str] | None) -> dict:
     """A household's open alerts and its RECENT latest closed ones, per utility."""
     newest = (await src.clock()).newest
@@ -88,7 +88,7 @@ async def meter_alerts(src: Source, snap: Snapshot, service_id: str,
             "utilities": per}
 
 
-async def fleet_alerts(src: Source, snap: Snapshot) -> dict:
+async def fleet_alerts(src: Reader, snap: Snapshot) -> dict:
     """Counts by kind and the meter's registered state (open and closed still held), and
     the LISTED newest open alerts with a link that signs the household's page."""
     newest = (await src.clock()).newest

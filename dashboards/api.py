@@ -44,9 +44,9 @@ async def summary_of(c: Context, sid: str, rng: str) -> orjson.Fragment:
     references (~100 ms with the whole server stopped: the p99); as bytes they are one
     untracked object each, and a hit is not re-encoded. A meter held in memory (the
     change stream's view) is cached per change notice, so no answer is older than it."""
-    version = getattr(c.source, "version", None)
+    version = getattr(c.reader, "version", None)
     data = await c.cache.get(("meter", sid, rng, version and version(sid)), c.settings.meter_ttl,
-                             lambda: _rendered(queries.meter_summary(c.source, sid, rng)),
+                             lambda: _rendered(queries.meter_summary(c.reader, sid, rng)),
                              c.settings.stale)
     if data is None:
         raise NotFound(f"no meter {sid} in the registry or the windows")
@@ -74,14 +74,14 @@ async def meter_windows(request: Request) -> Response:
     c = ctx(request)
     sid = validation.service_id(request.path_params["service_id"])
     utility = validation.utility(q.get("utility"))
-    size = validation.window(q.get("window"), c.source.sizes)
+    size = validation.window(q.get("window"), c.reader.sizes)
     start, end = validation.epoch(q.get("from"), "from"), validation.epoch(q.get("to"), "to")
     c.access.require_meter(request, sid)
-    clock = (await c.source.clock()).newest.get(utility)
+    clock = (await c.reader.clock()).newest.get(utility)
     if clock is None:
         clock = end or start or 0
     first, stop = validation.span(start, end, size, clock)
-    data = await queries.meter_windows(c.source, sid, utility, size, first, stop)
+    data = await queries.meter_windows(c.reader, sid, utility, size, first, stop)
     return export.response(*export.meter_windows(data)) if fmt == "csv" else ok(data)
 
 
@@ -124,7 +124,7 @@ def _retrieved(task: asyncio.Task) -> None:
 async def alerts_snapshot(c: Context) -> alert_queries.Snapshot:
     """Every alert held, read once per alerts_ttl whoever asks (households and fleet)."""
     return await c.cache.get(("alerts",), c.settings.alerts_ttl,
-                             lambda: alert_queries.snapshot(c.source, c.alerts),
+                             lambda: alert_queries.snapshot(c.reader, c.alerts),
                              c.settings.stale)
 
 
@@ -133,8 +133,8 @@ async def meter_alerts_of(c: Context, sid: str) -> dict:
     windows, so this never answers 404)."""
     snap = await alerts_snapshot(c)
     owner = snap.owners.get(sid) if sid in snap.by_meter else \
-        (await c.source.owners([sid]))[sid]
-    return await alert_queries.meter_alerts(c.source, snap, sid, owner)
+        (await c.reader.owners([sid]))[sid]
+    return await alert_queries.meter_alerts(c.reader, snap, sid, owner)
 
 
 async def meter_alerts(request: Request) -> Response:
@@ -153,13 +153,13 @@ async def meter_bill(request: Request) -> Response:
     month = validation.month(q.get("month"))
     c = ctx(request)
     c.access.require_meter(request, sid)
-    return ok(await bill_queries.meter_bill(c.source, c.tariff, await alerts_snapshot(c),
+    return ok(await bill_queries.meter_bill(c.reader, c.tariff, await alerts_snapshot(c),
                                             sid, month))
 
 
 async def fleet_alerts_of(c: Context) -> dict:
     async def make() -> dict:
-        return await alert_queries.fleet_alerts(c.source, await alerts_snapshot(c))
+        return await alert_queries.fleet_alerts(c.reader, await alerts_snapshot(c))
     return await c.cache.get(("fleet-alerts",), c.settings.alerts_ttl, make, c.settings.stale)
 
 
@@ -176,7 +176,7 @@ async def meter_search(request: Request) -> Response:
     text, limit = validation.search_text(q.get("q")), validation.limit(q.get("limit"))
     c = ctx(request)
     c.access.require_operator(request)
-    found = await c.source.search(text, limit)
+    found = await c.reader.search(text, limit)
     # no link is signed here: "link" opens dashboards/links.mint, which signs one on click
     return ok({"q": text, "meters": [{**queries.meter_info(m),
                                       "link": f"/household/{m['service_id']}/link"}
@@ -187,19 +187,19 @@ async def meter_search(request: Request) -> Response:
 def _fleet_version(c: Context) -> int | None:
     """The change notice the fleet's windows in memory are as of: a cache key, so a
     fleet answer is never older than memory (None: read from Redis, cached 1 s)."""
-    version = getattr(c.source, "fleet_version", None)
+    version = getattr(c.reader, "fleet_version", None)
     return version and version()
 
 
 async def fleet_summary_of(c: Context) -> dict:
     return await c.cache.get(("fleet", _fleet_version(c)), c.settings.fleet_ttl,
-                             lambda: queries.fleet_summary(c.source, c.poller.rate.rates()),
+                             lambda: queries.fleet_summary(c.reader, c.poller.rate.rates()),
                              c.settings.stale)
 
 
 async def fleet_states_of(c: Context, utility: str, rng: str) -> dict:
     return await c.cache.get(("states", utility, rng, _fleet_version(c)), c.settings.fleet_ttl,
-                             lambda: queries.fleet_states(c.source, utility, rng),
+                             lambda: queries.fleet_states(c.reader, utility, rng),
                              c.settings.stale)
 
 
@@ -245,7 +245,7 @@ async def fleet_stream(request: Request) -> Response:
 
 def _changed(c: Context) -> live.Waiter | None:
     """What a stream waits on between looks: the next change notice (or its interval)."""
-    changes = getattr(c.source, "changes", None)
+    changes = getattr(c.reader, "changes", None)
     return None if changes is None else changes.wait
 
 
@@ -262,8 +262,8 @@ Busy, TooMany = live.Busy, live.TooMany
 # ---- operations
 async def healthz(request: Request) -> Response:
     c = ctx(request)
-    up = await c.source.ping()
-    body = {"status": "ok" if up and c.poller.healthy else "degraded", "source": c.source.kind,
+    up = await c.reader.ping()
+    body = {"status": "ok" if up and c.poller.healthy else "degraded", "source": c.reader.kind,
             "store": "up" if up else "down"}
     return Json(body, status_code=200 if up else 503, headers=NO_STORE)
 
@@ -273,17 +273,17 @@ async def prometheus(request: Request) -> Response:
     c.access.require_operator(request)
     fleet = await fleet_summary_of(c)
     text = metrics.render(c.requests, fleet)
-    if hasattr(c.source, "hedged"):
+    if hasattr(c.reader, "hedged"):
         text += ("# HELP auth_dashboard_hedged_reads_total Household reads also sent to the "
                  "primary because the replica was slow.\n"
                  "# TYPE auth_dashboard_hedged_reads_total counter\n"
-                 f"auth_dashboard_hedged_reads_total {c.source.hedged}\n")
-    if hasattr(c.source, "rerouted"):
+                 f"auth_dashboard_hedged_reads_total {c.reader.hedged}\n")
+    if hasattr(c.reader, "rerouted"):
         text += ("# HELP auth_dashboard_rerouted_reads_total Redis Cluster reads sent again "
                  "through redis-py's cluster pipeline after a redirection (a stale slot map).\n"
                  "# TYPE auth_dashboard_rerouted_reads_total counter\n"
-                 f"auth_dashboard_rerouted_reads_total {c.source.rerouted}\n")
-    changes = getattr(c.source, "changes", None)
+                 f"auth_dashboard_rerouted_reads_total {c.reader.rerouted}\n")
+    changes = getattr(c.reader, "changes", None)
     if changes is not None:
         text += "".join(
             f"# HELP auth_dashboard_view_{name} {about}\n"

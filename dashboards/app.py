@@ -1,6 +1,6 @@
 """The Starlette app: routes, error mapping, security headers, lifespan of the poller.
 
-    app = create_app(Context(source, Access.from_env()))
+    app = create_app(Context(reader, Access.from_env()))
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def create_app(context: Context, extra_routes: list | None = None) -> ASGIApp:
             yield
         finally:
             await context.poller.stop()
-            await context.source.close()
+            await context.reader.close()
 
     handlers = {Invalid: _invalid, Denied: _denied, api.NotFound: _not_found, api.Busy: _busy,
                 api.TooMany: _too_many, HTTPException: _http}

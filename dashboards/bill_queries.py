@@ -18,12 +18,12 @@ from auth_kappa.insights.bills import Day, bill_frame, days_frame, days_from, si
 from auth_kappa.insights.tariff import Tariff
 from auth_kappa.topology.schema import UNITS
 from dashboards.alert_queries import Snapshot
-from dashboards.sources import Source
+from dashboards.readers import Reader
 
 DAYS_SHOWN = 31
 
 
-async def meter_bill(src: Source, tariff: Tariff, snap: Snapshot, service_id: str,
+async def meter_bill(src: Reader, tariff: Tariff, snap: Snapshot, service_id: str,
                      month: str | None) -> dict:
     """Per utility: the month's bill (the newest month by default), its days, the use
     estimated for the gaps that closed in it, and how the newest whole day compares."""
@@ -59,7 +59,7 @@ def _estimated(snap: Snapshot, service_id: str, utility: str, days: list[Day]) -
                      and datetime.fromtimestamp(a["start"], zone).date().isoformat() in dates))
 
 
-async def _similar(src: Source, utility: str, days: list[Day]) -> dict | None:
+async def _similar(src: Reader, utility: str, days: list[Day]) -> dict | None:
     """The newest day that is over, among homes of the same state and meter type."""
     if len(days) < 2:
         return None

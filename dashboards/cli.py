@@ -85,17 +85,17 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
         raise UserError("--ssl-certfile and --ssl-keyfile go together")
     if args.embedded:
-        source = serve.embedded_source(args.embedded)
-        example = source.first_meter()
+        reader = serve.embedded_reader(args.embedded)
+        example = reader.first_meter()
     else:
         config = Config.load()
         if args.registry:
             n = registry.load_file(config.redis_url, args.registry,
                                    cluster=config.redis_cluster)
             print(f"dashboard: loaded {n:,} meters from {args.registry}")
-        source = serve.redis_source(config, allow_writable=args.allow_writable_redis)
+        reader = serve.redis_reader(config, allow_writable=args.allow_writable_redis)
         example = None
-    serve.run(Context(source, access, settings), args.host, args.port, args.log_level, example,
+    serve.run(Context(reader, access, settings), args.host, args.port, args.log_level, example,
               args.ssl_certfile, args.ssl_keyfile)
     return 0
 

@@ -16,7 +16,7 @@ from dashboards.cache import TTLCache
 from dashboards.live import Streams
 from dashboards.metrics import RequestStats
 from dashboards.poller import Poller
-from dashboards.sources import Source
+from dashboards.readers import Reader
 
 
 @dataclass
@@ -60,7 +60,7 @@ class Settings:
 
 @dataclass
 class Context:
-    source: Source
+    reader: Reader
     access: Access
     settings: Settings = field(default_factory=Settings)
     cache: TTLCache = field(default_factory=TTLCache)
@@ -74,7 +74,7 @@ class Context:
 
     def __post_init__(self) -> None:
         if self.poller is None:
-            self.poller = Poller(self.source, self.settings.poll_interval)
+            self.poller = Poller(self.reader, self.settings.poll_interval)
         if self.streams is None:
             s = self.settings
             self.streams = Streams(self.requests, s.sse_max_clients, s.sse_per_client,

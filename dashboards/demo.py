@@ -19,14 +19,14 @@ def serve_demo(out: Path, port: int, config: Config | None = None) -> None:
     registry into Redis and read the demo's namespace there."""
     if config is None:
         print("dashboard: indexing the demo's windows for the dashboard", flush=True)
-        source = serve.embedded_source(out / "sim")
-        example = source.first_meter()
+        reader = serve.embedded_reader(out / "sim")
+        example = reader.first_meter()
     else:
         reg = out / "sim-kafka" / "registry.parquet"
         n = registry.load_file(config.redis_url, reg, cluster=config.redis_cluster)
         print(f"dashboard: loaded {n:,} meters into Redis", flush=True)
         # the demo's own sandbox: the stack's read-only user when `stack up` made one,
         # else the demo's (writable) Redis, as the demo itself wrote it
-        source = serve.redis_source(config, allow_writable=True)
+        reader = serve.redis_reader(config, allow_writable=True)
         example = registry.read_registry(reg)[0]["service_id"]
-    serve.run(serve.make_context(source), "127.0.0.1", port, example_meter=example)
+    serve.run(serve.make_context(reader), "127.0.0.1", port, example_meter=example)

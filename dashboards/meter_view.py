@@ -117,7 +117,7 @@ class MeterView:
     # ---- reads
     def answer(self, key: Key, reads: list[tuple[str, int, list[int]]]
                ) -> tuple[dict[str, str] | None, list[np.ndarray]] | None:
-        """(registry entry, one VALUE array per read), as Source.meter gives them; None
+        """(registry entry, one VALUE array per read), as Reader.meter gives them; None
         when the meter is not here or a read reaches below what memory covers."""
         slot = self.slots.get(key)
         if slot is None:

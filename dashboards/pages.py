@@ -42,7 +42,7 @@ def error_page(status: int, message: str) -> HTMLResponse:
 
 async def index(request: Request) -> Response:
     c = ctx(request)
-    return render("index.html", title="Smart-meter dashboard", source=c.source.kind,
+    return render("index.html", title="Smart-meter dashboard", source=c.reader.kind,
                   role="operator" if c.access.is_operator(request) else "visitor")
 
 
@@ -87,7 +87,7 @@ async def fleet(request: Request) -> Response:
     c = ctx(request)
     if not c.access.is_operator(request):
         return RedirectResponse("/login", status_code=303)
-    return render("fleet.html", title="Fleet", source=c.source.kind)
+    return render("fleet.html", title="Fleet", source=c.reader.kind)
 
 
 async def household_finder(request: Request) -> Response:

@@ -14,7 +14,7 @@ import time
 from collections import deque
 
 from auth_kappa.topology.schema import UTILITIES
-from dashboards.sources import COUNTERS, Source, Stats
+from dashboards.readers import COUNTERS, Reader, Stats
 
 log = logging.getLogger("dashboards")
 
@@ -42,16 +42,16 @@ class RateMeter:
 
 
 class Poller:
-    def __init__(self, source: Source, interval: float = 1.0) -> None:
-        self.source, self.interval = source, interval
+    def __init__(self, reader: Reader, interval: float = 1.0) -> None:
+        self.reader, self.interval = reader, interval
         self.rate = RateMeter()
         self.healthy = False
         self._task: asyncio.Task | None = None
 
     async def poll_once(self) -> None:
         try:
-            await self.source.refresh()
-            self.rate.observe(time.monotonic(), await self.source.stats())
+            await self.reader.refresh()
+            self.rate.observe(time.monotonic(), await self.reader.stats())
             self.healthy = True
         except Exception as exc:  # noqa: BLE001 - keep serving the last values; healthz says so
             if self.healthy:

@@ -19,7 +19,7 @@ import numpy as np
 from auth_kappa import timezones
 from auth_kappa.topology.schema import STATES, UNITS, UTILITIES
 from dashboards import units
-from dashboards.sources import COUNTERS, Source
+from dashboards.readers import COUNTERS, Reader
 from dashboards.validation import RANGES
 
 DAY = 86400
@@ -85,7 +85,7 @@ def _day(t: int, zone: str, now: float) -> dict:
             "is_today": date == timezones.local_date(now, zone)}
 
 
-async def meter_summary(src: Source, service_id: str, rng: str) -> dict | None:
+async def meter_summary(src: Reader, service_id: str, rng: str) -> dict | None:
     """Three cards: this minute, the local day's total, the last hour (1m) or day (1h) series.
 
     One source call (one Redis round trip); it reads 25 hours of hourly windows, as the zone
@@ -136,7 +136,7 @@ async def meter_summary(src: Source, service_id: str, rng: str) -> dict | None:
             "utilities": cards}
 
 
-async def meter_windows(src: Source, service_id: str, utility: str, size: int,
+async def meter_windows(src: Reader, service_id: str, utility: str, size: int,
                         start: int, end: int) -> dict:
     """Stored windows of one meter in [start, end) (validated and aligned by the caller)."""
     starts = list(range(start, end, size))
@@ -148,7 +148,7 @@ async def meter_windows(src: Source, service_id: str, utility: str, size: int,
             "from": start, "to": end, "windows": [_cell(starts[i], size, v[i]) for i in keep]}
 
 
-async def fleet_states(src: Source, utility: str, rng: str) -> dict:
+async def fleet_states(src: Reader, utility: str, rng: str) -> dict:
     """Per-state totals over the last hour or day: the choropleth and the top-10 table."""
     clock = await src.clock()
     t = clock.newest.get(utility)
@@ -167,7 +167,7 @@ async def fleet_states(src: Source, utility: str, rng: str) -> dict:
             "top10": [{"rank": i + 1, "state": s, **states[s]} for i, s in enumerate(order[:10])]}
 
 
-async def fleet_summary(src: Source, rates: dict[str, float | None]) -> dict:
+async def fleet_summary(src: Reader, rates: dict[str, float | None]) -> dict:
     """Fleet totals today, counters, ingest rate and watermark lag per utility."""
     clock, stats = await src.clock(), await src.stats()
     coarse = coarse_size(src.sizes)

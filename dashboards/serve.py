@@ -1,4 +1,4 @@
-"""Build a source and run the app under uvicorn; shared by `auth-kappa dashboard` and the demo."""
+"""Build a reader and run the app under uvicorn; shared by `auth-kappa dashboard` and the demo."""
 
 from __future__ import annotations
 
@@ -17,12 +17,12 @@ from dashboards import audit, registry
 from dashboards.acl import stack_user_url
 from dashboards.app import create_app
 from dashboards.auth import Access, expiry_text, secret_file
-from dashboards.cluster_source import ClusterSource
+from dashboards.cluster_reader import ClusterReader
 from dashboards.context import Context, Settings
-from dashboards.embedded_source import EmbeddedSource
+from dashboards.embedded_reader import EmbeddedReader
 from dashboards.protocol import with_header_timeout
 from dashboards.redis_admin import connected, redacted
-from dashboards.redis_source import RedisSource
+from dashboards.redis_reader import RedisReader
 
 WRITABLE_FLAG = "--allow-writable-redis"
 WATCHED_METERS = 30_000
@@ -44,19 +44,19 @@ def dashboard_url(config: Config, env: Mapping[str, str] | None = None,
                     "AUTH_REDIS_URL")
 
 
-def redis_source(config: Config, url: str | None = None,
-                 allow_writable: bool = False) -> RedisSource:
-    """The live source, following config.pointer (AUTH_POINTER) like the workers and replay."""
+def redis_reader(config: Config, url: str | None = None,
+                 allow_writable: bool = False) -> RedisReader:
+    """The live reader, following config.pointer (AUTH_POINTER) like the workers and replay."""
     url = url or dashboard_url(config, allow_writable=allow_writable)
     prefix = registry.prefix_from_env()
     cluster = config.redis_cluster   # AUTH_REDIS_CLUSTER=1: the dashboard's URL is a node's
-    source = ClusterSource if cluster else RedisSource
+    reader = ClusterReader if cluster else RedisReader
     _check_reads(url, prefix, config.pointer, cluster)
     sizes = tuple(s.size for s in config.window_specs())
     replica = os.environ.get("AUTH_DASHBOARD_REDIS_REPLICA_URL") or None
-    if replica and not cluster:   # a cluster source refuses one
+    if replica and not cluster:   # a cluster reader refuses one
         _check_reads(replica, prefix, config.pointer)
-    return source(url, sizes, config.group, config.namespace, registry_prefix=prefix,
+    return reader(url, sizes, config.group, config.namespace, registry_prefix=prefix,
                   grace=config.grace, replica_url=replica, pointer=config.pointer,
                   watch=watched_meters(), meter_keep={s.size: s.keep("meter")
                                                       for s in config.window_specs()},
@@ -89,8 +89,8 @@ def _check_reads(url: str, prefix: str, pointer: str, cluster: bool = False) -> 
         client.get(pointer)
 
 
-def embedded_source(folder: str | Path) -> EmbeddedSource:
-    return EmbeddedSource.from_folder(folder)
+def embedded_reader(folder: str | Path) -> EmbeddedReader:
+    return EmbeddedReader.from_folder(folder)
 
 
 def check_port(host: str, port: int) -> None:
@@ -190,6 +190,6 @@ def run(context: Context, host: str, port: int, log_level: str = "warning",
                                  ssl_keyfile)).run()
 
 
-def make_context(source: object, token: str | None = None,
+def make_context(reader: object, token: str | None = None,
                  settings: Settings | None = None, host: str = "127.0.0.1") -> Context:
-    return Context(source, Access.from_env(token=token), settings or Settings.from_env(host))
+    return Context(reader, Access.from_env(token=token), settings or Settings.from_env(host))

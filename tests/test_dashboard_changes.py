@@ -23,7 +23,7 @@ from auth_kappa.topology.schema import STATES, UTILITIES
 from auth_kappa.topology.window_table import Rows
 from dashboards import queries, registry
 from dashboards.meter_view import meter_key
-from dashboards.redis_source import RedisSource
+from dashboards.redis_reader import RedisReader
 
 pytestmark = pytest.mark.stack
 T0 = 1_700_000_000 // 3600 * 3600
@@ -50,9 +50,9 @@ def rig(stack, unique):
             admin.unlink(key)
 
 
-def _source(config: Config, prefix: str, watch: int) -> RedisSource:
+def _source(config: Config, prefix: str, watch: int) -> RedisReader:
     specs = config.window_specs()
-    return RedisSource(config.redis_url, tuple(s.size for s in specs), config.group,
+    return RedisReader(config.redis_url, tuple(s.size for s in specs), config.group,
                        config.namespace, pointer=config.pointer, registry_prefix=prefix,
                        watch=watch, meter_keep={s.size: s.keep("meter") for s in specs},
                        state_keep={s.size: s.keep("state") for s in specs})
@@ -144,7 +144,7 @@ class Writer:
         return out
 
 
-async def _caught_up(src: RedisSource, store: RedisWindowStore) -> None:
+async def _caught_up(src: RedisReader, store: RedisWindowStore) -> None:
     """The tail has applied every notice Redis holds (and the clocks are polled)."""
     counter = store.keys.changes()[1]
     for _ in range(400):
@@ -156,9 +156,9 @@ async def _caught_up(src: RedisSource, store: RedisWindowStore) -> None:
     raise AssertionError(f"the tail did not reach notice {n} (at {src.changes.n})")
 
 
-async def _compare(view: RedisSource, direct: RedisSource, writer: Writer) -> int:
+async def _compare(view: RedisReader, direct: RedisReader, writer: Writer) -> int:
     """Every meter, every utility: the view's answer equals Redis and the brute force, both
-    through Source.meter and through the household summary the API serves."""
+    through Reader.meter and through the household summary the API serves."""
     await direct.refresh()
     served = 0
     for sid in writer.sids:
@@ -184,7 +184,7 @@ async def _compare(view: RedisSource, direct: RedisSource, writer: Writer) -> in
     return served
 
 
-async def _compare_fleet(view: RedisSource, writer: Writer) -> None:
+async def _compare_fleet(view: RedisReader, writer: Writer) -> None:
     """The fleet's per-state windows from memory equal an HMGET of Redis and the brute
     force, for every utility and size over what the fleet pages show."""
     assert view.fleet_version() is not None, "the fleet is not held in memory"
@@ -300,7 +300,7 @@ async def test_a_redis_user_without_multi_still_reads_exactly(rig, unique):
     host, port = admin.connection_pool.connection_kwargs["host"], \
         admin.connection_pool.connection_kwargs["port"]
     url = f"redis://{user}:{password}@{host}:{port}/0"
-    limited = RedisSource(url, tuple(s.size for s in config.window_specs()), config.group,
+    limited = RedisReader(url, tuple(s.size for s in config.window_specs()), config.group,
                           config.namespace, pointer=config.pointer, registry_prefix=prefix,
                           watch=METERS)
     direct = _source(config, prefix, watch=0)
@@ -334,7 +334,7 @@ async def test_a_namespace_switch_starts_the_view_over(rig, unique):
         new_writer.checkpoint()
     store.client.set(pointer, config.namespace)
     specs = config.window_specs()
-    src = RedisSource(config.redis_url, tuple(s.size for s in specs), config.group, None,
+    src = RedisReader(config.redis_url, tuple(s.size for s in specs), config.group, None,
                       pointer=pointer, registry_prefix=prefix, watch=METERS,
                       meter_keep={s.size: s.keep("meter") for s in specs},
                       state_keep={s.size: s.keep("state") for s in specs})
@@ -348,7 +348,7 @@ async def test_a_namespace_switch_starts_the_view_over(rig, unique):
         await src.refresh()
         assert src.namespace == other and len(src.changes.view) == 0
         await _caught_up(src, new)
-        moved = RedisSource(config.redis_url, tuple(s.size for s in specs), config.group,
+        moved = RedisReader(config.redis_url, tuple(s.size for s in specs), config.group,
                             other, pointer=pointer, registry_prefix=prefix, watch=0)
         try:
             await _compare(src, moved, new_writer)

@@ -27,7 +27,7 @@ from auth_kappa.topology.decode import Message
 from auth_kappa.topology.partitioner import partitions_of
 from auth_kappa.topology.processor import Topology
 from auth_kappa.topology.schema import STATES as ALL_STATES
-from dashboards import acl, cluster_source, registry, serve
+from dashboards import acl, cluster_reader, registry, serve
 from tests.support.browser import start_server
 from tests.support.dashboard import SECRET_ENV
 
@@ -185,15 +185,15 @@ async def test_state_windows_add_every_partitions_share(fed, redis_cluster, monk
     df, config = fed["df"], fed["config"]
     url = acl.stack_user_url(config)
     assert url, "stack up did not keep a dashboard user for the cluster"
-    src = serve.redis_source(config, url)
+    src = serve.redis_reader(config, url)
     sent: list[int] = []
-    one_node = cluster_source._on_node
+    one_node = cluster_reader._on_node
 
     async def counted(node, payload: bytes, replies: int) -> list:
         sent.append(int(node.port))
         return await one_node(node, payload, replies)
 
-    monkeypatch.setattr(cluster_source, "_on_node", counted)
+    monkeypatch.setattr(cluster_reader, "_on_node", counted)
     try:
         await src.refresh()
         for u in COUNTS:
@@ -238,7 +238,7 @@ async def test_state_windows_add_every_partitions_share(fed, redis_cluster, monk
     pointer = f"auth:pointer{config.group}"
     admin = sync_client(redis_cluster.url, cluster=True)
     admin.set(pointer, config.namespace)
-    follower = serve.redis_source(config.with_(namespace=None, pointer=pointer), url)
+    follower = serve.redis_reader(config.with_(namespace=None, pointer=pointer), url)
     try:
         await follower.refresh()
         clock = await follower.clock()
@@ -254,7 +254,7 @@ async def test_state_windows_add_every_partitions_share(fed, redis_cluster, monk
         admin.close()
     monkeypatch.setenv("AUTH_DASHBOARD_REDIS_REPLICA_URL", redis_cluster.url)
     with pytest.raises(UserError, match="single Redis") as err:   # the cluster has replicas
-        serve.redis_source(config, url)
+        serve.redis_reader(config, url)
     assert "\n" not in str(err.value)
 
 

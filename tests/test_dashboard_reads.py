@@ -19,7 +19,7 @@ from auth_kappa.state import codec
 from auth_kappa.topology.schema import STATES
 from dashboards import acl, registry, serve
 from dashboards.cache import TTLCache
-from dashboards.redis_source import RedisSource
+from dashboards.redis_reader import RedisReader
 from tests.support.browser import free_port
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None,
@@ -96,7 +96,7 @@ async def test_dashboard_follows_the_configured_pointer(solo, tmp_path, monkeypa
         r.hset(f"auth:{ns}:highs:g", mapping={"gas:0": high})
     config = Config.load(env={}, redis_url=f"redis://127.0.0.1:{solo}/0", group="g",
                          pointer="auth:tenant:pointer", stack_dir=str(tmp_path / "stack"))
-    src = serve.redis_source(config, allow_writable=True)   # a private Redis, no ACL user
+    src = serve.redis_reader(config, allow_writable=True)   # a private Redis, no ACL user
     try:
         await src.refresh()
         assert src.namespace == "v7" and (await src.clock()).newest == {"gas": 700}
@@ -108,14 +108,14 @@ async def test_dashboard_follows_the_configured_pointer(solo, tmp_path, monkeypa
     # the read-only user may read auth:* only: a pointer elsewhere fails at start, in one line
     url = acl.create_user(config.redis_url, "dash-pointer", "pointer-test-password")
     with pytest.raises(UserError, match="AUTH_POINTER") as err:
-        serve.redis_source(config.with_(pointer="tenant:pointer"), url)
+        serve.redis_reader(config.with_(pointer="tenant:pointer"), url)
     assert "\n" not in str(err.value) and "pointer-test-password" not in str(err.value)
 
 
 async def test_hedged_read_answers_from_the_primary_while_the_replica_stalls(pair):
     pport, rport = pair
     _fill(pport)
-    src = RedisSource(f"redis://127.0.0.1:{pport}/0", (60,), "g", "v1",
+    src = RedisReader(f"redis://127.0.0.1:{pport}/0", (60,), "g", "v1",
                       pointer="auth:namespace", replica_url=f"redis://127.0.0.1:{rport}/0",
                       hedge_after=0.01)
     try:
@@ -144,7 +144,7 @@ async def test_hedged_read_answers_from_the_primary_while_the_replica_stalls(pai
 async def test_final_state_windows_are_cached_open_ones_reread(pair):
     pport, _ = pair
     _fill(pport)
-    src = RedisSource(f"redis://127.0.0.1:{pport}/0", (60,), "g", "v1",
+    src = RedisReader(f"redis://127.0.0.1:{pport}/0", (60,), "g", "v1",
                       pointer="auth:namespace", grace=30)
     try:
         await src.refresh()   # watermark 4200: windows 600..1140 are final

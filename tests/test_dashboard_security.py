@@ -96,7 +96,7 @@ class Served:
 
 def _context(sim: dict, **settings: object) -> Context:
     access = Access.from_env(env=SECRET_ENV, token=TOKEN)
-    return Context(serve.embedded_source(sim["dir"]), access, Settings(**{**EDGES, **settings}))
+    return Context(serve.embedded_reader(sim["dir"]), access, Settings(**{**EDGES, **settings}))
 
 
 @pytest.fixture(scope="module")

@@ -21,13 +21,13 @@ from auth_kappa.state import codec
 from dashboards import queries, registry, validation
 from dashboards.api import NotFound, ok
 from dashboards.context import ctx
-from dashboards.redis_source import RedisSource
+from dashboards.redis_reader import RedisReader
 
 
 class NaiveReads:
-    """A RedisSource whose meter() does one HGET round trip per window."""
+    """A RedisReader whose meter() does one HGET round trip per window."""
 
-    def __init__(self, src: RedisSource) -> None:
+    def __init__(self, src: RedisReader) -> None:
         self.src, self.sizes, self.kind = src, src.sizes, "naive"
 
     async def clock(self):
@@ -47,7 +47,7 @@ class NaiveReads:
 class EngineReads:
     """Engine.connect().windows(): the library's query path, a DataFrame per slot."""
 
-    def __init__(self, src: RedisSource, engine: Engine) -> None:
+    def __init__(self, src: RedisReader, engine: Engine) -> None:
         self.src, self.engine, self.sizes, self.kind = src, engine, src.sizes, "engine"
 
     async def clock(self):
@@ -77,10 +77,10 @@ class EngineReads:
 
 def routes(engine: Engine) -> list[Route]:
     async def naive(request: Request) -> Response:
-        return await _summary(request, NaiveReads(ctx(request).source))
+        return await _summary(request, NaiveReads(ctx(request).reader))
 
     async def library(request: Request) -> Response:
-        return await _summary(request, EngineReads(ctx(request).source, engine))
+        return await _summary(request, EngineReads(ctx(request).reader, engine))
 
     return [Route("/bench/naive/meters/{service_id}", naive),
             Route("/bench/engine/meters/{service_id}", library)]

@@ -7,7 +7,7 @@ poll (dashboards/poller.py), never on the request path. Keys follow the store's 
 (auth_kappa/state/layout.py) and the configured pointer (AUTH_POINTER, default
 `auth:namespace`), the same key the workers and replay follow, so a rebuild's atomic
 switch is followed within a poll. On a Redis Cluster (AUTH_REDIS_CLUSTER=1) the keys are
-tagged by source partition instead: dashboards/cluster_source.py reads those.
+tagged by source partition instead: dashboards/cluster_reader.py reads those.
 """
 
 from __future__ import annotations
@@ -37,12 +37,12 @@ from dashboards.changes import Changes
 from dashboards.fleet_view import FleetView
 from dashboards.meter_view import MeterView, meter_key
 from dashboards.queries import summary_windows
-from dashboards.sources import Clock, Stats
+from dashboards.readers import Clock, Stats
 
 
-class RedisSource:
+class RedisReader:
     kind = "redis"
-    cluster = False   # a Redis Cluster: dashboards/cluster_source.py
+    cluster = False   # a Redis Cluster: dashboards/cluster_reader.py
 
     def __init__(self, url: str, sizes: tuple[int, ...], group: str,
                  namespace: str | None = None, *, pointer: str, max_connections: int = 32,

@@ -20,12 +20,12 @@ from auth_kappa.sources.files import utility_files
 from auth_kappa.state import codec
 from auth_kappa.topology.schema import STATES, UTILITIES
 from dashboards import registry
-from dashboards.sources import Clock, Stats
+from dashboards.readers import Clock, Stats
 
 Cell = tuple[float, int, float, float]
 
 
-class EmbeddedSource:
+class EmbeddedReader:
     kind = "embedded"
 
     def __init__(self, engine: Engine, rows: list[dict[str, str]],
@@ -68,7 +68,7 @@ class EmbeddedSource:
 
     @classmethod
     def from_folder(cls, folder: str | Path, windows: tuple[str, ...] = ("1m", "1h"),
-                    grace: str = "30s") -> EmbeddedSource:
+                    grace: str = "30s") -> EmbeddedReader:
         """Run the embedded engine over a simulator folder (one utility file at a time, so
         duplicates are counted per utility) and index the result."""
         folder = Path(folder)

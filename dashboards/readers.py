@@ -1,6 +1,6 @@
 """What the dashboard reads, whoever computed it: the live Redis or the embedded engine.
 
-Queries (dashboards/queries.py) are written once against this interface; a source only
+Queries (dashboards/queries.py) are written once against this interface; a reader only
 fetches window values for exact (key, window_start) cells, the event-time clock, the
 workers' counters and registry entries. Values come back as codec.VALUE arrays
 (sum, count, min, max), a missing window as count 0.
@@ -48,7 +48,7 @@ class Stats:
         return cls(out)
 
 
-class Source(Protocol):
+class Reader(Protocol):
     """The reads behind every page and API call."""
 
     sizes: tuple[int, ...]          # window sizes computed, ascending

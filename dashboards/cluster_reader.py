@@ -32,7 +32,7 @@ from auth_kappa.state.clients import async_client
 from auth_kappa.state.layout import followed, merged
 from auth_kappa.topology.partitioner import partitions_of
 from dashboards import registry
-from dashboards.redis_source import RedisSource, _entry, _fields, roundtrip
+from dashboards.redis_reader import RedisReader, _entry, _fields, roundtrip
 
 PROGRESS = ("highs", "marks", "stats")
 SPARE = 8   # connections per node beyond the bounded reads (the poll, a redirection)
@@ -44,7 +44,7 @@ class Command(NamedTuple):
     args: tuple[Any, ...]        # the same command for redis-py's cluster pipeline
 
 
-class ClusterSource(RedisSource):
+class ClusterReader(RedisReader):
     cluster = True
 
     def __init__(self, url: str, *args: Any, replica_url: str | None = None,
