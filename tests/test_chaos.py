@@ -1,11 +1,12 @@
 """Chaos suite, fast subset (issue 9): small runs against private Kafka and Redis, compared
 window by window with the brute-force truth (tests/chaos/truth.py).
 
-`make test` runs the faults that only this harness can make (a worker frozen or killed
-while the group rebalances, a backlog drained by a churning group, the broker or Redis
-killed): each fast run costs 30-60 s, so the other faults run here under their own,
-cheaper tests (named in ELSEWHERE) and in `make chaos` (python -m tests.chaos.run, the
-whole matrix with repeats, docs/reliability.md). AUTH_CHAOS_ALL=1 runs every cell here.
+`pytest -m chaos tests/test_chaos.py` runs the faults that only this harness can make
+(Redis killed -9 and restarted, a replicated broker killed -9): each fast run costs
+45-80 s, so `make test` leaves this module out (marker `chaos`) and the other faults run
+under their own, cheaper tests (named in ELSEWHERE) and in `make chaos` (python -m
+tests.chaos.run, the whole matrix with repeats, docs/reliability.md). AUTH_CHAOS_ALL=1
+runs every cell here.
 Faults whose defects are not fixed yet are xfail(strict=False), naming the defect.
 """
 
