@@ -26,7 +26,7 @@ answers households from memory kept by the checkpoints' change stream
    Latency is client-side (send to last byte). A probe PINGs the Redis the dashboard
    reads every 5 ms: its p99 shows how long Redis itself was busy (the worker's
    checkpoint transactions are atomic, MULTI/EXEC, and Redis runs one command at a time).
-   During each steady pace's primary phase a probe meter gets a reading every 0.1 s and
+   During each steady pace's primary phase probe meters get a reading every 0.1 s and
    its arrival on the household API and SSE stream is timed (reading-to-screen).
 5. cleanup: the private Redis servers, topics, ACL user.
 
@@ -44,6 +44,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import math
 import os
 import platform
 import random
@@ -80,6 +81,9 @@ from simulators.spec import DEFAULT_START, parse_start  # noqa: E402
 
 PY = sys.executable
 TARGET_P99_MS, IDLE_RATIO, SCREEN_P99_MS = 5.0, 1.5, 1000.0   # issue 14's goals
+PROBE_METERS = 10       # reading-to-screen: enough for 10 readings/s from pace 1x up
+SETTLE_SECONDS, SETTLED_LAG = 30.0, 12   # a steady pace is measured once the worker is
+                                        # this close (messages) to the stream's end
 SWEEP_SECONDS = 600.0   # at most, for the phase that reads every meter once
 TOKEN = "bench-operator-token-" + uuid.uuid4().hex
 # The worker sends a checkpoint's final windows as one message on <prefix>windows; for
@@ -105,7 +109,8 @@ class Phase:
     worker_rate: float = 0.0
     lag: int = 0        # messages the worker still had to read at the end of the phase
     cpu: dict[str, float] = field(default_factory=dict)
-    probe: bool = False  # also measure reading-to-screen (a probe meter's readings)
+    probe: bool = False  # also measure reading-to-screen (the probe meters' readings)
+    pace: float = 1.0    # the stream's pace (times real time) while it runs
     screen: dict[str, list[float]] = field(default_factory=dict)   # "API" | "SSE" -> s
     view: dict[str, float] = field(default_factory=dict)   # the view's counters, this phase
 
@@ -117,7 +122,12 @@ class Phase:
 def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     with open(log, "wb") as fh:
         return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=_normal_priority)
+
+
+def _normal_priority() -> None:
+    """Children run at nice 0 whatever --serve-nice gave this process."""
+    os.setpriority(os.PRIO_PROCESS, 0, 0)
 
 
 def stop(proc: subprocess.Popen | None) -> None:
@@ -265,12 +275,16 @@ async def client(session: aiohttp.ClientSession, base: str, phase: Phase, meters
 
 @dataclass
 class Probe:
-    """A meter of the benchmark's own (registered, read by no one else): one reading every
-    `every` s produced to Kafka at the fleet's event time, then timed until its value is on
-    the household API (polled every `poll` s) and on the SSE stream."""
+    """Meters of the benchmark's own (registered, read by no one else), one reading every
+    `every` s in all, produced to Kafka at the fleet's event time, then timed until the
+    value is on the household API (each meter polled in turn, `poll` s apart) and on the
+    meter's SSE stream. A meter takes one reading per second of event time (a second
+    reading of the same second is a duplicate), so a phase at pace P uses ceil(1 / (every
+    x P)) of them: the readings never run ahead of the fleet's clock, which the page only
+    shows up to."""
 
-    sid: str
-    sig: str
+    sids: list[str]
+    sigs: list[str]
     kafka: str
     topic: str
     highs_key: str
@@ -278,57 +292,70 @@ class Probe:
     every: float = 0.1
     poll: float = 0.02
 
+    def used(self, pace: float) -> int:
+        return min(len(self.sids), max(1, math.ceil(1 / (self.every * pace) - 1e-9)))
+
 
 async def reading_to_screen(base: str, redis_url: str, probe: Probe, phase: Phase,
                             session: aiohttp.ClientSession, until: float) -> None:
     """Produce time -> first time the household's electricity card counts the reading:
-    "today.count" of the reading's local day, readings of one day counted in send order."""
+    "today.count" of the reading's local day, one meter's readings of a day counted in
+    send order."""
     from confluent_kafka import Producer
 
     from auth_kappa import timezones
 
     zone = timezones.zone_of(probe.state)
-    sent: list[tuple[float, str]] = []          # (wall clock at produce, local date)
-    seen: dict[str, dict[int, float]] = {"API": {}, "SSE": {}}
+    k = probe.used(phase.pace)
+    # per probe meter: (wall clock at produce, local date) of each reading, in send order
+    sent: list[list[tuple[float, str]]] = [[] for _ in range(k)]
+    seen: dict[str, dict[tuple[int, int], float]] = {"API": {}, "SSE": {}}
 
-    def mark(where: str, summary: dict, t: float) -> None:
+    def mark(where: str, m: int, summary: dict, t: float) -> None:
         today = summary["utilities"]["electricity"]["today"]
-        mine = [i for i, (_, d) in enumerate(sent) if d == today["date"]]
+        mine = [i for i, (_, d) in enumerate(sent[m]) if d == today["date"]]
         for i in mine[:today["count"]]:
-            seen[where].setdefault(i, t)
+            seen[where].setdefault((m, i), t)
 
     async def produce() -> None:
         producer = Producer({"bootstrap.servers": probe.kafka, "linger.ms": 0})
         r = aredis.Redis.from_url(redis_url)
-        last = 0
+        last = [0] * k
         try:
+            n = 0
             while time.perf_counter() < until - 1.0:   # the last second: time to arrive
                 highs = await r.hgetall(probe.highs_key)
-                newest = max((int(v) for k, v in highs.items()
-                              if k.decode().rsplit(":", 1)[0] == "electricity"), default=0)
-                end = last = max(newest, last + 1)   # one reading per second of event time
-                line = f"{probe.sid},probe,household,{end - 5},{probe.state},0.125,{end}"
-                sent.append((time.time(), timezones.local_date(end, zone).isoformat()))
-                producer.produce(probe.topic, key=probe.sid.encode(), value=line.encode())
+                newest = max((int(v) for f, v in highs.items()
+                              if f.decode().rsplit(":", 1)[0] == "electricity"), default=0)
+                m, n = n % k, n + 1
+                end = last[m] = max(newest, last[m] + 1)   # a new second of this meter
+                sid = probe.sids[m]
+                line = f"{sid},probe,household,{end - 5},{probe.state},0.125,{end}"
+                sent[m].append((time.time(), timezones.local_date(end, zone).isoformat()))
+                producer.produce(probe.topic, key=sid.encode(), value=line.encode())
                 producer.poll(0)
                 await asyncio.sleep(probe.every)
             producer.flush(5)
         finally:
             await r.aclose()
 
+    def url(m: int, stream: bool = False) -> str:
+        return (f"{base}/api/meters/{probe.sids[m]}{'/stream' if stream else ''}"
+                f"?sig={probe.sigs[m]}")
+
     async def api() -> None:
-        url = f"{base}/api/meters/{probe.sid}?sig={probe.sig}"
+        m = 0
         while time.perf_counter() < until:
             with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                async with session.get(url) as resp:
+                async with session.get(url(m)) as resp:
                     if resp.status == 200:
-                        mark("API", json.loads(await resp.read()), time.time())
+                        mark("API", m, json.loads(await resp.read()), time.time())
+            m = (m + 1) % k
             await asyncio.sleep(probe.poll)
 
-    async def sse() -> None:
-        url = f"{base}/api/meters/{probe.sid}/stream?sig={probe.sig}"
+    async def sse(m: int) -> None:
         with contextlib.suppress(TimeoutError, aiohttp.ClientError):
-            async with session.get(url) as resp:
+            async with session.get(url(m, stream=True)) as resp:
                 event = None
                 while time.perf_counter() < until:
                     line = await asyncio.wait_for(resp.content.readline(),
@@ -337,18 +364,21 @@ async def reading_to_screen(base: str, redis_url: str, probe: Probe, phase: Phas
                     if text.startswith("event: "):
                         event = text[7:]
                     elif text.startswith("data: ") and event == "summary":
-                        mark("SSE", json.loads(text[6:]), time.time())
+                        mark("SSE", m, json.loads(text[6:]), time.time())
 
-    await asyncio.gather(produce(), api(), sse())
+    await asyncio.gather(produce(), api(), *(sse(m) for m in range(k)))
     for where, times in seen.items():
-        phase.screen[where] = [times[i] - sent[i][0] for i in sorted(times)]
-    phase.screen["sent"] = [float(len(sent))]
+        phase.screen[where] = [times[key] - sent[key[0]][key[1]][0] for key in sorted(times)]
+    phase.screen["sent"] = [float(sum(map(len, sent)))]
+    phase.screen["meters"] = [float(k)]
 
 
-async def ping_probe(url: str, out: list[float], until: float) -> None:
+async def ping_probe(url: str, out: list[float], until: float, done: asyncio.Event) -> None:
+    """Until `done` (not cancelled: a redis-py command cancelled mid-read can leave its
+    client's close waiting forever)."""
     c = aredis.Redis.from_url(url)
     try:
-        while time.perf_counter() < until:
+        while time.perf_counter() < until and not done.is_set():
             t0 = time.perf_counter()
             await c.ping()
             out.append(time.perf_counter() - t0)
@@ -370,13 +400,13 @@ async def run_phase(base: str, redis_url: str, phase: Phase, meters: list[str],
         which = iter(meters) if phase.mode == "sweep" else meters
         extra = [reading_to_screen(base, redis_url, probe, phase, session, until)] \
             if probe is not None and phase.probe else []
-        pinger = asyncio.ensure_future(ping_probe(redis_url, phase.pings, until))
+        done = asyncio.Event()   # a sweep ends when every meter was read, before `until`
+        pinger = asyncio.ensure_future(ping_probe(redis_url, phase.pings, until, done))
         await asyncio.gather(*extra, *(client(session, base, phase, which, sigs, interval,
                                               until, i) for i in range(clients)))
         phase.seconds = time.perf_counter() - t0
-        pinger.cancel()   # a sweep ends when every meter was read, before `until`
-        with contextlib.suppress(asyncio.CancelledError):
-            await pinger
+        done.set()
+        await pinger
 
 
 def pct(values: np.ndarray | list, q: float) -> float:
@@ -481,7 +511,14 @@ def main() -> int:
     p.add_argument("--interval", type=float, default=0.5, help="paced clients: s per request")
     p.add_argument("--seconds", type=float, default=12.0, help="per phase")
     p.add_argument("--no-write", action="store_true", help="do not update benchmarks/README.md")
+    p.add_argument("--skip-baselines", action="store_true",
+                   help="only our phases (no naive/engine baselines, no saturation)")
+    p.add_argument("--serve-nice", type=int, default=0,
+                   help="CPU priority (nice; below 0 needs root) of the dashboards and this "
+                        "load generator: how much of the p99 is the shared cores' scheduling")
     args = p.parse_args()
+    if args.serve_nice:
+        os.setpriority(os.PRIO_PROCESS, 0, args.serve_nice)
     if not shutil.which("redis-server"):
         sys.exit("bench_dashboard: redis-server not found; run `auth-kappa stack up` once")
 
@@ -506,14 +543,14 @@ def main() -> int:
                "--topic-prefix", f"{name}-", "--quiet"]
         print(f"bench: backlog of {args.meters:,} meters x {args.backlog} into Kafka", flush=True)
         subprocess.run([*sim, "--duration", args.backlog, "--out", str(work / "sim")],
-                       env=env, cwd=ROOT, check=True)
+                       env=env, cwd=ROOT, check=True, preexec_fn=_normal_priority)
         manifest = json.loads((work / "sim" / "manifest.json").read_text())
         backlog = sum(manifest["utilities"][u]["readings"] for u in UTILITIES)
         fleet = registry.read_registry(work / "sim" / "registry.parquet")
-        probe_sid = str(uuid.uuid4())   # the reading-to-screen probe's own meter
+        probe_sids = [str(uuid.uuid4()) for _ in range(PROBE_METERS)]   # reading-to-screen's
         registry.load(redis.Redis.from_url(primary),
-                      [*fleet, {**fleet[0], "service_id": probe_sid, "user_name": "probe",
-                                "type": "household", "state": "NY"}])
+                      [*fleet, *({**fleet[0], "service_id": sid, "user_name": "probe",
+                                  "type": "household", "state": "NY"} for sid in probe_sids)])
         users = {}
         users["primary"] = acl.create_user(primary, "dashboard", "bench-" + name)
         users["direct"] = users["primary"]
@@ -541,13 +578,16 @@ def main() -> int:
             bases[store_name] = f"http://127.0.0.1:{port}"
             wait_healthy(bases[store_name], procs[f"dashboard-{store_name}"],
                          work / f"dashboard-{store_name}.log")
+            if args.serve_nice:
+                os.setpriority(os.PRIO_PROCESS, procs[f"dashboard-{store_name}"].pid,
+                               args.serve_nice)
         meters = pd.read_parquet(work / "sim" / "registry.parquet")["service_id"].tolist()
         access = Access.from_env(env=env)
         rig = Rig(args, config, store, procs["worker"], bases, users,
                   {k: procs[f"dashboard-{k}"] for k in reads}, meters,
                   {s: access.sign(s) for s in meters},
                   {"primary": procs["redis"].pid},
-                  Probe(probe_sid, access.sign(probe_sid), config.kafka,
+                  Probe(probe_sids, [access.sign(s) for s in probe_sids], config.kafka,
                         config.prefixed("electricity"),
                         store.keys.highs))
         for store_name in reads:
@@ -570,10 +610,11 @@ def main() -> int:
         paces = args.paces.split(",")
         for i, pace in enumerate(paces):
             label = f"steady {pace}"
+            factor = float(pace.rstrip("x"))
             steady = [Phase(label, "mixed", "ours", 0.9, "paced", store_name,
-                            probe=store_name == "primary")
+                            probe=store_name == "primary", pace=factor)
                       for store_name in reads]
-            if i == 0:
+            if i == 0 and not args.skip_baselines:
                 steady += [
                     Phase(label, "household summary", "ours", 1.0, "paced"),
                     Phase(label, "baseline naive: one round trip per window", "naive", 1.0,
@@ -582,13 +623,19 @@ def main() -> int:
                           1.0, "paced"),
                     Phase(label, "household summary, back to back (saturation)", "ours",
                           1.0, "closed")]
-            factor = float(pace.rstrip("x"))
             span = int((len(steady) * (args.seconds + 5) + 20) * factor)
             procs["simulator"] = start([*sim, "--duration", f"{span}s", "--start", str(begin),
                                         "--pace", pace, "--out", str(work / f"sim-{pace}")],
                                        env, work / f"simulator-{pace}.log")
             begin += span
-            time.sleep(8)  # the stream is flowing and the worker has caught up with it
+            time.sleep(8)  # the stream is flowing; then the worker catches up with it
+            settle = time.monotonic() + SETTLE_SECONDS
+            while end_offsets(config) - committed(store) > SETTLED_LAG and \
+                    time.monotonic() < settle:
+                time.sleep(0.5)
+            if end_offsets(config) - committed(store) > SETTLED_LAG:
+                print(f"bench: the worker is {end_offsets(config) - committed(store):,} "
+                      f"messages behind the {pace} stream after {SETTLE_SECONDS:.0f} s more")
             for phase in steady:
                 phases.append(rig.measure(phase))
             stop(procs.pop("simulator"))
@@ -707,10 +754,11 @@ Goals (issue 14), primary, mixed load, {args.clients} clients: p99 <= {TARGET_P9
 and 10x, and p99 under ingest <= {IDLE_RATIO}x the idle p99 of the same run:
 {chr(10).join(goals)}
 
-Reading-to-screen, primary: a meter of the benchmark's own gets one reading every 0.1 s
-(a CSV message produced to Kafka at the fleet's event time); the time from its produce
-call to the first answer whose electricity card counts it, on the household API (polled
-every 20 ms) and on its SSE stream. Goal p99 <= {SCREEN_P99_MS / 1000:.0f} s at steady 2x:
+Reading-to-screen, primary: meters of the benchmark's own get one reading every 0.1 s in
+all (a CSV message produced to Kafka at the fleet's event time; a meter takes one per
+second of event time, so 5 meters at 2x, 1 at 10x); the time from its produce call to the
+first answer whose electricity card counts it, on the household API (the meters polled
+in turn, one request every 20 ms) and on each meter's SSE stream. Goal p99 <= {SCREEN_P99_MS / 1000:.0f} s at steady 2x:
 {chr(10).join(screens)}
 
 - Why memory: Redis runs one command at a time, so a read sent to it waits for whatever
@@ -721,12 +769,25 @@ every 20 ms) and on its SSE stream. Goal p99 <= {SCREEN_P99_MS / 1000:.0f} s at 
   held is read once (MULTI with the stream's counter){f": the sweep above, {len(sweep.all()):,} first reads, p50 {pct(sweep.all(), 50):.1f} / p99 {pct(sweep.all(), 99):.0f} ms" if sweep else ""}.
   The fleet's per-state windows are held the same way (the notices carry the
   checkpoints' per-state deltas). The dashboard's own share: {cpu_ms:.2f} ms of CPU per
-  request (mixed load). On 2 shared cores the rest of the p99 is the scheduler.
+  request (mixed load).
+- Where the p99 under ingest goes (measured 2026-12-01 with 5,000 meters at 2x, where the
+  worker streams only 6k readings/s): steady p99 40-65 ms against 6 ms idle, in the
+  view's dashboard and in the direct one alike. With the dashboards and the load
+  generator at nice -10 (`--serve-nice -10`) the p50 halved and the p99 stayed. A
+  watchdog thread in the dashboard (per-thread /proc schedstat over each event-loop stall
+  above 15 ms) found stalls of 30-65 ms in which the serving thread ran for about a third,
+  waited for a CPU for up to 14 ms, and was blocked in the kernel the rest, mostly inside
+  plain numpy reads of memory the view had long held (no other thread in the process; our
+  guess is this VM's memory faults, not proven; PSI cpu "some" 15 %): not work the
+  dashboard's code does, and not fixed by priority on this machine.
+- Default run with no flags: the dashboards, worker, Kafka, Redis and load generator at
+  the same priority (`--serve-nice` only for the diagnosis above).
 - Ours vs baselines: the household page from memory; the naive page makes 252 Redis round
   trips, the engine page 6 HGETALLs into pandas frames. Same JSON through the same code.
 
 Reproduce: `auth-kappa stack up && .venv/bin/python benchmarks/bench_dashboard.py`
-(`--clients`, `--interval`, `--seconds`, `--meters`, `--backlog`, `--paces`).
+(`--clients`, `--interval`, `--seconds`, `--meters`, `--backlog`, `--paces`,
+`--skip-baselines`, `--serve-nice`).
 """
     print(body)
     if not args.no_write:
