@@ -81,7 +81,7 @@ from simulators.spec import DEFAULT_START, parse_start  # noqa: E402
 
 PY = sys.executable
 TARGET_P99_MS, IDLE_RATIO, SCREEN_P99_MS = 5.0, 1.5, 1000.0   # issue 14's goals
-PROBE_METERS = 10       # reading-to-screen: enough for 10 readings/s from pace 1x up
+PROBE_METERS = 10       # reading-to-screen, per pace: 10 readings/s from pace 1x up
 SETTLE_SECONDS, SETTLED_LAG = 30.0, 12   # a steady pace is measured once the worker is
                                         # this close (messages) to the stream's end
 SWEEP_SECONDS = 600.0   # at most, for the phase that reads every meter once
@@ -281,7 +281,8 @@ class Probe:
     meter's SSE stream. A meter takes one reading per second of event time (a second
     reading of the same second is a duplicate), so a phase at pace P uses ceil(1 / (every
     x P)) of them: the readings never run ahead of the fleet's clock, which the page only
-    shows up to."""
+    shows up to. Each phase takes meters no phase used before: a day's count on the page
+    must hold only this phase's readings."""
 
     sids: list[str]
     sigs: list[str]
@@ -291,9 +292,15 @@ class Probe:
     state: str = "NY"
     every: float = 0.1
     poll: float = 0.02
+    taken: int = 0       # meters used by earlier phases
 
-    def used(self, pace: float) -> int:
-        return min(len(self.sids), max(1, math.ceil(1 / (self.every * pace) - 1e-9)))
+    def take(self, pace: float) -> list[int]:
+        """This phase's meters (indexes into sids)."""
+        k = max(1, math.ceil(1 / (self.every * pace) - 1e-9))
+        if self.taken + k > len(self.sids):
+            raise RuntimeError("bench: out of reading-to-screen probe meters")
+        self.taken += k
+        return list(range(self.taken - k, self.taken))
 
 
 async def reading_to_screen(base: str, redis_url: str, probe: Probe, phase: Phase,
@@ -306,7 +313,8 @@ async def reading_to_screen(base: str, redis_url: str, probe: Probe, phase: Phas
     from auth_kappa import timezones
 
     zone = timezones.zone_of(probe.state)
-    k = probe.used(phase.pace)
+    mine = probe.take(phase.pace)
+    k = len(mine)
     # per probe meter: (wall clock at produce, local date) of each reading, in send order
     sent: list[list[tuple[float, str]]] = [[] for _ in range(k)]
     seen: dict[str, dict[tuple[int, int], float]] = {"API": {}, "SSE": {}}
@@ -329,7 +337,7 @@ async def reading_to_screen(base: str, redis_url: str, probe: Probe, phase: Phas
                               if f.decode().rsplit(":", 1)[0] == "electricity"), default=0)
                 m, n = n % k, n + 1
                 end = last[m] = max(newest, last[m] + 1)   # a new second of this meter
-                sid = probe.sids[m]
+                sid = probe.sids[mine[m]]
                 line = f"{sid},probe,household,{end - 5},{probe.state},0.125,{end}"
                 sent[m].append((time.time(), timezones.local_date(end, zone).isoformat()))
                 producer.produce(probe.topic, key=sid.encode(), value=line.encode())
@@ -340,8 +348,8 @@ async def reading_to_screen(base: str, redis_url: str, probe: Probe, phase: Phas
             await r.aclose()
 
     def url(m: int, stream: bool = False) -> str:
-        return (f"{base}/api/meters/{probe.sids[m]}{'/stream' if stream else ''}"
-                f"?sig={probe.sigs[m]}")
+        return (f"{base}/api/meters/{probe.sids[mine[m]]}{'/stream' if stream else ''}"
+                f"?sig={probe.sigs[mine[m]]}")
 
     async def api() -> None:
         m = 0
@@ -547,7 +555,8 @@ def main() -> int:
         manifest = json.loads((work / "sim" / "manifest.json").read_text())
         backlog = sum(manifest["utilities"][u]["readings"] for u in UTILITIES)
         fleet = registry.read_registry(work / "sim" / "registry.parquet")
-        probe_sids = [str(uuid.uuid4()) for _ in range(PROBE_METERS)]   # reading-to-screen's
+        probe_sids = [str(uuid.uuid4())   # reading-to-screen's, PROBE_METERS per pace
+                      for _ in range(PROBE_METERS * len(args.paces.split(",")))]
         registry.load(redis.Redis.from_url(primary),
                       [*fleet, *({**fleet[0], "service_id": sid, "user_name": "probe",
                                   "type": "household", "state": "NY"} for sid in probe_sids)])
