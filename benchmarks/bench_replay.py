@@ -267,10 +267,10 @@ def main() -> int:
         "write Redis, our replay does.",
         f"- Archive write vs the live path on single CSV messages: **{single / live:.2f}x** "
         f"({single:,.0f} vs {live:,.0f} messages/s{': keeps up' if single >= live else ''})."
-        " One reading per message, both are bound by the same CSV decode (cProfile: "
-        "auth_kappa/topology/decode.py:65 _split and :114 _typed, ~85 % of the roll), and "
-        "in a worker the archiver and the stream share one process, so each gets about half "
-        f"of it. With frames the archive writes {w['messages'] / w['frames_seconds']:,.0f} "
+        " One reading per message, both decode with the same whole-fetch CSV parser "
+        "(auth_kappa/topology/csv_batch.py); the roll also validates and writes Parquet "
+        "(zstd), and in a worker the archiver and the stream share one process's CPU. "
+        f"With frames the archive writes {w['messages'] / w['frames_seconds']:,.0f} "
         "readings/s.",
         "- Hot spots of the replay (cProfile): Redis applying the window writes (Lua, "
         "overlapped by a writer thread), auth_kappa/topology/keys.py:16 uuid_keys, "
