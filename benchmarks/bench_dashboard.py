@@ -784,11 +784,11 @@ in turn, one request every 20 ms) and on each meter's SSE stream. Goal p99 <= {S
   view's dashboard and in the direct one alike. With the dashboards and the load
   generator at nice -10 (`--serve-nice -10`) the p50 halved and the p99 stayed. A
   watchdog thread in the dashboard (per-thread /proc schedstat over each event-loop stall
-  above 15 ms) found stalls of 30-65 ms in which the serving thread ran for about a third,
-  waited for a CPU for up to 14 ms, and was blocked in the kernel the rest, mostly inside
-  plain numpy reads of memory the view had long held (no other thread in the process; our
-  guess is this VM's memory faults, not proven; PSI cpu "some" 15 %): not work the
-  dashboard's code does, and not fixed by priority on this machine.
+  above 15 ms) found stalls of 30-65 ms in which the serving thread ran for about a third
+  and waited for a CPU for up to 14 ms; the rest it was blocked, mostly inside plain numpy
+  reads of memory the view had long held (the watchdog's own GIL requests may account for
+  part of that; numpy's huge pages off changed nothing; PSI cpu "some" 15 %). Not work the
+  dashboard's code does, and not fixed by priority on this machine; not explained further.
 - Default run with no flags: the dashboards, worker, Kafka, Redis and load generator at
   the same priority (`--serve-nice` only for the diagnosis above).
 - Ours vs baselines: the household page from memory; the naive page makes 252 Redis round
