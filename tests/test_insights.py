@@ -254,3 +254,22 @@ def test_gap_estimates_follow_last_week_else_a_line_and_stay_apart(tmp_path):
     state = e.windows("state", "gas", "1h", key="CA")
     assert state["estimated"].sum() == pytest.approx(sum(s.sum() for s in want.values()))
     # (hourly windows around 40- and 30-minute gaps all have readings)
+
+
+def test_a_gap_detectors_partition_lookup_adds_no_meter_and_never_reads_past_its_arrays():
+    """partition_of answers for meters the detector holds; a meter only the shared index
+    knows (another detector added it) or nobody knows is None, and asking adds nothing."""
+    from auth_kappa.insights.gaps import GapDetector
+    from auth_kappa.insights.meters import MeterIndex
+
+    index = MeterIndex()
+    gaps = GapDetector("water", meters=index)
+    held, other, unknown = (str(uuid.uuid4()) for _ in range(3))
+    gaps.remember(held, 1772409600.0, 3)
+    index.row_of(other)          # a leak or spike detector's meter: past gaps' arrays
+    assert gaps.partition_of(held) == 3
+    assert gaps.partition_of(other) is None
+    size = len(index)
+    assert gaps.partition_of(unknown) is None and gaps.partition_of("not-a-uuid") is None
+    assert len(index) == size
+    assert index.find(held) == index.row_of(held) and index.find(unknown) is None

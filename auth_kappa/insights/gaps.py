@@ -41,10 +41,7 @@ class GapDetector:
         Columnar: Python runs only per gap."""
         if not len(final) or final.seen is None:
             return []
-        t, k0, k1, part, val = reading_times(final, self.gap_after)
-        rows = self._rows(k0, k1)
-        order = np.lexsort((t, rows))
-        t, rows, part, val = t[order], rows[order], part[order], val[order]
+        t, rows, part, val = self._by_meter(final)
         prev = self.last[rows]
         keep = t > prev                      # a window held again adds nothing
         t, rows, part, val, prev = t[keep], rows[keep], part[keep], val[keep], prev[keep]
@@ -72,10 +69,7 @@ class GapDetector:
         meter's last reading, without alerting (what they held was alerted on before)."""
         if not len(final) or final.seen is None:
             return
-        t, k0, k1, part, _ = reading_times(final, self.gap_after)
-        rows = self._rows(k0, k1)
-        order = np.lexsort((t, rows))
-        t, rows, part = t[order], rows[order], part[order]
+        t, rows, part, _ = self._by_meter(final)
         end = np.r_[rows[1:] != rows[:-1], True]
         t, rows, part = t[end], rows[end], part[end]
         newer = t > self.last[rows]
@@ -87,8 +81,10 @@ class GapDetector:
         self.last[row], self.part[row] = last, partition
 
     def partition_of(self, sid: str) -> int | None:
-        """The source partition of a meter this detector holds."""
-        p = int(self.part[self.meters.row_of(sid)]) if len(self.part) else -1
+        """The source partition of a meter this detector holds (None for any other: the
+        shared index may hold meters this detector never saw, or not hold it at all)."""
+        row = self.meters.find(sid)
+        p = int(self.part[row]) if row is not None and row < len(self.part) else -1
         return p if p >= 0 else None
 
     def take_changed(self) -> list[tuple[str, int, float]]:
@@ -97,6 +93,13 @@ class GapDetector:
         self.dirty[rows] = False
         return list(zip(self.meters.text[rows].tolist(), self.part[rows].tolist(),
                         self.last[rows].tolist(), strict=True))
+
+    def _by_meter(self, final: Rows) -> tuple[np.ndarray, ...]:
+        """(time, meter row, partition, value) of the windows' readings, by meter then time."""
+        t, k0, k1, part, val = reading_times(final, self.gap_after)
+        rows = self._rows(k0, k1)
+        order = np.lexsort((t, rows))
+        return t[order], rows[order], part[order], val[order]
 
     def _rows(self, k0: np.ndarray, k1: np.ndarray) -> np.ndarray:
         rows = self.meters.rows(k0, k1)

@@ -41,6 +41,16 @@ class MeterIndex:
             raise RuntimeError("meter code collision; please report this with the input")
         return rows
 
+    def find(self, service_id: str) -> int | None:
+        """The meter's row, or None when it has none (nothing is added)."""
+        keys, valid = uuid_keys(np.array([service_id], f"S{len(service_id)}"))
+        if not valid.all():
+            return None
+        codes = mix(keys[:, 0], keys[:, 1], _ZERO)
+        row = int(self._find(codes)[0])
+        return row if row >= 0 and self.k0[row] == keys[0, 0] and self.k1[row] == keys[0, 1] \
+            else None
+
     def row_of(self, service_id: str) -> int:
         keys, valid = uuid_keys(np.array([service_id], f"S{len(service_id)}"))
         if not valid.all():
