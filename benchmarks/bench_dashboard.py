@@ -321,8 +321,8 @@ async def reading_to_screen(base: str, redis_url: str, probe: Probe, phase: Phas
 
     def mark(where: str, m: int, summary: dict, t: float) -> None:
         today = summary["utilities"]["electricity"]["today"]
-        mine = [i for i, (_, d) in enumerate(sent[m]) if d == today["date"]]
-        for i in mine[:today["count"]]:
+        that_day = [i for i, (_, d) in enumerate(sent[m]) if d == today["date"]]
+        for i in that_day[:today["count"]]:
             seen[where].setdefault((m, i), t)
 
     async def produce() -> None:
