@@ -217,7 +217,7 @@ def test_rebuild_and_switch_while_the_stream_continues(stack, tmp_path, unique):
         stream = subprocess.Popen(  # the live stream goes on during the rebuild
             [sys.executable, "-m", "auth_kappa.cli.main", "simulate", "--to", "kafka",
              "--out", str(out2), "--quiet", "--topic-prefix", f"{name}-", *args,
-             "--duration", "4m", "--start", "2026-03-02T00:04:00Z", "--pace", "10x"],
+             "--duration", "4m", "--start", "2026-03-02T00:04:00Z", "--pace", "20x"],
             env=case.env, cwd=ROOT)
         time.sleep(3)
         run = subprocess.run([sys.executable, "-m", "auth_kappa.cli.main", "replay", "rebuild",
@@ -233,7 +233,7 @@ def test_rebuild_and_switch_while_the_stream_continues(stack, tmp_path, unique):
         more = subprocess.run(
             [sys.executable, "-m", "auth_kappa.cli.main", "simulate", "--to", "kafka",
              "--out", str(out3), "--quiet", "--topic-prefix", f"{name}-", *args, *runs[2],
-             "--pace", "10x"], env=case.env, cwd=ROOT, capture_output=True, text=True,
+             "--pace", "20x"], env=case.env, cwd=ROOT, capture_output=True, text=True,
             timeout=300)
         assert more.returncode == 0, more.stderr
         m2 = json.loads((out2 / "manifest.json").read_text())
