@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from dashboards import alert_queries, bill_queries, export, live, metrics, queries, validation
+from dashboards.cache import retrieved
 from dashboards.context import Context, ctx
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -111,13 +112,8 @@ async def _summary_event(c: Context, sid: str, rng: str) -> dict:
     if done:
         out["alerts"] = alerts.result()
     else:
-        alerts.add_done_callback(_retrieved)
+        alerts.add_done_callback(retrieved)
     return out
-
-
-def _retrieved(task: asyncio.Task) -> None:
-    if not task.cancelled():
-        task.exception()   # a failure nobody awaited is not "never retrieved"
 
 
 # ---- alerts (auth_kappa/insights)

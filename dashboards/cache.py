@@ -77,3 +77,9 @@ class TTLCache:
             del self._items[key]
         while len(self._items) > self.max_items:
             self._items.pop(next(iter(self._items)))
+
+
+def retrieved(task: asyncio.Future) -> None:
+    """A done callback for a task nobody awaits: its failure is not "never retrieved"."""
+    if not task.cancelled():
+        task.exception()

@@ -33,6 +33,7 @@ from auth_kappa.state.layout import (
 from auth_kappa.topology.schema import STATES, UTILITIES
 from auth_kappa.topology.windows import is_final
 from dashboards import registry
+from dashboards.cache import retrieved
 from dashboards.changes import Changes
 from dashboards.fleet_view import FleetView
 from dashboards.meter_view import MeterView, meter_key
@@ -206,7 +207,7 @@ class RedisReader:
             for task in done:
                 if task.exception() is None:
                     for loser in pending:
-                        loser.add_done_callback(_drop)
+                        loser.add_done_callback(retrieved)
                     return task.result()
                 error = task.exception()
         raise error
@@ -359,11 +360,6 @@ def _client(url: str, max_connections: int) -> aredis.Redis:
         url, max_connections=max_connections, timeout=5, socket_connect_timeout=5,
         socket_timeout=10)
     return aredis.Redis(connection_pool=pool)
-
-
-def _drop(task: asyncio.Task) -> None:
-    if not task.cancelled():
-        task.exception()  # retrieved: the loser of a hedge may fail quietly
 
 
 @functools.lru_cache(maxsize=256)

@@ -43,19 +43,17 @@ class MeterIndex:
 
     def find(self, service_id: str) -> int | None:
         """The meter's row, or None when it has none (nothing is added)."""
-        keys, valid = uuid_keys(np.array([service_id], f"S{len(service_id)}"))
-        if not valid.all():
+        key = _key(service_id)
+        if key is None:
             return None
-        codes = mix(keys[:, 0], keys[:, 1], _ZERO)
-        row = int(self._find(codes)[0])
-        return row if row >= 0 and self.k0[row] == keys[0, 0] and self.k1[row] == keys[0, 1] \
-            else None
+        row = int(self._find(mix(key[:1], key[1:], _ZERO))[0])
+        return row if row >= 0 and self.k0[row] == key[0] and self.k1[row] == key[1] else None
 
     def row_of(self, service_id: str) -> int:
-        keys, valid = uuid_keys(np.array([service_id], f"S{len(service_id)}"))
-        if not valid.all():
+        key = _key(service_id)
+        if key is None:
             raise ValueError(f"not a service id: {service_id!r}")
-        return int(self.rows(keys[:, 0], keys[:, 1])[0])
+        return int(self.rows(key[:1], key[1:])[0])
 
     def _find(self, codes: np.ndarray) -> np.ndarray:
         rows = self._main.get_indexer(codes)
@@ -74,6 +72,12 @@ class MeterIndex:
                 pd.Index(np.zeros(0, np.uint64))
         else:
             self._tail = pd.Index(tail)
+
+
+def _key(service_id: str) -> np.ndarray | None:
+    """The uuid's two uint64 halves, or None when it is not a uuid."""
+    keys, valid = uuid_keys(np.array([service_id], f"S{len(service_id)}"))
+    return keys[0] if valid.all() else None
 
 
 def grown(values: np.ndarray, size: int, fill: object) -> np.ndarray:
