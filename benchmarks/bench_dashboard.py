@@ -125,9 +125,13 @@ def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
                                 start_new_session=True, preexec_fn=_normal_priority)
 
 
+_NICE = os.getpriority(os.PRIO_PROCESS, 0)   # as started, before any --serve-nice
+
+
 def _normal_priority() -> None:
-    """Children run at nice 0 whatever --serve-nice gave this process."""
-    os.setpriority(os.PRIO_PROCESS, 0, 0)
+    """Children run at the priority this process started with, whatever --serve-nice gave
+    it (unchanged, this is allowed to any user)."""
+    os.setpriority(os.PRIO_PROCESS, 0, _NICE)
 
 
 def stop(proc: subprocess.Popen | None) -> None:
