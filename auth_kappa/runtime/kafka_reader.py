@@ -15,16 +15,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from auth_kappa.config import Config
+from auth_kappa.runtime import aiokafka_columns
 from auth_kappa.runtime.live import LiveRuntime
 from auth_kappa.topology.decode import MessageBatch
 
 if TYPE_CHECKING:
-    from aiokafka import AIOKafkaConsumer
-
     from auth_kappa.runtime.confluent_consumer import ConfluentConsumer
 
 log = logging.getLogger("auth_kappa.source")
@@ -36,6 +35,7 @@ class KafkaReader:
     config: Config
     runtime: LiveRuntime
     consumer: AIOKafkaConsumer | ConfluentConsumer
+    _columnar: bool | None = None       # aiokafka's batches read straight (None: not asked)
 
     def __post_init__(self) -> None:
         self.runtime.topology.caught_up = self.caught_up   # what the watermark asks
@@ -49,6 +49,15 @@ class KafkaReader:
         return high is not None and nxt is not None and nxt >= high
 
     async def fetch(self, wait: float) -> Fetch:
+        if self._columnar is None:          # asked once the consumer has started
+            aio = isinstance(self.consumer, AIOKafkaConsumer)
+            self._columnar = aio and aiokafka_columns.usable(self.consumer)
+            if aio and not self._columnar:
+                log.warning("this aiokafka's fetcher is not the one runtime/aiokafka_columns"
+                            ".py reads: using getmany (slower per message)")
+        if self._columnar:
+            return await aiokafka_columns.fetch_columns(self.consumer, wait,
+                                                        self.config.batch_size)
         return await self.consumer.getmany(timeout_ms=int(wait * 1000),
                                            max_records=self.config.batch_size)
 
