@@ -22,13 +22,16 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+import numpy as np
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
+from auth_kappa import kafka_columns
 from auth_kappa.archive import layout
 from auth_kappa.archive.rolls import Progress, Roll, Sealed
 from auth_kappa.archive.store import ObjectStore, StoreUnavailable
 from auth_kappa.config import Config
 from auth_kappa.kafka_admin import group_consumer
+from auth_kappa.topology.decode import MessageBatch
 from auth_kappa.topology.validate import Rules
 
 log = logging.getLogger("auth_kappa.archive")
@@ -77,8 +80,8 @@ class Archiver:
         uploader = asyncio.create_task(self._upload_loop())
         try:
             while not self._stopping:
-                batch = await self.consumer.getmany(timeout_ms=int(c.batch_wait * 1000),
-                                                    max_records=c.batch_size)
+                batch = await kafka_columns.fetch(self.consumer, c.batch_wait,
+                                                     c.batch_size)
                 for tp, records in batch.items():
                     if tp in self._owned and tp not in self._unresolved:
                         await self._add(tp, records)
@@ -94,18 +97,22 @@ class Archiver:
     def stop(self) -> None:
         self._stopping = True
 
-    async def _add(self, tp: TopicPartition, records: list) -> None:
-        roll = self._rolls.get(tp)
-        for r in records:
-            if roll is not None and roll.until is not None and r.offset > roll.until:
-                await self._seal(tp)     # the redo is complete; what follows is a new roll
-                roll = None
+    async def _add(self, tp: TopicPartition, records: MessageBatch) -> None:
+        while len(records):
+            roll = self._rolls.get(tp)
             if roll is None:
                 roll = self._rolls[tp] = Roll(self.config.utility_of(tp.topic), tp.topic,
                                               tp.partition, until=self._redo.pop(tp, None),
                                               epoch=self._owned[tp],
                                               rules=Rules.from_config(self.config))
-            roll.add(r.value, r.offset, r.timestamp)
+            if roll.until is None or records.offset[-1] <= roll.until:
+                roll.extend(records)
+                return
+            # the redo ends exactly at `until`; what follows is a new roll
+            cut = int(np.searchsorted(records.offset, roll.until, side="right"))
+            roll.extend(records.slice(0, cut))
+            records = records.slice(cut, len(records))
+            await self._seal(tp)
 
     async def _seal_due(self) -> None:
         now = time.monotonic()

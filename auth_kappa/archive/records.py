@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
-from auth_kappa.topology.decode import Message, decode, decode_table
+from auth_kappa.topology.decode import Message, MessageBatch, decode, decode_table
 from auth_kappa.topology.schema import METER_TYPES, STATES
 from auth_kappa.topology.validate import Rules, screen
 
@@ -35,20 +35,23 @@ _TYPES = pa.array(METER_TYPES, pa.string())
 _STATES = pa.array(STATES, pa.string())
 
 
-def split_messages(utility: str, topic: str, messages: Sequence[Message],
+def split_messages(utility: str, topic: str, messages: Sequence[Message] | MessageBatch,
                    timestamps_ms: np.ndarray, rules: Rules | None = None
                    ) -> tuple[pa.Table, pa.Table]:
     """(archive rows, quarantine rows) for messages of ONE partition in offset order."""
     rules = rules or Rules()
-    if not messages:
+    if not len(messages):
         return ARCHIVE_SCHEMA.empty_table(), QUARANTINE_SCHEMA.empty_table()
-    partition = messages[0].partition
-    msg_offsets = np.fromiter((m.offset for m in messages), np.int64, len(messages))
+    columns = MessageBatch.of(messages)
+    partition = int(columns.partition[0])
+    msg_offsets = columns.offset
     timestamps_ms = np.asarray(timestamps_ms, np.int64)
     # the record timestamp is the reference clock for "future", as in the live worker
-    messages = [m if m.timestamp is not None else m._replace(timestamp=int(t) / 1000)
-                for m, t in zip(messages, timestamps_ms, strict=True)]
-    batch, rejects = decode(utility, messages)
+    missing = np.isnan(columns.timestamp)
+    if missing.any():
+        columns = MessageBatch(columns.values, columns.partition, msg_offsets,
+                               np.where(missing, timestamps_ms / 1000, columns.timestamp))
+    batch, rejects = decode(utility, columns)
     n = len(batch)
     offsets = batch.offset
     idx = np.arange(n)

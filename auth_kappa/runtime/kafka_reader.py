@@ -18,8 +18,8 @@ import numpy as np
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from auth_kappa import kafka_columns
 from auth_kappa.config import Config
-from auth_kappa.runtime import aiokafka_columns
 from auth_kappa.runtime.live import LiveRuntime
 from auth_kappa.topology.decode import MessageBatch
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from auth_kappa.runtime.confluent_consumer import ConfluentConsumer
 
 log = logging.getLogger("auth_kappa.source")
-Fetch = dict[TopicPartition, list | MessageBatch]   # aiokafka records, or librdkafka columns
+Fetch = dict[TopicPartition, MessageBatch]
 
 
 @dataclass
@@ -35,7 +35,6 @@ class KafkaReader:
     config: Config
     runtime: LiveRuntime
     consumer: AIOKafkaConsumer | ConfluentConsumer
-    _columnar: bool | None = None       # aiokafka's batches read straight (None: not asked)
 
     def __post_init__(self) -> None:
         self.runtime.topology.caught_up = self.caught_up   # what the watermark asks
@@ -49,15 +48,8 @@ class KafkaReader:
         return high is not None and nxt is not None and nxt >= high
 
     async def fetch(self, wait: float) -> Fetch:
-        if self._columnar is None:          # asked once the consumer has started
-            aio = isinstance(self.consumer, AIOKafkaConsumer)
-            self._columnar = aio and aiokafka_columns.usable(self.consumer)
-            if aio and not self._columnar:
-                log.warning("this aiokafka's fetcher is not the one runtime/aiokafka_columns"
-                            ".py reads: using getmany (slower per message)")
-        if self._columnar:
-            return await aiokafka_columns.fetch_columns(self.consumer, wait,
-                                                        self.config.batch_size)
+        if isinstance(self.consumer, AIOKafkaConsumer):
+            return await kafka_columns.fetch(self.consumer, wait, self.config.batch_size)
         return await self.consumer.getmany(timeout_ms=int(wait * 1000),
                                            max_records=self.config.batch_size)
 
@@ -76,16 +68,14 @@ class KafkaReader:
             n += len(messages)
         return n
 
-    def _ours(self, tp: TopicPartition, records: list | MessageBatch, stop: int | None
+    def _ours(self, tp: TopicPartition, columns: MessageBatch, stop: int | None
               ) -> MessageBatch | list:
         """Only records of a partition the runtime holds, from its own position on. A fetch
         can return records from before an assignment's seek (from the log start, say):
         they are already counted, and their clock is behind ours."""
         utility = self.config.utility_of(tp.topic)
-        if not self.runtime.owns(utility, tp.partition) or not len(records):
+        if not self.runtime.owns(utility, tp.partition) or not len(columns):
             return []
-        columns = records if isinstance(records, MessageBatch) else \
-            _columns(tp.partition, records)
         nxt = self.runtime.next_offset(utility, tp.partition)
         low = columns.offset[0] if nxt is None else nxt
         if columns.offset[0] >= low and (stop is None or columns.offset[-1] < stop):
@@ -124,11 +114,3 @@ class KafkaReader:
         for (utility, partition), offset in seek.items():
             self.consumer.seek(TopicPartition(self.config.prefixed(utility), partition), offset)
 
-
-def _columns(partition: int, records: list) -> MessageBatch:
-    """One partition's aiokafka records as columns (no Message per record)."""
-    n = len(records)
-    ms = np.fromiter((r.timestamp or 0 for r in records), np.float64, n)
-    return MessageBatch([r.value for r in records], np.full(n, partition, np.int32),
-                        np.fromiter((r.offset for r in records), np.int64, n),
-                        np.where(ms > 0, ms / 1000, np.nan))

@@ -55,6 +55,10 @@ class MessageBatch:
         return Message(self.values[i], int(self.partition[i]), int(self.offset[i]),
                        None if ts != ts else ts)
 
+    def slice(self, lo: int, hi: int) -> MessageBatch:
+        return MessageBatch(self.values[lo:hi], self.partition[lo:hi], self.offset[lo:hi],
+                            self.timestamp[lo:hi])
+
     def take(self, index: np.ndarray) -> MessageBatch:
         return MessageBatch([self.values[int(i)] for i in index], self.partition[index],
                             self.offset[index], self.timestamp[index])

@@ -8,15 +8,17 @@ drains those batches straight into a MessageBatch (~0.7 µs per message), keepin
 everything else of aiokafka: the group, the prefetch, positions, pauses and seeks.
 
 It reads aiokafka's fetcher internals, the same steps as `Fetcher.fetched_records`
-(tested against aiokafka 0.14; `usable` checks the shapes it needs, and KafkaReader
-falls back to getmany without them). Differences from getmany: whole record batches are
-taken, so a fetch may exceed max_records by up to one batch, and only the value,
-offset and timestamp of a record are kept (the runtime reads nothing else).
+(tested against aiokafka 0.14; `usable` checks the shapes it needs, and `fetch` falls
+back to getmany without them, saying so once). Differences from getmany: whole record
+batches are taken, so a fetch may exceed max_records by up to one batch, and only the
+value, offset and timestamp of a record are kept (the runtime and the archiver read
+nothing else).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -35,8 +37,10 @@ except ImportError:           # a future aiokafka that moved them: getmany is us
     FetchResult = PartitionRecords = None  # type: ignore[assignment,misc]
     READ_COMMITTED = 1
 
+log = logging.getLogger("auth_kappa.kafka")
 _FETCHER = ("_records", "_notify", "_create_fetch_waiter", "_wait_consume_future",
             "_subscriptions", "_closed")
+_warned = False
 
 
 def usable(consumer: AIOKafkaConsumer) -> bool:
@@ -46,6 +50,22 @@ def usable(consumer: AIOKafkaConsumer) -> bool:
             and all(hasattr(fetcher, name) for name in _FETCHER)
             and all(hasattr(PartitionRecords, name) for name in
                     ("_consume_aborted_up_to", "_contains_abort_marker")))
+
+
+async def fetch(consumer: AIOKafkaConsumer, timeout: float, max_records: int
+                ) -> dict[TopicPartition, MessageBatch]:
+    """One fetch as columns: fetch_columns where this aiokafka allows it, else getmany."""
+    global _warned
+    if usable(consumer):
+        return await fetch_columns(consumer, timeout, max_records)
+    if not _warned:
+        _warned = True
+        log.warning("this aiokafka's fetcher is not the one auth_kappa/kafka_columns.py "
+                    "reads: using getmany (slower per message)")
+    got = await consumer.getmany(timeout_ms=int(timeout * 1000), max_records=max_records)
+    return {tp: _columns(tp.partition, [r.value for r in records],
+                         [r.offset for r in records], [r.timestamp or 0 for r in records])
+            for tp, records in got.items() if records}
 
 
 async def fetch_columns(consumer: AIOKafkaConsumer, timeout: float, max_records: int

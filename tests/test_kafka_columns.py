@@ -1,4 +1,4 @@
-"""The columnar aiokafka fetch (runtime/aiokafka_columns.py) returns exactly what aiokafka's
+"""The columnar aiokafka fetch (runtime/kafka_columns.py) returns exactly what aiokafka's
 own getmany returns, on the real broker: the same offsets, values and timestamps, from a
 seek into the middle of a record batch, across control batches, without an aborted
 transaction's records under read_committed, and nothing from a paused partition."""
@@ -13,10 +13,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from confluent_kafka import Producer
 
-from auth_kappa import kafka_clients
+from auth_kappa import kafka_clients, kafka_columns
 from auth_kappa.config import Config
 from auth_kappa.kafka_admin import delete_topics, ensure_topics
-from auth_kappa.runtime import aiokafka_columns
 
 pytestmark = pytest.mark.stack
 Rows = list[tuple[int, int, bytes, float]]     # partition, offset, value, timestamp (s)
@@ -55,7 +54,7 @@ async def _read(config: Config, topic: str, columnar: bool, isolation: str,
     await consumer.start()
     rows: Rows = []
     try:
-        assert aiokafka_columns.usable(consumer)
+        assert kafka_columns.usable(consumer)
         for tp in (tp0, tp1):               # the start's offset reset done: it would
             await consumer.position(tp)     # otherwise race the seeks below
         consumer.seek(tp0, 137)              # inside a record batch of ~37
@@ -63,7 +62,7 @@ async def _read(config: Config, topic: str, columnar: bool, isolation: str,
         deadline = time.monotonic() + 30
         while len(rows) < want and time.monotonic() < deadline:
             if columnar:
-                got = await aiokafka_columns.fetch_columns(consumer, 0.2, 50)
+                got = await kafka_columns.fetch_columns(consumer, 0.2, 50)
                 for tp, b in got.items():
                     rows += [(tp.partition, o, v, t) for o, v, t in
                              zip(b.offset.tolist(), b.values, b.timestamp.tolist(), strict=True)]
@@ -73,7 +72,7 @@ async def _read(config: Config, topic: str, columnar: bool, isolation: str,
                     rows += [(tp.partition, r.offset, r.value, r.timestamp / 1000)
                              for r in recs]
         await asyncio.sleep(0.5)             # nothing more comes
-        extra = (await aiokafka_columns.fetch_columns(consumer, 0.3, 50) if columnar
+        extra = (await kafka_columns.fetch_columns(consumer, 0.3, 50) if columnar
                  else await consumer.getmany(timeout_ms=300))
         assert not extra
     finally:
@@ -92,12 +91,12 @@ async def _paused(config: Config, topic: str) -> None:
         consumer.pause(tp1)
         seen: dict[int, list[int]] = {0: [], 1: []}
         for _ in range(20):
-            for tp, b in (await aiokafka_columns.fetch_columns(consumer, 0.2, 100)).items():
+            for tp, b in (await kafka_columns.fetch_columns(consumer, 0.2, 100)).items():
                 seen[tp.partition] += b.offset.tolist()
         assert seen[1] == [] and seen[0]
         consumer.resume(tp1)
         for _ in range(20):
-            for tp, b in (await aiokafka_columns.fetch_columns(consumer, 0.2, 1000)).items():
+            for tp, b in (await kafka_columns.fetch_columns(consumer, 0.2, 1000)).items():
                 seen[tp.partition] += b.offset.tolist()
         assert seen[1] == list(range(400))
     finally:
