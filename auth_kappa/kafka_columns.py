@@ -95,10 +95,12 @@ async def _drained(fetcher: Any, timeout: float, budget: int
                 del fetcher._records[tp]
                 fetcher._notify(fetcher._wait_consume_future)
                 result.check_raise()
-            columns = _take(tp, result, budget)
-            if not result.has_more():                # all read: the prefetch may go on
-                del fetcher._records[tp]
-                fetcher._notify(fetcher._wait_consume_future)
+            try:
+                columns = _take(tp, result, budget)
+            finally:
+                if not result.has_more():            # all read: the prefetch may go on
+                    del fetcher._records[tp]
+                    fetcher._notify(fetcher._wait_consume_future)
             if columns is not None:
                 out[tp] = columns
                 budget -= len(columns)
@@ -129,6 +131,10 @@ def _take(tp: TopicPartition, result: Any, budget: int) -> MessageBatch | None:
     while records.has_next():
         batch = records.next_batch()
         if part._check_crcs and not batch.validate_crc():
+            result._update_position()           # up to the last good batch; the rest
+            result._partition_records = None   # is fetched again from there
+            if values:
+                return _columns(tp.partition, values, offsets, stamps)
             raise CorruptRecordException(f"Invalid CRC - {tp}")
         if _skipped(part, batch):
             part.next_fetch_offset = batch.next_offset

@@ -68,7 +68,20 @@ BEGIN, END = "<!-- bench_worker -->", "<!-- /bench_worker -->"
 VENV_BENCH = ROOT / ".venv-bench"
 PY = sys.executable
 WORKER_ENV: dict[str, str] = {}    # --worker-env: extra AUTH_* settings for our worker
-TARGET_SINGLE, TARGET_RATIO, TARGET_FRAMES = 150_000, 3.0, 500_000
+# issue 14: 150k single readings/s, >= 5x Quix Streams and ahead of every peer; frames 500k/s
+TARGET_SINGLE, TARGET_QUIX, TARGET_FRAMES = 150_000, 5.0, 500_000
+
+
+def meets_target(single: bool, ours: float, baselines: dict[str, float]) -> tuple[bool, str]:
+    """(met, the target in words) for our steady rate against the baselines' (NaN: none)."""
+    if not single:
+        return ours >= TARGET_FRAMES, f">= {TARGET_FRAMES:,}/s"
+    rates = {name: r for name, r in baselines.items() if r == r}
+    quix = [r for name, r in rates.items() if name.startswith("Quix")]
+    ok = ours >= TARGET_SINGLE and all(ours > r for r in rates.values()) and \
+        all(ours >= TARGET_QUIX * r for r in quix)
+    target = f">= {TARGET_SINGLE:,}/s, >= {TARGET_QUIX:g}x Quix, ahead of every peer"
+    return ok, target + ("" if baselines else " (baselines skipped)")
 
 
 class Wrong(Exception):
@@ -582,16 +595,8 @@ def section(results: list[tuple[Case, dict, float, list[Run]]], args: argparse.N
             if r is ours and ours.steady_rate != ours.steady_rate:
                 verdict = "n/a: done within one checkpoint, give it more readings"
             elif r is ours:
-                if case.frame_size is None:
-                    ok = ours.steady_rate >= TARGET_SINGLE and all(
-                        ours.steady_rate >= TARGET_RATIO * b.steady_rate for b in base.values()
-                        if b.steady_rate == b.steady_rate)
-                    target = f">= {TARGET_SINGLE:,}/s and >= {TARGET_RATIO:g}x baselines"
-                    if not base:
-                        target += " (baselines skipped)"
-                else:
-                    ok = ours.steady_rate >= TARGET_FRAMES
-                    target = f">= {TARGET_FRAMES:,}/s"
+                ok, target = meets_target(case.frame_size is None, ours.steady_rate,
+                                          {n: b.steady_rate for n, b in base.items()})
                 verdict = f"**{'PASS' if ok else 'FAIL'}** ({target})"
             else:
                 verdict = r.check
@@ -640,6 +645,10 @@ Machine: {notes}.
 {chr(10).join(details)}
 - Our worker's check: per utility, the state-level 1-minute windows in Redis count
   exactly the manifest's valid readings and sum to its consumption (else the run fails).
+- Our worker runs as deployed, with its archiver in the same process (its own consumer
+  group, reading every message again). The archiver seals a roll (decodes it again and
+  writes Parquet, on a thread) at 64 MB per partition or after 60 s: a run shorter than
+  that measures its reading and buffering, not its sealing.
 - Faust baseline (`benchmarks/baselines/faust_per_event.py`): per reading, one pipeline
   of HINCRBYFLOAT meter window, HINCRBYFLOAT state window, HINCRBY state count; 1-minute
   windows only (less work than ours: no 1h windows, no dedup, no watermark).
@@ -749,14 +758,9 @@ def main() -> int:
                               file=sys.stderr)
                         runs.append(r)
                 results.append((case, manifest, produce_s, runs))
-                ours = runs[0]
-                if case.frame_size is None:
-                    ok = ours.steady_rate >= TARGET_SINGLE and all(
-                        ours.steady_rate >= TARGET_RATIO * b.steady_rate for b in runs[1:]
-                        if b.steady_rate == b.steady_rate
-                        and not b.engine.startswith("auth-kappa"))
-                else:
-                    ok = ours.steady_rate >= TARGET_FRAMES
+                ok, _ = meets_target(case.frame_size is None, runs[0].steady_rate,
+                                     {b.engine: b.steady_rate for b in runs[1:]
+                                      if not b.engine.startswith("auth-kappa")})
                 failed_target |= not ok
                 if args.profile:
                     # same topics, a fresh group and namespace

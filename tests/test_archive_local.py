@@ -181,3 +181,30 @@ def test_progress_bar_shows_rate_and_eta():
     bar.close()
     line = out.getvalue().strip().splitlines()[-1]
     assert "50.0%" in line and "500/1,000" in line and "/s" in line and "ETA 2s" in line
+
+
+def test_a_roll_filled_by_fetches_seals_the_same_bytes_as_message_by_message(sim):
+    """The archiver hands a roll whole fetches (Roll.extend): the objects must be byte for
+    byte those of adding each message, tombstones and records without a timestamp too."""
+    from auth_kappa.archive.rolls import Roll
+    from auth_kappa.topology.decode import MessageBatch
+
+    valid, _ = valid_lines(sim / "files", "gas")
+    values: list[bytes | None] = list(valid[:3000])
+    values[17], values[2500] = None, b"not,a,reading"
+    offsets = np.arange(100, 100 + len(values))
+    stamps = 1772409600000 + np.arange(len(values)) * 7
+    stamps[40] = -1                                        # the record had none
+    by_message = Roll("gas", "gas", 1)
+    for v, o, t in zip(values, offsets.tolist(), stamps.tolist(), strict=True):
+        by_message.add(v, o, t)
+    by_fetch = Roll("gas", "gas", 1)
+    secs = np.where(stamps > 0, stamps / 1000, np.nan)
+    for lo in range(0, len(values), 1100):
+        chunk = values[lo:lo + 1100]
+        by_fetch.extend(MessageBatch(chunk, np.full(len(chunk), 1, np.int32),
+                                     offsets[lo:lo + 1100], secs[lo:lo + 1100]))
+    assert by_fetch.nbytes == by_message.nbytes and len(by_fetch) == len(by_message)
+    a, b = by_message.seal(), by_fetch.seal()
+    assert a.objects == b.objects and a.quarantined == b.quarantined == 2
+    assert (a.first, a.last, a.rows) == (b.first, b.last, b.rows) == (100, 3099, 2998)
