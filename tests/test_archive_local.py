@@ -194,7 +194,7 @@ def test_a_roll_filled_by_fetches_seals_the_same_bytes_as_message_by_message(sim
     values[17], values[2500] = None, b"not,a,reading"
     offsets = np.arange(100, 100 + len(values))
     stamps = 1772409600000 + np.arange(len(values)) * 7
-    stamps[40] = -1                                        # the record had none
+    stamps[40] = -1              # the record had none: judged by the wall clock, as live
     by_message = Roll("gas", "gas", 1)
     for v, o, t in zip(values, offsets.tolist(), stamps.tolist(), strict=True):
         by_message.add(v, o, t)

@@ -47,10 +47,12 @@ def split_messages(utility: str, topic: str, messages: Sequence[Message] | Messa
     msg_offsets = columns.offset
     timestamps_ms = np.asarray(timestamps_ms, np.int64)
     # the record timestamp is the reference clock for "future", as in the live worker
+    # (which, for a record without one, -1, uses the wall clock: NaN here does the same)
     missing = np.isnan(columns.timestamp)
     if missing.any():
+        known = np.where(timestamps_ms > 0, timestamps_ms / 1000, np.nan)
         columns = MessageBatch(columns.values, columns.partition, msg_offsets,
-                               np.where(missing, timestamps_ms / 1000, columns.timestamp))
+                               np.where(missing, known, columns.timestamp))
     batch, rejects = decode(utility, columns)
     n = len(batch)
     offsets = batch.offset

@@ -91,7 +91,7 @@ class Roll:
         n = len(self.offsets)
         stamps = np.array(self.timestamps, np.int64)
         messages = MessageBatch(self.values, np.full(n, self.partition, np.int32),
-                                np.array(self.offsets, np.int64), stamps / 1000)
+                                np.array(self.offsets, np.int64), np.full(n, np.nan))
         first, last = self.offsets[0], self.offsets[-1]
         parts = [split_messages(self.utility, self.topic, messages.slice(lo, lo + DECODE_BATCH),
                                 stamps[lo:lo + DECODE_BATCH], self.rules)
