@@ -501,7 +501,10 @@ def view_text(phase: Phase) -> str:
     return (f"{v['hits_total'] / max(1, asked):.1%} of household reads from memory, "
             f"{v['loads_total']:,.0f} read in from Redis, {v['resets_total']:,.0f} resets "
             f"({v.get('reloaded_total', 0):,.0f} meters read in again), "
-            f"{v['meters']:,.0f} meters held")
+            f"{v['meters']:,.0f} meters held"
+            + (f"; notices reach it {1000 * v['notice_age_seconds_total'] / v['notices_total']:.0f}"
+               f" ms after their checkpoint on average (max so far "
+               f"{1000 * v['notice_age_seconds_max']:.0f} ms)" if v.get("notices_total") else ""))
 
 
 def screen_text(phase: Phase, where: str) -> str:

@@ -294,6 +294,11 @@ async def prometheus(request: Request) -> Response:
                 ("resets_total", "counter", changes.resets, "Times the view started over "
                  "(missed notices, a namespace switch, a lost connection)."),
                 ("reloaded_total", "counter", changes.reloaded, "Meters read in again, in "
-                 "the background, after the view started over.")))
+                 "the background, after the view started over."),
+                ("notices_total", "counter", changes.notices, "Checkpoint notices applied."),
+                ("notice_age_seconds_total", "counter", round(changes.age_sum, 3),
+                 "Sum over notices of checkpoint-to-view time (the stream id's clock)."),
+                ("notice_age_seconds_max", "gauge", round(changes.age_max, 3),
+                 "The longest checkpoint-to-view time of a notice so far.")))
     return PlainTextResponse(text, headers=NO_STORE,
                              media_type="text/plain; version=0.0.4")

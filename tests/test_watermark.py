@@ -146,3 +146,12 @@ def test_an_idle_partition_lets_the_watermark_go_but_keeps_its_own_clock():
     assert wm.current() == 1000
     assert wm.high(1) == NO_WATERMARK and wm.mark(1) == 1000
     assert not late_mask(wm, np.array([1], np.int32), np.array([500]), 60, 30).any()
+
+
+def test_highs_of_an_array_is_high_of_each_partition():
+    wm = Watermark()
+    wm.observe(2, 100.0)
+    wm.observe(5, 40.0)
+    parts = np.array([5, -1, 2, 7, 2, 0, 5], np.int32)
+    assert wm.highs(parts).tolist() == [wm.high(int(p)) for p in parts]
+    assert wm.highs(np.zeros(0, np.int32)).tolist() == []

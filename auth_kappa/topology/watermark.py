@@ -97,11 +97,13 @@ class Watermark:
         return self._ended
 
     def highs(self, partitions: np.ndarray) -> np.ndarray:
-        """high() for each element of an array of partition numbers."""
-        out = np.full(len(partitions), NO_WATERMARK)
-        for p in np.unique(partitions):
-            out[partitions == p] = self.high(int(p))
-        return out
+        """high() for each element of an array of partition numbers: a lookup table over
+        their range (asked for every open window on every batch, so no sort)."""
+        if not len(partitions):
+            return np.full(0, NO_WATERMARK)
+        lo, hi = int(partitions.min()), int(partitions.max())
+        table = np.array([self.high(p) for p in range(lo, hi + 1)], np.float64)
+        return table[partitions - lo]
 
     def current(self) -> float:
         """The lowest partition clock, idle partitions advanced; never moves back while the
