@@ -65,6 +65,8 @@ class Changes:
         self.resets = self.loads = self.hits = self.reloaded = 0
         self.epoch = 0                      # resets so far: a reload of an older one stops
         self._held: list[Key] = []          # what the view held before the last reset
+        self._unread: list[Key] = []        # of those, what the reload has not read yet
+        self.reload_chunk = 100             # meters per MULTI when reading them in again
         self._reloading: asyncio.Task | None = None
         self.caught = 0   # notices applied to a meter after its snapshot, before it was in
         self.notices, self.age_sum, self.age_max = 0, 0.0, 0.0   # see _aged
@@ -120,8 +122,12 @@ class Changes:
             log.info("dashboard: change stream %s (%s): the view starts over", self.stream, why)
         self.n, self.last_id = None, b"0-0"
         self.epoch += 1
-        if len(self.view):
-            self._held = list(self.view.slots)[::-1]   # the most recently read first
+        # the most recently read first, then what an interrupted reload had not read yet
+        # (a reset during a reload must not shrink the view to what it got back so far)
+        waiting, self._unread = self._unread, []
+        if len(self.view) or waiting:
+            self._held = list(dict.fromkeys([*list(self.view.slots)[::-1], *waiting,
+                                             *self._held]))
         self.view.clear()
         if self.fleet is not None:
             self.fleet.asof = None
@@ -314,14 +320,16 @@ class Changes:
             out.append((entry, dict(zip(asked, hashes, strict=True))))
         return int(counter or 0), out
 
-    async def _reload(self, keys: list[Key], epoch: int, chunk: int = 100) -> None:
+    async def _reload(self, keys: list[Key], epoch: int) -> None:
         """After a reset: read the meters held before it in again, in the background, a
         chunk per MULTI (a request for one of them meanwhile reads it in itself)."""
         sids = uuid_text(np.array([k[0] for k in keys], np.uint64),
                          np.array([k[1] for k in keys], np.uint64)).tolist()
+        chunk = self.reload_chunk
         for lo in range(0, len(keys), chunk):
             if self.epoch != epoch or not self.snapshots:
                 return
+            self._unread = keys[lo:]
             todo = [(k, s) for k, s in zip(keys[lo:lo + chunk], sids[lo:lo + chunk],
                                            strict=True)
                     if k not in self.view and k not in self.pending]
@@ -341,6 +349,8 @@ class Changes:
             for (k, _), note, (entry, windows) in zip(todo, notes, got, strict=True):
                 self.install(k, note, counter, entry, windows)
             self.reloaded += len(todo)
+        if self.epoch == epoch:
+            self._unread = []
 
     def install(self, key: Key, notes: list, asof: int, entry: dict | None,
                 windows: dict) -> None:

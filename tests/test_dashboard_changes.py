@@ -268,6 +268,26 @@ async def test_view_answers_exactly_fresh_late_restarted_and_after_missed_notice
             await asyncio.sleep(0.02)
         assert late.changes.reloaded >= METERS
         assert await _compare(late, direct, writer) == METERS   # all from memory
+
+        # 5. missed again while that reload is half way: the view must not shrink to what
+        # the interrupted reload had read in (a meter per MULTI here, to catch it midway)
+        late.changes.reload_chunk = 1
+        midway = None
+        for trim in (1, 2):
+            for _ in range(4 * NOTICES_KEPT + 100):
+                writer.checkpoint(step=3)
+            await _caught_up(late, store)
+            for _ in range(400):
+                if trim == 1 and 0 < len(late.changes.view) < METERS // 2:
+                    midway = len(late.changes.view)
+                    break                      # midway: miss notices again now
+                if trim == 2 and len(late.changes.view) == METERS:
+                    break
+                await asyncio.sleep(0.005)
+        assert midway, "the reload was not caught midway: the test would prove nothing"
+        assert late.changes.resets >= 3
+        assert len(late.changes.view) == METERS, "the second reset forgot meters"
+        assert await _compare(late, direct, writer) == METERS
         await late.close()
 
         # a view smaller than the fleet: the least recently read leave, answers stay exact
