@@ -10,7 +10,7 @@ S3 outage: rolls stay in memory and the uploader backs off (0.5 s doubling up to
 AUTH_ARCHIVE_RETRY_MAX); when the buffered bytes pass AUTH_ARCHIVE_BUFFER_BYTES every
 partition is paused (the consumer keeps polling, so it stays in the group) and resumed
 below half the bound. The bound can be passed by at most one fetch (AUTH_BATCH_SIZE
-records), which arrived before the check. Nothing is committed that is not uploaded, so a crash during an
+records, plus the rest of the last record batch), which arrived before the check. Nothing is committed that is not uploaded, so a crash during an
 outage loses nothing either: Kafka still has it.
 """
 
@@ -80,8 +80,7 @@ class Archiver:
         uploader = asyncio.create_task(self._upload_loop())
         try:
             while not self._stopping:
-                batch = await kafka_columns.fetch(self.consumer, c.batch_wait,
-                                                     c.batch_size)
+                batch = await kafka_columns.fetch(self.consumer, c.batch_wait, c.batch_size)
                 for tp, records in batch.items():
                     if tp in self._owned and tp not in self._unresolved:
                         await self._add(tp, records)

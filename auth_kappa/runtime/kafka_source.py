@@ -3,9 +3,9 @@
 Faust's stream machinery costs several asyncio tasks per message (about 13k msg/s
 here); a bulk fetch hands over thousands of records per call. So the Faust worker hosts
 this loop as a task, and the consumer group, rebalance hooks and seeks are ours: on
-aiokafka's getmany by default, or librdkafka's consume(n) (AUTH_CONSUMER=confluent,
-runtime/confluent_consumer.py: no Python record object per message). Either way a fetch reaches the
-runtime as columns (MessageBatch). The fetch, ownership filter, seeks and caught-up test
+aiokafka by default (its record batches read straight into columns, kafka_columns.py),
+or librdkafka's consume(n) (AUTH_CONSUMER=confluent, runtime/confluent_consumer.py).
+Either way a fetch reaches the runtime as columns (MessageBatch). The fetch, ownership filter, seeks and caught-up test
 are runtime/kafka_reader.py's, shared with a rebuild's catch-up; this class adds the
 group: rebalances, checkpoints, recovery, the rebuild's freeze and switch.
 """
