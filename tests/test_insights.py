@@ -273,3 +273,23 @@ def test_a_gap_detectors_partition_lookup_adds_no_meter_and_never_reads_past_its
     assert gaps.partition_of(unknown) is None and gaps.partition_of("not-a-uuid") is None
     assert len(index) == size
     assert index.find(held) == index.row_of(held) and index.find(unknown) is None
+
+
+def test_local_hours_equal_zoneinfo_per_row_across_a_dst_change():
+    """Bills and peaks put readings in local hours per (zone, UTC hour); a brute force
+    with zoneinfo per row must agree, also over the night clocks go forward."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from auth_kappa import timezones
+
+    names = ["America/New_York", "America/Phoenix", "Pacific/Honolulu", "America/Denver",
+             "UTC"]
+    rng = np.random.default_rng(5)
+    starts = 1772841600 + rng.integers(0, 3 * 86400, 5000)   # 2026-03-07..09 (DST on 8th)
+    zones = np.array(names, object)[rng.integers(0, len(names), 5000)]
+    date, hour, weekday = timezones.local_hours(starts, zones)
+    for i in range(5000):
+        local = dt.datetime.fromtimestamp(int(starts[i]), ZoneInfo(zones[i]))
+        assert (date[i], hour[i], weekday[i]) == (local.date().isoformat(), local.hour,
+                                                  local.weekday()), (starts[i], zones[i])
