@@ -148,11 +148,9 @@ def _take(tp: TopicPartition, result: Any, budget: int) -> MessageBatch | None:
         part.next_fetch_offset = batch.next_offset
         if len(values) >= budget:
             break
-    else:
-        result._update_position()
-        result._partition_records = None
-        return _columns(tp.partition, values, offsets, stamps)
     result._update_position()
+    if not records.has_next():             # all taken: the partition may be fetched again
+        result._partition_records = None
     return _columns(tp.partition, values, offsets, stamps)
 
 
@@ -174,6 +172,5 @@ def _columns(partition: int, values: list[bytes], offsets: list[int], stamps: li
     if not values:
         return None
     n = len(values)
-    ms = np.array(stamps, np.float64)
     return MessageBatch(values, np.full(n, partition, np.int32), np.array(offsets, np.int64),
-                        np.where(ms > 0, ms / 1000, np.nan))
+                        MessageBatch.seconds(stamps))

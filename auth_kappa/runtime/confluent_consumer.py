@@ -189,8 +189,8 @@ class ConfluentConsumer:
         topics = [r.topic() for r in records]
         partition = np.fromiter((r.partition() for r in records), np.int32, n)
         offset = np.fromiter((r.offset() for r in records), np.int64, n)
-        ms = np.fromiter((r.timestamp()[1] for r in records), np.float64, n)
-        stamp = np.where(ms > 0, ms / 1000, np.nan)
+        stamp = MessageBatch.seconds(np.fromiter((r.timestamp()[1] for r in records),
+                                                 np.float64, n))
         names = sorted(set(topics))
         code = (np.zeros(n, np.int64) if len(names) == 1 else
                 np.array([names.index(t) for t in topics], np.int64))

@@ -55,6 +55,12 @@ class MessageBatch:
         return Message(self.values[i], int(self.partition[i]), int(self.offset[i]),
                        None if ts != ts else ts)
 
+    @staticmethod
+    def seconds(ms: np.ndarray) -> np.ndarray:
+        """Kafka record timestamps (ms) as the timestamp column: <= 0 means none (NaN)."""
+        ms = np.asarray(ms, np.float64)
+        return np.where(ms > 0, ms / 1000, np.nan)
+
     def slice(self, lo: int, hi: int) -> MessageBatch:
         return MessageBatch(self.values[lo:hi], self.partition[lo:hi], self.offset[lo:hi],
                             self.timestamp[lo:hi])
