@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 
 from auth_kappa.topology.readings import SID_WIDTH
 
@@ -37,11 +38,24 @@ def mix(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
 _HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
 
 
-def uuid_text(k0: np.ndarray, k1: np.ndarray) -> np.ndarray:
-    """Inverse of uuid_keys: canonical uuid text (str objects) from the two halves."""
+def uuid_chars(k0: np.ndarray, k1: np.ndarray) -> np.ndarray:
+    """Inverse of uuid_keys: canonical uuid text as [n, 36] ASCII bytes."""
     n = len(k0)
     raw = np.stack([k0, k1], axis=1).astype(np.uint64).view(np.uint8).reshape(n, 16)
     chars = np.full((n, SID_WIDTH), ord("-"), np.uint8)
     chars[:, _HEX_POS[0::2]] = _HEX[raw >> 4]
     chars[:, _HEX_POS[1::2]] = _HEX[raw & 15]
-    return chars.view(f"S{SID_WIDTH}").ravel().astype(str).astype(object)
+    return chars
+
+
+def uuid_text(k0: np.ndarray, k1: np.ndarray) -> np.ndarray:
+    """uuid_chars as str objects (for pandas)."""
+    return uuid_chars(k0, k1).view(f"S{SID_WIDTH}").ravel().astype(str).astype(object)
+
+
+def uuid_arrow(k0: np.ndarray, k1: np.ndarray) -> pa.StringArray:
+    """uuid_chars as an Arrow string column, built on their buffer (no str per meter)."""
+    n = len(k0)
+    offsets = np.arange(0, (n + 1) * SID_WIDTH, SID_WIDTH, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets),
+                                       pa.py_buffer(uuid_chars(k0, k1)))

@@ -45,7 +45,8 @@ class Rows:
     seen: np.ndarray | None
     new: np.ndarray | None = None   # True: not in the store yet (first write of the window)
     part: np.ndarray | None = None  # source partition of the readings in it (-1: none)
-    first: np.ndarray | None = None  # [n, 64 * words] first value's bits per second (finest)
+    # [n, 64 * words] first value's bits per second (finest); [n, 0] once final: none kept
+    first: np.ndarray | None = None
     state: np.ndarray | None = None  # meter level: its state's code (-1: not read here)
     mtype: np.ndarray | None = None  # meter level: its meter type's code (-1: not read here)
     # final finest windows: the values of their first and last reading ([n, 2]; NaN: not
@@ -70,15 +71,34 @@ class Rows:
             return cls.empty()
         if len(parts) == 1:
             return parts[0]
-        return Rows(**{f.name: None if any(getattr(p, f.name) is None for p in
-                                           (parts if f.name in NOT_ALWAYS else parts[:1]))
-                       else np.concatenate([getattr(p, f.name) for p in parts])
-                       for f in fields(cls)})
+        out = Rows(**{f.name: None if any(getattr(p, f.name) is None for p in
+                                          (parts if f.name in NOT_ALWAYS else parts[:1]))
+                      else np.concatenate([getattr(p, f.name) for p in parts])
+                      for f in fields(cls) if f.name != "first"})
+        out.first = _concat_firsts([p.first for p in parts])
+        return out
 
     @classmethod
     def empty(cls) -> Rows:
         u, f = np.zeros(0, np.uint64), np.zeros(0, np.float64)
         return cls(u, u, np.zeros(0, np.int64), f, np.zeros(0, np.int64), f, f, None)
+
+
+def _concat_firsts(parts: list[np.ndarray | None]) -> np.ndarray | None:
+    """Final windows keep no first values (a [n, 0] block): beside open ones they read
+    as UNKNOWN, which is what a store deletes."""
+    if any(p is None for p in parts[:1]):
+        return None
+    width = max(p.shape[1] for p in parts)
+    if all(p.shape[1] == width for p in parts):
+        return np.concatenate(parts)
+    out = np.full((sum(len(p) for p in parts), width), UNKNOWN, np.uint64)
+    at = 0
+    for p in parts:
+        if p.shape[1]:
+            out[at:at + len(p)] = p
+        at += len(p)
+    return out
 
 
 class WindowTable:
@@ -189,19 +209,29 @@ class WindowTable:
     def take(self, mask: np.ndarray, remove: bool) -> Rows:
         idx = np.flatnonzero(mask)
         c = self._cols
-        out = Rows(*(c[name][idx].copy() for name in
+        out = Rows(*(c[name][idx] for name in   # an index array: these are copies
                      ("k0", "k1", "window_start", *VALUE_COLUMNS)),
-                   seen=c["seen"][idx].copy() if self.words else None,
-                   new=~c["stored"][idx], part=c["part"][idx].copy(),
-                   state=c["state"][idx].copy(), mtype=c["mtype"][idx].copy(),
-                   first=c["first"][idx].copy() if self.words else None)
+                   seen=c["seen"][idx] if self.words else None,
+                   new=~c["stored"][idx], part=c["part"][idx],
+                   state=c["state"][idx], mtype=c["mtype"][idx],
+                   first=c["first"][idx] if self.words else None)
         if remove and len(idx):
-            keep = np.flatnonzero(~mask)
-            for arr in c.values():
-                arr[: len(keep)] = arr[keep]
-            self._n = len(keep)
-            self._reindex()
+            self._remove(idx)
         return out
+
+    def _remove(self, idx: np.ndarray) -> None:
+        """Rows kept past the new end move into the holes below it: a minute's final
+        windows (a third of a meter table) cost what they are, not what the table is."""
+        end = self._n - len(idx)
+        holes = idx[idx < end]
+        if len(holes):
+            gone = np.zeros(self._n - end, bool)
+            gone[idx[idx >= end] - end] = True
+            movers = end + np.flatnonzero(~gone)
+            for arr in self._cols.values():
+                arr[holes] = arr[movers]
+        self._n = end
+        self._reindex()
 
     def pop_final(self, before: float | np.ndarray) -> Rows:
         """Windows that started before the cut (one for all, or one per row) are final:
@@ -209,7 +239,8 @@ class WindowTable:
         out = self.take(self.col("window_start") < before, remove=True)
         if out.first is not None:
             out.edges = edge_values(out.seen, out.first)
-            out.first[:] = UNKNOWN   # later readings for them are late: dedup is over
+            # later readings for them are late: dedup is over, and no first value is kept
+            out.first = np.zeros((len(out), 0), np.uint64)
         return out
 
     def pop_dirty(self) -> Rows:
