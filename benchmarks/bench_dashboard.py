@@ -680,12 +680,12 @@ def report(phases: list[Phase], args: argparse.Namespace, backlog: int) -> int:
     first = f"steady {args.paces.split(',')[0]}"
     head = next(ph for ph in phases if ph.scenario == first and ph.name == "mixed"
                 and ph.store == "primary")
-    ours = next(ph for ph in phases if ph.name == "household summary").all()
+    ours = next((ph.all() for ph in phases if ph.name == "household summary"), None)
     rows = []
     for ph in phases:
         lat = ph.all()
         ratio = ""
-        if ph.route != "ours":
+        if ph.route != "ours" and ours is not None:
             ratio = (f"{pct(lat, 50) / pct(ours, 50):.0f}x / {pct(lat, 99) / pct(ours, 99):.0f}x")
         cpu = ", ".join(f"{k} {v:.2f}" for k, v in ph.cpu.items())
         v = ph.view
