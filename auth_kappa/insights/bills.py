@@ -116,6 +116,9 @@ class DailyLedger:
     newest: str = ""                                                # newest local date
     _types: dict[str, tuple[int, int]] = field(default_factory=dict)  # sid -> state, type
     _cut: dict[int, int] = field(default_factory=dict)     # partition -> quarters flushed
+    # meter row -> (state, type, partition) last written to _types and part (-2: none);
+    # None after restore or forget changed those dicts behind it
+    _said: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         # a live runtime's quarter still filling, per meter; a day takes it when the
@@ -140,11 +143,12 @@ class DailyLedger:
         period[period < 0] = len(self.tariff.periods.get(self.utility, ()))  # unpriced
         order = np.argsort(starts, kind="stable")
         sids, codes, types, part = sids[order], codes[order], types[order], part[order]
-        known = codes >= 0
+        told = self._told(rows[order], codes, types, part)
+        known = (codes >= 0) & told
         profile = dict(zip(sids[known].tolist(), zip(
             codes[known].tolist(), types[known].tolist(), strict=True), strict=True))
         self._types.update(profile)
-        mine = part >= 0   # before any day closes: its sketch is its partition's
+        mine = (part >= 0) & told   # before any day closes: its sketch is its partition's
         self.part.update(zip(sids[mine].tolist(), part[mine].tolist(), strict=True))
         if not self.keep:
             for quarter in self.quarters.add(rows[order], date[order], starts[order],
@@ -169,6 +173,27 @@ class DailyLedger:
             day = opened.get(sid)
             if day is not None:
                 day.state, day.mtype = c, t
+
+    def _told(self, rows: np.ndarray, codes: np.ndarray, types: np.ndarray,
+              part: np.ndarray) -> np.ndarray:
+        """The windows whose meter's (state, type, partition) the dicts may not hold yet:
+        every window of a meter with one that differs from what was last written. A
+        minute's finalization then costs no dict update per meter (they rarely change)."""
+        said = np.stack([codes, types, part], axis=1).astype(np.int64)
+        if self._said is None or len(self._said) < len(self.meters):
+            grown = np.full((max(1024, 2 * len(self.meters)), 3), -2, np.int64)
+            if self._said is not None:
+                grown[:len(self._said)] = self._said
+            self._said = grown
+        differ = (self._said[rows] != said).any(axis=1)
+        if not differ.any():
+            return differ
+        told = np.isin(rows, rows[differ])
+        # each meter's last window (by start) is what the dicts end with
+        at = np.flatnonzero(told)[::-1]
+        _, last = np.unique(rows[at], return_index=True)
+        self._said[rows[at[last]]] = said[at[last]]
+        return told
 
     def _accepts(self, row: int, date: str, start: int) -> bool:
         """A window for a meter with no quarter filling: not if its day holds it."""
@@ -244,9 +269,11 @@ class DailyLedger:
 
     def restore(self, sid: str, day: Day, partition: int) -> None:
         self.open[sid], self.part[sid] = day, partition
+        self._said = None
         self.newest = max(self.newest, day.date)
 
     def forget(self, partitions: set[int]) -> None:
+        self._said = None
         for sid in [s for s, p in self.part.items() if p in partitions]:
             for table in (self.open, self.part, self._types):
                 table.pop(sid, None)
