@@ -62,5 +62,5 @@ def meter_windows_table(utility: str, size: int, rows: Rows) -> pa.Table:
     a window per meter)."""
     return pa.table({
         "utility": pa.repeat(utility, len(rows)), "key": uuid_arrow(rows.k0, rows.k1),
-        "window_start": rows.window_start, "window_end": rows.window_start + size, "sum": rows.sum, "count": rows.count,
-        "min": rows.min, "max": rows.max})
+        "window_start": rows.window_start, "window_end": rows.window_start + size,
+        "sum": rows.sum, "count": rows.count, "min": rows.min, "max": rows.max})
