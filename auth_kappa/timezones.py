@@ -29,6 +29,7 @@ from functools import cache
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pandas as pd
 
 UTC = "UTC"
 ZONES: dict[str, str] = {
@@ -94,8 +95,6 @@ def local_hours(starts: np.ndarray, zones: np.ndarray) -> tuple[np.ndarray, ...]
     (0 = Monday). Whole-hour zones: worked out once per zone and UTC hour, not per row.
     Zones are told apart by hashing (a sort of the names' strings cost 30 ms per 75,000
     rows, the time of everything else here together)."""
-    import pandas as pd
-
     zone_idx, names = pd.factorize(np.asarray(zones, object).ravel(), use_na_sentinel=False)
     hours = np.asarray(starts, np.int64) // 3600
     pairs, inverse = np.unique(hours * len(names) + zone_idx.ravel(), return_inverse=True)

@@ -184,4 +184,4 @@ def test_a_resent_frame_with_other_values_is_quarantined_row_by_row_and_fast():
     assert json.loads(r.rejects[7].raw) == {
         "service_id": sids[7], "user_name": "A", "type": "household", "start_ts": T0,
         "state": "CA", "consumption": 0.75, "end_ts": T0 + 5}
-    assert resent <= 10 * valid + 0.25, f"valid {valid:.3f}s, resent {resent:.3f}s"
+    assert resent <= 5 * valid + 0.25, f"valid {valid:.3f}s, resent {resent:.3f}s"

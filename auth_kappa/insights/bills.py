@@ -21,7 +21,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
-from auth_kappa.insights.meters import MeterIndex
+from auth_kappa.insights.meters import MeterIndex, grown
 from auth_kappa.insights.quarters import QUARTER, Quarter, QuarterBuffer
 from auth_kappa.insights.similar import SimilarHomes
 from auth_kappa.insights.tariff import Tariff
@@ -96,6 +96,10 @@ class Day:
                    last, list(struct.unpack(f"<{len(tou) // 8}d", tou)))
 
 
+_UNSAID = np.zeros((0, 3), np.int64)   # DailyLedger._said before anything is written
+_UNSAID.setflags(write=False)
+
+
 @dataclass
 class DailyLedger:
     """`keep`: every day stays in memory (the embedded engine); else only open days, and
@@ -117,8 +121,8 @@ class DailyLedger:
     _types: dict[str, tuple[int, int]] = field(default_factory=dict)  # sid -> state, type
     _cut: dict[int, int] = field(default_factory=dict)     # partition -> quarters flushed
     # meter row -> (state, type, partition) last written to _types and part (-2: none);
-    # None after restore or forget changed those dicts behind it
-    _said: np.ndarray | None = None
+    # emptied when restore or forget change those dicts behind it
+    _said: np.ndarray = field(default_factory=lambda: _UNSAID)
 
     def __post_init__(self) -> None:
         # a live runtime's quarter still filling, per meter; a day takes it when the
@@ -180,11 +184,7 @@ class DailyLedger:
         every window of a meter with one that differs from what was last written. A
         minute's finalization then costs no dict update per meter (they rarely change)."""
         said = np.stack([codes, types, part], axis=1).astype(np.int64)
-        if self._said is None or len(self._said) < len(self.meters):
-            grown = np.full((max(1024, 2 * len(self.meters)), 3), -2, np.int64)
-            if self._said is not None:
-                grown[:len(self._said)] = self._said
-            self._said = grown
+        self._said = grown(self._said, len(self.meters), -2)
         differ = (self._said[rows] != said).any(axis=1)
         if not differ.any():
             return differ
@@ -269,11 +269,11 @@ class DailyLedger:
 
     def restore(self, sid: str, day: Day, partition: int) -> None:
         self.open[sid], self.part[sid] = day, partition
-        self._said = None
+        self._said = _UNSAID
         self.newest = max(self.newest, day.date)
 
     def forget(self, partitions: set[int]) -> None:
-        self._said = None
+        self._said = _UNSAID
         for sid in [s for s, p in self.part.items() if p in partitions]:
             for table in (self.open, self.part, self._types):
                 table.pop(sid, None)

@@ -84,6 +84,6 @@ def grown(values: np.ndarray, size: int, fill: object) -> np.ndarray:
     """`values` extended to at least `size` rows (doubling), new rows set to `fill`."""
     if len(values) >= size:
         return values
-    out = np.full(max(size, 2 * len(values), 1024), fill, values.dtype)
+    out = np.full((max(size, 2 * len(values), 1024), *values.shape[1:]), fill, values.dtype)
     out[:len(values)] = values
     return out

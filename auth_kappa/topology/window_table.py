@@ -87,7 +87,7 @@ class Rows:
 def _concat_firsts(parts: list[np.ndarray | None]) -> np.ndarray | None:
     """Final windows keep no first values (a [n, 0] block): beside open ones they read
     as UNKNOWN, which is what a store deletes."""
-    if any(p is None for p in parts[:1]):
+    if parts[0] is None:
         return None
     width = max(p.shape[1] for p in parts)
     if all(p.shape[1] == width for p in parts):
