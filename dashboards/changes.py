@@ -46,6 +46,7 @@ from dashboards.meter_view import Key, MeterView, meter_key
 log = logging.getLogger("dashboards")
 BLOCK_MS = 1000        # one XREAD waits at most this long
 BATCH = 8              # notices per XREAD (one can be MBs flat out)
+PART_ROWS = 8192       # meter windows of a notice applied between two requests
 
 
 class Changes:
@@ -209,7 +210,8 @@ class Changes:
                 if n != self.n + 1:
                     self._reset(f"notice {n} after {self.n}")
                     return
-                self._apply(n, fields)
+                if not await self._apply(n, fields):
+                    return                   # moved or reset while it was applied
                 self.n, self.last_id = n, entry_id
                 self._aged(entry_id)
                 self.changed_at = time.monotonic()
@@ -227,24 +229,41 @@ class Changes:
         self.age_sum += age
         self.age_max = max(self.age_max, age)
 
-    def _apply(self, n: int, fields: Mapping[bytes, bytes]) -> None:
-        clocks = {}
+    async def _apply(self, n: int, fields: Mapping[bytes, bytes]) -> bool:
+        """Notice n into the view, in parts of about PART_ROWS rows with requests served
+        between them (a 2x stream's notice of 150k rows is ~20 ms at once). A part is a
+        set of meters (by key) across every block, so a read sees each meter wholly before
+        or wholly after n. False: the view was reset or moved meanwhile (n not applied)."""
+        clocks, meters, states = {}, [], []
         for name, value in fields.items():
             kind, _, rest = name.decode().partition(":")
             if kind == "h":
                 clocks[rest] = int(value)
-            elif kind == "m":
+            elif kind in ("m", "s"):
                 utility, size = rest.rsplit(":", 1)
-                records = np.frombuffer(value, codec.CHANGE)
-                self.view.apply(n, utility, int(size), records)
-                if self.pending:
-                    self._keep_pending(n, utility, int(size), records)
-            elif kind == "s" and self.fleet is not None:
-                utility, size = rest.rsplit(":", 1)
-                self.fleet.apply(n, utility, int(size),
-                                 np.frombuffer(value, codec.STATE_DELTA))
+                dtype = codec.CHANGE if kind == "m" else codec.STATE_DELTA
+                (meters if kind == "m" else states).append(
+                    (utility, int(size), np.frombuffer(value, dtype)))
+        if self.pending:   # meters read in later are read as of n or newer (S >= n)
+            for block in meters:
+                self._keep_pending(n, *block)
+        parts = max(1, sum(len(records) for *_, records in meters) // PART_ROWS)
+        stream, epoch = self.stream, self.epoch
+        for part in range(parts):
+            if part:
+                await asyncio.sleep(0)
+                if stream != self.stream or epoch != self.epoch:
+                    return False
+            for utility, size, records in meters:
+                if parts > 1:
+                    records = records[records["k0"] % np.uint64(parts) == part]
+                self.view.apply(n, utility, size, records)
+        if self.fleet is not None:
+            for utility, size, deltas in states:
+                self.fleet.apply(n, utility, size, deltas)
         if clocks:
             self.on_clocks(clocks)
+        return True
 
     def _keep_pending(self, n: int, utility: str, size: int, records: np.ndarray) -> None:
         loading = np.fromiter((k[0] for k in self.pending), np.uint64, len(self.pending))

