@@ -2,7 +2,8 @@
 
 Every worker checkpoint adds, in its own MULTI/EXEC, a notice to the namespace's capped
 stream (auth_kappa/state/lua/notice.lua): a sequence number n and the meter windows it
-wrote, as absolute values. One task here tails it (XREAD BLOCK, its own connection) into
+wrote, as absolute values. One task here tails it (XREAD BLOCK, its own connection, read in a
+thread so a notice of MBs arrives whole whatever the event loop is busy with) into
 a MeterView (dashboards/meter_view.py); a household read is answered from that view
 without a Redis round trip, so it never queues behind a checkpoint transaction. The
 notices' per-state deltas keep a FleetView (dashboards/fleet_view.py) for the fleet pages,
@@ -32,6 +33,7 @@ import time
 from collections.abc import Callable, Mapping
 
 import numpy as np
+import redis
 import redis.asyncio as aredis
 from redis.exceptions import NoPermissionError, RedisError
 
@@ -46,7 +48,6 @@ from dashboards.meter_view import Key, MeterView, meter_key
 log = logging.getLogger("dashboards")
 BLOCK_MS = 1000        # one XREAD waits at most this long
 BATCH = 8              # notices per XREAD (one can be MBs flat out)
-PART_ROWS = 8192       # meter windows of a notice applied between two requests
 
 
 class Changes:
@@ -75,7 +76,10 @@ class Changes:
         self._changed = asyncio.Event()
         self.changed_at = 0.0
         self._task: asyncio.Task | None = None
-        self._client: aredis.Redis | None = None   # the tail's own (a blocking XREAD)
+        self._client: aredis.Redis | None = None   # the tail's own: position and snapshot
+        # the XREAD's own, read in a thread: a notice of MBs then arrives whole, not 64 KB
+        # per turn of an event loop that is busy serving (~300 ms late at 2x, 200 clients)
+        self._tail: redis.Redis | None = None
         self.reads: aredis.Redis | None = None     # the source's pool, for the loads
 
     # ---- lifecycle
@@ -88,6 +92,8 @@ class Changes:
         if self._task is None:
             self._client = aredis.Redis.from_url(self.url, socket_timeout=BLOCK_MS / 1000 + 10,
                                                  socket_connect_timeout=5)
+            self._tail = redis.Redis.from_url(self.url, socket_timeout=BLOCK_MS / 1000 + 10,
+                                              socket_connect_timeout=5)
             self._task = asyncio.create_task(self._run())
 
     async def close(self) -> None:
@@ -102,6 +108,9 @@ class Changes:
         if self._client is not None:
             await self._client.connection_pool.disconnect(inuse_connections=True)
             await self._client.aclose()
+        if self._tail is not None:   # a read still in its thread fails on the closed socket
+            self._tail.connection_pool.disconnect(inuse_connections=True)
+            self._tail.close()
         if self._task is not None:
             await asyncio.wait({self._task}, timeout=1.0)
 
@@ -201,7 +210,8 @@ class Changes:
 
     async def _step(self) -> None:
         stream = self.stream
-        got = await self._client.xread({stream: self.last_id}, count=BATCH, block=BLOCK_MS)
+        got = await asyncio.to_thread(self._tail.xread, {stream: self.last_id}, count=BATCH,
+                                      block=BLOCK_MS)
         if stream != self.stream or self.n is None:   # moved or reset while we waited
             return
         for _, entries in got or ():
@@ -210,8 +220,7 @@ class Changes:
                 if n != self.n + 1:
                     self._reset(f"notice {n} after {self.n}")
                     return
-                if not await self._apply(n, fields):
-                    return                   # moved or reset while it was applied
+                self._apply(n, fields)
                 self.n, self.last_id = n, entry_id
                 self._aged(entry_id)
                 self.changed_at = time.monotonic()
@@ -229,41 +238,24 @@ class Changes:
         self.age_sum += age
         self.age_max = max(self.age_max, age)
 
-    async def _apply(self, n: int, fields: Mapping[bytes, bytes]) -> bool:
-        """Notice n into the view, in parts of about PART_ROWS rows with requests served
-        between them (a 2x stream's notice of 150k rows is ~20 ms at once). A part is a
-        set of meters (by key) across every block, so a read sees each meter wholly before
-        or wholly after n. False: the view was reset or moved meanwhile (n not applied)."""
-        clocks, meters, states = {}, [], []
+    def _apply(self, n: int, fields: Mapping[bytes, bytes]) -> None:
+        clocks = {}
         for name, value in fields.items():
             kind, _, rest = name.decode().partition(":")
             if kind == "h":
                 clocks[rest] = int(value)
-            elif kind in ("m", "s"):
+            elif kind == "m":
                 utility, size = rest.rsplit(":", 1)
-                dtype = codec.CHANGE if kind == "m" else codec.STATE_DELTA
-                (meters if kind == "m" else states).append(
-                    (utility, int(size), np.frombuffer(value, dtype)))
-        if self.pending:   # meters read in later are read as of n or newer (S >= n)
-            for block in meters:
-                self._keep_pending(n, *block)
-        parts = max(1, sum(len(records) for *_, records in meters) // PART_ROWS)
-        stream, epoch = self.stream, self.epoch
-        for part in range(parts):
-            if part:
-                await asyncio.sleep(0)
-                if stream != self.stream or epoch != self.epoch:
-                    return False
-            for utility, size, records in meters:
-                if parts > 1:
-                    records = records[records["k0"] % np.uint64(parts) == part]
-                self.view.apply(n, utility, size, records)
-        if self.fleet is not None:
-            for utility, size, deltas in states:
-                self.fleet.apply(n, utility, size, deltas)
+                records = np.frombuffer(value, codec.CHANGE)
+                self.view.apply(n, utility, int(size), records)
+                if self.pending:
+                    self._keep_pending(n, utility, int(size), records)
+            elif kind == "s" and self.fleet is not None:
+                utility, size = rest.rsplit(":", 1)
+                self.fleet.apply(n, utility, int(size),
+                                 np.frombuffer(value, codec.STATE_DELTA))
         if clocks:
             self.on_clocks(clocks)
-        return True
 
     def _keep_pending(self, n: int, utility: str, size: int, records: np.ndarray) -> None:
         loading = np.fromiter((k[0] for k in self.pending), np.uint64, len(self.pending))

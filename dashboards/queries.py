@@ -10,6 +10,7 @@ last day from the hourly ones. Every time in the API is epoch seconds (an intege
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import math
 import time
@@ -79,10 +80,22 @@ def meter_info(info: dict | None) -> dict | None:
 
 
 def _day(t: int, zone: str, now: float) -> dict:
-    """The local day of event time t: its midnight, date, and whether it is still today."""
-    date = timezones.local_date(t, zone)
-    return {"from": timezones.day_start(t, zone), "to": t + 1, "date": date.isoformat(),
-            "is_today": date == timezones.local_date(now, zone)}
+    """The local day of event time t: its midnight, date, and whether it is still today.
+    Cached: every household page at a given clock asks the same few (t, zone)."""
+    start, date = _local_day(t, zone)
+    return {"from": start, "to": t + 1, "date": date.isoformat(),
+            "is_today": date == _local_date(int(now), zone)}
+
+
+@functools.lru_cache(maxsize=1024)
+def _local_day(t: int, zone: str) -> tuple[int, dt.date]:
+    return timezones.day_start(t, zone), timezones.local_date(t, zone)
+
+
+@functools.lru_cache(maxsize=256)
+def _local_date(t: int, zone: str) -> dt.date:
+    """(Whole seconds: zones are whole hours from UTC, so a date changes on a second.)"""
+    return timezones.local_date(t, zone)
 
 
 async def meter_summary(src: Reader, service_id: str, rng: str) -> dict | None:

@@ -1,0 +1,35 @@
+"""What the machine gives a process that does no work: wake-up lateness of 20 ms timers.
+
+    python benchmarks/sched_floor.py < /dev/null   # stops when its stdin closes
+
+An event loop (uvloop, as the dashboard runs) sleeping 20 ms at a time; each wake's delay
+past its deadline is latency no code in a served process can avoid while the cores are
+shared. bench_dashboard runs it beside each phase and reports its p99 as the floor. The
+delays (seconds) go to stdout as JSON once stdin closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+
+import uvloop
+
+TICK = 0.02   # 50 wakes a second: at 500 (2 ms) the probe itself slowed the rest
+
+
+async def _lateness() -> list[float]:
+    out: list[float] = []
+    closed = asyncio.Event()
+    asyncio.get_running_loop().add_reader(sys.stdin.fileno(), closed.set)
+    while not closed.is_set():
+        t = time.perf_counter()
+        await asyncio.sleep(TICK)
+        out.append(time.perf_counter() - t - TICK)
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(uvloop.run(_lateness())))
