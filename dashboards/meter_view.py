@@ -62,7 +62,8 @@ class _Size:
 
     def write(self, slots: np.ndarray, ui: int, starts: np.ndarray, values: np.ndarray) -> None:
         """Absolute values; a start below its ring's reach is dropped (never asked here).
-        Flat indices and np.put: a notice's 75k rows in ~3 ms, 5-10x the 3-D fancy set."""
+        Flat indices and np.put: a notice's 75k rows in ~13 ms (~21 ms as 3-D fancy sets;
+        the rest is random writes into the rings)."""
         row = slots * len(UTILITIES) + ui
         top = self.top.reshape(-1)   # views: the arrays are contiguous
         np.maximum.at(top, row, starts)
