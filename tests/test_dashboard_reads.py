@@ -175,7 +175,7 @@ async def test_stale_while_revalidate_and_single_flight():
     await asyncio.sleep(0.15)
     t0 = time.perf_counter()
     assert await cache.get("k", 0.1, make, 1.0) == 1        # expired: old value at once
-    assert time.perf_counter() - t0 < 0.05
+    assert time.perf_counter() - t0 < 0.15   # not the 0.2 s refresh
     await asyncio.sleep(0.25)
     assert await cache.get("k", 0.1, make, 1.0) == 2        # the background refresh landed
     await asyncio.sleep(1.5)

@@ -98,7 +98,7 @@ def test_per_meter_windows_equal_brute_force(case):
 
 
 def test_kill_minus_nine_and_restart_counts_exactly_once(case):
-    args = ["--meters", "800", "--duration", "20m", "--seed", "21", "--duplicate-fraction",
+    args = ["--meters", "400", "--duration", "20m", "--seed", "21", "--duplicate-fraction",
             "0.01"]
     m = case.simulate(*args)
     case.simulate(*args, to="files")
