@@ -81,6 +81,7 @@ from simulators.spec import DEFAULT_START, parse_start  # noqa: E402
 
 PY = sys.executable
 TARGET_P99_MS, IDLE_RATIO, SCREEN_P99_MS = 5.0, 1.5, 1000.0   # issue 14's goals
+ALONE = "reading-to-screen alone (no other clients)"
 PROBE_METERS = 10       # reading-to-screen, per pace: 10 readings/s from pace 1x up
 SETTLE_SECONDS, SETTLED_LAG = 30.0, 12   # a steady pace is measured once the worker is
                                         # this close (messages) to the stream's end
@@ -104,6 +105,8 @@ class Phase:
     store: str = "primary"
     latencies: dict[str, list[float]] = field(default_factory=dict)
     pings: list[float] = field(default_factory=list)
+    # (time, electricity:0's committed offset) as the ping probe read it: its checkpoints
+    checkpoints: list[tuple[float, int]] = field(default_factory=list)
     floor: list[float] = field(default_factory=list)   # sched_floor.py's wake delays, s
     errors: int = 0
     seconds: float = 0.0
@@ -111,6 +114,7 @@ class Phase:
     lag: int = 0        # messages the worker still had to read at the end of the phase
     cpu: dict[str, float] = field(default_factory=dict)
     probe: bool = False  # also measure reading-to-screen (the probe meters' readings)
+    clients: int | None = None   # None: --clients
     pace: float = 1.0    # the stream's pace (times real time) while it runs
     screen: dict[str, list[float]] = field(default_factory=dict)   # "API" | "SSE" -> s
     view: dict[str, float] = field(default_factory=dict)   # the view's counters, this phase
@@ -386,23 +390,41 @@ async def reading_to_screen(base: str, redis_url: str, probe: Probe, phase: Phas
     phase.screen["meters"] = [float(k)]
 
 
-async def ping_probe(url: str, out: list[float], until: float, done: asyncio.Event) -> None:
+async def ping_probe(url: str, offsets: str, phase: Phase, until: float,
+                     done: asyncio.Event) -> None:
     """Until `done` (not cancelled: a redis-py command cancelled mid-read can leave its
-    client's close waiting forever)."""
+    client's close waiting forever). The probe is an HGET of one partition's committed
+    offset (as cheap as a PING), so it also sees when that partition's checkpoints land."""
     c = aredis.Redis.from_url(url)
     try:
         while time.perf_counter() < until and not done.is_set():
             t0 = time.perf_counter()
-            await c.ping()
-            out.append(time.perf_counter() - t0)
+            n = await c.hget(offsets, "electricity:0")
+            t1 = time.perf_counter()
+            phase.pings.append(t1 - t0)
+            phase.checkpoints.append((t1, int(n or 0)))
             await asyncio.sleep(0.02)   # not faster: a probe must not load what it measures
     finally:
         await c.aclose()
 
 
+def checkpoint_gaps(seen: list[tuple[float, int]]) -> list[float]:
+    """Seconds between consecutive checkpoints of the probed partition, from the offsets
+    the probe read ~20 ms apart (one partition's checkpoints are further apart)."""
+    gaps: list[float] = []
+    at, last = None, seen[0][1] if seen else 0   # at: when the last step was seen
+    for t, n in seen:
+        if n > last:
+            if at is not None:
+                gaps.append(t - at)
+            at = t
+        last = n
+    return gaps
+
+
 async def run_phase(base: str, redis_url: str, phase: Phase, meters: list[str],
                     sigs: dict[str, str], clients: int, interval: float, seconds: float,
-                    probe: Probe | None = None) -> None:
+                    probe: Probe | None = None, offsets: str = "") -> None:
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -414,7 +436,7 @@ async def run_phase(base: str, redis_url: str, phase: Phase, meters: list[str],
         extra = [reading_to_screen(base, redis_url, probe, phase, session, until)] \
             if probe is not None and phase.probe else []
         done = asyncio.Event()   # a sweep ends when every meter was read, before `until`
-        pinger = asyncio.ensure_future(ping_probe(redis_url, phase.pings, until, done))
+        pinger = asyncio.ensure_future(ping_probe(redis_url, offsets, phase, until, done))
         await asyncio.gather(*extra, *(client(session, base, phase, which, sigs, interval,
                                               until, i) for i in range(clients)))
         phase.seconds = time.perf_counter() - t0
@@ -456,9 +478,11 @@ class Rig:
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                  preexec_fn=_normal_priority)
         uvloop.run(run_phase(self.bases[phase.store], self.urls[phase.store], phase,
-                              self.meters, self.sigs, self.args.clients, self.args.interval,
+                              self.meters, self.sigs,
+                              self.args.clients if phase.clients is None else phase.clients,
+                              self.args.interval,
                               SWEEP_SECONDS if phase.mode == "sweep" else self.args.seconds,
-                              self.probe))
+                              self.probe, self.store.keys.progress("offsets")))
         dt = time.perf_counter() - t0
         phase.floor = json.loads(floor.communicate(b"", timeout=30)[0])
         v1 = view_counters(self.bases[phase.store])
@@ -474,7 +498,7 @@ class Rig:
               f"{pct(lat, 99):.2f} ms, errors {phase.errors}, Redis PING p99/max "
               f"{pct(phase.pings, 99):.1f}/{pct(phase.pings, 100):.0f} ms, floor p99 "
               f"{pct(phase.floor, 99):.1f} ms, worker {phase.worker_rate:,.0f} readings/s, "
-              f"lag {phase.lag:,} messages", flush=True)
+              f"lag {phase.lag:,} messages, checkpoints {gaps_text(phase)}", flush=True)
         if phase.view:
             print(f"bench:   view: {view_text(phase)}", flush=True)
         for where in ("API", "SSE"):
@@ -511,6 +535,11 @@ def view_text(phase: Phase) -> str:
             + (f"; notices reach it {1000 * v['notice_age_seconds_total'] / v['notices_total']:.0f}"
                f" ms after their checkpoint on average (max so far "
                f"{1000 * v['notice_age_seconds_max']:.0f} ms)" if v.get("notices_total") else ""))
+
+
+def gaps_text(phase: Phase) -> str:
+    gaps = checkpoint_gaps(phase.checkpoints)
+    return f"{pct(gaps, 50):.0f} / {pct(gaps, 100):.0f} ms apart" if gaps else "none"
 
 
 def screen_text(phase: Phase, where: str) -> str:
@@ -636,6 +665,10 @@ def main() -> int:
             steady = [Phase(label, "mixed", "ours", 0.9, "paced", store_name,
                             probe=store_name == "primary", pace=factor)
                       for store_name in reads]
+            # reading-to-screen with no other clients: a household page (API and SSE) is
+            # all the dashboard serves, the rest of the machine is the live path
+            steady.append(Phase(label, ALONE, "ours", 1.0, "paced", probe=True,
+                                pace=factor, clients=0))
             if i == 0 and not args.skip_baselines:
                 steady += [
                     Phase(label, "household summary", "ours", 1.0, "paced"),
@@ -697,16 +730,18 @@ def report(phases: list[Phase], args: argparse.Namespace, backlog: int) -> int:
         v = ph.view
         memory = f"{v['hits_total'] / max(1, v['hits_total'] + v['loads_total']):.1%}" \
             if v else "off"
-        rows.append(f"| {ph.scenario} | {ph.name} | {ph.store} | {ph.mode} | "
-                    f"{len(lat) / ph.seconds:,.0f} | {pct(lat, 50):.2f} | {pct(lat, 99):.2f} | "
-                    f"{pct(lat, 99.9):.1f} | {ph.errors} | {ratio} | {memory} | "
+        served = (f"{len(lat) / ph.seconds:,.0f} | {pct(lat, 50):.2f} | {pct(lat, 99):.2f} | "
+                  f"{pct(lat, 99.9):.1f} | {ph.errors} | {ratio} | {memory}") if len(lat) \
+            else "- | - | - | - | - | | -"
+        rows.append(f"| {ph.scenario} | {ph.name} | {ph.store} | {ph.mode} | {served} | "
                     f"{pct(ph.pings, 99):.1f} / {pct(ph.pings, 100):.0f} | "
-                    f"{pct(ph.floor, 99):.1f} | {ph.worker_rate:,.0f} | {ph.lag:,} | {cpu} |")
+                    f"{pct(ph.floor, 99):.1f} | {gaps_text(ph).removesuffix(' apart')} | "
+                    f"{ph.worker_rate:,.0f} | {ph.lag:,} | {cpu} |")
         if ph is head:
             for kind, values in sorted(ph.latencies.items()):
                 rows.append(f"| | &nbsp;&nbsp;of which {kind} | | | {len(values) / ph.seconds:,.0f}"
                             f" | {pct(values, 50):.2f} | {pct(values, 99):.2f} | "
-                            f"{pct(values, 99.9):.1f} | | | | | | | | |")
+                            f"{pct(values, 99.9):.1f} | | | | | | | | | |")
     mixed = [ph for ph in phases if ph.name == "mixed"]
     by_store = {store: "; ".join(f"{ph.scenario} {pct(ph.all(), 50):.1f} / "
                                  f"{pct(ph.all(), 99):.1f} ms" for ph in mixed
@@ -726,14 +761,16 @@ def report(phases: list[Phase], args: argparse.Namespace, backlog: int) -> int:
                      f"({idle99:.2f} ms): **{'met' if ok else 'MISSED'}**; the floor's p99 "
                      f"{pct(ph.floor, 99):.1f} ms (idle {pct(idle.floor, 99) if idle else float('nan'):.1f})")
     screens = []
-    for ph in mixed:
+    for ph in phases:
         for where in ("API", "SSE"):
             if where in ph.screen:
                 lat = ph.screen[where]
                 ok = pct(lat, 99) <= SCREEN_P99_MS and len(lat) == int(ph.screen["sent"][0])
                 if ph.scenario == "steady 2x":
                     met &= ok
-                screens.append(f"  - {ph.scenario}, household {where}: {screen_text(ph, where)}"
+                load = "alone" if ph.name == ALONE else f"with the {args.clients} clients"
+                screens.append(f"  - {ph.scenario}, {load}, household {where}: "
+                               f"{screen_text(ph, where)}"
                                f"{': **met**' if ok else ': **MISSED**'}")
     sweep = next((ph for ph in phases if ph.mode == "sweep"), None)
     cpu_ms = head.cpu.get("dashboard", 0.0) / max(1e-9, len(head.all()) / head.seconds) * 1000
@@ -753,8 +790,11 @@ checkpoints' change stream (dashboards/changes.py; AUTH_DASHBOARD_WATCH_METERS =
 {args.meters + 1000:,}, so the whole fleet fits); **direct** = the same dashboard with the
 view off (AUTH_DASHBOARD_WATCH_METERS=0): every household read is a Redis round trip and
 fleet answers come from a 1 s cache of Redis reads, as before. "from memory": household reads the view answered (the rest were read in from
-Redis: a meter's first read). "Redis PING p99 / max": a probe on the Redis read, which
-shows how long the worker's checkpoint transactions keep it busy. "floor p99": a process
+Redis: a meter's first read). "Redis PING p99 / max": a probe on the Redis read (an HGET
+of partition electricity:0's committed offset every 20 ms, as cheap as a PING), which
+shows how long the worker's checkpoint transactions keep it busy; "checkpoints apart":
+the time between two of that partition's checkpoints landing, from the offsets that
+probe read. "floor p99": a process
 beside the phase that does no work, only 20 ms timers on an event loop
 (benchmarks/sched_floor.py): how late the machine wakes it, a latency no served process
 can go below while the cores are shared.
@@ -768,8 +808,8 @@ can go below while the cores are shared.
   yet committed at the end of the phase);
 - **idle**: the same load once the stream has stopped and the worker has caught up.
 
-| scenario | phase | reads | clients | req/s | p50 ms | p99 ms | p99.9 ms | errors | vs ours p50 / p99 | from memory | Redis PING p99 / max ms | floor p99 ms | worker readings/s | lag | cores used |
-|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|
+| scenario | phase | reads | clients | req/s | p50 ms | p99 ms | p99.9 ms | errors | vs ours p50 / p99 | from memory | Redis PING p99 / max ms | floor p99 ms | checkpoints apart p50 / max ms | worker readings/s | lag | cores used |
+|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|
 {chr(10).join(rows)}
 
 Mixed load, p50 / p99 by scenario:
@@ -784,7 +824,9 @@ Reading-to-screen, primary: meters of the benchmark's own get one reading every 
 all (a CSV message produced to Kafka at the fleet's event time; a meter takes one per
 second of event time, so 5 meters at 2x, 1 at 10x); the time from its produce call to the
 first answer whose electricity card counts it, on the household API (the meters polled
-in turn, one request every 20 ms) and on each meter's SSE stream. Goal p99 <= {SCREEN_P99_MS / 1000:.0f} s at steady 2x:
+in turn, one request every 20 ms) and on each meter's SSE stream; measured with the
+{args.clients} clients of the mixed phase, and alone (the phase "{ALONE}": a household page
+is all the dashboard serves). Goal p99 <= {SCREEN_P99_MS / 1000:.0f} s at steady 2x:
 {chr(10).join(screens)}
 
 - Why memory: Redis runs one command at a time, so a read sent to it waits for whatever
