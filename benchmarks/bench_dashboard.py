@@ -857,9 +857,20 @@ is all the dashboard serves). Goal p99 <= {SCREEN_P99_MS / 1000:.0f} s at steady
 - Reading-to-screen's share on the dashboard's side: a notice reaches the view 70-120 ms
   after its checkpoint on average at 2x (44 ms when the dashboard serves little); the
   tail reads in a thread, so a notice of MBs arrives whole instead of 64 KB per turn of
-  the serving loop (121 -> 74 ms at 2x, one run each). The rest is the worker's: its newest windows
-  are committed every 0.25 s, and the minute's final windows (at :30, after the grace)
-  take one step of ~1 s, which the readings arriving meanwhile wait for (the p99).
+  the serving loop (121 -> 74 ms at 2x, one run each). The rest is the worker's
+  checkpoint writer (measured 2026-12-02 with timers around each transaction, 25,000
+  meters at 2x): a reading shows when the transaction holding it lands, and the next
+  checkpoint waits for the one in flight, so it waits up to two transactions. Each
+  reading rewrites its 1m and 1h windows and its minute's first values, three HSETs of
+  ~3 us of Redis CPU each on this machine, plus ~3.5 us of Python per window to encode
+  them. With the 200 clients running, the writer was busy 85-95 % of the time before
+  the minute turned (transactions of ~30k windows, 0.3-0.5 s). The minute's final
+  windows (25,000 per utility at :30) made one transaction of 109k windows (2.1 s), and
+  the writer never got back: while a transaction runs, the next one's readings pile
+  up, so transactions stayed at 90-150k windows and 1.5-3.5 s for the rest of the
+  phase (the p99). A final window Redis already holds is no longer written again, only
+  its first values dropped (the minute's burst halves). What is left is the cost per
+  reading, the Redis key layout's (next: fewer commands per reading).
 - Default run with no flags: the dashboards, worker, Kafka, Redis and load generator at
   the same priority (`--serve-nice` only for the diagnosis above).
 - Ours vs baselines: the household page from memory; the naive page makes 252 Redis round

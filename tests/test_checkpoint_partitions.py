@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import uuid
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -134,3 +135,56 @@ def test_windows_open_at_a_crash_are_published_when_they_close(stack, unique):
     finally:
         store.drop_namespace()
 
+
+
+@pytest.mark.stack
+def test_a_window_final_and_unchanged_is_not_written_again(stack, unique):
+    """A window already in Redis that turns final with no reading since is not rewritten
+    (no HSET, not in the change notice); only its first values go (HDEL). One that got a
+    reading in the step that made it final is written, and Redis holds both exactly."""
+    specs = Config.load(windows="1m").window_specs()
+    store = RedisWindowStore.connect(stack.redis_url, f"held{unique}", specs)
+    a, b, c = (str(uuid.UUID(int=n, version=4)) for n in (701, 702, 703))
+    bodies: list[bytes] = []
+    real = store._commands
+
+    def recording(*args, **kw):
+        out = real(*args, **kw)
+        bodies.append(out[0])
+        return out
+
+    def line(sid: str, end: int, value: float) -> bytes:
+        return f"{sid},A,household,{end - 5},WA,{value},{end}".encode()
+
+    def on(cmd: bytes, key: str) -> bool:
+        return f"{cmd.decode()}\r\n${len(key)}\r\n{key}\r\n".encode() in bodies[-1]
+
+    store._commands = recording
+    rt = LiveRuntime(Topology(specs, grace=30), store, emit=lambda *x: None,
+                     commit_interval=3600)
+    rt.assign([("gas", 0)])
+    try:
+        first = [line(a, T0 + 5 * k, 0.5) for k in range(12)] + [line(c, T0 + 20, 2.0)]
+        rt.process("gas", [Message(v, 0, i) for i, v in enumerate(first)])
+        rt.checkpoint()
+        assert on(b"HSET", store.meter_key(a, "gas", 60))
+        # c gets a reading of minute 0 in the batch whose clock makes minute 0 final
+        rt.process("gas", [Message(line(c, T0 + 25, 3.0), 0, 13),
+                           Message(line(b, T0 + 95, 1.0), 0, 14)])
+        rt.checkpoint()
+        assert not on(b"HSET", store.meter_key(a, "gas", 60)), "a held window was rewritten"
+        assert on(b"HDEL", store.first_key(a, "gas", 60))
+        assert on(b"HSET", store.meter_key(c, "gas", 60))
+        stream = store.keys.changes()[0]
+        (_, fields), = store.client.xrevrange(stream, count=1)
+        blob = fields.get(b"m:gas:60", b"")
+        from auth_kappa.state.codec import CHANGE
+        from auth_kappa.topology.keys import uuid_text
+        sent = np.frombuffer(blob, CHANGE)
+        assert sorted(uuid_text(sent["k0"], sent["k1"])) == sorted([b, c])
+        got = {s: store.read_windows("meter", "gas", 60, key=s) for s in (a, c)}
+        assert got[a]["count"].tolist() == [12] and got[a]["sum"].tolist() == [6.0]
+        assert got[c]["count"].tolist() == [2] and got[c]["sum"].tolist() == [5.0]
+        assert store.client.hlen(store.first_key(a, "gas", 60)) == 0
+    finally:
+        store.drop_namespace()

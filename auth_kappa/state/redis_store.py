@@ -300,7 +300,8 @@ class RedisWindowStore:
         for (utility, level, size), rows in dirty.items():
             if level == "meter" and len(rows):
                 keep = self._specs[size].keep(level)
-                again = Rows(**{**rows.__dict__, "new": np.ones(len(rows), bool)})
+                again = Rows(**{**rows.__dict__, "new": np.ones(len(rows), bool),
+                                "held": None})
                 cmds, _ = self._meter_commands(utility, size, again, keep, keep + TTL_SLACK,
                                                "")
                 body += b"".join(c for c, _ in cmds)
@@ -350,7 +351,9 @@ class RedisWindowStore:
                 commands, trim = self._meter_commands(utility, size, rows, keep, ttl, anchor)
                 out += commands
                 trims += trim
-                notice += [f"m:{utility}:{size}", codec.change_blob(rows)]
+                changed = None if rows.held is None else ~rows.held   # the rest: as held
+                if changed is None or changed.any():
+                    notice += [f"m:{utility}:{size}", codec.change_blob(rows, changed)]
             else:
                 states = np.array(STATES, dtype="S2")[rows.k0.astype(np.int64)]
                 for p, pick in self._shares(rows):
@@ -420,9 +423,10 @@ class RedisWindowStore:
         values = codec.values(rows, words)
         starts = rows.window_start
         wide = widths(starts)
+        write = np.ones(len(rows), bool) if rows.held is None else ~rows.held
         out: list[tuple[bytes, int]] = []
-        for w in np.unique(wide):
-            pick = wide == w
+        for w in np.unique(wide[write]):
+            pick = write & (wide == w)
             out.append((pack(b"HSET", keys[pick], decimal(starts[pick]), values[pick]),
                         int(pick.sum())))
         out += self._first_commands(utility, size, rows, sid, new, wide, ttl, partition)

@@ -52,6 +52,9 @@ class Rows:
     # final finest windows: the values of their first and last reading ([n, 2]; NaN: not
     # known), kept when `first` is cleared (insights estimate a gap's readings from them)
     edges: np.ndarray | None = None
+    # final windows: True where the store already holds the values (unchanged since the
+    # checkpoint that wrote them): nothing to write but the dropped first values
+    held: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.window_start)
@@ -74,8 +77,11 @@ class Rows:
         out = Rows(**{f.name: None if any(getattr(p, f.name) is None for p in
                                           (parts if f.name in NOT_ALWAYS else parts[:1]))
                       else np.concatenate([getattr(p, f.name) for p in parts])
-                      for f in fields(cls) if f.name != "first"})
+                      for f in fields(cls) if f.name not in ("first", "held")})
         out.first = _concat_firsts([p.first for p in parts])
+        if any(p.held is not None for p in parts):   # a part without: all to write
+            out.held = np.concatenate([np.zeros(len(p), bool) if p.held is None else p.held
+                                       for p in parts])
         return out
 
     @classmethod
@@ -236,7 +242,10 @@ class WindowTable:
     def pop_final(self, before: float | np.ndarray) -> Rows:
         """Windows that started before the cut (one for all, or one per row) are final:
         hand them out and forget them."""
-        out = self.take(self.col("window_start") < before, remove=True)
+        final = self.col("window_start") < before
+        held = (self.col("stored") & ~self.col("dirty"))[final]
+        out = self.take(final, remove=True)
+        out.held = held
         if out.first is not None:
             out.edges = edge_values(out.seen, out.first)
             # later readings for them are late: dedup is over, and no first value is kept
