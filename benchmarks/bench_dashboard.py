@@ -82,6 +82,7 @@ from simulators.spec import DEFAULT_START, parse_start  # noqa: E402
 PY = sys.executable
 TARGET_P99_MS, IDLE_RATIO, SCREEN_P99_MS = 5.0, 1.5, 1000.0   # issue 14's goals
 ALONE = "reading-to-screen alone (no other clients)"
+STRAGGLE_SECONDS = 10.0   # how long after a phase its unseen probe readings are awaited
 PROBE_METERS = 10       # reading-to-screen, per pace: 10 readings/s from pace 1x up
 SETTLE_SECONDS, SETTLED_LAG = 30.0, 12   # a steady pace is measured once the worker is
                                         # this close (messages) to the stream's end
@@ -360,23 +361,32 @@ async def reading_to_screen(base: str, redis_url: str, probe: Probe, phase: Phas
         return (f"{base}/api/meters/{probe.sids[mine[m]]}{'/stream' if stream else ''}"
                 f"?sig={probe.sigs[mine[m]]}")
 
+    def waiting(where: str, m: int) -> bool:
+        """Go on: the phase runs, or (up to STRAGGLE_SECONDS after it) a reading of
+        meter m is not seen yet, so its latency is measured, not guessed."""
+        now = time.perf_counter()
+        return now < until or (now < until + STRAGGLE_SECONDS and any(
+            (m, i) not in seen[where] for i in range(len(sent[m]))))
+
     async def api() -> None:
         m = 0
-        while time.perf_counter() < until:
-            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                async with session.get(url(m)) as resp:
-                    if resp.status == 200:
-                        mark("API", m, json.loads(await resp.read()), time.time())
+        while any(waiting("API", j) for j in range(k)):
+            if waiting("API", m):
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                    async with session.get(url(m)) as resp:
+                        if resp.status == 200:
+                            mark("API", m, json.loads(await resp.read()), time.time())
+                await asyncio.sleep(probe.poll)
             m = (m + 1) % k
-            await asyncio.sleep(probe.poll)
 
     async def sse(m: int) -> None:
         with contextlib.suppress(TimeoutError, aiohttp.ClientError):
             async with session.get(url(m, stream=True)) as resp:
                 event = None
-                while time.perf_counter() < until:
-                    line = await asyncio.wait_for(resp.content.readline(),
-                                                  max(0.01, until - time.perf_counter()))
+                while waiting("SSE", m):
+                    line = await asyncio.wait_for(
+                        resp.content.readline(),
+                        max(0.01, until + STRAGGLE_SECONDS - time.perf_counter()))
                     text = line.decode().rstrip("\n")
                     if text.startswith("event: "):
                         event = text[7:]
@@ -433,15 +443,20 @@ async def run_phase(base: str, redis_url: str, phase: Phase, meters: list[str],
         t0 = time.perf_counter()
         until = t0 + seconds
         which = iter(meters) if phase.mode == "sweep" else meters
-        extra = [reading_to_screen(base, redis_url, probe, phase, session, until)] \
-            if probe is not None and phase.probe else []
+        screen = asyncio.ensure_future(reading_to_screen(base, redis_url, probe, phase,
+                                                         session, until)) \
+            if probe is not None and phase.probe else None
         done = asyncio.Event()   # a sweep ends when every meter was read, before `until`
         pinger = asyncio.ensure_future(ping_probe(redis_url, offsets, phase, until, done))
-        await asyncio.gather(*extra, *(client(session, base, phase, which, sigs, interval,
-                                              until, i) for i in range(clients)))
+        await asyncio.gather(*(client(session, base, phase, which, sigs, interval, until, i)
+                               for i in range(clients)))
+        if screen is not None:   # the phase lasts its time, with or without clients
+            await asyncio.sleep(max(0.0, until - time.perf_counter()))
         phase.seconds = time.perf_counter() - t0
         done.set()
         await pinger
+        if screen is not None:   # its stragglers, measured after the load stopped
+            await screen
 
 
 def pct(values: np.ndarray | list, q: float) -> float:
@@ -826,7 +841,9 @@ second of event time, so 5 meters at 2x, 1 at 10x); the time from its produce ca
 first answer whose electricity card counts it, on the household API (the meters polled
 in turn, one request every 20 ms) and on each meter's SSE stream; measured with the
 {args.clients} clients of the mixed phase, and alone (the phase "{ALONE}": a household page
-is all the dashboard serves). Goal p99 <= {SCREEN_P99_MS / 1000:.0f} s at steady 2x:
+is all the dashboard serves). A reading not shown when its phase ends is awaited up to
+{STRAGGLE_SECONDS:.0f} s more (its latency measured; the load has stopped by then); one
+never shown fails the goal. Goal p99 <= {SCREEN_P99_MS / 1000:.0f} s at steady 2x:
 {chr(10).join(screens)}
 
 - Why memory: Redis runs one command at a time, so a read sent to it waits for whatever
