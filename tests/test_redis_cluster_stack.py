@@ -25,7 +25,7 @@ def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def test_stack_runs_a_redis_cluster_and_restarts_it_with_its_data(tmp_path):
-    base = free_ports(NODES, start=37000, also=(10000,))   # a node's bus port is +10000
+    base = free_ports(NODES, start=20000, also=(10000,))   # a node's bus port is +10000
     env = {**os.environ, "AUTH_STACK_DIR": str(tmp_path),
            "AUTH_REDIS_URL": f"redis://127.0.0.1:{base}/0"}
     try:

@@ -121,7 +121,7 @@ def test_balance_moves_slots_with_their_keys(redis_cluster, unique, capsys) -> N
 
 
 def test_a_single_redis_gets_one_line(tmp_path, capsys) -> None:
-    port = free_ports(1, start=39500)
+    port = free_ports(1, start=26500)
     server = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--port",
                                str(port), "--save", "", "--appendonly", "no",
                                "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)

@@ -52,12 +52,39 @@ def _free(port: int) -> bool:
             return False
 
 
-def free_ports(count: int, start: int = 29000, also: tuple[int, ...] = ()) -> int:
+# ports tests/test_stack.py binds by number (a second stack's Kafka, Redis, S3)
+FIXED = frozenset({26379, 28333, 29092, 29093, 39092, 39093})
+LEASES = Path(tempfile.gettempdir()) / "auth-kappa-test-ports.json"
+LEASE_SECONDS = 300.0   # a service binds its ports well within this
+
+
+def free_ports(count: int, start: int, also: tuple[int, ...] = ()) -> int:
     """First port p >= start with p..p+count-1 all free (Kafka needs port and port+1),
-    and p+a.. for each offset a in `also` (a cluster's controllers, the SASL listeners)."""
-    p = start + os.getpid() % 1000 * 7
-    while not all(_free(p + a + i) for a in (0, *also) for i in range(count)):
-        p += count + 1
+    and p+a.. for each offset a in `also` (a cluster's controllers, the SASL listeners).
+
+    Test processes run side by side (pytest -n 2), so a port free now may be taken by
+    another's service starting meanwhile: ports handed out are leased in a file, under a
+    lock, and no other process gets them until the lease ends. Callers keep every port
+    (a Redis Cluster's bus ports, +10000, too) below the kernel's ephemeral range
+    (32768 up), where a client's outgoing connection could take it first."""
+    import fcntl
+    import json
+
+    with open(LEASES.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        now = time.time()
+        try:
+            leased = {int(k): t for k, t in json.loads(LEASES.read_text()).items() if t > now}
+        except (OSError, ValueError):
+            leased = {}
+        p = start
+        while True:
+            ports = [p + a + i for a in (0, *also) for i in range(count)]
+            if not any(q in leased or q in FIXED for q in ports) and all(map(_free, ports)):
+                break
+            p += count + 1
+        leased.update(dict.fromkeys(ports, now + LEASE_SECONDS))
+        LEASES.write_text(json.dumps(leased))
     return p
 
 
@@ -70,11 +97,11 @@ class Services:
     config: Config = field(init=False)
 
     def __post_init__(self) -> None:
-        redis = free_ports(1, start=31000)
+        redis = free_ports(1, start=24000)
         if self.brokers == 1:
-            kafka = f"127.0.0.1:{free_ports(2, also=(SASL_OFFSET,))}"
+            kafka = f"127.0.0.1:{free_ports(2, start=23000, also=(SASL_OFFSET,))}"
         else:
-            base = free_ports(self.brokers, start=33000, also=(CONTROLLER_OFFSET, SASL_OFFSET))
+            base = free_ports(self.brokers, start=25000, also=(CONTROLLER_OFFSET, SASL_OFFSET))
             kafka = ",".join(f"127.0.0.1:{base + i}" for i in range(self.brokers))
         self.config = Config.load(env={}, kafka=kafka, kafka_brokers=self.brokers,
                                   redis_url=f"redis://127.0.0.1:{redis}/0",

@@ -103,7 +103,7 @@ class PrivateCluster:
 
 
 def start_private_cluster() -> PrivateCluster:
-    base = free_ports(NODES, start=38000, also=(10000,))
+    base = free_ports(NODES, start=21000, also=(10000,))
     cluster = PrivateCluster(base, Path(tempfile.mkdtemp(prefix="auth-rc-")))
     cluster.up()
     return cluster
