@@ -513,7 +513,7 @@ class Rig:
               f"{pct(lat, 99):.2f} ms, errors {phase.errors}, Redis PING p99/max "
               f"{pct(phase.pings, 99):.1f}/{pct(phase.pings, 100):.0f} ms, floor p99 "
               f"{pct(phase.floor, 99):.1f} ms, worker {phase.worker_rate:,.0f} readings/s, "
-              f"lag {phase.lag:,} messages, checkpoints {gaps_text(phase)}", flush=True)
+              f"lag {phase.lag:,} messages, checkpoints apart {gaps_text(phase)}", flush=True)
         if phase.view:
             print(f"bench:   view: {view_text(phase)}", flush=True)
         for where in ("API", "SSE"):
@@ -554,7 +554,7 @@ def view_text(phase: Phase) -> str:
 
 def gaps_text(phase: Phase) -> str:
     gaps = checkpoint_gaps(phase.checkpoints)
-    return f"{pct(gaps, 50):.0f} / {pct(gaps, 100):.0f} ms apart" if gaps else "none"
+    return f"{pct(gaps, 50):.0f} / {pct(gaps, 100):.0f} ms" if gaps else "none"
 
 
 def screen_text(phase: Phase, where: str) -> str:
@@ -750,7 +750,7 @@ def report(phases: list[Phase], args: argparse.Namespace, backlog: int) -> int:
             else "- | - | - | - | - | | -"
         rows.append(f"| {ph.scenario} | {ph.name} | {ph.store} | {ph.mode} | {served} | "
                     f"{pct(ph.pings, 99):.1f} / {pct(ph.pings, 100):.0f} | "
-                    f"{pct(ph.floor, 99):.1f} | {gaps_text(ph).removesuffix(' apart')} | "
+                    f"{pct(ph.floor, 99):.1f} | {gaps_text(ph)} | "
                     f"{ph.worker_rate:,.0f} | {ph.lag:,} | {cpu} |")
         if ph is head:
             for kind, values in sorted(ph.latencies.items()):

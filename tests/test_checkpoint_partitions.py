@@ -136,7 +136,6 @@ def test_windows_open_at_a_crash_are_published_when_they_close(stack, unique):
         store.drop_namespace()
 
 
-
 @pytest.mark.stack
 def test_a_window_final_and_unchanged_is_not_written_again(stack, unique):
     """A window already in Redis that turns final with no reading since is not rewritten

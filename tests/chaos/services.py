@@ -8,6 +8,8 @@ freeze a service must hit services of our own. They are the project's own stack 
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import signal
 import socket
@@ -67,9 +69,6 @@ def free_ports(count: int, start: int, also: tuple[int, ...] = ()) -> int:
     lock, and no other process gets them until the lease ends. Callers keep every port
     (a Redis Cluster's bus ports, +10000, too) below the kernel's ephemeral range
     (32768 up), where a client's outgoing connection could take it first."""
-    import fcntl
-    import json
-
     with open(LEASES.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         now = time.time()
