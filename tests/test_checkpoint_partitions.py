@@ -137,10 +137,12 @@ def test_windows_open_at_a_crash_are_published_when_they_close(stack, unique):
 
 
 @pytest.mark.stack
-def test_a_window_final_and_unchanged_is_not_written_again(stack, unique):
-    """A window already in Redis that turns final with no reading since is not rewritten
-    (no HSET, not in the change notice); only its first values go (HDEL). One that got a
-    reading in the step that made it final is written, and Redis holds both exactly."""
+def test_a_final_window_moves_to_the_final_hash_and_unchanged_is_no_news(stack, unique):
+    """Open windows are written to the meter's open hash. One that turns final moves to
+    the final hash (HSET there, HDEL from the open one); if no reading came since it was
+    stored, the change notice leaves it out (readers following it hold it already). One
+    that got a reading in the step that made it final is news, and Redis holds both
+    exactly."""
     specs = Config.load(windows="1m").window_specs()
     store = RedisWindowStore.connect(stack.redis_url, f"held{unique}", specs)
     a, b, c = (str(uuid.UUID(int=n, version=4)) for n in (701, 702, 703))
@@ -166,14 +168,16 @@ def test_a_window_final_and_unchanged_is_not_written_again(stack, unique):
         first = [line(a, T0 + 5 * k, 0.5) for k in range(12)] + [line(c, T0 + 20, 2.0)]
         rt.process("gas", [Message(v, 0, i) for i, v in enumerate(first)])
         rt.checkpoint()
-        assert on(b"HSET", store.meter_key(a, "gas", 60))
+        assert on(b"HSET", store.open_key(a, "gas", 60))
+        assert not on(b"HSET", store.meter_key(a, "gas", 60))
         # c gets a reading of minute 0 in the batch whose clock makes minute 0 final
         rt.process("gas", [Message(line(c, T0 + 25, 3.0), 0, 13),
                            Message(line(b, T0 + 95, 1.0), 0, 14)])
         rt.checkpoint()
-        assert not on(b"HSET", store.meter_key(a, "gas", 60)), "a held window was rewritten"
-        assert on(b"HDEL", store.first_key(a, "gas", 60))
+        assert on(b"HSET", store.meter_key(a, "gas", 60))
+        assert on(b"HDEL", store.open_key(a, "gas", 60))
         assert on(b"HSET", store.meter_key(c, "gas", 60))
+        assert on(b"HSET", store.open_key(b, "gas", 60))
         stream = store.keys.changes()[0]
         (_, fields), = store.client.xrevrange(stream, count=1)
         blob = fields.get(b"m:gas:60", b"")
@@ -184,6 +188,7 @@ def test_a_window_final_and_unchanged_is_not_written_again(stack, unique):
         got = {s: store.read_windows("meter", "gas", 60, key=s) for s in (a, c)}
         assert got[a]["count"].tolist() == [12] and got[a]["sum"].tolist() == [6.0]
         assert got[c]["count"].tolist() == [2] and got[c]["sum"].tolist() == [5.0]
-        assert store.client.hlen(store.first_key(a, "gas", 60)) == 0
+        assert store.client.hlen(store.open_key(a, "gas", 60)) == 0
+        assert store.client.hlen(store.meter_key(a, "gas", 60)) == 1
     finally:
         store.drop_namespace()

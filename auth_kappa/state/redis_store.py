@@ -120,9 +120,21 @@ class RedisWindowStore:
 
     def meter_key(self, service_id: str, utility: str, size: int,
                   partition: int | None = None) -> str:
+        """A meter's final windows (on a cluster, under its partition: by default the
+        partitioner's)."""
+        return self.keys.meter(service_id, utility, size,
+                               self._partition(service_id, utility, partition))
+
+    def open_key(self, service_id: str, utility: str, size: int,
+                 partition: int | None = None) -> str:
+        """A meter's open windows (as meter_key)."""
+        return self.keys.open_meter(service_id, utility, size,
+                                    self._partition(service_id, utility, partition))
+
+    def _partition(self, service_id: str, utility: str, partition: int | None) -> int | None:
         if self.cluster and partition is None:
-            partition = int(self.partition_of(utility, [service_id])[0])
-        return self.keys.meter(service_id, utility, size, partition)
+            return int(self.partition_of(utility, [service_id])[0])
+        return partition
 
     def state_key(self, utility: str, size: int, partition: int | None = None) -> str:
         return self.keys.state(utility, size, partition)
@@ -279,7 +291,7 @@ class RedisWindowStore:
                 for sid, p in dict.fromkeys(pairs):
                     p = p if p >= 0 else None
                     keys += [self.meter_key(sid, utility, size, p),
-                             self.first_key(sid, utility, size, p)]
+                             self.open_key(sid, utility, size, p)]
                 keys += [self.meters_key(utility, int(p))
                          for p in np.unique(rows.part[rows.part >= 0])] \
                     if rows.part is not None else []
@@ -415,62 +427,49 @@ class RedisWindowStore:
     def _meter_commands_at(self, utility: str, size: int, rows: Rows, keep: int, ttl: int,
                            anchor: str, partition: int | None
                            ) -> tuple[list[tuple[bytes, int]], list[bytes]]:
+        """Open windows (with their first values) into the meter's small `o:` hash, final
+        ones into its `m:` hash and out of `o:`: a reading rewrites small hashes only, and a
+        window lands in `m:` once."""
         words = self.words(size)
         new = np.ones(len(rows), bool) if rows.new is None else rows.new
+        final = np.zeros(len(rows), bool) if rows.final is None else rows.final
         sid = uuid_text(rows.k0, rows.k1).astype("S36")
-        head, tail = self.keys.meter_parts("m", utility, size, partition)
-        keys = concat(head, sid, tail)
-        values = codec.values(rows, words)
-        starts = rows.window_start
-        wide = widths(starts)
-        write = np.ones(len(rows), bool) if rows.held is None else ~rows.held
+        starts, wide = rows.window_start, widths(rows.window_start)
         out: list[tuple[bytes, int]] = []
-        for w in np.unique(wide[write]):
-            pick = write & (wide == w)
-            out.append((pack(b"HSET", keys[pick], decimal(starts[pick]), values[pick]),
-                        int(pick.sum())))
-        out += self._first_commands(utility, size, rows, sid, new, wide, ttl, partition)
-        fresh = np.flatnonzero(new)
-        if len(fresh):
-            out.append((pack(b"EXPIRE", keys[fresh], str(ttl).encode()), len(fresh)))
-        if size == self._finest:
-            out += self._index_meters(utility, rows, sid, new)
-        trims = [command("EVAL", self._trim_lua, 1, anchor, head, tail,
+        o_head, o_tail = self.keys.meter_parts("o", utility, size, partition)
+        opened = concat(o_head, sid, o_tail)
+        still = np.flatnonzero(~final)   # open windows
+        for idx, recs in codec.open_records(rows.select(still), words):
+            for w in np.unique(wide[still[idx]]):
+                sel = wide[still[idx]] == w
+                pick = still[idx[sel]]
+                out.append((pack(b"HSET", opened[pick], decimal(starts[pick]), recs[sel]),
+                            len(pick)))
+        born = np.flatnonzero(new & ~final)
+        if len(born):
+            out.append((pack(b"EXPIRE", opened[born], str(ttl).encode()), len(born)))
+        done = np.flatnonzero(final)
+        head, tail = self.keys.meter_parts("m", utility, size, partition)
+        if len(done):
+            keys, vals = concat(head, sid[done], tail), codec.values(rows.select(done), words)
+            for w in np.unique(wide[done]):
+                sel = wide[done] == w
+                out.append((pack(b"HSET", keys[sel], decimal(starts[done][sel]), vals[sel]),
+                            int(sel.sum())))
+            out.append((pack(b"EXPIRE", keys, str(ttl).encode()), len(done)))
+            gone = done[~new[done]]
+            for w in np.unique(wide[gone]):
+                pick = gone[wide[gone] == w]
+                out.append((pack(b"HDEL", opened[pick], decimal(starts[pick])), len(pick)))
+        fresh = np.flatnonzero(new)   # the meter's newest window may have moved on
+        trims = [command("EVAL", self._trim_lua, 1, anchor, head, tail, o_head, o_tail,
                          codec.meter_starts_blob(sid[part], starts[part]), keep)
                  for part in np.array_split(fresh, -(-len(fresh) // TRIM_CHUNK))] \
             if len(fresh) else []
+        if size == self._finest:
+            out += self._index_meters(utility, rows, sid, new)
         return out, trims
 
-    def _first_commands(self, utility: str, size: int, rows: Rows, sid: np.ndarray,
-                        new: np.ndarray, wide: np.ndarray, ttl: int, partition: int | None
-                        ) -> list[tuple[bytes, int]]:
-        """Open windows' first values (HSET, in the window's transaction); a final window's
-        field is deleted (HDEL) unless it was never stored. Packed like the windows."""
-        groups, gone = codec.firsts(rows, self.words(size))
-        if not groups and not len(gone):
-            return []
-        head, tail = self.keys.meter_parts("f", utility, size, partition)
-        keys = concat(head, sid, tail)
-        starts, out = rows.window_start, []
-        for idx, blob in groups:
-            for w in np.unique(wide[idx]):
-                sel = wide[idx] == w
-                out.append((pack(b"HSET", keys[idx[sel]], decimal(starts[idx[sel]]), blob[sel]),
-                            int(sel.sum())))
-        fresh = np.concatenate([idx[new[idx]] for idx, _ in groups]) if groups else gone[:0]
-        if len(fresh):
-            out.append((pack(b"EXPIRE", keys[fresh], str(ttl).encode()), len(fresh)))
-        gone = gone[~new[gone]]
-        for w in np.unique(wide[gone]):
-            pick = gone[wide[gone] == w]
-            out.append((pack(b"HDEL", keys[pick], decimal(starts[pick])), len(pick)))
-        return out
-
-    def first_key(self, service_id: str, utility: str, size: int,
-                  partition: int | None = None) -> str:
-        if self.cluster and partition is None:
-            partition = int(self.partition_of(utility, [service_id])[0])
-        return self.keys.first_values(service_id, utility, size, partition)
 
     def meters_key(self, utility: str, partition: int) -> str:
         return self.keys.meters(utility, partition)
@@ -588,11 +587,9 @@ class RedisWindowStore:
         insights rebuild on assignment."""
         k0, k1 = self.indexed_meters(utility, partition)
         sids = uuid_text(k0, k1).tolist()
-        pipe = self.client.pipeline(transaction=False)
-        for sid in sids:
-            pipe.hgetall(self.meter_key(sid, utility, size, partition))
         keys, starts, raw = [], [], []
-        for i, fields in enumerate(pipe.execute() if sids else []):
+        for i, fields in enumerate(self.meter_hashes(utility, size, sids,
+                                                     [partition] * len(sids))):
             for f, v in fields.items():
                 if int(f) < before:
                     keys.append(i)
@@ -646,33 +643,57 @@ class RedisWindowStore:
             need = np.flatnonzero(ws <= newer_than)
             if not len(need):
                 return None
-            sids = uuid_text(k0[need], k1[need])
-            parts = self.partition_of(utility, sids).tolist() if self.cluster \
-                else [None] * len(sids)
-            pipe = self.client.pipeline(transaction=False)
+            got, firsts = self.stored_windows(utility, size, k0[need], k1[need], ws[need])
             words = self.words(size)
-            for sid, w, p in zip(sids, ws[need], parts, strict=True):
-                pipe.hget(self.meter_key(sid, utility, size, p), str(int(w)))
-                if words:
-                    pipe.hget(self.first_key(sid, utility, size, p), str(int(w)))
-            raw = pipe.execute()
-            got = codec.decode_values(raw[::2] if words else raw, words)
             init = {name: np.zeros(len(ws), got.dtype[name].base) for name in
                     ("sum", "count", "min", "max")}
             init["min"][:], init["max"][:] = np.inf, -np.inf
             for name in init:
                 init[name][need] = got[name]
-            if self.words(size):
-                seen = np.zeros((len(ws), self.words(size)), np.uint64)
+            if words:
+                seen = np.zeros((len(ws), words), np.uint64)
                 seen[need] = got["seen"]
                 init["seen"] = seen
                 first = np.full((len(ws), 64 * words), UNKNOWN, np.uint64)
-                first[need] = codec.decode_firsts(got["seen"], raw[1::2])
+                first[need] = firsts
                 init["first"] = first
             init["stored"] = np.zeros(len(ws), bool)
             init["stored"][need] = got["count"] > 0
             return init
         return load
+
+    def stored_windows(self, utility: str, size: int, k0: np.ndarray, k1: np.ndarray,
+                       ws: np.ndarray, parts: list[int | None] | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """Given meter windows as Redis holds them, open or final: (values, first-value
+        bits; see codec.decode_open); one that is not stored reads as empty. `parts`: a
+        cluster's partition per row (default: the partitioner's)."""
+        sids = uuid_text(k0, k1)
+        if parts is None:
+            parts = self.partition_of(utility, sids).tolist() if self.cluster \
+                else [None] * len(sids)
+        raw: list[bytes | None] = []
+        for lo in range(0, len(sids), 20_000):
+            pipe = self.client.pipeline(transaction=False)
+            for sid, w, p in zip(sids[lo:lo + 20_000], ws[lo:lo + 20_000].tolist(),
+                                 parts[lo:lo + 20_000], strict=True):
+                pipe.hget(self.open_key(sid, utility, size, p), str(int(w)))
+                pipe.hget(self.meter_key(sid, utility, size, p), str(int(w)))
+            got = pipe.execute()
+            raw += codec.either(got[1::2], got[::2])
+        return codec.decode_open(raw, self.words(size))
+
+    def meter_hashes(self, utility: str, size: int, service_ids: Sequence[str],
+                     parts: Sequence[int | None] | None = None) -> list[dict[bytes, bytes]]:
+        """Each meter's stored windows, field -> value, final and open ones together (an
+        open one's first values are left after the value: decode_values ignores them)."""
+        parts = parts if parts is not None else [None] * len(service_ids)
+        pipe = self.client.pipeline(transaction=False)
+        for sid, p in zip(service_ids, parts, strict=True):
+            pipe.hgetall(self.meter_key(sid, utility, size, p))
+            pipe.hgetall(self.open_key(sid, utility, size, p))
+        got = pipe.execute() if len(service_ids) else []
+        return [{**m, **o} for m, o in zip(got[::2], got[1::2], strict=True)]
 
     def read_windows(self, level: str, utility: str, size: int, key: str | None = None
                 ) -> pd.DataFrame:
@@ -689,7 +710,7 @@ class RedisWindowStore:
         else:
             if key is None:
                 raise ValueError("meter-level reads need a service_id (key=...)")
-            raw = self.client.hgetall(self.meter_key(key, utility, size))
+            raw = self.meter_hashes(utility, size, [key])[0]
             keys = [key] * len(raw)
             starts = np.array([int(f) for f in raw], np.int64)
             vals = codec.decode_values(list(raw.values()), self.words(size))
