@@ -123,6 +123,7 @@ def correct(config: Config, objects, plan: Plan, live: RedisWindowStore,
     gaps = GapRecompute(config, topo, plan.start, plan.end) if config.insights else None
     fixer.gaps = gaps
     report.feed = feed(objects, plan, topo, fixer.on_final, bar, finish=True)
+    live.settle()   # every corrected window in its final hash before we exit
     if gaps is not None and not dry_run_writes:
         report.gaps = gaps.apply(live, fixer.low)
         report.days = fix_days(gaps.insights, live, plan.start, plan.end, config.grace,

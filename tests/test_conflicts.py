@@ -157,7 +157,7 @@ def test_first_values_leave_redis_when_their_window_is_final(stack, unique):
         assert field == str(T0).encode() and value[40:] == np.array([1.0, 2.0]).tobytes()
         assert store.client.ttl(key) > 0 and not store.client.exists(final_key)
         rt.process("gas", [Message(_csv(3.0, T0 + 125), 0, 2)])   # T0's window is final
-        rt.checkpoint()
+        rt.checkpoint()   # and moves (a share per checkpoint: here, all)
         assert list(store.client.hgetall(key)) == [str(T0 + 120).encode()]
         assert store.client.hget(final_key, str(T0))[:40] == value[:40]   # moved, whole
         assert store.client.ttl(final_key) > 0

@@ -41,11 +41,11 @@ def seen_mask(seen: np.ndarray) -> np.ndarray:
 
 
 def firsts(rows: Rows, words: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
-    """Open finest meter windows' first values, for the `f:` hash: (row index, fixed-width
-    records of 8 B per seen second, in second order) per count of seen seconds; and the
-    rows that keep none (final windows: their readings are late from now on) to delete."""
-    if not words or rows.first is None or not len(rows):
-        return [], np.zeros(0, np.int64)
+    """Open finest meter windows' first values: (row index, fixed-width records of 8 B
+    per seen second, in second order) per count of seen seconds; and the rows with none
+    known (loaded from a store that kept none)."""
+    if not words or rows.first is None:   # none kept at this size
+        return [], np.arange(len(rows))
     mask = seen_mask(rows.seen)
     count = mask.sum(axis=1)
     known = (rows.first != UNKNOWN).any(axis=1) & (count > 0)
@@ -60,12 +60,10 @@ def firsts(rows: Rows, words: int) -> tuple[list[tuple[np.ndarray, np.ndarray]],
 def open_records(rows: Rows, words: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Open windows as their hash stores them: (row index, fixed-width records of value,
     seen bits and first values) per count of first values kept (none: value alone)."""
-    vals = values(rows, words)
     if not len(rows):
         return []
+    vals = values(rows, words)
     groups, unknown = firsts(rows, words)
-    if not words or rows.first is None:   # no first values kept at this size
-        unknown = np.arange(len(rows))
     out = [(idx, _joined(vals[idx], blob)) for idx, blob in groups]
     if len(unknown):
         out.append((unknown, vals[unknown].view(f"V{vals.dtype.itemsize}")))
@@ -95,8 +93,9 @@ def either(final: list[bytes | None], opened: list[bytes | None]) -> list[bytes 
 
 
 def decode_firsts(seen: np.ndarray, raw: list[bytes | None]) -> np.ndarray:
-    """[n, 64 * words] first-value bits per second from the `f:` values; UNKNOWN where none
-    is stored (a final window, or one written before first values were kept)."""
+    """[n, 64 * words] first-value bits per second from the bytes stored after open
+    windows' values; UNKNOWN where none is stored (a final window, or one written before
+    first values were kept)."""
     words = seen.shape[1] if seen.ndim == 2 else 0
     out = np.full((len(raw), 64 * words), UNKNOWN, np.uint64)
     if not words or not len(raw):

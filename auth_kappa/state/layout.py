@@ -9,8 +9,9 @@ One Redis (prefix `auth:<ns>:`, ns = the namespace readers follow, e.g. v1):
   o:{<service_id>}:<utility>:<size>   HASH  window_start -> the same, open windows (one or
                                             two), + at the finest size the first value of
                                             each seen second (conflicting resends); a
-                                            window moves to m: in the checkpoint that
-                                            finds it final. Readers take both.
+                                            final window moves to m: after the checkpoint
+                                            that found it final (a share per checkpoint:
+                                            move_final.lua). Readers take both, o: first.
   s:<utility>:<size>                  HASH  <state>:<window_start> -> value
   newest:s:<utility>:<size>           STRING  newest window_start it held (retention cut)
   offsets:<group>                     HASH  <topic>:<partition> -> next offset to read

@@ -55,11 +55,16 @@ if TYPE_CHECKING:
     from auth_kappa.insights.stage import Changes as InsightChanges
 
 TRIM_CHUNK = 500        # new windows per trim call: ~1 ms of Redis, between transactions
+MOVES_MIN = 4000        # final windows moved per checkpoint at least (move_final.lua), and
+MOVES_SHARE = 4         # a quarter of those waiting: a minute's turn spreads over a few
 NOTICES_KEPT = 64       # change notices a stream keeps (~1 MB each flat out): a reader
                         # further behind reads Redis again (dashboards/changes.py)
 TTL_SLACK = 86400       # idle keys outlive their retention by a day, then Redis drops them
 log = logging.getLogger("auth_kappa.store")
 ALL_STATES = "".join(STATES)   # 2 characters each: the state script deletes a window whole
+MOVE_RECORD = 44               # [service_id 36][window_start i64]: codec.meter_starts_blob
+# a batch of final windows to move: (key heads and tails, value width, ttl), records
+Move = tuple[tuple, bytes]
 
 
 def _script(name: str) -> str:
@@ -77,6 +82,7 @@ class RedisWindowStore:
         self.cluster = is_cluster(self.client)
         self.keys = Layout(self.namespace, self.group, self.cluster)
         self._trim_lua = _script("trim_meters.lua")
+        self._move_lua = _script("move_final.lua")
         self._commit_lua = _script("commit.lua")
         self._notice_lua = _script("notice.lua")
         self._lock = threading.Lock()   # one checkpoint at a time
@@ -87,6 +93,9 @@ class RedisWindowStore:
         # a later reload below them means Redis lost acknowledged writes (LiveRuntime.assign)
         self.acknowledged: dict[str, int] = {}
         self._indexed: dict[tuple[str, int], set[bytes]] = {}   # in meters:... already
+        # final windows still to move from o: to m:, per checkpoint anchor (a cluster's
+        # partition): (script arguments but the blob, blob of [sid 36][ws i64])
+        self._moves: dict[str, list[Move]] = {}
         self._specs = {s.size: s for s in self.windows}
         self._finest = min(self._specs)
 
@@ -202,8 +211,8 @@ class RedisWindowStore:
         generations, expected = generations or {}, expected or {}
         home = self._home(dirty, [offsets, highs, marks or {}, generations, expected])
         gens, offs = self.keys.progress("generations", home), self.keys.progress("offsets", home)
-        body, n, written, trims = self._commands(dirty, offsets, highs, stats or {},
-                                                 marks or {}, home)
+        body, n, written, trims, moves = self._commands(dirty, offsets, highs, stats or {},
+                                                        marks or {}, home)
         if extra:   # before the script, like the meter windows: absolute values
             body, n = b"".join(extra) + body, n + len(extra)
         check = command("WATCH", gens)   # not offs: every worker of the group writes it
@@ -231,6 +240,8 @@ class RedisWindowStore:
                         self.acknowledged.update(offsets)
                         for trim in trims:
                             sock.roundtrip(trim, 1)
+                        self._moves.setdefault(offs, []).extend(moves)
+                        self._move(sock, offs, everything=False)
                         return written
                     # someone's rebalance touched the generations: check again
             except (OSError, redis.RedisError):
@@ -264,6 +275,37 @@ class RedisWindowStore:
         if where not in self._sockets:
             self._sockets[where] = RespConnection(opts)
         return self._sockets[where]
+
+    def _move(self, sock: RespConnection, anchor: str, everything: bool) -> None:
+        """Final windows from o: to m:, a share of those waiting (all: `everything`), in
+        script calls of TRIM_CHUNK windows sent at once: other clients' commands run
+        between them."""
+        queue = self._moves.get(anchor)
+        if not queue:
+            return
+        waiting = sum(len(blob) for _, blob in queue) // MOVE_RECORD
+        budget = waiting if everything else max(MOVES_MIN, -(-waiting // MOVES_SHARE))
+        calls: list[bytes] = []
+        while queue and budget > 0:
+            args, blob = queue[0]
+            take = min(budget, len(blob) // MOVE_RECORD)
+            for lo in range(0, take * MOVE_RECORD, TRIM_CHUNK * MOVE_RECORD):
+                part = blob[lo:min(lo + TRIM_CHUNK * MOVE_RECORD, take * MOVE_RECORD)]
+                calls.append(command("EVAL", self._move_lua, 1, anchor, *args[:4], part,
+                                     *args[4:]))
+            budget -= take
+            if take * MOVE_RECORD == len(blob):
+                queue.pop(0)
+            else:
+                queue[0] = (args, blob[take * MOVE_RECORD:])
+        sock.roundtrip(b"".join(calls), len(calls))
+
+    def settle(self) -> None:
+        """Move every final window still waiting (a checkpoint moves a share of them):
+        before a process that wrote final windows exits, e.g. a correction."""
+        with self._lock:
+            for anchor in list(self._moves):
+                self._move(self._socket(anchor), anchor, everything=True)
 
     def _after_exec(self, reply: object, dirty: Mapping[Slot, Rows],
                     sock: RespConnection) -> None:
@@ -314,8 +356,8 @@ class RedisWindowStore:
                 keep = self._specs[size].keep(level)
                 again = Rows(**{**rows.__dict__, "new": np.ones(len(rows), bool),
                                 "held": None})
-                cmds, _ = self._meter_commands(utility, size, again, keep, keep + TTL_SLACK,
-                                               "")
+                cmds, _, _ = self._meter_commands(utility, size, again, keep,   # moves:
+                                                  keep + TTL_SLACK, "")   # the checkpoint's
                 body += b"".join(c for c, _ in cmds)
                 n += sum(k for _, k in cmds)
         sock.roundtrip(command("MULTI") + body + command("EXEC"), n + 2)
@@ -344,13 +386,14 @@ class RedisWindowStore:
     def _commands(self, dirty: Mapping[Slot, Rows], offsets: Mapping[str, int],
                   highs: Mapping[str, float], stats: Mapping[str, int],
                   marks: Mapping[str, float], home: str | None
-                  ) -> tuple[bytes, int, int, list[bytes]]:
+                  ) -> tuple[bytes, int, int, list[bytes], list[Move]]:
         """The transaction's commands as RESP: (payload, number of commands, windows,
-        retention trims to run after it). Scripts name one key of the slot (the offsets
-        hash) so a cluster routes and checks them."""
+        retention trims to run after it, final windows to move after it). Scripts name
+        one key of the slot (the offsets hash) so a cluster routes and checks them."""
         anchor = self.keys.progress("offsets", home)
         out: list[tuple[bytes, int]] = []   # (commands, how many)
         trims: list[bytes] = []
+        moves: list[Move] = []
         blocks: list[tuple] = []            # state deltas: applied by commit.lua, last
         notice: list = []                   # the change notice's field/value pairs
         written = 0
@@ -360,9 +403,11 @@ class RedisWindowStore:
             keep = self._specs[size].keep(level)
             ttl = keep + TTL_SLACK
             if level == "meter":
-                commands, trim = self._meter_commands(utility, size, rows, keep, ttl, anchor)
+                commands, trim, move = self._meter_commands(utility, size, rows, keep, ttl,
+                                                            anchor)
                 out += commands
                 trims += trim
+                moves += move
                 changed = None if rows.held is None else ~rows.held   # the rest: as held
                 if changed is None or changed.any():
                     notice += [f"m:{utility}:{size}", codec.change_blob(rows, changed)]
@@ -394,7 +439,7 @@ class RedisWindowStore:
                                        *(self.keys.progress(kind, home) for kind in
                                          ("offsets", "highs", "marks", "stats"))]))
         out.append((command("EVAL", self._commit_lua, len(declared), *declared, *args), 1))
-        return b"".join(c for c, _ in out), sum(n for _, n in out), written, trims
+        return b"".join(c for c, _ in out), sum(n for _, n in out), written, trims, moves
 
     def _shares(self, rows: Rows) -> list[tuple[int | None, np.ndarray | None]]:
         """State rows by the partition whose share they are (a cluster; k1 = partition),
@@ -405,31 +450,33 @@ class RedisWindowStore:
         return [(int(p), part == p) for p in np.unique(part)]
 
     def _meter_commands(self, utility: str, size: int, rows: Rows, keep: int, ttl: int,
-                        anchor: str) -> tuple[list[tuple[bytes, int]], list[bytes]]:
+                        anchor: str) -> tuple[list[tuple[bytes, int]], list[bytes], list[Move]]:
         """Every window is a plain HSET; a new one also refreshes its key's TTL. Trimming
         the window that left retention is idempotent, so it runs after the transaction in
-        small script calls (`trims`), keeping every blocking step short."""
+        small script calls (`trims`), keeping every blocking step short; so is moving a
+        final window (`moves`)."""
         if self.cluster:   # keys by the meter's partition (one per call, see _home)
             parts = np.full(len(rows), -1) if rows.part is None else rows.part.astype(np.int64)
             unknown = parts < 0   # rows no reading touched: placed by the partitioner
             if unknown.any():
                 parts[unknown] = self.partition_of(
                     utility, uuid_text(rows.k0[unknown], rows.k1[unknown]).astype("S36"))
-            out, trims = [], []
+            out, trims, moves = [], [], []
             for p in np.unique(parts):
-                o, t = self._meter_commands_at(utility, size, rows.select(parts == p), keep,
-                                               ttl, anchor, int(p))
+                o, t, m = self._meter_commands_at(utility, size, rows.select(parts == p),
+                                                  keep, ttl, anchor, int(p))
                 out += o
                 trims += t
-            return out, trims
+                moves += m
+            return out, trims, moves
         return self._meter_commands_at(utility, size, rows, keep, ttl, anchor, None)
 
     def _meter_commands_at(self, utility: str, size: int, rows: Rows, keep: int, ttl: int,
                            anchor: str, partition: int | None
-                           ) -> tuple[list[tuple[bytes, int]], list[bytes]]:
-        """Open windows (with their first values) into the meter's small `o:` hash, final
-        ones into its `m:` hash and out of `o:`: a reading rewrites small hashes only, and a
-        window lands in `m:` once."""
+                           ) -> tuple[list[tuple[bytes, int]], list[bytes], list[Move]]:
+        """Every changed window into the meter's small `o:` hash (open ones with their
+        first values): a reading rewrites small hashes only. Final windows then move to
+        `m:` after the transaction, a share per checkpoint (`moves`, move_final.lua)."""
         words = self.words(size)
         new = np.ones(len(rows), bool) if rows.new is None else rows.new
         final = np.zeros(len(rows), bool) if rows.final is None else rows.final
@@ -438,29 +485,21 @@ class RedisWindowStore:
         out: list[tuple[bytes, int]] = []
         o_head, o_tail = self.keys.meter_parts("o", utility, size, partition)
         opened = concat(o_head, sid, o_tail)
-        still = np.flatnonzero(~final)   # open windows
-        for idx, recs in codec.open_records(rows.select(still), words):
-            for w in np.unique(wide[still[idx]]):
-                sel = wide[still[idx]] == w
-                pick = still[idx[sel]]
+        writes = np.ones(len(rows), bool) if rows.held is None else ~rows.held
+        write = np.flatnonzero(writes)   # not held: final and stored as it is
+        for idx, recs in codec.open_records(rows.select(write), words):
+            for w in np.unique(wide[write[idx]]):
+                sel = wide[write[idx]] == w
+                pick = write[idx[sel]]
                 out.append((pack(b"HSET", opened[pick], decimal(starts[pick]), recs[sel]),
                             len(pick)))
-        born = np.flatnonzero(new & ~final)
+        born = np.flatnonzero(new | (final & writes))   # o: may have gone with its last
         if len(born):
             out.append((pack(b"EXPIRE", opened[born], str(ttl).encode()), len(born)))
-        done = np.flatnonzero(final)
         head, tail = self.keys.meter_parts("m", utility, size, partition)
-        if len(done):
-            keys, vals = concat(head, sid[done], tail), codec.values(rows.select(done), words)
-            for w in np.unique(wide[done]):
-                sel = wide[done] == w
-                out.append((pack(b"HSET", keys[sel], decimal(starts[done][sel]), vals[sel]),
-                            int(sel.sum())))
-            out.append((pack(b"EXPIRE", keys, str(ttl).encode()), len(done)))
-            gone = done[~new[done]]
-            for w in np.unique(wide[gone]):
-                pick = gone[wide[gone] == w]
-                out.append((pack(b"HDEL", opened[pick], decimal(starts[pick])), len(pick)))
+        done = np.flatnonzero(final)
+        moves = [((head, tail, o_head, o_tail, codec.value_dtype(words).itemsize, ttl),
+                  codec.meter_starts_blob(sid[done], starts[done]))] if len(done) else []
         fresh = np.flatnonzero(new)   # the meter's newest window may have moved on
         trims = [command("EVAL", self._trim_lua, 1, anchor, head, tail, o_head, o_tail,
                          codec.meter_starts_blob(sid[part], starts[part]), keep)
@@ -468,7 +507,7 @@ class RedisWindowStore:
             if len(fresh) else []
         if size == self._finest:
             out += self._index_meters(utility, rows, sid, new)
-        return out, trims
+        return out, trims, moves
 
 
     def meters_key(self, utility: str, partition: int) -> str:
