@@ -216,7 +216,8 @@ def test_a_minute_of_final_windows_moves_over_several_checkpoints(stack, unique)
         m = len(pick)
         return Rows(keys[pick, 0].copy(), keys[pick, 1].copy(), np.full(m, T0, np.int64),
                     values[pick], np.ones(m, np.int64), values[pick], values[pick],
-                    np.ones((m, 1), np.uint64), np.ones(m, bool), final=np.ones(m, bool))
+                    np.ones((m, 1), np.uint64), np.zeros(m, bool),   # stored open before
+                    final=np.ones(m, bool))
 
     def where() -> tuple[int, int]:
         pipe = store.client.pipeline(transaction=False)
@@ -230,7 +231,7 @@ def test_a_minute_of_final_windows_moves_over_several_checkpoints(stack, unique)
 
     try:
         store.checkpoint({("gas", "meter", 60): rows(sums, np.arange(n))}, {"gas:0": 1}, {})
-        first = redis_store.MOVES_MIN
+        first = redis_store.LATER_MIN
         assert where() == (first, n - first)
         assert [read(i) for i in (0, n - 1)] == [0.0, n - 1.0]   # moved, and not yet
         fixed = sums.copy()

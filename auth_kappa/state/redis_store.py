@@ -54,17 +54,18 @@ if TYPE_CHECKING:
     from auth_kappa.config import Config
     from auth_kappa.insights.stage import Changes as InsightChanges
 
-TRIM_CHUNK = 500        # new windows per trim call: ~1 ms of Redis, between transactions
-MOVES_MIN = 4000        # final windows moved per checkpoint at least (move_final.lua), and
-MOVES_SHARE = 4         # a quarter of those waiting: a minute's turn spreads over a few
+SCRIPT_CHUNK = 500      # windows per retention trim or move call: a few ms of Redis each
+LATER_MIN = 2000        # windows trimmed or moved after a checkpoint at least, and
+LATER_SHARE = 8         # an eighth of those waiting: a minute's turn spreads over several
 NOTICES_KEPT = 64       # change notices a stream keeps (~1 MB each flat out): a reader
                         # further behind reads Redis again (dashboards/changes.py)
 TTL_SLACK = 86400       # idle keys outlive their retention by a day, then Redis drops them
 log = logging.getLogger("auth_kappa.store")
 ALL_STATES = "".join(STATES)   # 2 characters each: the state script deletes a window whole
-MOVE_RECORD = 44               # [service_id 36][window_start i64]: codec.meter_starts_blob
-# a batch of final windows to move: (key heads and tails, value width, ttl), records
-Move = tuple[tuple, bytes]
+RECORD = 44                    # [service_id 36][window_start i64]: codec.meter_starts_blob
+# idempotent work on meter windows for after the checkpoint (trim_meters.lua,
+# move_final.lua): (script, arguments before the records, records, arguments after)
+Later = tuple[str, tuple, bytes, tuple]
 
 
 def _script(name: str) -> str:
@@ -93,9 +94,9 @@ class RedisWindowStore:
         # a later reload below them means Redis lost acknowledged writes (LiveRuntime.assign)
         self.acknowledged: dict[str, int] = {}
         self._indexed: dict[tuple[str, int], set[bytes]] = {}   # in meters:... already
-        # final windows still to move from o: to m:, per checkpoint anchor (a cluster's
-        # partition): (script arguments but the blob, blob of [sid 36][ws i64])
-        self._moves: dict[str, list[Move]] = {}
+        # retention trims and moves of final windows still to run, per checkpoint anchor
+        # (a cluster's partition)
+        self._later: dict[str, list[Later]] = {}
         self._specs = {s.size: s for s in self.windows}
         self._finest = min(self._specs)
 
@@ -211,8 +212,8 @@ class RedisWindowStore:
         generations, expected = generations or {}, expected or {}
         home = self._home(dirty, [offsets, highs, marks or {}, generations, expected])
         gens, offs = self.keys.progress("generations", home), self.keys.progress("offsets", home)
-        body, n, written, trims, moves = self._commands(dirty, offsets, highs, stats or {},
-                                                        marks or {}, home)
+        body, n, written, later = self._commands(dirty, offsets, highs, stats or {},
+                                                 marks or {}, home)
         if extra:   # before the script, like the meter windows: absolute values
             body, n = b"".join(extra) + body, n + len(extra)
         check = command("WATCH", gens)   # not offs: every worker of the group writes it
@@ -238,10 +239,8 @@ class RedisWindowStore:
                     if replies[-1] is not None:
                         self._after_exec(replies[-1], dirty, sock)
                         self.acknowledged.update(offsets)
-                        for trim in trims:
-                            sock.roundtrip(trim, 1)
-                        self._moves.setdefault(offs, []).extend(moves)
-                        self._move(sock, offs, everything=False)
+                        self._later.setdefault(offs, []).extend(later)
+                        self._run_later(sock, offs, everything=False)
                         return written
                     # someone's rebalance touched the generations: check again
             except (OSError, redis.RedisError):
@@ -276,36 +275,36 @@ class RedisWindowStore:
             self._sockets[where] = RespConnection(opts)
         return self._sockets[where]
 
-    def _move(self, sock: RespConnection, anchor: str, everything: bool) -> None:
-        """Final windows from o: to m:, a share of those waiting (all: `everything`), in
-        script calls of TRIM_CHUNK windows sent at once: other clients' commands run
-        between them."""
-        queue = self._moves.get(anchor)
+    def _run_later(self, sock: RespConnection, anchor: str, everything: bool) -> None:
+        """Retention trims and moves of final windows, a share of those waiting (all:
+        `everything`): every meter's minute starts and turns final at once, and doing a
+        minute's worth in one go kept the next checkpoint waiting. In script calls of
+        SCRIPT_CHUNK windows sent at once: other clients' commands run between them."""
+        queue = self._later.get(anchor)
         if not queue:
             return
-        waiting = sum(len(blob) for _, blob in queue) // MOVE_RECORD
-        budget = waiting if everything else max(MOVES_MIN, -(-waiting // MOVES_SHARE))
+        waiting = sum(len(blob) for _, _, blob, _ in queue) // RECORD
+        budget = waiting if everything else max(LATER_MIN, -(-waiting // LATER_SHARE))
         calls: list[bytes] = []
         while queue and budget > 0:
-            args, blob = queue[0]
-            take = min(budget, len(blob) // MOVE_RECORD)
-            for lo in range(0, take * MOVE_RECORD, TRIM_CHUNK * MOVE_RECORD):
-                part = blob[lo:min(lo + TRIM_CHUNK * MOVE_RECORD, take * MOVE_RECORD)]
-                calls.append(command("EVAL", self._move_lua, 1, anchor, *args[:4], part,
-                                     *args[4:]))
-            budget -= take
-            if take * MOVE_RECORD == len(blob):
+            script, head, blob, tail = queue[0]
+            take = min(budget, len(blob) // RECORD) * RECORD
+            for lo in range(0, take, SCRIPT_CHUNK * RECORD):
+                calls.append(command("EVAL", script, 1, anchor, *head,
+                                     blob[lo:min(lo + SCRIPT_CHUNK * RECORD, take)], *tail))
+            budget -= take // RECORD
+            if take == len(blob):
                 queue.pop(0)
             else:
-                queue[0] = (args, blob[take * MOVE_RECORD:])
+                queue[0] = (script, head, blob[take:], tail)
         sock.roundtrip(b"".join(calls), len(calls))
 
     def settle(self) -> None:
-        """Move every final window still waiting (a checkpoint moves a share of them):
-        before a process that wrote final windows exits, e.g. a correction."""
+        """Run every trim and move still waiting (a checkpoint runs a share of them):
+        before a process that wrote windows exits, e.g. a correction."""
         with self._lock:
-            for anchor in list(self._moves):
-                self._move(self._socket(anchor), anchor, everything=True)
+            for anchor in list(self._later):
+                self._run_later(self._socket(anchor), anchor, everything=True)
 
     def _after_exec(self, reply: object, dirty: Mapping[Slot, Rows],
                     sock: RespConnection) -> None:
@@ -356,8 +355,8 @@ class RedisWindowStore:
                 keep = self._specs[size].keep(level)
                 again = Rows(**{**rows.__dict__, "new": np.ones(len(rows), bool),
                                 "held": None})
-                cmds, _, _ = self._meter_commands(utility, size, again, keep,   # moves:
-                                                  keep + TTL_SLACK, "")   # the checkpoint's
+                cmds, _ = self._meter_commands(utility, size, again, keep,   # later: the
+                                               keep + TTL_SLACK)   # checkpoint's own
                 body += b"".join(c for c, _ in cmds)
                 n += sum(k for _, k in cmds)
         sock.roundtrip(command("MULTI") + body + command("EXEC"), n + 2)
@@ -386,14 +385,13 @@ class RedisWindowStore:
     def _commands(self, dirty: Mapping[Slot, Rows], offsets: Mapping[str, int],
                   highs: Mapping[str, float], stats: Mapping[str, int],
                   marks: Mapping[str, float], home: str | None
-                  ) -> tuple[bytes, int, int, list[bytes], list[Move]]:
+                  ) -> tuple[bytes, int, int, list[Later]]:
         """The transaction's commands as RESP: (payload, number of commands, windows,
-        retention trims to run after it, final windows to move after it). Scripts name
-        one key of the slot (the offsets hash) so a cluster routes and checks them."""
+        retention trims and final windows' moves to run after it). Scripts name one key
+        of the slot (the offsets hash) so a cluster routes and checks them."""
         anchor = self.keys.progress("offsets", home)
         out: list[tuple[bytes, int]] = []   # (commands, how many)
-        trims: list[bytes] = []
-        moves: list[Move] = []
+        later: list[Later] = []
         blocks: list[tuple] = []            # state deltas: applied by commit.lua, last
         notice: list = []                   # the change notice's field/value pairs
         written = 0
@@ -403,11 +401,9 @@ class RedisWindowStore:
             keep = self._specs[size].keep(level)
             ttl = keep + TTL_SLACK
             if level == "meter":
-                commands, trim, move = self._meter_commands(utility, size, rows, keep, ttl,
-                                                            anchor)
+                commands, after = self._meter_commands(utility, size, rows, keep, ttl)
                 out += commands
-                trims += trim
-                moves += move
+                later += after
                 changed = None if rows.held is None else ~rows.held   # the rest: as held
                 if changed is None or changed.any():
                     notice += [f"m:{utility}:{size}", codec.change_blob(rows, changed)]
@@ -439,7 +435,7 @@ class RedisWindowStore:
                                        *(self.keys.progress(kind, home) for kind in
                                          ("offsets", "highs", "marks", "stats"))]))
         out.append((command("EVAL", self._commit_lua, len(declared), *declared, *args), 1))
-        return b"".join(c for c, _ in out), sum(n for _, n in out), written, trims, moves
+        return b"".join(c for c, _ in out), sum(n for _, n in out), written, later
 
     def _shares(self, rows: Rows) -> list[tuple[int | None, np.ndarray | None]]:
         """State rows by the partition whose share they are (a cluster; k1 = partition),
@@ -449,31 +445,30 @@ class RedisWindowStore:
         part = rows.k1.astype(np.int64)
         return [(int(p), part == p) for p in np.unique(part)]
 
-    def _meter_commands(self, utility: str, size: int, rows: Rows, keep: int, ttl: int,
-                        anchor: str) -> tuple[list[tuple[bytes, int]], list[bytes], list[Move]]:
+    def _meter_commands(self, utility: str, size: int, rows: Rows, keep: int, ttl: int
+                        ) -> tuple[list[tuple[bytes, int]], list[Later]]:
         """Every window is a plain HSET; a new one also refreshes its key's TTL. Trimming
-        the window that left retention is idempotent, so it runs after the transaction in
-        small script calls (`trims`), keeping every blocking step short; so is moving a
-        final window (`moves`)."""
+        the window that left retention and moving a final window are idempotent, so they
+        run after the transaction in small script calls (`later`), keeping every blocking
+        step short."""
         if self.cluster:   # keys by the meter's partition (one per call, see _home)
             parts = np.full(len(rows), -1) if rows.part is None else rows.part.astype(np.int64)
             unknown = parts < 0   # rows no reading touched: placed by the partitioner
             if unknown.any():
                 parts[unknown] = self.partition_of(
                     utility, uuid_text(rows.k0[unknown], rows.k1[unknown]).astype("S36"))
-            out, trims, moves = [], [], []
+            out, later = [], []
             for p in np.unique(parts):
-                o, t, m = self._meter_commands_at(utility, size, rows.select(parts == p),
-                                                  keep, ttl, anchor, int(p))
+                o, t = self._meter_commands_at(utility, size, rows.select(parts == p), keep,
+                                               ttl, int(p))
                 out += o
-                trims += t
-                moves += m
-            return out, trims, moves
-        return self._meter_commands_at(utility, size, rows, keep, ttl, anchor, None)
+                later += t
+            return out, later
+        return self._meter_commands_at(utility, size, rows, keep, ttl, None)
 
     def _meter_commands_at(self, utility: str, size: int, rows: Rows, keep: int, ttl: int,
-                           anchor: str, partition: int | None
-                           ) -> tuple[list[tuple[bytes, int]], list[bytes], list[Move]]:
+                           partition: int | None
+                           ) -> tuple[list[tuple[bytes, int]], list[Later]]:
         """Every changed window into the meter's small `o:` hash (open ones with their
         first values): a reading rewrites small hashes only. Final windows then move to
         `m:` after the transaction, a share per checkpoint (`moves`, move_final.lua)."""
@@ -497,17 +492,19 @@ class RedisWindowStore:
         if len(born):
             out.append((pack(b"EXPIRE", opened[born], str(ttl).encode()), len(born)))
         head, tail = self.keys.meter_parts("m", utility, size, partition)
-        done = np.flatnonzero(final)
-        moves = [((head, tail, o_head, o_tail, codec.value_dtype(words).itemsize, ttl),
-                  codec.meter_starts_blob(sid[done], starts[done]))] if len(done) else []
+        keys = (head, tail, o_head, o_tail)
+        later: list[Later] = []
         fresh = np.flatnonzero(new)   # the meter's newest window may have moved on
-        trims = [command("EVAL", self._trim_lua, 1, anchor, head, tail, o_head, o_tail,
-                         codec.meter_starts_blob(sid[part], starts[part]), keep)
-                 for part in np.array_split(fresh, -(-len(fresh) // TRIM_CHUNK))] \
-            if len(fresh) else []
+        if len(fresh):
+            later.append((self._trim_lua, keys, codec.meter_starts_blob(sid[fresh],
+                                                                        starts[fresh]), (keep,)))
+        done = np.flatnonzero(final)
+        if len(done):
+            later.append((self._move_lua, keys, codec.meter_starts_blob(sid[done], starts[done]),
+                          (codec.value_dtype(words).itemsize, ttl)))
         if size == self._finest:
             out += self._index_meters(utility, rows, sid, new)
-        return out, trims, moves
+        return out, later
 
 
     def meters_key(self, utility: str, partition: int) -> str:

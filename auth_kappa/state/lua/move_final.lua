@@ -1,7 +1,8 @@
 -- Final meter windows from a meter's open windows' key to its final windows' key
--- (state/layout.py), after the checkpoint that found them final, a few thousand per call
--- so a minute's worth of them (every meter's window turns final at once) is spread over
--- several checkpoints instead of making one of them long. Readers take both keys, so a
+-- (state/layout.py), after the checkpoint that found them final, a share of those waiting
+-- per checkpoint (RedisWindowStore._run_later), so a minute's worth of them (every
+-- meter's window turns final at once) is spread over several checkpoints instead of
+-- making one of them long. Readers take both keys, so a
 -- window reads the same before and after. Only what the open key still holds moves (the
 -- value there is the newest: a correction may have written it since), without the first
 -- values stored after it (they serve open windows only).

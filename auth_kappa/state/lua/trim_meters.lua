@@ -7,7 +7,8 @@
 -- only the one window its cut passed can have left, one HDEL per key. Otherwise (the meter's first window, a gap
 -- in its readings) its small hashes are swept: at most retention / size + the new windows
 -- fields.
--- Runs after the checkpoint transaction, in small batches: trimming is idempotent.
+-- Runs after the checkpoint transaction, in small batches (a share of those waiting per
+-- checkpoint: RedisWindowStore._run_later): trimming is idempotent.
 -- ARGV: final windows' key head and tail around the service_id, open windows' key head
 --       and tail (state/layout.py meter_parts), blob of [service_id 36][window_start i64],
 --       retention s
@@ -42,8 +43,8 @@ for i = 1, #blob, 44 do
   local keys = {prefix .. sid .. suffix, oprefix .. sid .. osuffix}
   local ws = struct.unpack("<i8", blob, i + 36)
   local before = string.format("%d", ws - size)
-  if redis.call("HEXISTS", keys[1], before) == 1 or
-      redis.call("HEXISTS", keys[2], before) == 1 then
+  if redis.call("HEXISTS", keys[2], before) == 1 or   -- open still, most often
+      redis.call("HEXISTS", keys[1], before) == 1 then
     local cut = string.format("%d", cut_of(ws))
     redis.call("HDEL", keys[1], cut)
     redis.call("HDEL", keys[2], cut)
