@@ -55,8 +55,9 @@ if TYPE_CHECKING:
     from auth_kappa.insights.stage import Changes as InsightChanges
 
 SCRIPT_CHUNK = 500      # windows per retention trim or move call: a few ms of Redis each
-LATER_MIN = 2000        # windows trimmed or moved after a checkpoint at least, and
-LATER_SHARE = 8         # an eighth of those waiting: a minute's turn spreads over several
+LATER_MIN = 500         # windows trimmed or moved after a checkpoint call at least, and
+LATER_SECONDS = 10.0    # the share of those waiting that this long would clear: a minute's
+                        # turn drains over seconds, whatever the checkpoints' pace
 NOTICES_KEPT = 64       # change notices a stream keeps (~1 MB each flat out): a reader
                         # further behind reads Redis again (dashboards/changes.py)
 TTL_SLACK = 86400       # idle keys outlive their retention by a day, then Redis drops them
@@ -97,6 +98,7 @@ class RedisWindowStore:
         # retention trims and moves of final windows still to run, per checkpoint anchor
         # (a cluster's partition)
         self._later: dict[str, list[Later]] = {}
+        self._later_ran: dict[str, float] = {}   # anchor -> when its share last ran
         self._specs = {s.size: s for s in self.windows}
         self._finest = min(self._specs)
 
@@ -277,14 +279,19 @@ class RedisWindowStore:
 
     def _run_later(self, sock: RespConnection, anchor: str, everything: bool) -> None:
         """Retention trims and moves of final windows, a share of those waiting (all:
-        `everything`): every meter's minute starts and turns final at once, and doing a
-        minute's worth in one go kept the next checkpoint waiting. In script calls of
-        SCRIPT_CHUNK windows sent at once: other clients' commands run between them."""
+        `everything`) in proportion to the time since the last share: every meter's
+        minute starts and turns final at once, and doing a minute's worth in one go kept
+        the next checkpoints waiting. In script calls of SCRIPT_CHUNK windows sent at
+        once: other clients' commands run between them."""
         queue = self._later.get(anchor)
+        now = time.monotonic()
+        since = now - self._later_ran.get(anchor, now)
+        self._later_ran[anchor] = now
         if not queue:
             return
         waiting = sum(len(blob) for _, _, blob, _ in queue) // RECORD
-        budget = waiting if everything else max(LATER_MIN, -(-waiting // LATER_SHARE))
+        budget = waiting if everything else \
+            max(LATER_MIN, int(waiting * min(1.0, since / LATER_SECONDS)))
         calls: list[bytes] = []
         while queue and budget > 0:
             script, head, blob, tail = queue[0]
