@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from auth_kappa.config import Config
     from auth_kappa.insights.stage import Changes as InsightChanges
 
-SCRIPT_CHUNK = 500      # windows per retention trim or move call: a few ms of Redis each
+SCRIPT_CHUNK = 100      # windows per retention trim or move call: ~1-3 ms of Redis each
 LATER_MIN = 500         # windows trimmed or moved after a checkpoint call at least, and
 LATER_SECONDS = 10.0    # the share of those waiting that this long would clear: a minute's
                         # turn drains over seconds, whatever the checkpoints' pace
@@ -478,7 +478,7 @@ class RedisWindowStore:
                            ) -> tuple[list[tuple[bytes, int]], list[Later]]:
         """Every changed window into the meter's small `o:` hash (open ones with their
         first values): a reading rewrites small hashes only. Final windows then move to
-        `m:` after the transaction, a share per checkpoint (`moves`, move_final.lua)."""
+        `m:` after the transaction, a share at a time (`later`: move_final.lua)."""
         words = self.words(size)
         new = np.ones(len(rows), bool) if rows.new is None else rows.new
         final = np.zeros(len(rows), bool) if rows.final is None else rows.final
@@ -488,7 +488,7 @@ class RedisWindowStore:
         o_head, o_tail = self.keys.meter_parts("o", utility, size, partition)
         opened = concat(o_head, sid, o_tail)
         writes = np.ones(len(rows), bool) if rows.held is None else ~rows.held
-        write = np.flatnonzero(writes)   # not held: final and stored as it is
+        write = np.flatnonzero(writes)   # held: final, and stored as it is
         for idx, recs in codec.open_records(rows.select(write), words):
             for w in np.unique(wide[write[idx]]):
                 sel = wide[write[idx]] == w
