@@ -877,17 +877,19 @@ never shown fails the goal. Goal p99 <= {SCREEN_P99_MS / 1000:.0f} s at steady 2
   the serving loop (121 -> 74 ms at 2x, one run each). The rest is the worker's
   checkpoint writer (measured 2026-12-02 with timers around each transaction, 25,000
   meters at 2x): a reading shows when the transaction holding it lands, and the next
-  checkpoint waits for the one in flight, so it waits up to two transactions. Open
-  windows live in small `o:` hashes since 2026-12-02 (a reading's two HSETs there cost
-  Redis 3.6 us, the three HSETs before into the 120- and 168-field listpacks and `f:`
-  10.2 us, microbenchmark), and final windows move to `m:` and retention trims run after
-  the checkpoints, a share at a time (a minute's turn had made one 1.4-2.1 s
-  transaction, after which transactions stayed large for seconds). What is left: the
-  writer is still busy 80-95 % of the time at 2x with the 200 clients, about 13 us a
-  window end to end (a checkpoint is twelve per-partition transactions, each a WATCH
-  round trip and a MULTI/EXEC; the encoding; and 2 cores shared with the dashboard, the
-  load generator and Redis), so a reading waits behind up to two 0.4-1 s checkpoints:
-  the p99 is those waits.
+  checkpoint waits for the one in flight, so it waits up to two transactions. Each
+  reading rewrites its 1m and 1h windows and its minute's first values, three HSETs of
+  ~3 us of Redis CPU each on this machine, plus ~3.5 us of Python per window to encode
+  them. With the 200 clients running, the writer was busy 85-95 % of the time before
+  the minute turned (transactions of ~30k windows, 0.3-0.5 s). The minute's final
+  windows (25,000 per utility at :30) made one transaction of 109k windows (2.1 s), and
+  the writer never got back: while a transaction runs, the next one's readings pile
+  up, so transactions stayed at 90-150k windows and 1.5-3.5 s for the rest of the
+  phase (the p99). A final window Redis already holds is no longer written again, only
+  its first values dropped (the minute's burst halves). What is left is the writer's
+  own cost per window (about 13 us end to end, Redis a third of it): a Redis layout
+  with cheaper writes per reading moved nothing end to end (see below, "Tried on
+  2026-12-02 and not kept").
 - Default run with no flags: the dashboards, worker, Kafka, Redis and load generator at
   the same priority (`--serve-nice` only for the diagnosis above).
 - Ours vs baselines: the household page from memory; the naive page makes 252 Redis round

@@ -76,22 +76,18 @@ def main() -> None:
     store, secs, n = run(args.meters, args.minute_duration, config)
     used = r.info("memory")["used_memory"] - before
     m1, f1 = key_bytes(store, f"{store.prefix}m:*:electricity:60")
-    o1, of1 = key_bytes(store, f"{store.prefix}o:*:electricity:60")
     s1, _ = key_bytes(store, f"{store.prefix}s:*:60", sample=3)
     store.drop_namespace()
 
     store_h, secs_h, n_h = run(args.hour_meters, args.hour_duration, config)
     m60, f60 = key_bytes(store_h, f"{store_h.prefix}m:*:electricity:3600")
-    o60, of60 = key_bytes(store_h, f"{store_h.prefix}o:*:electricity:3600")
     store_h.drop_namespace()
 
-    per_meter = 3 * (m1 + o1 + m60 + o60)
+    per_meter = 3 * (m1 + m60)
     rows = [
         ("per-meter 1m key (2 h retention)", f"{f1:.0f} fields", f"{m1:,.0f} B"),
-        ("per-meter 1m open windows' key", f"{of1:.0f} fields", f"{o1:,.0f} B"),
         ("per-meter 1h key (7 d retention)", f"{f60:.0f} fields", f"{m60:,.0f} B"),
-        ("per-meter 1h open windows' key", f"{of60:.0f} fields", f"{o60:,.0f} B"),
-        ("one meter, 3 utilities, 1m + 1h, final and open", "", f"{per_meter:,.0f} B"),
+        ("one meter, 3 utilities, 1m + 1h", "", f"{per_meter:,.0f} B"),
         ("used_memory delta / meter (1m run)", f"{args.meters} meters",
          f"{used / args.meters:,.0f} B"),
         ("per-state 1m hash (48 h retention)", "51 states x windows", f"{s1:,.0f} B"),

@@ -322,16 +322,14 @@ class Changes:
         pipe.get(self.counter)
         for sid in service_ids:
             pipe.hgetall(registry.meter_key(sid, self.registry_prefix))
-            for utility, size in asked:   # final windows, then open ones
+            for utility, size in asked:
                 pipe.hgetall(self.keys.meter(sid, utility, size))
-                pipe.hgetall(self.keys.open_meter(sid, utility, size))
         counter, *replies = await pipe.execute()
-        out, step = [], 1 + 2 * len(asked)
+        out, step = [], 1 + len(asked)
         for i in range(0, len(replies), step):
             info, hashes = replies[i], replies[i + 1:i + step]
             entry = {k.decode(): v.decode() for k, v in info.items()} if info else None
-            both = [{**f, **o} for f, o in zip(hashes[::2], hashes[1::2], strict=True)]
-            out.append((entry, dict(zip(asked, both, strict=True))))
+            out.append((entry, dict(zip(asked, hashes, strict=True))))
         return int(counter or 0), out
 
     async def _reload(self, keys: list[Key], epoch: int) -> None:

@@ -92,21 +92,19 @@ class ClusterReader(RedisReader):
     # ---- request path
     async def meter(self, service_id: str, reads: list[tuple[str, int, list[int]]]
                     ) -> tuple[dict[str, str] | None, list[np.ndarray]]:
-        """The registry hash and two HMGETs per (utility, size) in the meter's partition
-        (final and open windows): one round trip per node holding them."""
+        """The registry hash and one HMGET per (utility, size) in the meter's partition:
+        one round trip per node holding them."""
         key = registry.meter_key(service_id, self.registry_prefix)
         cmds = [Command(key, resp.command(b"HGETALL", key), ("HGETALL", key))]
         known = [i for i, (u, _, _) in enumerate(reads) if self._counts.get(u)]
         for i in known:
             utility, size, starts = reads[i]
             p = partition(service_id, self._counts[utility])
+            mkey = self.keys.meter(service_id, utility, size, p)
             n, fields = _fields(tuple(starts))
-            for mkey in (self.keys.meter(service_id, utility, size, p),   # final, then open
-                         self.keys.open_meter(service_id, utility, size, p)):
-                cmds.append(Command(mkey, resp.with_encoded(b"HMGET", mkey, n, fields),
-                                    ("HMGET", mkey, *starts)))
-        info, *both = await self.per_node(cmds)
-        got = [codec.either(f, o) for f, o in zip(both[::2], both[1::2], strict=True)]
+            cmds.append(Command(mkey, resp.with_encoded(b"HMGET", mkey, n, fields),
+                                ("HMGET", mkey, *starts)))
+        info, *got = await self.per_node(cmds)
         if isinstance(info, list):  # RESP2 pairs as a flat list (hand-packed), else a dict
             info = dict(zip(info[::2], info[1::2], strict=True))
         entry = {k.decode(): v.decode() for k, v in info.items()} if info else None

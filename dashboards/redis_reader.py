@@ -158,8 +158,7 @@ class RedisReader:
     # ---- request path
     async def meter(self, service_id: str, reads: list[tuple[str, int, list[int]]]
                     ) -> tuple[dict[str, str] | None, list[np.ndarray]]:
-        """The registry hash and two HMGETs per (utility, size), final and open windows:
-        one round trip.
+        """The registry hash and one HMGET per (utility, size): one round trip.
 
         Memory first (dashboards/changes.py: no round trip, nothing waits on a checkpoint).
         Packed by hand: every household asks for the same window starts at a given clock,
@@ -170,17 +169,15 @@ class RedisReader:
             if got is not None:
                 return got
         parts = [resp.command(b"HGETALL", registry.meter_key(service_id, self.registry_prefix))]
-        for utility, size, starts in reads:   # final windows, then open ones
+        for utility, size, starts in reads:
             n, fields = _fields(tuple(starts))
-            for key in (self.keys.meter(service_id, utility, size),
-                        self.keys.open_meter(service_id, utility, size)):
-                parts.append(resp.with_encoded(b"HMGET", key, n, fields))
+            parts.append(resp.with_encoded(b"HMGET", self.keys.meter(service_id, utility, size),
+                                           n, fields))
         payload = b"".join(parts)
         if self.primary is None:
-            info, *got = await self._pipeline(self.client, payload, len(parts))
+            info, *values = await self._pipeline(self.client, payload, len(parts))
         else:
-            info, *got = await self._hedged(payload, len(parts))
-        values = [codec.either(f, o) for f, o in zip(got[::2], got[1::2], strict=True)]
+            info, *values = await self._hedged(payload, len(parts))
         if isinstance(info, list):  # RESP2 gives pairs as a flat list, RESP3 a map
             info = dict(zip(info[::2], info[1::2], strict=True))
         entry = {k.decode(): v.decode() for k, v in info.items()} if info else None

@@ -109,7 +109,6 @@ async def catch_up_and_switch(config: Config, new: RedisWindowStore, old: RedisW
             stop_at[tp] = theirs if theirs is not None else (mine or 0)
         report.consumed += await _consume(reader, tps, stop_at)
         rt.checkpoint()
-        new.settle()   # final windows moved before the workers take over
         report.offsets = new.offsets()
         client.set(config.pointer, new.namespace)   # readers (and workers) switch here
         if frozen:

@@ -39,6 +39,7 @@ from auth_kappa.state.absolute import (
 )
 from auth_kappa.state.layout import watermarks_and_newest
 from auth_kappa.state.redis_store import RedisWindowStore
+from auth_kappa.topology.keys import uuid_text
 from auth_kappa.topology.processor import Slot, Topology
 from auth_kappa.topology.schema import STATES
 from auth_kappa.topology.window_table import Rows
@@ -123,7 +124,6 @@ def correct(config: Config, objects, plan: Plan, live: RedisWindowStore,
     gaps = GapRecompute(config, topo, plan.start, plan.end) if config.insights else None
     fixer.gaps = gaps
     report.feed = feed(objects, plan, topo, fixer.on_final, bar, finish=True)
-    live.settle()   # every corrected window in its final hash before we exit
     if gaps is not None and not dry_run_writes:
         report.gaps = gaps.apply(live, fixer.low)
         report.days = fix_days(gaps.insights, live, plan.start, plan.end, config.grace,
@@ -255,8 +255,16 @@ class _Corrector:
 
 
 def _meter_values(store: RedisWindowStore, utility: str, size: int, rows: Rows) -> np.ndarray:
+    sids = uuid_text(rows.k0, rows.k1)
     # a cluster's keys by the partition the meter's readings came on (the one its
     # partitioner gives: others were quarantined); one Redis ignores it
     parts = [p if p >= 0 else None for p in rows.part.tolist()] \
         if store.cluster and rows.part is not None else [None] * len(rows)
-    return store.stored_windows(utility, size, rows.k0, rows.k1, rows.window_start, parts)[0]
+    out = []
+    for lo in range(0, len(rows), 20_000):
+        pipe = store.client.pipeline(transaction=False)
+        for sid, w, p in zip(sids[lo:lo + 20_000], rows.window_start[lo:lo + 20_000],
+                             parts[lo:lo + 20_000], strict=True):
+            pipe.hget(store.meter_key(sid, utility, size, p), str(int(w)))
+        out.append(codec.decode_values(pipe.execute(), store.words(size)))
+    return np.concatenate(out) if out else codec.decode_values([], store.words(size))

@@ -137,12 +137,10 @@ def test_windows_open_at_a_crash_are_published_when_they_close(stack, unique):
 
 
 @pytest.mark.stack
-def test_a_final_window_moves_to_the_final_hash_and_unchanged_is_no_news(stack, unique):
-    """Changed windows are written to the meter's open hash. One that turns final moves
-    to the final hash after the transaction (move_final.lua); if no reading came since it
-    was stored, the transaction does not write it and the change notice leaves it out
-    (readers following it hold it already). One that got a reading in the step that made
-    it final is news, and Redis holds both exactly."""
+def test_a_window_final_and_unchanged_is_not_written_again(stack, unique):
+    """A window already in Redis that turns final with no reading since is not rewritten
+    (no HSET, not in the change notice); only its first values go (HDEL). One that got a
+    reading in the step that made it final is written, and Redis holds both exactly."""
     specs = Config.load(windows="1m").window_specs()
     store = RedisWindowStore.connect(stack.redis_url, f"held{unique}", specs)
     a, b, c = (str(uuid.UUID(int=n, version=4)) for n in (701, 702, 703))
@@ -168,16 +166,14 @@ def test_a_final_window_moves_to_the_final_hash_and_unchanged_is_no_news(stack, 
         first = [line(a, T0 + 5 * k, 0.5) for k in range(12)] + [line(c, T0 + 20, 2.0)]
         rt.process("gas", [Message(v, 0, i) for i, v in enumerate(first)])
         rt.checkpoint()
-        assert on(b"HSET", store.open_key(a, "gas", 60))
-        assert not on(b"HSET", store.meter_key(a, "gas", 60))
+        assert on(b"HSET", store.meter_key(a, "gas", 60))
         # c gets a reading of minute 0 in the batch whose clock makes minute 0 final
         rt.process("gas", [Message(line(c, T0 + 25, 3.0), 0, 13),
                            Message(line(b, T0 + 95, 1.0), 0, 14)])
         rt.checkpoint()
-        assert not on(b"HSET", store.open_key(a, "gas", 60)), "a held window was rewritten"
-        assert on(b"HSET", store.open_key(c, "gas", 60))
-        assert on(b"HSET", store.open_key(b, "gas", 60))
-        assert not any(on(b"HSET", store.meter_key(s, "gas", 60)) for s in (a, b, c))
+        assert not on(b"HSET", store.meter_key(a, "gas", 60)), "a held window was rewritten"
+        assert on(b"HDEL", store.first_key(a, "gas", 60))
+        assert on(b"HSET", store.meter_key(c, "gas", 60))
         stream = store.keys.changes()[0]
         (_, fields), = store.client.xrevrange(stream, count=1)
         blob = fields.get(b"m:gas:60", b"")
@@ -188,62 +184,6 @@ def test_a_final_window_moves_to_the_final_hash_and_unchanged_is_no_news(stack, 
         got = {s: store.read_windows("meter", "gas", 60, key=s) for s in (a, c)}
         assert got[a]["count"].tolist() == [12] and got[a]["sum"].tolist() == [6.0]
         assert got[c]["count"].tolist() == [2] and got[c]["sum"].tolist() == [5.0]
-        for s in (a, c):   # moved after the transaction
-            assert store.client.hlen(store.open_key(s, "gas", 60)) == 0
-            assert store.client.hlen(store.meter_key(s, "gas", 60)) == 1
-    finally:
-        store.drop_namespace()
-
-
-@pytest.mark.stack
-def test_a_minute_of_final_windows_moves_over_several_checkpoints(stack, unique):
-    """10,000 windows turning final at once move a share per checkpoint (readers see the
-    same values all along, from either hash); one a correction rewrote meanwhile keeps
-    the correction's value (only what the open hash still holds moves)."""
-    from auth_kappa.state import redis_store
-    from auth_kappa.topology.keys import uuid_keys
-    from auth_kappa.topology.window_table import Rows
-
-    specs = Config.load(windows="1m").window_specs()
-    store = RedisWindowStore.connect(stack.redis_url, f"moves{unique}", specs)
-    other = RedisWindowStore.connect(stack.redis_url, f"moves{unique}", specs)
-    n = 10_000
-    sids = np.array([str(uuid.UUID(int=i + 1, version=4)) for i in range(n)], "S36")
-    keys, _ = uuid_keys(sids)
-    sums = np.arange(n, dtype=np.float64)
-
-    def rows(values: np.ndarray, pick: np.ndarray) -> Rows:
-        m = len(pick)
-        return Rows(keys[pick, 0].copy(), keys[pick, 1].copy(), np.full(m, T0, np.int64),
-                    values[pick], np.ones(m, np.int64), values[pick], values[pick],
-                    np.ones((m, 1), np.uint64), np.zeros(m, bool),   # stored open before
-                    final=np.ones(m, bool))
-
-    def where() -> tuple[int, int]:
-        pipe = store.client.pipeline(transaction=False)
-        for s in sids.astype(str):
-            pipe.hexists(store.meter_key(s, "gas", 60), str(T0))
-        moved = int(sum(pipe.execute()))
-        return moved, n - moved
-
-    def read(i: int) -> float:
-        return float(store.read_windows("meter", "gas", 60, key=sids[i].decode())["sum"][0])
-
-    try:
-        store.checkpoint({("gas", "meter", 60): rows(sums, np.arange(n))}, {"gas:0": 1}, {})
-        first = where()[0]   # a share: as many as LATER_SECONDS clear in the time since
-        assert redis_store.LATER_MIN <= first < n
-        assert [read(i) for i in (0, n - 1)] == [0.0, n - 1.0]   # moved, and not yet
-        fixed = sums.copy()
-        fixed[n - 1] = -1.0   # a correction rewrites a window still waiting to move
-        other.checkpoint({("gas", "meter", 60): rows(fixed, np.array([n - 1]))}, {}, {})
-        assert read(n - 1) == -1.0
-        store.checkpoint({}, {"gas:0": 1}, {})   # a heartbeat moves the next share
-        assert first + 1 + redis_store.LATER_MIN <= where()[0] < n
-        store.settle()
-        assert where() == (n, 0)
-        got = store.stored_windows("gas", 60, keys[:, 0], keys[:, 1], np.full(n, T0))[0]
-        assert got["sum"].tolist() == fixed.tolist() and (got["count"] == 1).all()
-        assert not list(store.client.scan_iter(match=f"{store.prefix}o:*", count=1000))
+        assert store.client.hlen(store.first_key(a, "gas", 60)) == 0
     finally:
         store.drop_namespace()

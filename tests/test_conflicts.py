@@ -73,14 +73,7 @@ def test_first_values_survive_the_stored_encoding():
     back = codec.decode_firsts(seen, [blob[0].tobytes(), None])
     assert (back[0] == first[0]).all() and (back[1] == UNKNOWN).all()
     assert (codec.decode_firsts(seen[:1], [blob[0].tobytes()[:8]]) == UNKNOWN).all()
-    assert codec.values(rows, 1).dtype.itemsize == 40   # the final windows' hash stays compact
-    # as the open windows' hash holds them: value, then first values (row 1: none known)
-    stored = {int(i): rec.tobytes() for idx, recs in codec.open_records(rows, 1)
-              for i, rec in zip(idx, recs, strict=True)}
-    assert [len(stored[0]), len(stored[1])] == [40 + 3 * 8, 40]
-    vals, back = codec.decode_open([stored[0], stored[1], None], 1)
-    assert vals["count"].tolist() == [1, 1, 0] and (vals["seen"][:2] == seen).all()
-    assert (back[0] == first[0]).all() and (back[1:] == UNKNOWN).all()
+    assert codec.values(rows, 1).dtype.itemsize == 40   # the window hash stays compact
 
 
 @pytest.mark.stack
@@ -125,11 +118,8 @@ def test_a_rebuild_stores_the_first_values_too(stack, unique):
     topo.process("gas", [Message(_csv(1.0), 0, 0), Message(_csv(0.5, T0 + 10), 0, 1),
                          Message(_csv(2.0, T0 + 65), 0, 2)])
     try:
-        final = topo.pop_final("gas")[("gas", "meter", 60)]   # none: grace is an hour
-        load_meter_windows(store, "gas", 60, final, 7200)
-        # what is still open: the rebuild's last checkpoint, at its cut
-        store.checkpoint({("gas", "meter", 60): topo.open_windows("gas", "meter", 60)},
-                         {"gas:0": 3}, {"gas:0": T0 + 65})
+        load_meter_windows(store, "gas", 60, topo.open_windows("gas", "meter", 60), 7200)
+        store.checkpoint({}, {"gas:0": 3}, {"gas:0": T0 + 65})   # the rebuild's cut
         rt = LiveRuntime(Topology(specs, grace=3600), store, emit=lambda *a: None,
                          commit_interval=3600)
         rt.assign([("gas", 0)])
@@ -142,25 +132,22 @@ def test_a_rebuild_stores_the_first_values_too(stack, unique):
 
 @pytest.mark.stack
 def test_first_values_leave_redis_when_their_window_is_final(stack, unique):
-    """Only open windows keep them (bounded memory: at most a few fields per meter): a
-    window that turns final moves from the meter's open hash to its final one, without."""
+    """Only open windows keep them (bounded memory: at most a few fields per meter)."""
     specs = Config.load(windows="1m").window_specs()
     store = RedisWindowStore.connect(stack.redis_url, f"conflictgc{unique}", specs)
     rt = LiveRuntime(Topology(specs, grace=0), store, emit=lambda *a: None,
                      commit_interval=3600)
     rt.assign([("gas", 0)])
-    key, final_key = store.open_key(SID, "gas", 60), store.meter_key(SID, "gas", 60)
+    key = store.first_key(SID, "gas", 60)
     try:
         rt.process("gas", [Message(_csv(1.0), 0, 0), Message(_csv(2.0, T0 + 10), 0, 1)])
         rt.checkpoint()
-        (field, value), = store.client.hgetall(key).items()
-        assert field == str(T0).encode() and value[40:] == np.array([1.0, 2.0]).tobytes()
-        assert store.client.ttl(key) > 0 and not store.client.exists(final_key)
+        assert store.client.hgetall(key) == {
+            str(T0).encode(): np.array([1.0, 2.0]).tobytes()}
+        assert store.client.ttl(key) > 0
         rt.process("gas", [Message(_csv(3.0, T0 + 125), 0, 2)])   # T0's window is final
-        rt.checkpoint()   # and moves (a share per checkpoint: here, all)
+        rt.checkpoint()
         assert list(store.client.hgetall(key)) == [str(T0 + 120).encode()]
-        assert store.client.hget(final_key, str(T0))[:40] == value[:40]   # moved, whole
-        assert store.client.ttl(final_key) > 0
         assert store.read_windows("meter", "gas", 60, key=SID)["count"].tolist() == [2, 1]
     finally:
         store.drop_namespace()

@@ -19,7 +19,7 @@ from auth_kappa.state.redis_store import RedisWindowStore
 from tests.support.partitioned import T0, feed, messages, readings, runtime
 
 ROOT = Path(__file__).resolve().parents[1]
-FAMILIES = ("m|o|s|newest|offsets|highs|marks|stats|generations|meters|control|frozen|insight|"
+FAMILIES = ("m|f|s|newest|offsets|highs|marks|stats|generations|meters|control|frozen|insight|"
             "partitions|changes")
 
 
@@ -42,7 +42,7 @@ def test_every_key_a_checkpoint_writes_is_named_by_the_layout(stack, unique):
         for size in (60, 3600):
             named |= {keys.state("gas", size), keys.newest("gas", size)}
             for sid in df["sid"].unique():
-                named |= {keys.meter(sid, "gas", size), keys.open_meter(sid, "gas", size)}
+                named |= {keys.meter(sid, "gas", size), keys.first_values(sid, "gas", size)}
         named |= {keys.meters("gas", p) for p in (0, 1)}
         named |= {keys.insight(kind, "gas", p) for kind in ("last", "runs", "alerts", "history",
                                                             "days")

@@ -55,19 +55,15 @@ def test_windows_of_every_decimal_width_read_back(stack, unique):
     k0, k1 = keys[:, 0].copy(), keys[:, 1].copy()
     rows = Rows(k0, k1, starts, np.array([1.5, 2.5]), np.array([3, 4]), np.array([0.5, 0.25]),
                 np.array([1.0, 2.0]), np.zeros((n, 1), np.uint64), np.array([True, False]))
-    try:   # open, then final: both hashes take both widths
-        for final, key in ((False, store.open_key), (True, store.meter_key)):
-            rows.final = np.full(n, final)
-            store.checkpoint({("gas", "meter", 60): rows}, {"gas:0": 7}, {"gas:0": 1_772_409_660})
-            got = store.read_windows("meter", "gas", 60, key=sid)
-            assert got["window_start"].tolist() == starts.tolist()
-            assert got["sum"].tolist() == [1.5, 2.5] and got["count"].tolist() == [3, 4]
-            assert sorted(client.hkeys(key(sid, "gas", 60))) == \
-                [b"1772409600", b"999999960"]   # exact decimal fields: readers HMGET them
-            assert client.ttl(key(sid, "gas", 60)) > 0
-            rows.new = np.zeros(n, bool)
-        assert not client.exists(store.open_key(sid, "gas", 60))   # moved whole
+    try:
+        store.checkpoint({("gas", "meter", 60): rows}, {"gas:0": 7}, {"gas:0": 1_772_409_660})
+        got = store.read_windows("meter", "gas", 60, key=sid)
+        assert got["window_start"].tolist() == starts.tolist()
+        assert got["sum"].tolist() == [1.5, 2.5] and got["count"].tolist() == [3, 4]
+        assert sorted(client.hkeys(store.meter_key(sid, "gas", 60))) == \
+            [b"1772409600", b"999999960"]   # exact decimal fields: readers HMGET them
         assert store.offsets() == {"gas:0": 7}
+        assert client.ttl(store.meter_key(sid, "gas", 60)) > 0
     finally:
         store.drop_namespace()
 
@@ -88,7 +84,7 @@ def test_a_meter_key_of_another_type_is_replaced_by_our_window(stack, unique, ca
     store = RedisWindowStore(client, f"resperr{unique}", specs)
     sid = str(uuid.UUID(int=7, version=4))
     try:
-        client.set(store.open_key(sid, "gas", 60), "not a hash")
+        client.set(store.meter_key(sid, "gas", 60), "not a hash")
         store.checkpoint({("gas", "meter", 60): _one_window(sid)}, {"gas:0": 1}, {})
         got = store.read_windows("meter", "gas", 60, key=sid)
         assert got["count"].tolist() == [1] and store.offsets() == {"gas:0": 1}

@@ -112,8 +112,7 @@ def test_meter_retention_is_exact_for_sparse_meters(store, retention):
                 continue
             cut = _cut(max(written[i]), retention)
             written[i] = {w for w in written[i] if w > cut}
-            have = {int(f) for key in (s.meter_key, s.open_key)   # final and open
-                    for f in s.client.hkeys(key(sid, "water", SIZE))}
+            have = {int(f) for f in s.client.hkeys(s.meter_key(sid, "water", SIZE))}
             assert have == written[i], f"meter {i} after newest={max(written[i])} (cut {cut})"
 
 

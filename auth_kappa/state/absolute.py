@@ -109,8 +109,7 @@ _BULK: dict[int, object] = {}
 
 def load_meter_windows(store: RedisWindowStore, utility: str, size: int, rows: Rows,
                        keep: int) -> int:
-    """Absolute final meter windows into a fresh namespace (rebuild): one HSET per meter
-    key (open ones go through a checkpoint, which keeps their first values).
+    """Absolute meter windows into a fresh namespace (rebuild): one HSET per meter key.
 
     The live checkpoint script costs four commands per window (it also trims retention
     and refreshes the TTL); a rebuild writes each window once and filters retention
@@ -151,16 +150,30 @@ def _load_meters(store: RedisWindowStore, utility: str, size: int, rows: Rows, k
     rec["sid"] = uuid_text(rows.k0[order], rows.k1[order]).astype("S36")
     rec["ws"], rec["val"] = rows.window_start[order], vals
     raw, rs = rec.tobytes(), rec.dtype.itemsize
-    head, tail = store.keys.meter_parts("m", utility, size, partition)
-    step = CHUNK * rs
+    blobs = [("m", raw, rs)]
+    # open windows' first values (conflicting resends after the switch), as the live
+    # checkpoint keeps them: one record size per count of seen seconds
+    groups, _ = codec.firsts(rows.select(order), words)
+    for idx, firsts in groups:
+        frec = np.zeros(len(idx), np.dtype([("sid", "S36"), ("ws", "<i8"),
+                                            ("val", firsts.dtype)]))
+        frec["sid"], frec["ws"], frec["val"] = rec["sid"][idx], rec["ws"][idx], firsts
+        blobs.append(("f", frec.tobytes(), frec.dtype.itemsize))
     if partition is not None:   # ARGV only: the key names the slot the cluster routes to
         anchor = store.keys.progress("offsets", f"{utility}:{partition}")
-        for lo in range(0, len(raw), step):
-            script(keys=[anchor], args=[head, tail, raw[lo:lo + step], rs, keep + TTL_SLACK])
+        for kind, data, size_ in blobs:
+            step = CHUNK * size_
+            for lo in range(0, len(data), step):
+                script(keys=[anchor], args=[*store.keys.meter_parts(kind, utility, size,
+                                                                    partition),
+                                            data[lo:lo + step], size_, keep + TTL_SLACK])
         return len(rows)
     pipe = store.client.pipeline(transaction=True)
-    for lo in range(0, len(raw), step):
-        script(args=[head, tail, raw[lo:lo + step], rs, keep + TTL_SLACK], client=pipe)
+    for kind, data, size_ in blobs:
+        step = CHUNK * size_
+        for lo in range(0, len(data), step):
+            script(args=[*store.keys.meter_parts(kind, utility, size), data[lo:lo + step], size_,
+                         keep + TTL_SLACK], client=pipe)
     pipe.execute()
     return len(rows)
 

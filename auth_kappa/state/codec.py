@@ -1,11 +1,9 @@
 """Window values as bytes: 32 bytes (sum f64, count i64, min f64, max f64) + dedup bits.
 
 Open finest meter windows also keep the first value of each seen second (8 bytes each,
-in second order) after their value, so a conflicting resend is told from an exact one
-after a restart too. Open windows live in a small hash of their own (state/layout.py):
-values over 64 bytes would turn a meter's hash of final windows from a compact listpack
-into a hashtable (measured: 6.3 KB -> 26 KB per 1m key), and rewriting the newest field of
-a 120-field listpack costs twice a small hash's (it is found by a scan).
+in second order) in a hash of their own, so a conflicting resend is told from an exact one
+after a restart too; apart, because values over 64 bytes would turn every meter's window
+hash from a compact listpack into a hashtable (measured: 6.3 KB -> 26 KB per 1m key).
 
 Fixed-width little-endian records built with numpy, so a checkpoint of 100k windows
 is a few array copies in Python and one loop in a Redis script.
@@ -41,11 +39,11 @@ def seen_mask(seen: np.ndarray) -> np.ndarray:
 
 
 def firsts(rows: Rows, words: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
-    """Open finest meter windows' first values: (row index, fixed-width records of 8 B
-    per seen second, in second order) per count of seen seconds; and the rows with none
-    known (loaded from a store that kept none)."""
-    if not words or rows.first is None:   # none kept at this size
-        return [], np.arange(len(rows))
+    """Open finest meter windows' first values, for the `f:` hash: (row index, fixed-width
+    records of 8 B per seen second, in second order) per count of seen seconds; and the
+    rows that keep none (final windows: their readings are late from now on) to delete."""
+    if not words or rows.first is None or not len(rows):
+        return [], np.zeros(0, np.int64)
     mask = seen_mask(rows.seen)
     count = mask.sum(axis=1)
     known = (rows.first != UNKNOWN).any(axis=1) & (count > 0)
@@ -57,45 +55,9 @@ def firsts(rows: Rows, words: int) -> tuple[list[tuple[np.ndarray, np.ndarray]],
     return out, np.flatnonzero(~known)
 
 
-def open_records(rows: Rows, words: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Open windows as their hash stores them: (row index, fixed-width records of value,
-    seen bits and first values) per count of first values kept (none: value alone)."""
-    if not len(rows):
-        return []
-    vals = values(rows, words)
-    groups, unknown = firsts(rows, words)
-    out = [(idx, _joined(vals[idx], blob)) for idx, blob in groups]
-    if len(unknown):
-        out.append((unknown, vals[unknown].view(f"V{vals.dtype.itemsize}")))
-    return out
-
-
-def _joined(vals: np.ndarray, blob: np.ndarray) -> np.ndarray:
-    rec = np.empty(len(vals), np.dtype([("v", vals.dtype), ("f", blob.dtype)]))
-    rec["v"], rec["f"] = vals, blob
-    return rec.view(f"V{rec.dtype.itemsize}")
-
-
-def decode_open(raw: list[bytes | None], words: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stored open windows (None: not stored) ► (values as decode_values gives them,
-    [n, 64 * words] first-value bits as decode_firsts gives them)."""
-    vals = decode_values(raw, words)
-    width = value_dtype(words).itemsize
-    if not words:
-        return vals, np.zeros((len(raw), 0), np.uint64)
-    return vals, decode_firsts(vals["seen"], [v[width:] if v else None for v in raw])
-
-
-def either(final: list[bytes | None], opened: list[bytes | None]) -> list[bytes | None]:
-    """The same windows read from a meter's final and open hashes (HMGET replies): each
-    is in one of them (a checkpoint moves it whole)."""
-    return [o if o is not None else f for f, o in zip(final, opened, strict=True)]
-
-
 def decode_firsts(seen: np.ndarray, raw: list[bytes | None]) -> np.ndarray:
-    """[n, 64 * words] first-value bits per second from the bytes stored after open
-    windows' values; UNKNOWN where none is stored (a final window, or one written before
-    first values were kept)."""
+    """[n, 64 * words] first-value bits per second from the `f:` values; UNKNOWN where none
+    is stored (a final window, or one written before first values were kept)."""
     words = seen.shape[1] if seen.ndim == 2 else 0
     out = np.full((len(raw), 64 * words), UNKNOWN, np.uint64)
     if not words or not len(raw):

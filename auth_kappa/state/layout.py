@@ -4,14 +4,9 @@ Writers (the store, replay, the rebuild's switch) and readers (Engine.connect, t
 dashboard) all build their keys here, so a layout change is a change to this module.
 
 One Redis (prefix `auth:<ns>:`, ns = the namespace readers follow, e.g. v1):
-  m:{<service_id>}:<utility>:<size>   HASH  window_start -> value (+ seen bits, finest size),
-                                            final windows
-  o:{<service_id>}:<utility>:<size>   HASH  window_start -> the same, open windows (one or
-                                            two), + at the finest size the first value of
-                                            each seen second (conflicting resends); a
-                                            final window moves to m: after the checkpoint
-                                            that found it final (a share per checkpoint:
-                                            move_final.lua). Readers take both, o: first.
+  m:{<service_id>}:<utility>:<size>   HASH  window_start -> value (+ seen bits, finest size)
+  f:{<service_id>}:<utility>:<size>   HASH  window_start -> first value of each seen second,
+                                            open finest windows only (conflicting resends)
   s:<utility>:<size>                  HASH  <state>:<window_start> -> value
   newest:s:<utility>:<size>           STRING  newest window_start it held (retention cut)
   offsets:<group>                     HASH  <topic>:<partition> -> next offset to read
@@ -43,7 +38,7 @@ Outside any namespace:
 A Redis Cluster (cluster=True) runs a MULTI/EXEC only inside one hash slot, and a
 checkpoint's atomic unit is one source partition (runtime/commits.py). So every key a
 checkpoint writes carries its partition's tag {<utility>:<p>}:
-  m:{<utility>:<p>}:<service_id>:<size>, o:{..}:<service_id>:<size>   meter windows
+  m:{<utility>:<p>}:<service_id>:<size>, f:{..}:<service_id>:<size>   meter windows
   s:{<utility>:<p>}:<size>, newest:s:{..}:<size>     that partition's share of state windows
   <kind>:{<utility>:<p>}:<group>                     offsets, highs, marks, stats, generations
   meters:{<utility>:<p>}:<group>, insight:<kind>:{<utility>:<p>}:<group>
@@ -102,16 +97,15 @@ class Layout:
         head, tail = self.meter_parts("m", utility, size, partition)
         return f"{head.decode()}{service_id}{tail.decode()}"
 
-    def open_meter(self, service_id: str, utility: str, size: int,
-                   partition: int | None = None) -> str:
-        """A meter's open windows (see the module docstring)."""
-        head, tail = self.meter_parts("o", utility, size, partition)
+    def first_values(self, service_id: str, utility: str, size: int,
+                     partition: int | None = None) -> str:
+        head, tail = self.meter_parts("f", utility, size, partition)
         return f"{head.decode()}{service_id}{tail.decode()}"
 
     def meter_parts(self, kind: str, utility: str, size: int, partition: int | None = None
                     ) -> tuple[bytes, bytes]:
         """(head, tail) around the service_id, for keys packed by the array: kind is "m"
-        (final windows) or "o" (open ones). A cluster's keys need the meter's partition."""
+        (windows) or "f" (first values). A cluster's keys need the meter's partition."""
         if self.cluster:
             return (f"{self.prefix}{kind}:{self.tag(utility, self._need(partition))}:".encode(),
                     f":{size}".encode())

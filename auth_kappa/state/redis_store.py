@@ -54,19 +54,12 @@ if TYPE_CHECKING:
     from auth_kappa.config import Config
     from auth_kappa.insights.stage import Changes as InsightChanges
 
-SCRIPT_CHUNK = 100      # windows per retention trim or move call: ~1-3 ms of Redis each
-LATER_MIN = 500         # windows trimmed or moved after a checkpoint call at least, and
-LATER_SECONDS = 10.0    # the share of those waiting that this long would clear: a minute's
-                        # turn drains over seconds, whatever the checkpoints' pace
+TRIM_CHUNK = 500        # new windows per trim call: ~1 ms of Redis, between transactions
 NOTICES_KEPT = 64       # change notices a stream keeps (~1 MB each flat out): a reader
                         # further behind reads Redis again (dashboards/changes.py)
 TTL_SLACK = 86400       # idle keys outlive their retention by a day, then Redis drops them
 log = logging.getLogger("auth_kappa.store")
 ALL_STATES = "".join(STATES)   # 2 characters each: the state script deletes a window whole
-RECORD = 44                    # [service_id 36][window_start i64]: codec.meter_starts_blob
-# idempotent work on meter windows for after the checkpoint (trim_meters.lua,
-# move_final.lua): (script, arguments before the records, records, arguments after)
-Later = tuple[str, tuple, bytes, tuple]
 
 
 def _script(name: str) -> str:
@@ -84,7 +77,6 @@ class RedisWindowStore:
         self.cluster = is_cluster(self.client)
         self.keys = Layout(self.namespace, self.group, self.cluster)
         self._trim_lua = _script("trim_meters.lua")
-        self._move_lua = _script("move_final.lua")
         self._commit_lua = _script("commit.lua")
         self._notice_lua = _script("notice.lua")
         self._lock = threading.Lock()   # one checkpoint at a time
@@ -95,10 +87,6 @@ class RedisWindowStore:
         # a later reload below them means Redis lost acknowledged writes (LiveRuntime.assign)
         self.acknowledged: dict[str, int] = {}
         self._indexed: dict[tuple[str, int], set[bytes]] = {}   # in meters:... already
-        # retention trims and moves of final windows still to run, per checkpoint anchor
-        # (a cluster's partition)
-        self._later: dict[str, list[Later]] = {}
-        self._later_ran: dict[str, float] = {}   # anchor -> when its share last ran
         self._specs = {s.size: s for s in self.windows}
         self._finest = min(self._specs)
 
@@ -132,21 +120,9 @@ class RedisWindowStore:
 
     def meter_key(self, service_id: str, utility: str, size: int,
                   partition: int | None = None) -> str:
-        """A meter's final windows (on a cluster, under its partition: by default the
-        partitioner's)."""
-        return self.keys.meter(service_id, utility, size,
-                               self._partition(service_id, utility, partition))
-
-    def open_key(self, service_id: str, utility: str, size: int,
-                 partition: int | None = None) -> str:
-        """A meter's open windows (as meter_key)."""
-        return self.keys.open_meter(service_id, utility, size,
-                                    self._partition(service_id, utility, partition))
-
-    def _partition(self, service_id: str, utility: str, partition: int | None) -> int | None:
         if self.cluster and partition is None:
-            return int(self.partition_of(utility, [service_id])[0])
-        return partition
+            partition = int(self.partition_of(utility, [service_id])[0])
+        return self.keys.meter(service_id, utility, size, partition)
 
     def state_key(self, utility: str, size: int, partition: int | None = None) -> str:
         return self.keys.state(utility, size, partition)
@@ -214,7 +190,7 @@ class RedisWindowStore:
         generations, expected = generations or {}, expected or {}
         home = self._home(dirty, [offsets, highs, marks or {}, generations, expected])
         gens, offs = self.keys.progress("generations", home), self.keys.progress("offsets", home)
-        body, n, written, later = self._commands(dirty, offsets, highs, stats or {},
+        body, n, written, trims = self._commands(dirty, offsets, highs, stats or {},
                                                  marks or {}, home)
         if extra:   # before the script, like the meter windows: absolute values
             body, n = b"".join(extra) + body, n + len(extra)
@@ -241,8 +217,8 @@ class RedisWindowStore:
                     if replies[-1] is not None:
                         self._after_exec(replies[-1], dirty, sock)
                         self.acknowledged.update(offsets)
-                        self._later.setdefault(offs, []).extend(later)
-                        self._run_later(sock, offs, everything=False)
+                        for trim in trims:
+                            sock.roundtrip(trim, 1)
                         return written
                     # someone's rebalance touched the generations: check again
             except (OSError, redis.RedisError):
@@ -277,42 +253,6 @@ class RedisWindowStore:
             self._sockets[where] = RespConnection(opts)
         return self._sockets[where]
 
-    def _run_later(self, sock: RespConnection, anchor: str, everything: bool) -> None:
-        """Retention trims and moves of final windows, a share of those waiting (all:
-        `everything`) in proportion to the time since the last share: every meter's
-        minute starts and turns final at once, and doing a minute's worth in one go kept
-        the next checkpoints waiting. In script calls of SCRIPT_CHUNK windows sent at
-        once: other clients' commands run between them."""
-        queue = self._later.get(anchor)
-        now = time.monotonic()
-        since = now - self._later_ran.get(anchor, now)
-        self._later_ran[anchor] = now
-        if not queue:
-            return
-        waiting = sum(len(blob) for _, _, blob, _ in queue) // RECORD
-        budget = waiting if everything else \
-            max(LATER_MIN, int(waiting * min(1.0, since / LATER_SECONDS)))
-        calls: list[bytes] = []
-        while queue and budget > 0:
-            script, head, blob, tail = queue[0]
-            take = min(budget, len(blob) // RECORD) * RECORD
-            for lo in range(0, take, SCRIPT_CHUNK * RECORD):
-                calls.append(command("EVAL", script, 1, anchor, *head,
-                                     blob[lo:min(lo + SCRIPT_CHUNK * RECORD, take)], *tail))
-            budget -= take // RECORD
-            if take == len(blob):
-                queue.pop(0)
-            else:
-                queue[0] = (script, head, blob[take:], tail)
-        sock.roundtrip(b"".join(calls), len(calls))
-
-    def settle(self) -> None:
-        """Run every trim and move still waiting (a checkpoint runs a share of them):
-        before a process that wrote windows exits, e.g. a correction."""
-        with self._lock:
-            for anchor in list(self._later):
-                self._run_later(self._socket(anchor), anchor, everything=True)
-
     def _after_exec(self, reply: object, dirty: Mapping[Slot, Rows],
                     sock: RespConnection) -> None:
         """EXEC ran. Queue-time errors (OOM, say) abort it whole: raise, nothing applied.
@@ -339,7 +279,7 @@ class RedisWindowStore:
                 for sid, p in dict.fromkeys(pairs):
                     p = p if p >= 0 else None
                     keys += [self.meter_key(sid, utility, size, p),
-                             self.open_key(sid, utility, size, p)]
+                             self.first_key(sid, utility, size, p)]
                 keys += [self.meters_key(utility, int(p))
                          for p in np.unique(rows.part[rows.part >= 0])] \
                     if rows.part is not None else []
@@ -362,8 +302,8 @@ class RedisWindowStore:
                 keep = self._specs[size].keep(level)
                 again = Rows(**{**rows.__dict__, "new": np.ones(len(rows), bool),
                                 "held": None})
-                cmds, _ = self._meter_commands(utility, size, again, keep,   # later: the
-                                               keep + TTL_SLACK)   # checkpoint's own
+                cmds, _ = self._meter_commands(utility, size, again, keep, keep + TTL_SLACK,
+                                               "")
                 body += b"".join(c for c, _ in cmds)
                 n += sum(k for _, k in cmds)
         sock.roundtrip(command("MULTI") + body + command("EXEC"), n + 2)
@@ -392,13 +332,13 @@ class RedisWindowStore:
     def _commands(self, dirty: Mapping[Slot, Rows], offsets: Mapping[str, int],
                   highs: Mapping[str, float], stats: Mapping[str, int],
                   marks: Mapping[str, float], home: str | None
-                  ) -> tuple[bytes, int, int, list[Later]]:
+                  ) -> tuple[bytes, int, int, list[bytes]]:
         """The transaction's commands as RESP: (payload, number of commands, windows,
-        retention trims and final windows' moves to run after it). Scripts name one key
-        of the slot (the offsets hash) so a cluster routes and checks them."""
+        retention trims to run after it). Scripts name one key of the slot (the offsets
+        hash) so a cluster routes and checks them."""
         anchor = self.keys.progress("offsets", home)
         out: list[tuple[bytes, int]] = []   # (commands, how many)
-        later: list[Later] = []
+        trims: list[bytes] = []
         blocks: list[tuple] = []            # state deltas: applied by commit.lua, last
         notice: list = []                   # the change notice's field/value pairs
         written = 0
@@ -408,9 +348,9 @@ class RedisWindowStore:
             keep = self._specs[size].keep(level)
             ttl = keep + TTL_SLACK
             if level == "meter":
-                commands, after = self._meter_commands(utility, size, rows, keep, ttl)
+                commands, trim = self._meter_commands(utility, size, rows, keep, ttl, anchor)
                 out += commands
-                later += after
+                trims += trim
                 changed = None if rows.held is None else ~rows.held   # the rest: as held
                 if changed is None or changed.any():
                     notice += [f"m:{utility}:{size}", codec.change_blob(rows, changed)]
@@ -442,7 +382,7 @@ class RedisWindowStore:
                                        *(self.keys.progress(kind, home) for kind in
                                          ("offsets", "highs", "marks", "stats"))]))
         out.append((command("EVAL", self._commit_lua, len(declared), *declared, *args), 1))
-        return b"".join(c for c, _ in out), sum(n for _, n in out), written, later
+        return b"".join(c for c, _ in out), sum(n for _, n in out), written, trims
 
     def _shares(self, rows: Rows) -> list[tuple[int | None, np.ndarray | None]]:
         """State rows by the partition whose share they are (a cluster; k1 = partition),
@@ -452,67 +392,85 @@ class RedisWindowStore:
         part = rows.k1.astype(np.int64)
         return [(int(p), part == p) for p in np.unique(part)]
 
-    def _meter_commands(self, utility: str, size: int, rows: Rows, keep: int, ttl: int
-                        ) -> tuple[list[tuple[bytes, int]], list[Later]]:
+    def _meter_commands(self, utility: str, size: int, rows: Rows, keep: int, ttl: int,
+                        anchor: str) -> tuple[list[tuple[bytes, int]], list[bytes]]:
         """Every window is a plain HSET; a new one also refreshes its key's TTL. Trimming
-        the window that left retention and moving a final window are idempotent, so they
-        run after the transaction in small script calls (`later`), keeping every blocking
-        step short."""
+        the window that left retention is idempotent, so it runs after the transaction in
+        small script calls (`trims`), keeping every blocking step short."""
         if self.cluster:   # keys by the meter's partition (one per call, see _home)
             parts = np.full(len(rows), -1) if rows.part is None else rows.part.astype(np.int64)
             unknown = parts < 0   # rows no reading touched: placed by the partitioner
             if unknown.any():
                 parts[unknown] = self.partition_of(
                     utility, uuid_text(rows.k0[unknown], rows.k1[unknown]).astype("S36"))
-            out, later = [], []
+            out, trims = [], []
             for p in np.unique(parts):
                 o, t = self._meter_commands_at(utility, size, rows.select(parts == p), keep,
-                                               ttl, int(p))
+                                               ttl, anchor, int(p))
                 out += o
-                later += t
-            return out, later
-        return self._meter_commands_at(utility, size, rows, keep, ttl, None)
+                trims += t
+            return out, trims
+        return self._meter_commands_at(utility, size, rows, keep, ttl, anchor, None)
 
     def _meter_commands_at(self, utility: str, size: int, rows: Rows, keep: int, ttl: int,
-                           partition: int | None
-                           ) -> tuple[list[tuple[bytes, int]], list[Later]]:
-        """Every changed window into the meter's small `o:` hash (open ones with their
-        first values): a reading rewrites small hashes only. Final windows then move to
-        `m:` after the transaction, a share at a time (`later`: move_final.lua)."""
+                           anchor: str, partition: int | None
+                           ) -> tuple[list[tuple[bytes, int]], list[bytes]]:
         words = self.words(size)
         new = np.ones(len(rows), bool) if rows.new is None else rows.new
-        final = np.zeros(len(rows), bool) if rows.final is None else rows.final
         sid = uuid_text(rows.k0, rows.k1).astype("S36")
-        starts, wide = rows.window_start, widths(rows.window_start)
-        out: list[tuple[bytes, int]] = []
-        o_head, o_tail = self.keys.meter_parts("o", utility, size, partition)
-        opened = concat(o_head, sid, o_tail)
-        writes = np.ones(len(rows), bool) if rows.held is None else ~rows.held
-        write = np.flatnonzero(writes)   # held: final, and stored as it is
-        for idx, recs in codec.open_records(rows.select(write), words):
-            for w in np.unique(wide[write[idx]]):
-                sel = wide[write[idx]] == w
-                pick = write[idx[sel]]
-                out.append((pack(b"HSET", opened[pick], decimal(starts[pick]), recs[sel]),
-                            len(pick)))
-        born = np.flatnonzero(new | (final & writes))   # o: may have gone with its last
-        if len(born):
-            out.append((pack(b"EXPIRE", opened[born], str(ttl).encode()), len(born)))
         head, tail = self.keys.meter_parts("m", utility, size, partition)
-        keys = (head, tail, o_head, o_tail)
-        later: list[Later] = []
-        fresh = np.flatnonzero(new)   # the meter's newest window may have moved on
+        keys = concat(head, sid, tail)
+        values = codec.values(rows, words)
+        starts = rows.window_start
+        wide = widths(starts)
+        write = np.ones(len(rows), bool) if rows.held is None else ~rows.held
+        out: list[tuple[bytes, int]] = []
+        for w in np.unique(wide[write]):
+            pick = write & (wide == w)
+            out.append((pack(b"HSET", keys[pick], decimal(starts[pick]), values[pick]),
+                        int(pick.sum())))
+        out += self._first_commands(utility, size, rows, sid, new, wide, ttl, partition)
+        fresh = np.flatnonzero(new)
         if len(fresh):
-            later.append((self._trim_lua, keys, codec.meter_starts_blob(sid[fresh],
-                                                                        starts[fresh]), (keep,)))
-        done = np.flatnonzero(final)
-        if len(done):
-            later.append((self._move_lua, keys, codec.meter_starts_blob(sid[done], starts[done]),
-                          (codec.value_dtype(words).itemsize, ttl)))
+            out.append((pack(b"EXPIRE", keys[fresh], str(ttl).encode()), len(fresh)))
         if size == self._finest:
             out += self._index_meters(utility, rows, sid, new)
-        return out, later
+        trims = [command("EVAL", self._trim_lua, 1, anchor, head, tail,
+                         codec.meter_starts_blob(sid[part], starts[part]), keep)
+                 for part in np.array_split(fresh, -(-len(fresh) // TRIM_CHUNK))] \
+            if len(fresh) else []
+        return out, trims
 
+    def _first_commands(self, utility: str, size: int, rows: Rows, sid: np.ndarray,
+                        new: np.ndarray, wide: np.ndarray, ttl: int, partition: int | None
+                        ) -> list[tuple[bytes, int]]:
+        """Open windows' first values (HSET, in the window's transaction); a final window's
+        field is deleted (HDEL) unless it was never stored. Packed like the windows."""
+        groups, gone = codec.firsts(rows, self.words(size))
+        if not groups and not len(gone):
+            return []
+        head, tail = self.keys.meter_parts("f", utility, size, partition)
+        keys = concat(head, sid, tail)
+        starts, out = rows.window_start, []
+        for idx, blob in groups:
+            for w in np.unique(wide[idx]):
+                sel = wide[idx] == w
+                out.append((pack(b"HSET", keys[idx[sel]], decimal(starts[idx[sel]]), blob[sel]),
+                            int(sel.sum())))
+        fresh = np.concatenate([idx[new[idx]] for idx, _ in groups]) if groups else gone[:0]
+        if len(fresh):
+            out.append((pack(b"EXPIRE", keys[fresh], str(ttl).encode()), len(fresh)))
+        gone = gone[~new[gone]]
+        for w in np.unique(wide[gone]):
+            pick = gone[wide[gone] == w]
+            out.append((pack(b"HDEL", keys[pick], decimal(starts[pick])), len(pick)))
+        return out
+
+    def first_key(self, service_id: str, utility: str, size: int,
+                  partition: int | None = None) -> str:
+        if self.cluster and partition is None:
+            partition = int(self.partition_of(utility, [service_id])[0])
+        return self.keys.first_values(service_id, utility, size, partition)
 
     def meters_key(self, utility: str, partition: int) -> str:
         return self.keys.meters(utility, partition)
@@ -630,9 +588,11 @@ class RedisWindowStore:
         insights rebuild on assignment."""
         k0, k1 = self.indexed_meters(utility, partition)
         sids = uuid_text(k0, k1).tolist()
+        pipe = self.client.pipeline(transaction=False)
+        for sid in sids:
+            pipe.hgetall(self.meter_key(sid, utility, size, partition))
         keys, starts, raw = [], [], []
-        for i, fields in enumerate(self.meter_hashes(utility, size, sids,
-                                                     [partition] * len(sids))):
+        for i, fields in enumerate(pipe.execute() if sids else []):
             for f, v in fields.items():
                 if int(f) < before:
                     keys.append(i)
@@ -686,57 +646,33 @@ class RedisWindowStore:
             need = np.flatnonzero(ws <= newer_than)
             if not len(need):
                 return None
-            got, firsts = self.stored_windows(utility, size, k0[need], k1[need], ws[need])
+            sids = uuid_text(k0[need], k1[need])
+            parts = self.partition_of(utility, sids).tolist() if self.cluster \
+                else [None] * len(sids)
+            pipe = self.client.pipeline(transaction=False)
             words = self.words(size)
+            for sid, w, p in zip(sids, ws[need], parts, strict=True):
+                pipe.hget(self.meter_key(sid, utility, size, p), str(int(w)))
+                if words:
+                    pipe.hget(self.first_key(sid, utility, size, p), str(int(w)))
+            raw = pipe.execute()
+            got = codec.decode_values(raw[::2] if words else raw, words)
             init = {name: np.zeros(len(ws), got.dtype[name].base) for name in
                     ("sum", "count", "min", "max")}
             init["min"][:], init["max"][:] = np.inf, -np.inf
             for name in init:
                 init[name][need] = got[name]
-            if words:
-                seen = np.zeros((len(ws), words), np.uint64)
+            if self.words(size):
+                seen = np.zeros((len(ws), self.words(size)), np.uint64)
                 seen[need] = got["seen"]
                 init["seen"] = seen
                 first = np.full((len(ws), 64 * words), UNKNOWN, np.uint64)
-                first[need] = firsts
+                first[need] = codec.decode_firsts(got["seen"], raw[1::2])
                 init["first"] = first
             init["stored"] = np.zeros(len(ws), bool)
             init["stored"][need] = got["count"] > 0
             return init
         return load
-
-    def stored_windows(self, utility: str, size: int, k0: np.ndarray, k1: np.ndarray,
-                       ws: np.ndarray, parts: list[int | None] | None = None
-                       ) -> tuple[np.ndarray, np.ndarray]:
-        """Given meter windows as Redis holds them, open or final: (values, first-value
-        bits; see codec.decode_open); one that is not stored reads as empty. `parts`: a
-        cluster's partition per row (default: the partitioner's)."""
-        sids = uuid_text(k0, k1)
-        if parts is None:
-            parts = self.partition_of(utility, sids).tolist() if self.cluster \
-                else [None] * len(sids)
-        raw: list[bytes | None] = []
-        for lo in range(0, len(sids), 20_000):
-            pipe = self.client.pipeline(transaction=False)
-            for sid, w, p in zip(sids[lo:lo + 20_000], ws[lo:lo + 20_000].tolist(),
-                                 parts[lo:lo + 20_000], strict=True):
-                pipe.hget(self.open_key(sid, utility, size, p), str(int(w)))
-                pipe.hget(self.meter_key(sid, utility, size, p), str(int(w)))
-            got = pipe.execute()
-            raw += codec.either(got[1::2], got[::2])
-        return codec.decode_open(raw, self.words(size))
-
-    def meter_hashes(self, utility: str, size: int, service_ids: Sequence[str],
-                     parts: Sequence[int | None] | None = None) -> list[dict[bytes, bytes]]:
-        """Each meter's stored windows, field -> value, final and open ones together (an
-        open one's first values are left after the value: decode_values ignores them)."""
-        parts = parts if parts is not None else [None] * len(service_ids)
-        pipe = self.client.pipeline(transaction=False)
-        for sid, p in zip(service_ids, parts, strict=True):
-            pipe.hgetall(self.meter_key(sid, utility, size, p))
-            pipe.hgetall(self.open_key(sid, utility, size, p))
-        got = pipe.execute() if len(service_ids) else []
-        return [{**m, **o} for m, o in zip(got[::2], got[1::2], strict=True)]
 
     def read_windows(self, level: str, utility: str, size: int, key: str | None = None
                 ) -> pd.DataFrame:
@@ -753,7 +689,7 @@ class RedisWindowStore:
         else:
             if key is None:
                 raise ValueError("meter-level reads need a service_id (key=...)")
-            raw = self.meter_hashes(utility, size, [key])[0]
+            raw = self.client.hgetall(self.meter_key(key, utility, size))
             keys = [key] * len(raw)
             starts = np.array([int(f) for f in raw], np.int64)
             vals = codec.decode_values(list(raw.values()), self.words(size))

@@ -52,11 +52,8 @@ class Rows:
     # final finest windows: the values of their first and last reading ([n, 2]; NaN: not
     # known), kept when `first` is cleared (insights estimate a gap's readings from them)
     edges: np.ndarray | None = None
-    # True: the window is final (pop_final); a store keeps open windows apart from final
-    # ones (state/layout.py). None: none is final
-    final: np.ndarray | None = None
     # final windows: True where the store already holds the values (unchanged since the
-    # checkpoint that wrote them): no news for readers that follow the checkpoints
+    # checkpoint that wrote them): nothing to write but the dropped first values
     held: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -80,13 +77,11 @@ class Rows:
         out = Rows(**{f.name: None if any(getattr(p, f.name) is None for p in
                                           (parts if f.name in NOT_ALWAYS else parts[:1]))
                       else np.concatenate([getattr(p, f.name) for p in parts])
-                      for f in fields(cls) if f.name not in ("first", "held", "final")})
+                      for f in fields(cls) if f.name not in ("first", "held")})
         out.first = _concat_firsts([p.first for p in parts])
-        for name in ("held", "final"):   # a part without: none held, none final
-            if any(getattr(p, name) is not None for p in parts):
-                setattr(out, name, np.concatenate([
-                    np.zeros(len(p), bool) if getattr(p, name) is None else getattr(p, name)
-                    for p in parts]))
+        if any(p.held is not None for p in parts):   # a part without: all to write
+            out.held = np.concatenate([np.zeros(len(p), bool) if p.held is None else p.held
+                                       for p in parts])
         return out
 
     @classmethod
@@ -250,7 +245,7 @@ class WindowTable:
         final = self.col("window_start") < before
         held = (self.col("stored") & ~self.col("dirty"))[final]
         out = self.take(final, remove=True)
-        out.held, out.final = held, np.ones(len(out), bool)
+        out.held = held
         if out.first is not None:
             out.edges = edge_values(out.seen, out.first)
             # later readings for them are late: dedup is over, and no first value is kept

@@ -25,8 +25,7 @@ from dashboards.redis_reader import RedisReader
 
 
 class NaiveReads:
-    """A RedisReader whose meter() does one HGET round trip per window (two for an open
-    one: its final hash first)."""
+    """A RedisReader whose meter() does one HGET round trip per window."""
 
     def __init__(self, src: RedisReader) -> None:
         self.src, self.sizes, self.kind = src, src.sizes, "naive"
@@ -38,13 +37,9 @@ class NaiveReads:
         client = self.src.client
         info = await client.hgetall(registry.meter_key(service_id, self.src.registry_prefix))
         out = []
-        for utility, size, starts in reads:   # a final window, else an open one
-            keys = (self.src.keys.meter(service_id, utility, size),
-                    self.src.keys.open_meter(service_id, utility, size))
-            got = []
-            for w in starts:
-                got.append(await client.hget(keys[0], w) or await client.hget(keys[1], w))
-            out.append(codec.decode_values(got, 0))
+        for utility, size, starts in reads:
+            key = self.src.keys.meter(service_id, utility, size)
+            out.append(codec.decode_values([await client.hget(key, w) for w in starts], 0))
         entry = {k.decode(): v.decode() for k, v in info.items()} if info else None
         return entry, out
 
