@@ -17,9 +17,12 @@ from auth_kappa.errors import UserError
 from auth_kappa.stack import probes, process
 from auth_kappa.stack.redis_server import RedisServer
 from dashboards import acl, serve
+from tests.chaos.services import NO_KAFKA, SECOND_STACK
 from tests.support.browser import free_port
 
 CLI = [sys.executable, "-m", "auth_kappa.cli.main"]
+KAFKA = f"127.0.0.1:{SECOND_STACK['kafka']}"   # the private stack's, by number (see FIXED)
+REDIS_URL = f"redis://127.0.0.1:{SECOND_STACK['redis']}/0"
 
 
 def _cli(args: list[str], env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess:
@@ -31,8 +34,8 @@ def _cli(args: list[str], env: dict[str, str], timeout: float = 240) -> subproce
 def test_stack_round_trip_on_other_ports(tmp_path: Path):
     """A second, private stack: up twice (idempotent), status, down stops exactly its pids."""
     env = {**os.environ, "AUTH_STACK_DIR": str(tmp_path / "stack"),
-           "AUTH_KAFKA": "127.0.0.1:29092", "AUTH_REDIS_URL": "redis://127.0.0.1:26379/0",
-           "AUTH_S3_ENDPOINT": "http://127.0.0.1:28333", "AUTH_PARTITIONS": "2"}
+           "AUTH_KAFKA": KAFKA, "AUTH_REDIS_URL": REDIS_URL,
+           "AUTH_S3_ENDPOINT": f"http://127.0.0.1:{SECOND_STACK['s3']}", "AUTH_PARTITIONS": "2"}
     try:
         first = _cli(["stack", "up"], env)
         assert first.returncode == 0, first.stderr + first.stdout
@@ -46,8 +49,8 @@ def test_stack_round_trip_on_other_ports(tmp_path: Path):
         status = _cli(["stack", "status"], env)
         assert status.returncode == 0 and status.stdout.count("running (pid") == 3
 
-        assert probes.kafka_ready("127.0.0.1:29092")
-        assert probes.redis_ping("redis://127.0.0.1:26379/0")
+        assert probes.kafka_ready(KAFKA)
+        assert probes.redis_ping(REDIS_URL)
         # the shared stack must be untouched by this private one
         assert probes.port_open("127.0.0.1", 9092) and probes.port_open("127.0.0.1", 6379)
     finally:
@@ -122,7 +125,7 @@ def test_redis_and_s3_answer(stack, unique):
 
 def _private_env(tmp_path: Path, path: str) -> dict[str, str]:
     return {**os.environ, "PATH": path, "AUTH_STACK_DIR": str(tmp_path / "stack"),
-            "AUTH_CACHE_DIR": str(tmp_path / "cache"), "AUTH_KAFKA": "127.0.0.1:39092"}
+            "AUTH_CACHE_DIR": str(tmp_path / "cache"), "AUTH_KAFKA": f"127.0.0.1:{NO_KAFKA}"}
 
 
 def test_missing_java_is_one_line_with_the_fix(tmp_path: Path):

@@ -54,8 +54,11 @@ def _free(port: int) -> bool:
             return False
 
 
-# ports tests/test_stack.py binds by number (a second stack's Kafka, Redis, S3)
-FIXED = frozenset({26379, 28333, 29092, 29093, 39092, 39093})
+# ports tests/test_stack.py uses by number: a second stack's Kafka, Redis and S3, and
+# the Kafka its runs that stop before Kafka starts would listen on; never leased
+SECOND_STACK = {"kafka": 29092, "redis": 26379, "s3": 28333}
+NO_KAFKA = 39092
+FIXED = frozenset({*SECOND_STACK.values(), SECOND_STACK["kafka"] + 1, NO_KAFKA, NO_KAFKA + 1})
 LEASES = Path(tempfile.gettempdir()) / "auth-kappa-test-ports.json"
 LEASE_SECONDS = 300.0   # a service binds its ports well within this
 
