@@ -10,19 +10,18 @@ import asyncio
 
 import pytest
 from aiokafka import TopicPartition
-from confluent_kafka import Producer
 
-from auth_kappa import kafka_clients
 from auth_kappa.config import Config
 from auth_kappa.kafka_admin import delete_topics, ensure_topics
 from auth_kappa.runtime.confluent_consumer import ConfluentConsumer, group_settings
+from tests.support.kafka import producer as ordered_producer
 
 pytestmark = pytest.mark.stack
 PER_PARTITION = 300
 
 
 def _produce(config: Config, topic: str, partition: int, first: int, count: int) -> None:
-    producer = Producer(kafka_clients.librdkafka(config))
+    producer = ordered_producer(config)
     for i in range(first, first + count):
         producer.produce(topic, f"{partition}:{i}".encode(), partition=partition)
     assert producer.flush(30) == 0

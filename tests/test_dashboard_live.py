@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 import pandas as pd
 import pytest
 import redis
-from confluent_kafka import Producer
 
 from auth_kappa.stack import manager
 from auth_kappa.topology.schema import UTILITIES
@@ -21,6 +20,7 @@ from dashboards.auth import Access
 from tests.support import browser as browsers
 from tests.support.browser import ROOT, new_page, start_server
 from tests.support.dashboard import SECRET_ENV
+from tests.support.kafka import producer as ordered_producer
 from tests.support.live import LiveCase
 
 browser = browsers.browser
@@ -149,7 +149,7 @@ def _check_browser(case: LiveCase, server, browser, registry: pd.DataFrame) -> N
     # six more readings for this meter, after the newest event time: never late
     clock = json.loads(server.get(f"/api/meters/{sid}", TOKEN)[1])["utilities"][
         "electricity"]["clock"]
-    producer = Producer({"bootstrap.servers": case.config.kafka})
+    producer = ordered_producer(case.config.kafka)
     for k in range(1, 7):
         end = clock + 5 * k
         line = f"{sid},{row['user_name']},{row['type']},{end - 5},{row['state']},0.5,{end}"

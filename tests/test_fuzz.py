@@ -213,12 +213,11 @@ def test_archiver_quarantines_the_same_hostile_messages():
 def _produce(topic_prefix: str, kafka: str, bad: dict[str, list[Hostile]]
              ) -> dict[str, Hostile]:
     """Produces every hostile message; returns them by their `source` (utility:p:offset)."""
-    from confluent_kafka import Producer
+    from tests.support.kafka import producer as ordered_producer
 
     sources: dict[str, Hostile] = {}
     errors: list[str] = []
-    producer = Producer({"bootstrap.servers": kafka, "message.max.bytes": 2_000_000,
-                         "linger.ms": 20})
+    producer = ordered_producer(kafka, **{"message.max.bytes": 2_000_000, "linger.ms": 20})
 
     def done(u: str, h: Hostile):
         def cb(err, msg) -> None:
@@ -459,8 +458,7 @@ def test_conflicting_duplicate_is_quarantined_and_the_first_kept():
 @pytest.mark.stack
 @pytest.mark.slow
 def test_live_worker_survives_the_inputs_that_crash_the_topology(stack, tmp_path, unique):
-    from confluent_kafka import Producer
-
+    from tests.support.kafka import producer as ordered_producer
     from tests.support.live import LiveCase
 
     base = _one_row_frame()
@@ -472,7 +470,7 @@ def test_live_worker_survives_the_inputs_that_crash_the_topology(stack, tmp_path
     case = LiveCase(f"fzp{unique}", tmp_path)
     case.create_topics()
     try:
-        producer = Producer({"bootstrap.servers": stack.kafka})
+        producer = ordered_producer(stack.kafka)
         for value in good[:2] + poison + good[2:]:
             producer.produce(f"{case.name}-gas", value, key=SID.encode())
         assert producer.flush(30) == 0

@@ -16,6 +16,7 @@ from confluent_kafka import Producer
 from auth_kappa import kafka_clients, kafka_columns
 from auth_kappa.config import Config
 from auth_kappa.kafka_admin import delete_topics, ensure_topics
+from tests.support.kafka import producer as ordered_producer
 
 pytestmark = pytest.mark.stack
 Rows = list[tuple[int, int, bytes, float]]     # partition, offset, value, timestamp (s)
@@ -24,8 +25,7 @@ Rows = list[tuple[int, int, bytes, float]]     # partition, offset, value, times
 def _produce(config: Config, topic: str, unique: str) -> None:
     """p0: plain messages in many small batches, a committed and an aborted transaction,
     more plain ones; p1: plain messages only."""
-    plain = Producer({**kafka_clients.librdkafka(config), "linger.ms": 5,
-                      "batch.num.messages": 37})
+    plain = ordered_producer(config, **{"linger.ms": 5, "batch.num.messages": 37})
     for i in range(400):
         plain.produce(topic, f"p0-{i}".encode(), partition=0, timestamp=1_700_000_000_000 + i)
         plain.produce(topic, f"p1-{i}".encode(), partition=1)

@@ -7,11 +7,11 @@ import time
 
 import pandas as pd
 import pytest
-from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewPartitions
 
 from auth_kappa import Engine
 from tests.support.epoch import seconds
+from tests.support.kafka import producer
 from tests.support.live import LiveCase
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
@@ -27,7 +27,7 @@ def case(stack, tmp_path, unique):
 
 
 def _send(case: LiveCase, partition: int, sids: list[str], minutes: range) -> int:
-    p = Producer({"bootstrap.servers": case.config.kafka, "linger.ms": 5})
+    p = producer(case.config.kafka, **{"linger.ms": 5})
     n = 0
     for k in range(minutes.start * 12, minutes.stop * 12):
         end = T0 + 5 * k + 5

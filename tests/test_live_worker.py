@@ -64,9 +64,9 @@ def test_readings_for_final_windows_are_routed_late_not_merged(case):
     files = case.workdir / "sim-files"
     case.simulate("--meters", "40", "--duration", "8m", "--seed", "4", to="files")
     old = (files / "gas.csv").read_bytes().split(b"\n")[:50]  # first minute: final by now
-    from confluent_kafka import Producer
+    from tests.support.kafka import producer as ordered_producer
 
-    producer = Producer({"bootstrap.servers": case.config.kafka})
+    producer = ordered_producer(case.config.kafka)
     for line in old:
         producer.produce(f"{case.name}-gas", line, key=line.split(b",")[0])
     producer.flush(30)

@@ -64,12 +64,12 @@ def test_unknown_utility_in_a_record_is_quarantined_not_raised():
 @pytest.mark.stack
 @pytest.mark.slow
 def test_live_worker_quarantines_everything_and_keeps_running(stack, tmp_path, unique):
-    from confluent_kafka import Producer
+    from tests.support.kafka import producer as ordered_producer
 
     case = LiveCase(f"bad{unique}", tmp_path)
     case.create_topics()
     try:
-        producer = Producer({"bootstrap.servers": stack.kafka, "message.max.bytes": 2_000_000})
+        producer = ordered_producer(stack.kafka, **{"message.max.bytes": 2_000_000})
         sent = [good(NOW + 5 * i) for i in range(1, 4)]
         for raw, _ in BAD.values():
             producer.produce(f"{case.name}-water", raw, key=SID.encode())

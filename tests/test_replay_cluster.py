@@ -22,6 +22,7 @@ from auth_kappa.topology.partitioner import partitions_of
 from replay.correct import correct
 from replay.plan import make_plan
 from replay.rebuild import rebuild
+from tests.support.kafka import producer as ordered_producer
 from tests.support.live import assert_windows_exact
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
@@ -66,9 +67,7 @@ def _readings() -> tuple[dict[tuple[str, int], list[bytes]], dict[str, list[byte
 
 
 def _produce(config: Config, stream: dict[tuple[str, int], list[bytes]]) -> None:
-    from confluent_kafka import Producer
-
-    producer = Producer(kafka_clients.librdkafka(config))
+    producer = ordered_producer(config)
     for (u, p), lines in stream.items():
         for line in lines:
             producer.produce(config.prefixed(u), line, partition=p)
