@@ -28,6 +28,37 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("auth_kappa.source")
 Fetch = dict[TopicPartition, MessageBatch]
+# message bytes a worker feeds the runtime between two turns of its event loop: a fetch
+# of frames holds up to ~1M readings (seconds of CPU on a busy machine), and the group's
+# heartbeats must go out meanwhile
+FEED_BYTES = 4 * 1024 * 1024
+
+
+def fetch_parts(batch: Fetch, budget: int = FEED_BYTES) -> list[Fetch]:
+    """A fetch cut into parts of about `budget` bytes of message values (at least one
+    record each), each partition's records in order across the parts."""
+    parts: list[Fetch] = []
+    part: Fetch = {}
+    room = budget
+    for tp, records in batch.items():
+        values = records.values
+        sizes = np.fromiter(map(len, values) if None not in values else
+                            (len(v or b"") for v in values), np.int64, len(values))
+        ends = np.cumsum(sizes)
+        lo = 0
+        while lo < len(values):
+            base = ends[lo - 1] if lo else 0
+            hi = max(lo + 1, int(np.searchsorted(ends, base + room, side="right")))
+            hi = min(hi, len(values))
+            part[tp] = records if (lo, hi) == (0, len(values)) else records.slice(lo, hi)
+            room -= int(ends[hi - 1] - base)
+            lo = hi
+            if room <= 0 or lo < len(values):   # full: the next record would not fit
+                parts.append(part)
+                part, room = {}, budget
+    if part:
+        parts.append(part)
+    return parts
 
 
 @dataclass

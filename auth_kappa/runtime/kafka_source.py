@@ -25,7 +25,7 @@ from aiokafka.errors import KafkaError
 from auth_kappa.config import Config
 from auth_kappa.kafka_admin import group_consumer
 from auth_kappa.runtime.confluent_consumer import ConfluentConsumer, group_settings
-from auth_kappa.runtime.kafka_reader import Fetch, KafkaReader
+from auth_kappa.runtime.kafka_reader import FEED_BYTES, Fetch, KafkaReader, fetch_parts
 from auth_kappa.runtime.live import LiveRuntime
 from auth_kappa.runtime.switch import NamespaceFollower
 from auth_kappa.state.redis_store import Fenced, RolledBack
@@ -47,6 +47,7 @@ class KafkaSource:
     consumer: AIOKafkaConsumer | ConfluentConsumer | None = None
     reader: KafkaReader | None = None
     processed: int = 0
+    feed_bytes: int = FEED_BYTES        # message bytes fed between two turns of the loop
     _stopping: bool = False
     _assigned: set[TopicPartition] = field(default_factory=set)
     _frozen: bool = False               # a rebuild asked us to hold still (runtime/switch.py)
@@ -95,11 +96,25 @@ class KafkaSource:
         if self._taking.locked():    # an assignment is running: its seek decides what is
             async with self._taking:  # ours (this batch may predate it)
                 pass
-        self.processed += self.reader.feed(batch)
+        await self._feed(batch)
         if due or not batch:
             self.runtime.tick()
             return None
         return batch
+
+    async def _feed(self, batch: Fetch) -> None:
+        """A fetch in parts (kafka_reader.fetch_parts), the loop turning between them so
+        the group's heartbeats go out: fed whole, a fetch of frames kept the loop for
+        longer than the session timeout on a busy machine, and the worker was dropped
+        from the group and rejoined again and again without progress. A rebalance or a
+        failure between parts drops the rest: the seek after it reads them again."""
+        epoch = self.runtime.epoch
+        for i, part in enumerate(fetch_parts(batch, self.feed_bytes)):
+            if i:
+                await asyncio.sleep(0)
+                if self._taking.locked() or self.runtime.epoch != epoch:
+                    return
+            self.processed += self.reader.feed(part)
 
     async def commit(self, wait: bool = True) -> None:
         """A checkpoint whose side outputs (late, quarantine, final windows) the broker

@@ -126,6 +126,11 @@ class LiveRuntime:
         """Insight state lives in the store, per partition (else in memory, or off)."""
         return self.insights is not None and not self.insights.keep_all
 
+    @property
+    def epoch(self) -> int:
+        """Bumped whenever memory is dropped (assign, fail): what was read before is stale."""
+        return self._epoch
+
     def place(self, counts: dict[str, int]) -> None:
         """Each utility's topic partition count: stored for readers, and on a Redis
         Cluster where every meter must arrive (its keys live in its partition's slot)."""
