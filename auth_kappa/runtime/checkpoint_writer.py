@@ -22,6 +22,10 @@ class CheckpointWriter:
     def busy(self) -> bool:
         return self._inflight is not None and not self._inflight.done()
 
+    def inflight(self) -> Future | None:
+        """The transactions in flight, for a caller that waits without blocking."""
+        return self._inflight
+
     def submit(self, todo: list[Commit]) -> None:
         """Send the next transactions; the previous ones must have been waited for."""
         assert self._inflight is None, "wait() for the previous checkpoint first"

@@ -53,6 +53,7 @@ class KafkaSource:
     _frozen: bool = False               # a rebuild asked us to hold still (runtime/switch.py)
     follower: NamespaceFollower | None = None
     _taking: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _committing: asyncio.Lock = field(default_factory=asyncio.Lock)
     _reassigned: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self) -> None:
@@ -119,10 +120,26 @@ class KafkaSource:
     async def commit(self, wait: bool = True) -> None:
         """A checkpoint whose side outputs (late, quarantine, final windows) the broker
         acknowledged first: a crash after the commit can then lose none of them (they are
-        at least once; a crash before it re-derives them from the committed offsets)."""
-        todo = self.runtime.prepare()
-        await self.flush()
-        self.runtime.submit(todo, wait)
+        at least once; a crash before it re-derives them from the committed offsets).
+
+        One at a time (the loop's, a rebalance's, a freeze's): one prepared while another
+        waits for the broker must not land before it. The checkpoint in flight is awaited,
+        not waited for: the loop keeps sending the group's heartbeats meanwhile."""
+        async with self._committing:
+            todo = self.runtime.prepare()
+            await self.flush()
+            await self._settled()
+            self.runtime.submit(todo, wait=False)
+            if wait:
+                await self._settled()
+                self.runtime.wait_checkpoint()
+
+    async def _settled(self) -> None:
+        """Until the checkpoint in flight is applied (its error is raised by the runtime's
+        next wait_checkpoint or submit)."""
+        inflight = self.runtime.inflight()
+        if inflight is not None:
+            await asyncio.wait([asyncio.wrap_future(inflight)])
 
     async def _recover(self) -> None:
         """The one recovery path: memory is dropped (runtime.fail); reload the last
@@ -177,7 +194,8 @@ class KafkaSource:
                 await self.commit()
             log.info("namespace pointer moved: %s -> %s", self.runtime.store.namespace,
                      namespace)
-            self.runtime.wait_checkpoint()   # nothing in flight may land in the new one
+            await self._settled()            # nothing in flight may land in the new one
+            self.runtime.wait_checkpoint()
             self.runtime.store.use_namespace(namespace)
             self._frozen = False
             await self.on_assigned(set(self._assigned))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -371,6 +372,11 @@ class LiveRuntime:
         todo = [c for c in todo if c.epoch == self._epoch]   # memory dropped meanwhile
         self._writer.submit(todo)
         return self.wait_checkpoint() if wait else 0
+
+    def inflight(self) -> Future | None:
+        """The checkpoint being applied (None: none): an event loop awaits it
+        (asyncio.wrap_future) instead of blocking in wait_checkpoint."""
+        return self._writer.inflight()
 
     def wait_checkpoint(self) -> int:
         """Block until the last checkpoint is applied; its error (Fenced, RolledBack, a
