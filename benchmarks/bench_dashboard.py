@@ -118,6 +118,7 @@ class Phase:
     clients: int | None = None   # None: --clients
     pace: float = 1.0    # the stream's pace (times real time) while it runs
     screen: dict[str, list[float]] = field(default_factory=dict)   # "API" | "SSE" -> s
+    unseen: dict[str, list[str]] = field(default_factory=dict)     # the readings never seen
     view: dict[str, float] = field(default_factory=dict)   # the view's counters, this phase
 
     def all(self) -> np.ndarray:
@@ -325,13 +326,16 @@ async def reading_to_screen(base: str, redis_url: str, probe: Probe, phase: Phas
     zone = timezones.zone_of(probe.state)
     mine = probe.take(phase.pace)
     k = len(mine)
-    # per probe meter: (wall clock at produce, local date) of each reading, in send order
-    sent: list[list[tuple[float, str]]] = [[] for _ in range(k)]
+    # per probe meter: (wall clock at produce, local date, end_ts) of each reading, in
+    # send order
+    sent: list[list[tuple[float, str, int]]] = [[] for _ in range(k)]
     seen: dict[str, dict[tuple[int, int], float]] = {"API": {}, "SSE": {}}
+    shown: dict[str, dict[int, dict]] = {"API": {}, "SSE": {}}   # each meter's last card
 
     def mark(where: str, m: int, summary: dict, t: float) -> None:
-        today = summary["utilities"]["electricity"]["today"]
-        that_day = [i for i, (_, d) in enumerate(sent[m]) if d == today["date"]]
+        shown[where][m] = card = summary["utilities"]["electricity"]
+        today = card["today"]
+        that_day = [i for i, (_, d, _) in enumerate(sent[m]) if d == today["date"]]
         for i in that_day[:today["count"]]:
             seen[where].setdefault((m, i), t)
 
@@ -349,7 +353,7 @@ async def reading_to_screen(base: str, redis_url: str, probe: Probe, phase: Phas
                 end = last[m] = max(newest, last[m] + 1)   # a new second of this meter
                 sid = probe.sids[mine[m]]
                 line = f"{sid},probe,household,{end - 5},{probe.state},0.125,{end}"
-                sent[m].append((time.time(), timezones.local_date(end, zone).isoformat()))
+                sent[m].append((time.time(), timezones.local_date(end, zone).isoformat(), end))
                 producer.produce(probe.topic, key=sid.encode(), value=line.encode())
                 producer.poll(0)
                 await asyncio.sleep(probe.every)
@@ -397,6 +401,13 @@ async def reading_to_screen(base: str, redis_url: str, probe: Probe, phase: Phas
     for where, times in seen.items():
         phase.screen[where] = [times[key] - sent[key[0]][key[1]][0] for key in sorted(times)]
     phase.screen["sent"] = [float(sum(map(len, sent)))]
+    for where in seen:   # what a reading never seen was, and what its page showed last
+        phase.unseen[where] = [
+            f"meter {m} reading {i} (end_ts {sent[m][i][2]}, {sent[m][i][1]}): the page's last "
+            f"card had clock {shown[where].get(m, {}).get('clock')}, today "
+            f"{shown[where].get(m, {}).get('today', {}).get('count')} readings of "
+            f"{shown[where].get(m, {}).get('today', {}).get('date')}"
+            for m in range(k) for i in range(len(sent[m])) if (m, i) not in seen[where]]
     phase.screen["meters"] = [float(k)]
 
 
@@ -559,8 +570,11 @@ def gaps_text(phase: Phase) -> str:
 
 def screen_text(phase: Phase, where: str) -> str:
     lat, sent = phase.screen[where], int(phase.screen["sent"][0])
+    missed = phase.unseen.get(where, [])
     return (f"{len(lat)} of {sent} readings seen, p50 {pct(lat, 50):.0f} ms, p99 "
-            f"{pct(lat, 99):.0f} ms, max {pct(lat, 100):.0f} ms")
+            f"{pct(lat, 99):.0f} ms, max {pct(lat, 100):.0f} ms"
+            + (f" (not seen: {'; '.join(missed[:3])}{' ...' if len(missed) > 3 else ''})"
+               if missed else ""))
 
 
 # ---- main

@@ -292,7 +292,12 @@ def run_one(case: Case, workers: int, cfg: Config, tmp: Path, partitions: int,
                     raise Wrong(f"worker {i} exited with {p.returncode}:\n"
                                 f"{tail(tmp / f'{base}-w{i}.log')}")
             if time.perf_counter() - t0 > limit:
-                raise Wrong(f"{workers} workers did not finish within {limit:.0f} s")
+                done = sum(store.offsets().values())
+                archived = "" if not archive else \
+                    f", archive {'done' if archive_done(s3, base, ends) else 'not done'}"
+                raise Wrong(f"{workers} workers did not finish within {limit:.0f} s "
+                            f"({done:,} of {messages:,} messages committed{archived}); "
+                            f"worker 0's log ends:\n{tail(tmp / f'{base}-w0.log')}")
             time.sleep(0.25)
         w1, r1, q1, t1 = cpu.sample(), target.cpu(), target.replica_cpu(), time.perf_counter()
         memory_growth = target.used_memory() - before_memory
