@@ -556,8 +556,9 @@ archive rolls of {ROLL_SECONDS}) consume {args.partitions} partitions per utilit
 whatever else runs) and against 3 primaries: a private Redis Cluster (3 primaries, 3
 replicas, started by `auth-kappa stack up redis --redis-cluster`; workers with
 AUTH_REDIS_CLUSTER=1). CPU is counted from the moment the workers' groups are stable until
-every offset is in Redis and in the archive, so it is robust to other load on the machine;
-wall seconds are not.
+every offset is in Redis and in the archive, so time spent waiting for a core is not
+counted, as wall seconds are; CPU seconds still grow when other load shares the cores
+(caches, frequency): measure on a quiet machine.
 
 {table(results)}
 
