@@ -131,8 +131,7 @@ class KafkaSource:
             await self._settled()
             self.runtime.submit(todo, wait=False)
             if wait:
-                await self._settled()
-                self.runtime.wait_checkpoint()
+                await self._applied()
 
     async def _settled(self) -> None:
         """Until the checkpoint in flight is applied (its error is raised by the runtime's
@@ -140,6 +139,11 @@ class KafkaSource:
         inflight = self.runtime.inflight()
         if inflight is not None:
             await asyncio.wait([asyncio.wrap_future(inflight)])
+
+    async def _applied(self) -> None:
+        """Until the checkpoint in flight is applied; its error is raised here."""
+        await self._settled()
+        self.runtime.wait_checkpoint()
 
     async def _recover(self) -> None:
         """The one recovery path: memory is dropped (runtime.fail); reload the last
@@ -194,8 +198,7 @@ class KafkaSource:
                 await self.commit()
             log.info("namespace pointer moved: %s -> %s", self.runtime.store.namespace,
                      namespace)
-            await self._settled()            # nothing in flight may land in the new one
-            self.runtime.wait_checkpoint()
+            await self._applied()            # nothing in flight may land in the new one
             self.runtime.store.use_namespace(namespace)
             self._frozen = False
             await self.on_assigned(set(self._assigned))
