@@ -148,9 +148,9 @@ def test_a_window_final_and_unchanged_is_not_written_again(stack, unique):
     real = store._commands
 
     def recording(*args, **kw):
-        out = real(*args, **kw)
-        bodies.append(out[0])
-        return out
+        parts = list(real(*args, **kw))   # the transaction's parts, as packed
+        bodies.append(b"".join(parts))
+        return iter(parts)
 
     def line(sid: str, end: int, value: float) -> bytes:
         return f"{sid},A,household,{end - 5},WA,{value},{end}".encode()

@@ -132,3 +132,53 @@ def test_pre_encoded_arguments_make_the_same_command(starts):
 
     assert with_encoded(b"HMGET", "auth:v1:m:{x}:gas:60", len(starts), encoded(starts)) == \
         command("HMGET", "auth:v1:m:{x}:gas:60", *starts)
+
+
+def test_a_checkpoint_that_fails_half_sent_applies_nothing(stack, unique, monkeypatch):
+    """The transaction goes out as it is packed: a failure after MULTI and part of the
+    windows were sent closes the socket, so Redis drops the MULTI whole (no window, no
+    offset), and the next checkpoint on the same store applies normally."""
+    specs = Config.load(windows="1m,1h").window_specs()
+    client = redis.Redis.from_url(stack.redis_url)
+    store = RedisWindowStore(client, f"resphalf{unique}", specs)
+    sid = str(uuid.UUID(int=9, version=4))
+    dirty = {("gas", "meter", 60): _one_window(sid), ("gas", "meter", 3600): _one_window(sid)}
+    real, calls = store._meter_commands, []
+
+    def failing_second(*args, **kw):
+        calls.append(args[1])
+        if len(calls) == 2:
+            raise MemoryError("packing failed half-way")
+        return real(*args, **kw)
+
+    try:
+        monkeypatch.setattr(store, "_meter_commands", failing_second)
+        with pytest.raises(MemoryError):
+            store.checkpoint(dirty, {"gas:0": 1}, {})
+        assert calls == [60, 3600], "the 1m windows were packed (and sent) first"
+        assert not [c for c in client.client_list() if "x" in c["flags"]], \
+            "a connection was left inside MULTI"
+        assert not client.exists(store.meter_key(sid, "gas", 60))
+        assert store.offsets() == {}
+        monkeypatch.setattr(store, "_meter_commands", real)
+        store.checkpoint(dirty, {"gas:0": 1}, {})
+        assert store.read_windows("meter", "gas", 60, key=sid)["count"].tolist() == [1]
+        assert store.offsets() == {"gas:0": 1}
+    finally:
+        store.drop_namespace()
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), max_size=40))
+def test_first_of_each_meter_misses_none(pairs):
+    """One TTL refresh per key: every meter keeps its first row, even two meters sharing
+    the hashed half of their key (k0)."""
+    from auth_kappa.topology.keys import first_of_each
+
+    k0 = np.array([a for a, _ in pairs], np.uint64)
+    k1 = np.array([b for _, b in pairs], np.uint64)
+    first = first_of_each(k0, k1)
+    want = [pairs.index(p) for p in dict.fromkeys(pairs)]
+    assert set(np.flatnonzero(first).tolist()) >= set(want)
+    assert {pairs[i] for i in np.flatnonzero(first)} == set(pairs)
+    if len({a for a, _ in set(pairs)}) == len(set(pairs)):   # no two meters share a k0
+        assert np.flatnonzero(first).tolist() == want          # exactly once each

@@ -137,7 +137,7 @@ def _load_meters(store: RedisWindowStore, utility: str, size: int, rows: Rows, k
     rebuild's namespace has no reader until it is complete)."""
     from importlib import resources
 
-    from auth_kappa.topology.keys import uuid_text
+    from auth_kappa.topology.keys import uuid_bytes
 
     script = _BULK.get(id(store.client))
     if script is None:
@@ -147,7 +147,7 @@ def _load_meters(store: RedisWindowStore, utility: str, size: int, rows: Rows, k
     words = store.words(size)
     vals = codec.values(rows, words)[order]
     rec = np.zeros(len(rows), np.dtype([("sid", "S36"), ("ws", "<i8"), ("val", vals.dtype)]))
-    rec["sid"] = uuid_text(rows.k0[order], rows.k1[order]).astype("S36")
+    rec["sid"] = uuid_bytes(rows.k0[order], rows.k1[order])
     rec["ws"], rec["val"] = rows.window_start[order], vals
     raw, rs = rec.tobytes(), rec.dtype.itemsize
     blobs = [("m", raw, rs)]
@@ -185,9 +185,9 @@ def index_meters(store: RedisWindowStore, utility: str, rows: Rows) -> None:
     still open by the partition's clock."""
     if rows.part is None or not len(rows):
         return
-    from auth_kappa.topology.keys import uuid_text
+    from auth_kappa.topology.keys import uuid_bytes
 
-    sid = uuid_text(rows.k0, rows.k1).astype("S36")
+    sid = uuid_bytes(rows.k0, rows.k1)
     ttl = max(s.keep("meter") for s in store.windows) + TTL_SLACK
     pipe = store.client.pipeline(transaction=False)
     for p in np.unique(rows.part[rows.part >= 0]):

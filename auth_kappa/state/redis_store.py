@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING
 
@@ -43,7 +43,7 @@ from auth_kappa.state.resp import (
     raise_if_error,
     widths,
 )
-from auth_kappa.topology.keys import uuid_keys, uuid_text
+from auth_kappa.topology.keys import first_of_each, uuid_bytes, uuid_keys, uuid_text
 from auth_kappa.topology.partitioner import partitions_of
 from auth_kappa.topology.processor import Slot
 from auth_kappa.topology.schema import STATES
@@ -190,10 +190,8 @@ class RedisWindowStore:
         generations, expected = generations or {}, expected or {}
         home = self._home(dirty, [offsets, highs, marks or {}, generations, expected])
         gens, offs = self.keys.progress("generations", home), self.keys.progress("offsets", home)
-        body, n, written, trims = self._commands(dirty, offsets, highs, stats or {},
-                                                 marks or {}, home)
-        if extra:   # before the script, like the meter windows: absolute values
-            body, n = b"".join(extra) + body, n + len(extra)
+        body = _Body(b"".join(extra), len(extra))   # extra first, like the meter windows
+        parts = self._commands(dirty, offsets, highs, stats or {}, marks or {}, home, body)
         check = command("WATCH", gens)   # not offs: every worker of the group writes it
         if generations:
             check += command("HMGET", gens, *generations)
@@ -212,14 +210,15 @@ class RedisWindowStore:
                     except (Fenced, RolledBack):
                         sock.roundtrip(command("UNWATCH"), 1)
                         raise
-                    replies = sock.roundtrip(command("MULTI") + body + command("EXEC"),
-                                             n + 2, check=False)
+                    self._send(sock, body.head, parts)
+                    parts = iter(body.parts)    # packed: a retry sends them again
+                    replies = sock.replies(body.count + 2, check=False)
                     if replies[-1] is not None:
                         self._after_exec(replies[-1], dirty, sock)
                         self.acknowledged.update(offsets)
-                        for trim in trims:
-                            sock.roundtrip(trim, 1)
-                        return written
+                        if body.trims:   # pipelined: each call is still its own short step
+                            sock.roundtrip(b"".join(body.trims), len(body.trims))
+                        return body.written
                     # someone's rebalance touched the generations: check again
             except (OSError, redis.RedisError):
                 self._stale_routes = self.cluster   # a failover or a moved slot: re-read
@@ -240,6 +239,20 @@ class RedisWindowStore:
         if len(names) > 1:
             raise ValueError(f"a cluster checkpoint speaks for one partition, got {sorted(names)}")
         return names.pop() if names else None
+
+    @staticmethod
+    def _send(sock: RespConnection, head: bytes, parts: Iterator[bytes]) -> None:
+        """MULTI, the body and EXEC. The commands are sent as they are packed: Redis queues
+        one part while Python packs the next (packing a checkpoint of 100k windows takes
+        tens of ms). A failure half-way closes the socket, so Redis drops the MULTI."""
+        try:
+            sock.send(command("MULTI") + head)
+            for part in parts:
+                sock.send(part)
+            sock.send(command("EXEC"))
+        except BaseException:
+            sock.close()
+            raise
 
     def _socket(self, key: str) -> RespConnection:
         """The checkpoint socket to the primary serving `key`."""
@@ -331,17 +344,15 @@ class RedisWindowStore:
 
     def _commands(self, dirty: Mapping[Slot, Rows], offsets: Mapping[str, int],
                   highs: Mapping[str, float], stats: Mapping[str, int],
-                  marks: Mapping[str, float], home: str | None
-                  ) -> tuple[bytes, int, int, list[bytes]]:
-        """The transaction's commands as RESP: (payload, number of commands, windows,
-        retention trims to run after it). Scripts name one key of the slot (the offsets
-        hash) so a cluster routes and checks them."""
+                  marks: Mapping[str, float], home: str | None, body: _Body
+                  ) -> Iterator[bytes]:
+        """The transaction's commands as RESP, a part at a time, each also kept in `body`
+        (with the count of commands, windows, and the retention trims to run after it).
+        Scripts name one key of the slot (the offsets hash) so a cluster routes and checks
+        them."""
         anchor = self.keys.progress("offsets", home)
-        out: list[tuple[bytes, int]] = []   # (commands, how many)
-        trims: list[bytes] = []
         blocks: list[tuple] = []            # state deltas: applied by commit.lua, last
         notice: list = []                   # the change notice's field/value pairs
-        written = 0
         for (utility, level, size), rows in dirty.items():
             if not len(rows):
                 continue
@@ -349,8 +360,8 @@ class RedisWindowStore:
             ttl = keep + TTL_SLACK
             if level == "meter":
                 commands, trim = self._meter_commands(utility, size, rows, keep, ttl, anchor)
-                out += commands
-                trims += trim
+                yield body.add(commands)
+                body.trims += trim
                 changed = None if rows.held is None else ~rows.held   # the rest: as held
                 if changed is None or changed.any():
                     notice += [f"m:{utility}:{size}", codec.change_blob(rows, changed)]
@@ -362,8 +373,9 @@ class RedisWindowStore:
                     blocks.append((self.state_key(utility, size, p),
                                    self.keys.newest(utility, size, p), blob, rs, keep, ttl, size))
                     notice += [f"s:{utility}:{size}", blob]   # deltas (one share on a cluster)
-            written += len(rows)
+            body.written += len(rows)
         notice += [a for k, v in highs.items() for a in (f"h:{k}", int(v))]
+        out: list[tuple[bytes, int]] = []   # (commands, how many)
         if notice and (home is not None or not self.cluster):   # one slot: the checkpoint's
             out.append((command("EVAL", self._notice_lua, 2, *self.keys.changes(home),
                                 NOTICES_KEPT, TTL_SLACK, *notice), 1))
@@ -382,7 +394,7 @@ class RedisWindowStore:
                                        *(self.keys.progress(kind, home) for kind in
                                          ("offsets", "highs", "marks", "stats"))]))
         out.append((command("EVAL", self._commit_lua, len(declared), *declared, *args), 1))
-        return b"".join(c for c, _ in out), sum(n for _, n in out), written, trims
+        yield body.add(out)
 
     def _shares(self, rows: Rows) -> list[tuple[int | None, np.ndarray | None]]:
         """State rows by the partition whose share they are (a cluster; k1 = partition),
@@ -402,7 +414,7 @@ class RedisWindowStore:
             unknown = parts < 0   # rows no reading touched: placed by the partitioner
             if unknown.any():
                 parts[unknown] = self.partition_of(
-                    utility, uuid_text(rows.k0[unknown], rows.k1[unknown]).astype("S36"))
+                    utility, uuid_bytes(rows.k0[unknown], rows.k1[unknown]))
             out, trims = [], []
             for p in np.unique(parts):
                 o, t = self._meter_commands_at(utility, size, rows.select(parts == p), keep,
@@ -417,7 +429,7 @@ class RedisWindowStore:
                            ) -> tuple[list[tuple[bytes, int]], list[bytes]]:
         words = self.words(size)
         new = np.ones(len(rows), bool) if rows.new is None else rows.new
-        sid = uuid_text(rows.k0, rows.k1).astype("S36")
+        sid = uuid_bytes(rows.k0, rows.k1)
         head, tail = self.keys.meter_parts("m", utility, size, partition)
         keys = concat(head, sid, tail)
         values = codec.values(rows, words)
@@ -431,8 +443,9 @@ class RedisWindowStore:
                         int(pick.sum())))
         out += self._first_commands(utility, size, rows, sid, new, wide, ttl, partition)
         fresh = np.flatnonzero(new)
-        if len(fresh):
-            out.append((pack(b"EXPIRE", keys[fresh], str(ttl).encode()), len(fresh)))
+        once = fresh[first_of_each(rows.k0[fresh], rows.k1[fresh])]   # a key's TTL: once
+        if len(once):
+            out.append((pack(b"EXPIRE", keys[once], str(ttl).encode()), len(once)))
         if size == self._finest:
             out += self._index_meters(utility, rows, sid, new)
         trims = [command("EVAL", self._trim_lua, 1, anchor, head, tail,
@@ -458,6 +471,7 @@ class RedisWindowStore:
                 out.append((pack(b"HSET", keys[idx[sel]], decimal(starts[idx[sel]]), blob[sel]),
                             int(sel.sum())))
         fresh = np.concatenate([idx[new[idx]] for idx, _ in groups]) if groups else gone[:0]
+        fresh = fresh[first_of_each(rows.k0[fresh], rows.k1[fresh])]
         if len(fresh):
             out.append((pack(b"EXPIRE", keys[fresh], str(ttl).encode()), len(fresh)))
         gone = gone[~new[gone]]
@@ -719,6 +733,23 @@ class RedisWindowStore:
                     pipe.unlink(key)
                 n += sum(pipe.execute())
         return n
+
+
+@dataclass
+class _Body:
+    """A checkpoint transaction's commands, kept as they are packed (a retry sends them
+    again), with what the caller needs once it is applied."""
+    head: bytes                     # commands sent first (insight state)
+    count: int                      # commands, for their replies
+    parts: list[bytes] = field(default_factory=list)
+    written: int = 0                # windows
+    trims: list[bytes] = field(default_factory=list)   # retention, after the transaction
+
+    def add(self, commands: list[tuple[bytes, int]]) -> bytes:
+        part = b"".join(c for c, _ in commands)
+        self.parts.append(part)
+        self.count += sum(n for _, n in commands)
+        return part
 
 
 def _flat(pairs) -> list:

@@ -127,10 +127,26 @@ class RespConnection:
     def roundtrip(self, payload: bytes, replies: int, check: bool = True) -> list:
         """Send a payload of `replies` commands; their replies, errors raised (with
         check=False the caller inspects them)."""
+        self.send(payload)
+        return self.replies(replies, check)
+
+    def send(self, payload: bytes) -> None:
+        """Commands whose replies `replies` reads later (a payload sent in parts)."""
         sock = self._sock or self._connect()
         try:
             sock.sendall(payload)
-            out = self._read(sock, replies)
+        except OSError:
+            self.close()
+            raise
+
+    def replies(self, n: int, check: bool = True) -> list:
+        """The next n replies, errors raised (with check=False the caller inspects them)."""
+        sock = self._sock
+        if sock is None:
+            raise redis.ConnectionError(f"no connection to Redis at {self.where} to read "
+                                        "replies from")
+        try:
+            out = self._read(sock, n)
         except (OSError, redis.RedisError):
             self.close()
             raise

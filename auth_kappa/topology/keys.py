@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from auth_kappa.topology.readings import SID_WIDTH
@@ -35,6 +36,18 @@ def mix(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     return h
 
 
+def first_of_each(k0: np.ndarray, k1: np.ndarray) -> np.ndarray:
+    """Mask of each meter's first row: hashed on k0, and a repeat whose k1 differs (another
+    meter with the same high half) counts as first too, so no meter is ever missed."""
+    first = ~pd.Index(k0).duplicated()
+    if first.all():
+        return first
+    pos = np.flatnonzero(first)
+    owner = pd.Index(k0[pos]).get_indexer(k0)       # each row's first row, as a position
+    first |= k1 != k1[pos[owner]]
+    return first
+
+
 _HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
 
 
@@ -48,9 +61,15 @@ def uuid_chars(k0: np.ndarray, k1: np.ndarray) -> np.ndarray:
     return chars
 
 
+def uuid_bytes(k0: np.ndarray, k1: np.ndarray) -> np.ndarray:
+    """uuid_chars as fixed-width bytes (S36): Redis keys are built from these with no
+    Python object per meter."""
+    return uuid_chars(k0, k1).view(f"S{SID_WIDTH}").ravel()
+
+
 def uuid_text(k0: np.ndarray, k1: np.ndarray) -> np.ndarray:
     """uuid_chars as str objects (for pandas)."""
-    return uuid_chars(k0, k1).view(f"S{SID_WIDTH}").ravel().astype(str).astype(object)
+    return uuid_bytes(k0, k1).astype(str).astype(object)
 
 
 def uuid_arrow(k0: np.ndarray, k1: np.ndarray) -> pa.StringArray:
