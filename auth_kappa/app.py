@@ -12,6 +12,7 @@ what `faust -A auth_kappa.app` does), or by `build_app(config)`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ class Worker:
                                alerts=config.prefixed("alerts"))
         self._pending: list[Record] = []
         self._producer: AIOKafkaProducer | None = None
+        self._sending = asyncio.Lock()
         self.runtime = LiveRuntime(
             Topology.from_config(config, live=True),
             RedisWindowStore.from_config(config),
@@ -73,18 +75,23 @@ class Worker:
     async def send_pending(self) -> None:
         """Side outputs (late, quarantine, final windows): at least once, keyed for dedup;
         our own producer, so acks=all comes with idempotence (Faust's enables it only
-        inside transactions): a retried send is never written twice or out of order."""
-        batch = self._pending[:]
-        del self._pending[:]
-        if self._producer is None:
-            self._producer = AIOKafkaProducer(**kafka_clients.aiokafka(self.config),
-                                              acks="all", enable_idempotence=True,
-                                              linger_ms=20)
-            await self._producer.start()
-        futures = [await self._producer.send(topic, value, key=key, headers=headers)
-                   for topic, key, value, headers in batch]
-        for fut in futures:
-            await fut
+        inside transactions): a retried send is never written twice or out of order.
+
+        One call at a time: a rebalance's checkpoint flushes while the loop's flush may
+        still wait for acks, and it must not find the list empty and commit offsets
+        before the records taken by the other call are acknowledged."""
+        async with self._sending:
+            batch = self._pending[:]
+            del self._pending[:]
+            if self._producer is None:
+                self._producer = AIOKafkaProducer(**kafka_clients.aiokafka(self.config),
+                                                  acks="all", enable_idempotence=True,
+                                                  linger_ms=20)
+                await self._producer.start()
+            futures = [await self._producer.send(topic, value, key=key, headers=headers)
+                       for topic, key, value, headers in batch]
+            for fut in futures:
+                await fut
 
     async def consume(self) -> None:
         c = self.config
