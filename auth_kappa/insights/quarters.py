@@ -83,12 +83,15 @@ class QuarterBuffer:
         return Quarter(row, self.date[row], int(self.period[row]), float(self.use[row]),
                        int(self.last[row]))
 
-    def finished(self, upto: dict[int, float]) -> list[Quarter]:
-        """Quarters over in their partition (its windows final up to upto[partition])."""
+    def finished(self, upto: dict[int, float], most: int | None = None) -> list[Quarter]:
+        """Quarters over in their partition (its windows final up to upto[partition]),
+        at most `most` of them (the oldest first)."""
         until = np.full(len(self.start), -np.inf)
         for p, u in upto.items():
             until[self.part == p] = u
         done = np.flatnonzero((self.start >= 0) & (self.start + QUARTER <= until))
+        if most is not None and len(done) > most:
+            done = done[np.argsort(self.start[done], kind="stable")[:most]]
         return [self.take(row) for row in done.tolist()]
 
     def take_all(self) -> list[Quarter]:
