@@ -214,10 +214,12 @@ class DailyLedger:
             day = self.open[sid] = Day(d)
             self.newest = max(self.newest, d)
         elif d < day.date:
+            self.quarters.told(quarter.row, day.date, day.last)
             return
         if sid in self._types:
             day.state, day.mtype = self._types[sid]
         day.add(quarter.last, quarter.period, quarter.use)
+        self.quarters.told(quarter.row, day.date, day.last)
         self.dirty.add(sid)
 
     def advance(self, upto: dict[int, float]) -> None:
@@ -263,6 +265,7 @@ class DailyLedger:
         for sid, day in self.open.items():
             self._close(sid, day)
         self.open = {}
+        self.quarters.day_date[:] = ""
 
     def similar_of(self, partition: int) -> SimilarHomes:
         return self.similar.setdefault(partition, SimilarHomes())
@@ -282,6 +285,9 @@ class DailyLedger:
     def restore(self, sid: str, day: Day, partition: int) -> None:
         self.open[sid], self.part[sid] = day, partition
         self._said = _UNSAID
+        row = self.meters.find(sid)
+        if row is not None:   # else its row comes with its windows, and no word with it
+            self.quarters.told(row, day.date, day.last)
         self.newest = max(self.newest, day.date)
 
     def forget(self, partitions: set[int]) -> None:
@@ -290,6 +296,9 @@ class DailyLedger:
             for table in (self.open, self.part, self._types):
                 table.pop(sid, None)
             self.dirty.discard(sid)
+            row = self.meters.find(sid)
+            if row is not None:
+                self.quarters.told(row, "", -1)
         self.quarters.forget(partitions)
         for p in partitions:
             self._cut.pop(p, None)

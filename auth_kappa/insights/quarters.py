@@ -36,6 +36,10 @@ class QuarterBuffer:
         self.use = np.zeros(0)
         self.last = np.zeros(0, np.int64)     # newest window start taken in (a window held
         self.part = np.zeros(0, np.int64)     # again adds nothing); its source partition
+        # the meter's open day as its ledger last told (date "": not told): a meter with no
+        # quarter filling takes a window its day does not hold without a call to `accepts`
+        self.day_date = np.zeros(0, object)
+        self.day_last = np.zeros(0, np.int64)
 
     def add(self, rows: np.ndarray, dates: np.ndarray, starts: np.ndarray,
             periods: np.ndarray, values: np.ndarray, parts: np.ndarray,
@@ -62,7 +66,8 @@ class QuarterBuffer:
         self.use[r] += use[same]
         self.last[r], self.part[r] = starts[tail[same]], parts[tail[same]]
         out = []
-        for i in np.flatnonzero(~same).tolist():
+        begin = self._begin(srow, head, tail, same, q, dates, starts, periods, use, parts)
+        for i in np.flatnonzero(~same & ~begin).tolist():
             row, lo, hi = int(srow[i]), int(head[i]), int(tail[i])
             if self.start[row] >= 0:
                 if q[lo] < self.start[row]:
@@ -77,6 +82,35 @@ class QuarterBuffer:
             self.use[row] = values[lo:hi + 1].sum()
             self.last[row], self.part[row] = starts[hi], parts[hi]
         return out
+
+    def _begin(self, srow: np.ndarray, head: np.ndarray, tail: np.ndarray, same: np.ndarray,
+               q: np.ndarray, dates: np.ndarray, starts: np.ndarray, periods: np.ndarray,
+               use: np.ndarray, parts: np.ndarray) -> np.ndarray:
+        """Quarters begun at once, columnar: the batch's only group of a meter with nothing
+        filling, whose day (as told) does not hold its first window. After a quarter's
+        turn that is every meter, and a call to `accepts` each cost ~6 us (a minute's
+        finalization of 75,000 meters held the worker's loop for 0.5 s under load).
+        Returns which groups were begun; the caller decides the rest one by one."""
+        rows, once = np.unique(srow, return_counts=True)
+        single = np.isin(srow, rows[once == 1])
+        told = self.day_date[srow] != ""
+        cand = np.flatnonzero(~same & single & (self.start[srow] < 0) & told)
+        lo, r = head[cand], srow[cand]
+        d = dates[lo]
+        later = (d > self.day_date[r]) | ((d == self.day_date[r]) & (starts[lo] > self.day_last[r]))
+        cand, lo, r = cand[later], lo[later], r[later]
+        hi = tail[cand]
+        self.start[r], self.date[r], self.period[r] = q[lo], dates[lo], periods[lo]
+        self.use[r], self.last[r], self.part[r] = use[cand], starts[hi], parts[hi]
+        begun = np.zeros(len(srow), bool)
+        begun[cand] = True
+        return begun
+
+    def told(self, row: int, date: str, last: int) -> None:
+        """The ledger's word on what the meter's open day holds (date "": no word)."""
+        if row >= len(self.day_date):   # a restored day's meter, new to the index
+            self._fit()
+        self.day_date[row], self.day_last[row] = date, last
 
     def take(self, row: int) -> Quarter:
         self.start[row] = -1
@@ -100,9 +134,11 @@ class QuarterBuffer:
     def forget(self, partitions: set[int]) -> None:
         gone = np.isin(self.part, list(partitions))
         self.start[gone], self.last[gone] = -1, -1
+        self.day_date[gone] = ""
 
     def _fit(self) -> None:
         n = len(self.meters)
         self.start, self.last = grown(self.start, n, -1), grown(self.last, n, -1)
         self.date, self.period = grown(self.date, n, ""), grown(self.period, n, 0)
         self.use, self.part = grown(self.use, n, 0.0), grown(self.part, n, -1)
+        self.day_date, self.day_last = grown(self.day_date, n, ""), grown(self.day_last, n, -1)
