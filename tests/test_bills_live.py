@@ -81,7 +81,7 @@ def _run_live(config: Config, msgs: dict[int, list[Message]]) -> None:
 
 def test_days_bills_and_similar_homes_survive_restarts_and_equal_the_brute_force(
         case_config, request, tmp_path, monkeypatch):  # noqa: F811 - the imported fixture
-    # a quarter's turn is taken a few meters a step (as 4,096 of a large fleet are), so
+    # a quarter's turn is taken a few meters a step (as 1,024 of a large fleet are), so
     # quarters over and not yet taken meet restarts, crashes and the next quarter's windows
     monkeypatch.setattr("auth_kappa.insights.bills.TAKE_PER_STEP", 3)
     df = _fleet()

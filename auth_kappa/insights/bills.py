@@ -100,7 +100,7 @@ _UNSAID = np.zeros((0, 3), np.int64)   # DailyLedger._said before anything is wr
 _UNSAID.setflags(write=False)
 
 
-TAKE_PER_STEP = 4096   # finished quarters a ledger takes into their days per step
+TAKE_PER_STEP = 1024   # finished quarters a ledger takes into their days per step
 
 
 @dataclass
