@@ -96,8 +96,8 @@ class QuarterBuffer:
         told = self.day_date[srow] != ""
         cand = np.flatnonzero(~same & single & (self.start[srow] < 0) & told)
         lo, r = head[cand], srow[cand]
-        d = dates[lo]
-        later = (d > self.day_date[r]) | ((d == self.day_date[r]) & (starts[lo] > self.day_last[r]))
+        d, held_date = dates[lo], self.day_date[r]
+        later = (d > held_date) | ((d == held_date) & (starts[lo] > self.day_last[r]))
         cand, lo, r = cand[later], lo[later], r[later]
         hi = tail[cand]
         self.start[r], self.date[r], self.period[r] = q[lo], dates[lo], periods[lo]
