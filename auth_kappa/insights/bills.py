@@ -213,14 +213,12 @@ class DailyLedger:
                 self._close(sid, day)
             day = self.open[sid] = Day(d)
             self.newest = max(self.newest, d)
-        elif d < day.date:
-            self.quarters.told(quarter.row, day.date, day.last)
-            return
-        if sid in self._types:
-            day.state, day.mtype = self._types[sid]
-        day.add(quarter.last, quarter.period, quarter.use)
+        if d == day.date:   # else a quarter of a day already over: the day stays as it is
+            if sid in self._types:
+                day.state, day.mtype = self._types[sid]
+            day.add(quarter.last, quarter.period, quarter.use)
+            self.dirty.add(sid)
         self.quarters.told(quarter.row, day.date, day.last)
-        self.dirty.add(sid)
 
     def advance(self, upto: dict[int, float]) -> None:
         """Quarters over in their partition (final up to `upto`) go into their days:

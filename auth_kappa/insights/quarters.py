@@ -91,10 +91,13 @@ class QuarterBuffer:
         turn that is every meter, and a call to `accepts` each cost ~6 us (a minute's
         finalization of 75,000 meters held the worker's loop for 0.5 s under load).
         Returns which groups were begun; the caller decides the rest one by one."""
-        rows, once = np.unique(srow, return_counts=True)
-        single = np.isin(srow, rows[once == 1])
-        told = self.day_date[srow] != ""
-        cand = np.flatnonzero(~same & single & (self.start[srow] < 0) & told)
+        begun = np.zeros(len(srow), bool)
+        idle = ~same & (self.start[srow] < 0)   # a steady minute: none (all are filling)
+        if not idle.any():
+            return begun
+        # srow is in meter order: a meter's only group differs from both neighbours
+        single = np.r_[True, srow[1:] != srow[:-1]] & np.r_[srow[:-1] != srow[1:], True]
+        cand = np.flatnonzero(idle & single & (self.day_date[srow] != ""))
         lo, r = head[cand], srow[cand]
         d, held_date = dates[lo], self.day_date[r]
         later = (d > held_date) | ((d == held_date) & (starts[lo] > self.day_last[r]))
@@ -102,7 +105,6 @@ class QuarterBuffer:
         hi = tail[cand]
         self.start[r], self.date[r], self.period[r] = q[lo], dates[lo], periods[lo]
         self.use[r], self.last[r], self.part[r] = use[cand], starts[hi], parts[hi]
-        begun = np.zeros(len(srow), bool)
         begun[cand] = True
         return begun
 
