@@ -94,6 +94,7 @@ TOKEN = "bench-operator-token-" + uuid.uuid4().hex
 SIDE_OUTPUT_BYTES = 64 << 20
 ROUTES = {"ours": "/api/meters/", "naive": "/bench/naive/meters/",
           "engine": "/bench/engine/meters/"}
+HOT_ROUTES = ("/api/meters/{service_id}", "/api/fleet/states", "/api/fleet/summary")
 
 
 @dataclass
@@ -109,6 +110,12 @@ class Phase:
     # (time, electricity:0's committed offset) as the ping probe read it: its checkpoints
     checkpoints: list[tuple[float, int]] = field(default_factory=list)
     floor: list[float] = field(default_factory=list)   # sched_floor.py's wake delays, s
+    # the load generator's own wake delays (20 ms timers on its loop), s: a response waits
+    # that long to be read, and the client-side latency counts it
+    client_lag: list[float] = field(default_factory=list)
+    # the dashboard's own time per hot request (its /metrics histogram, this phase):
+    # cumulative counts per bucket bound, s
+    app: dict[float, float] = field(default_factory=dict)
     errors: int = 0
     seconds: float = 0.0
     worker_rate: float = 0.0
@@ -459,6 +466,7 @@ async def run_phase(base: str, redis_url: str, phase: Phase, meters: list[str],
             if probe is not None and phase.probe else None
         done = asyncio.Event()   # a sweep ends when every meter was read, before `until`
         pinger = asyncio.ensure_future(ping_probe(redis_url, offsets, phase, until, done))
+        lag = asyncio.ensure_future(own_lag(phase, until, done))
         await asyncio.gather(*(client(session, base, phase, which, sigs, interval, until, i)
                                for i in range(clients)))
         if screen is not None:   # the phase lasts its time, with or without clients
@@ -466,8 +474,59 @@ async def run_phase(base: str, redis_url: str, phase: Phase, meters: list[str],
         phase.seconds = time.perf_counter() - t0
         done.set()
         await pinger
+        await lag
         if screen is not None:   # its stragglers, measured after the load stopped
             await screen
+
+
+async def own_lag(phase: Phase, until: float, done: asyncio.Event) -> None:
+    """This process's wake delays beside the clients, as sched_floor.py measures the
+    machine's: 20 ms timers, so the probe does not load the loop it measures."""
+    while time.perf_counter() < until and not done.is_set():
+        t = time.perf_counter()
+        await asyncio.sleep(0.02)
+        phase.client_lag.append(time.perf_counter() - t - 0.02)
+
+
+def app_buckets(base: str) -> dict[float, float]:
+    """Cumulative request counts per latency bound (s) of the hot API routes, from the
+    dashboard's /metrics histogram (its TimingMiddleware: handler and send, no queueing
+    before the request reaches the app)."""
+    out: dict[float, float] = {}
+    for line in metrics_text(base).splitlines():
+        if line.startswith("auth_dashboard_request_seconds_bucket") and \
+                any(f'route="{r}"' in line for r in HOT_ROUTES):
+            le = line.split('le="')[1].split('"')[0]
+            bound = math.inf if le == "+Inf" else float(le)
+            out[bound] = out.get(bound, 0.0) + float(line.split()[-1])
+    return out
+
+
+def bucket_pct(cumulative: dict[float, float], q: float) -> float:
+    """A percentile (ms) from cumulative bucket counts, linear within its bucket (as
+    Prometheus's histogram_quantile); inf past the last finite bound."""
+    bounds = sorted(cumulative)
+    total = cumulative[bounds[-1]] if bounds else 0.0
+    if total <= 0:
+        return float("nan")
+    rank, lo, below = q / 100 * total, 0.0, 0.0
+    for b in bounds:
+        if cumulative[b] >= rank:
+            if math.isinf(b):
+                return math.inf
+            inside = cumulative[b] - below
+            return 1000 * (lo + (b - lo) * ((rank - below) / inside if inside else 1.0))
+        lo, below = b, cumulative[b]
+    return math.inf
+
+
+def app_text(ph: Phase) -> str:
+    """The dashboard's own p99 and its share of requests within the goal's 5 ms."""
+    total = max(ph.app.values(), default=0.0)
+    if total <= 0:
+        return "-"
+    within = ph.app.get(TARGET_P99_MS / 1000, 0.0) / total
+    return f"{bucket_pct(ph.app, 99):.1f} ({within:.1%})"
 
 
 def pct(values: np.ndarray | list, q: float) -> float:
@@ -494,6 +553,7 @@ class Rig:
     def measure(self, phase: Phase) -> Phase:
         a0, t0 = accepted(self.store), time.perf_counter()
         v0 = view_counters(self.bases[phase.store])
+        a0 = app_buckets(self.bases[phase.store])
         pids = {"worker": self.worker.pid, "dashboard": self.servers[phase.store].pid,
                 "load generator": os.getpid(), **{f"redis {k}": v for k, v in
                                                   self.redis_pids.items()}}
@@ -512,6 +572,7 @@ class Rig:
         dt = time.perf_counter() - t0
         phase.floor = json.loads(floor.communicate(b"", timeout=30)[0])
         v1 = view_counters(self.bases[phase.store])
+        phase.app = {b: n - a0.get(b, 0.0) for b, n in app_buckets(self.bases[phase.store]).items()}
         phase.view = {k: v1[k] - v0.get(k, 0) if k.endswith("_total") else v1[k] for k in v1}
         phase.worker_rate = (accepted(self.store) - a0) / dt
         phase.lag = max(0, end_offsets(self.config) - committed(self.store))
@@ -523,7 +584,9 @@ class Rig:
               f"{len(lat) / phase.seconds:,.0f} req/s, p50 {pct(lat, 50):.2f} ms, p99 "
               f"{pct(lat, 99):.2f} ms, errors {phase.errors}, Redis PING p99/max "
               f"{pct(phase.pings, 99):.1f}/{pct(phase.pings, 100):.0f} ms, floor p99 "
-              f"{pct(phase.floor, 99):.1f} ms, worker {phase.worker_rate:,.0f} readings/s, "
+              f"{pct(phase.floor, 99):.1f} ms, in the app p99 {bucket_pct(phase.app, 99):.1f} ms, "
+              f"load generator lag p99 {pct(phase.client_lag, 99):.1f} ms, "
+              f"worker {phase.worker_rate:,.0f} readings/s, "
               f"lag {phase.lag:,} messages, checkpoints apart {gaps_text(phase)}", flush=True)
         if phase.view:
             print(f"bench:   view: {view_text(phase)}", flush=True)
@@ -534,15 +597,18 @@ class Rig:
         return phase
 
 
-def view_counters(base: str) -> dict[str, float]:
-    """The dashboard's view counters (/metrics): meters held, hits, loads, resets."""
+def metrics_text(base: str) -> str:
     import urllib.request
 
     req = urllib.request.Request(base + "/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     with urllib.request.urlopen(req, timeout=10) as r:
-        text = r.read().decode()
+        return r.read().decode()
+
+
+def view_counters(base: str) -> dict[str, float]:
+    """The dashboard's view counters (/metrics): meters held, hits, loads, resets."""
     out = {}
-    for line in text.splitlines():
+    for line in metrics_text(base).splitlines():
         if line.startswith("auth_dashboard_view_"):
             name, value = line.split()
             out[name.removeprefix("auth_dashboard_view_")] = float(value)
@@ -764,13 +830,14 @@ def report(phases: list[Phase], args: argparse.Namespace, backlog: int) -> int:
             else "- | - | - | - | - | | -"
         rows.append(f"| {ph.scenario} | {ph.name} | {ph.store} | {ph.mode} | {served} | "
                     f"{pct(ph.pings, 99):.1f} / {pct(ph.pings, 100):.0f} | "
-                    f"{pct(ph.floor, 99):.1f} | {gaps_text(ph)} | "
+                    f"{pct(ph.floor, 99):.1f} | {app_text(ph)} | {pct(ph.client_lag, 99):.1f} | "
+                    f"{gaps_text(ph)} | "
                     f"{ph.worker_rate:,.0f} | {ph.lag:,} | {cpu} |")
         if ph is head:
             for kind, values in sorted(ph.latencies.items()):
                 rows.append(f"| | &nbsp;&nbsp;of which {kind} | | | {len(values) / ph.seconds:,.0f}"
                             f" | {pct(values, 50):.2f} | {pct(values, 99):.2f} | "
-                            f"{pct(values, 99.9):.1f} | | | | | | | | | |")
+                            f"{pct(values, 99.9):.1f} | | | | | | | | | | | |")
     mixed = [ph for ph in phases if ph.name == "mixed"]
     by_store = {store: "; ".join(f"{ph.scenario} {pct(ph.all(), 50):.1f} / "
                                  f"{pct(ph.all(), 99):.1f} ms" for ph in mixed
@@ -826,7 +893,13 @@ the time between two of that partition's checkpoints landing, from the offsets t
 probe read. "floor p99": a process
 beside the phase that does no work, only 20 ms timers on an event loop
 (benchmarks/sched_floor.py): how late the machine wakes it, a latency no served process
-can go below while the cores are shared.
+can go below while the cores are shared. "in the app": the hot routes' own time in the
+dashboard (its /metrics histogram, from the first middleware to the last byte handed to
+the server; not the wait before uvicorn hands it the request), p99 interpolated within
+the histogram's buckets as Prometheus does, and in brackets the share of requests done
+within 5 ms. "load generator lag": the same 20 ms timers inside this benchmark's own
+loop beside its clients: a response that arrives while that loop is busy is read that
+much later, and the client-side latency counts it.
 
 - **catch-up**: the worker drains a backlog of {backlog:,} readings ({args.backlog} of
   event time) as fast as it can; the view's dashboard first reads every meter once
@@ -837,8 +910,8 @@ can go below while the cores are shared.
   yet committed at the end of the phase);
 - **idle**: the same load once the stream has stopped and the worker has caught up.
 
-| scenario | phase | reads | clients | req/s | p50 ms | p99 ms | p99.9 ms | errors | vs ours p50 / p99 | from memory | Redis PING p99 / max ms | floor p99 ms | checkpoints apart p50 / max ms | worker readings/s | lag | cores used |
-|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|
+| scenario | phase | reads | clients | req/s | p50 ms | p99 ms | p99.9 ms | errors | vs ours p50 / p99 | from memory | Redis PING p99 / max ms | floor p99 ms | in the app p99 ms (<= 5 ms) | load generator lag p99 ms | checkpoints apart p50 / max ms | worker readings/s | lag | cores used |
+|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|
 {chr(10).join(rows)}
 
 Mixed load, p50 / p99 by scenario:
