@@ -52,7 +52,7 @@ from auth_kappa.topology.decode import Message  # noqa: E402
 from auth_kappa.topology.frames import encode_frame  # noqa: E402
 from auth_kappa.topology.processor import Topology  # noqa: E402
 from benchmarks.baselines import duckdb_aggregate  # noqa: E402
-from benchmarks.report import write_section  # noqa: E402
+from benchmarks.report import cpu_model, write_section  # noqa: E402
 from replay.correct import correct  # noqa: E402
 from replay.plan import make_plan  # noqa: E402
 from replay.rebuild import build  # noqa: E402
@@ -242,9 +242,7 @@ def main() -> int:
         ("live path on the same single messages (LiveRuntime: topology + Redis)", live,
          f"{w['live_seconds']:.2f} s"),
     ]
-    cpu = next((ln.split(":", 1)[1].strip() for ln in
-                Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name")),
-               platform.machine())
+    cpu = cpu_model()
     table = ["| measurement | readings/s | notes |", "|---|---:|---|"]
     table += [f"| {a} | {b:,.0f} | {c} |" for a, b, c in rows]
     met_speed = rate >= TARGET

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from auth_kappa.config import UTILITIES, Config  # noqa: E402
 from auth_kappa.kafka_admin import delete_topics  # noqa: E402
+from benchmarks.report import cpu_model  # noqa: E402
 from simulators import SimSpec, Simulation, make_registry, simulate  # noqa: E402
 from simulators.sinks.kafka import KafkaSink, check_reachable  # noqa: E402
 
@@ -157,8 +158,7 @@ def main() -> int:
     aio = med["baseline: aiokafka send() loop, lz4 (pre-generated)"]
     per_event = med["baseline: per-event Python generation, no sink"]
     rows = "\n".join(f"| {k} | {v:,.0f} | {v / TARGET:.2f} |" for k, v in med.items())
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    cpu = cpu_model()
     section = f"""## Simulator -> Kafka (`benchmarks/bench_simulator_kafka.py`)
 
 One `auth-kappa simulate` process producing one Kafka message per reading (seed CSV,

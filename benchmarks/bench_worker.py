@@ -62,6 +62,7 @@ sys.path.insert(0, str(ROOT))
 from auth_kappa.config import UTILITIES, Config, parse_duration  # noqa: E402
 from auth_kappa.kafka_admin import delete_topics  # noqa: E402
 from auth_kappa.state.redis_store import RedisWindowStore  # noqa: E402
+from benchmarks.report import cpu_model  # noqa: E402
 
 README = Path(__file__).with_name("README.md")
 BEGIN, END = "<!-- bench_worker -->", "<!-- /bench_worker -->"
@@ -541,9 +542,7 @@ def hot_spots(path: Path, n: int = 25) -> str:
 def machine_notes(cfg: Config) -> str:
     import redis
 
-    cpu = next((ln.split(":", 1)[1].strip() for ln in
-                Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name")),
-               platform.processor())
+    cpu = cpu_model()
     mem = int(next(ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines()
                    if ln.startswith("MemTotal"))) / 1024 ** 2
     rv = redis.Redis.from_url(cfg.redis_url).info("server")["redis_version"]
