@@ -121,6 +121,8 @@ class Phase:
     worker_rate: float = 0.0
     lag: int = 0        # messages the worker still had to read at the end of the phase
     cpu: dict[str, float] = field(default_factory=dict)
+    # the serving loop's waits for a core: (s waited per s, mean wait per scheduling, s)
+    waited: tuple[float, float] = (math.nan, math.nan)
     probe: bool = False  # also measure reading-to-screen (the probe meters' readings)
     clients: int | None = None   # None: --clients
     pace: float = 1.0    # the stream's pace (times real time) while it runs
@@ -164,6 +166,24 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_delay(pid: int) -> tuple[float, int]:
+    """(seconds, wakes): how long the process's main thread (the dashboard's serving loop)
+    has waited on a run queue while runnable, and how often it was scheduled
+    (/proc/<pid>/task/<pid>/schedstat)."""
+    try:
+        _, waited, slices = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()
+    except (OSError, ValueError):
+        return 0.0, 0
+    return int(waited) / 1e9, int(slices)
+
+
+def stolen() -> float:
+    """CPU seconds the hypervisor ran something else on this VM's cores (/proc/stat
+    steal): invisible as any process here, yet every process waits for it."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else 0.0
 
 
 def all_cpu() -> dict[int, float]:
@@ -559,7 +579,8 @@ class Rig:
         pids = {"worker": self.worker.pid, "dashboard": self.servers[phase.store].pid,
                 "load generator": os.getpid(), **{f"redis {k}": v for k, v in
                                                   self.redis_pids.items()}}
-        cpu0, all0 = {k: cpu_seconds(v) for k, v in pids.items()}, all_cpu()
+        cpu0, all0, steal0 = {k: cpu_seconds(v) for k, v in pids.items()}, all_cpu(), stolen()
+        wait0 = run_delay(pids["dashboard"])
         gc.collect()
         gc.freeze()   # the instrument's own GC pauses are not the dashboard's latency
         floor = subprocess.Popen([PY, "benchmarks/sched_floor.py"], cwd=ROOT,
@@ -579,15 +600,19 @@ class Rig:
         phase.worker_rate = (accepted(self.store) - a0) / dt
         phase.lag = max(0, end_offsets(self.config) - committed(self.store))
         phase.cpu = {k: (cpu_seconds(pid) - cpu0[k]) / dt for k, pid in pids.items()}
+        waited, slices = (b - a for a, b in zip(wait0, run_delay(pids["dashboard"]), strict=True))
+        phase.waited = (waited / dt, waited / slices if slices else math.nan)
         used = sum(cpu - all0.get(pid, 0.0) for pid, cpu in all_cpu().items())
         phase.cpu["everything else"] = used / dt - sum(phase.cpu.values())
+        phase.cpu["stolen by the host"] = (stolen() - steal0) / dt
         lat = phase.all()
         print(f"bench: [{phase.scenario}] {phase.name} ({phase.store}): "
               f"{len(lat) / phase.seconds:,.0f} req/s, p50 {pct(lat, 50):.2f} ms, p99 "
               f"{pct(lat, 99):.2f} ms, errors {phase.errors}, Redis PING p99/max "
               f"{pct(phase.pings, 99):.1f}/{pct(phase.pings, 100):.0f} ms, floor p99 "
               f"{pct(phase.floor, 99):.1f} ms, in the app p99 {bucket_pct(phase.app, 99):.1f} ms, "
-              f"load generator lag p99 {pct(phase.client_lag, 99):.1f} ms, "
+              f"load generator lag p99 {pct(phase.client_lag, 99):.1f} ms, dashboard waited for a "
+              f"core {1000 * phase.waited[0]:.0f} ms/s ({1000 * phase.waited[1]:.2f} ms a wake), "
               f"worker {phase.worker_rate:,.0f} readings/s, "
               f"lag {phase.lag:,} messages, checkpoints apart {gaps_text(phase)}", flush=True)
         if phase.view:
@@ -833,13 +858,14 @@ def report(phases: list[Phase], args: argparse.Namespace, backlog: int) -> int:
         rows.append(f"| {ph.scenario} | {ph.name} | {ph.store} | {ph.mode} | {served} | "
                     f"{pct(ph.pings, 99):.1f} / {pct(ph.pings, 100):.0f} | "
                     f"{pct(ph.floor, 99):.1f} | {app_text(ph)} | {pct(ph.client_lag, 99):.1f} | "
+                    f"{1000 * ph.waited[0]:.0f} / {1000 * ph.waited[1]:.2f} | "
                     f"{gaps_text(ph)} | "
                     f"{ph.worker_rate:,.0f} | {ph.lag:,} | {cpu} |")
         if ph is head:
             for kind, values in sorted(ph.latencies.items()):
                 rows.append(f"| | &nbsp;&nbsp;of which {kind} | | | {len(values) / ph.seconds:,.0f}"
                             f" | {pct(values, 50):.2f} | {pct(values, 99):.2f} | "
-                            f"{pct(values, 99.9):.1f} | | | | | | | | | | | |")
+                            f"{pct(values, 99.9):.1f} | | | | | | | | | | | | |")
     mixed = [ph for ph in phases if ph.name == "mixed"]
     by_store = {store: "; ".join(f"{ph.scenario} {pct(ph.all(), 50):.1f} / "
                                  f"{pct(ph.all(), 99):.1f} ms" for ph in mixed
@@ -875,7 +901,8 @@ def report(phases: list[Phase], args: argparse.Namespace, backlog: int) -> int:
     sweep = next((ph for ph in phases if ph.mode == "sweep"), None)
     split = "; ".join(
         f"{ph.scenario}: p99 {pct(ph.all(), 99):.1f} ms at the client, "
-        f"{bucket_pct(ph.app, 99):.1f} ms in the dashboard's own code (in the app)"
+        f"{bucket_pct(ph.app, 99):.1f} ms in the dashboard's own code (in the app), its "
+        f"serving loop runnable but waiting for a core {1000 * ph.waited[0]:.0f} ms a second"
         for ph in (head, idle) if ph is not None) + (
         ". The rest is time before the app (uvicorn's queue, and the serving process "
         "waiting for a core: the floor) and this load generator's own wake delays "
@@ -887,7 +914,8 @@ def report(phases: list[Phase], args: argparse.Namespace, backlog: int) -> int:
 (uvicorn + uvloop + httptools) while the live path runs. Kafka, a private Redis, one Faust
 worker, the dashboards and the load generator share this machine ({os.cpu_count()} cores,
 {cpu_model()}, Python {platform.python_version()}); "everything else" is the rest of the machine, other
-people's jobs included. Paced clients send one request every {args.interval} s from a
+people's jobs included, and "stolen by the host" the time the hypervisor gave this
+virtual machine's cores to something else. Paced clients send one request every {args.interval} s from a
 random phase (a live page's refresh), closed-loop clients back to back. A household
 request is a random one of {args.meters:,} meters (signed link); fleet requests (operator
 token) take a random utility and range. Latency is client-side, send to last byte,
@@ -910,7 +938,9 @@ the server; not the wait before uvicorn hands it the request), p99 interpolated 
 the histogram's buckets as Prometheus does, and in brackets the share of requests done
 within 5 ms. "load generator lag": the same 20 ms timers inside this benchmark's own
 loop beside its clients: a response that arrives while that loop is busy is read that
-much later, and the client-side latency counts it.
+much later, and the client-side latency counts it. "dashboard waited for a core": the
+serving loop's time runnable but not running (the kernel's schedstat run delay of its
+main thread), per second of the phase and per time it was scheduled.
 
 - **catch-up**: the worker drains a backlog of {backlog:,} readings ({args.backlog} of
   event time) as fast as it can; the view's dashboard first reads every meter once
@@ -921,8 +951,8 @@ much later, and the client-side latency counts it.
   yet committed at the end of the phase);
 - **idle**: the same load once the stream has stopped and the worker has caught up.
 
-| scenario | phase | reads | clients | req/s | p50 ms | p99 ms | p99.9 ms | errors | vs ours p50 / p99 | from memory | Redis PING p99 / max ms | floor p99 ms | in the app p99 ms (<= 5 ms) | load generator lag p99 ms | checkpoints apart p50 / max ms | worker readings/s | lag | cores used |
-|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|
+| scenario | phase | reads | clients | req/s | p50 ms | p99 ms | p99.9 ms | errors | vs ours p50 / p99 | from memory | Redis PING p99 / max ms | floor p99 ms | in the app p99 ms (<= 5 ms) | load generator lag p99 ms | dashboard waited for a core, ms/s / ms a wake | checkpoints apart p50 / max ms | worker readings/s | lag | cores used |
+|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|
 {chr(10).join(rows)}
 
 Mixed load, p50 / p99 by scenario:
