@@ -75,6 +75,7 @@ from auth_kappa.kafka_admin import delete_topics, ensure_topics  # noqa: E402
 from auth_kappa.state.redis_store import RedisWindowStore  # noqa: E402
 from auth_kappa.topology.schema import UTILITIES  # noqa: E402
 from benchmarks.report import cpu_model, write_section  # noqa: E402
+from benchmarks.sched_floor import wake_delays  # noqa: E402
 from dashboards import acl, registry  # noqa: E402
 from dashboards.auth import Access  # noqa: E402
 from simulators.spec import DEFAULT_START, parse_start  # noqa: E402
@@ -486,7 +487,10 @@ async def run_phase(base: str, redis_url: str, phase: Phase, meters: list[str],
             if probe is not None and phase.probe else None
         done = asyncio.Event()   # a sweep ends when every meter was read, before `until`
         pinger = asyncio.ensure_future(ping_probe(redis_url, offsets, phase, until, done))
-        lag = asyncio.ensure_future(own_lag(phase, until, done))
+        # this process's own wake delays beside the clients, as sched_floor.py measures
+        # the machine's: a response that arrives while this loop is busy is read late
+        lag = asyncio.ensure_future(wake_delays(
+            phase.client_lag, lambda: time.perf_counter() >= until or done.is_set()))
         await asyncio.gather(*(client(session, base, phase, which, sigs, interval, until, i)
                                for i in range(clients)))
         if screen is not None:   # the phase lasts its time, with or without clients
@@ -499,21 +503,12 @@ async def run_phase(base: str, redis_url: str, phase: Phase, meters: list[str],
             await screen
 
 
-async def own_lag(phase: Phase, until: float, done: asyncio.Event) -> None:
-    """This process's wake delays beside the clients, as sched_floor.py measures the
-    machine's: 20 ms timers, so the probe does not load the loop it measures."""
-    while time.perf_counter() < until and not done.is_set():
-        t = time.perf_counter()
-        await asyncio.sleep(0.02)
-        phase.client_lag.append(time.perf_counter() - t - 0.02)
-
-
-def app_buckets(base: str) -> dict[float, float]:
+def app_buckets(metrics: str) -> dict[float, float]:
     """Cumulative request counts per latency bound (s) of the hot API routes, from the
     dashboard's /metrics histogram (its TimingMiddleware: handler and send, no queueing
     before the request reaches the app)."""
     out: dict[float, float] = {}
-    for line in metrics_text(base).splitlines():
+    for line in metrics.splitlines():
         if line.startswith("auth_dashboard_request_seconds_bucket") and \
                 any(f'route="{r}"' in line for r in HOT_ROUTES):
             le = line.split('le="')[1].split('"')[0]
@@ -574,8 +569,8 @@ class Rig:
 
     def measure(self, phase: Phase) -> Phase:
         a0, t0 = accepted(self.store), time.perf_counter()
-        v0 = view_counters(self.bases[phase.store])
-        app0 = app_buckets(self.bases[phase.store])
+        metrics = metrics_text(self.bases[phase.store])
+        v0, app0 = view_counters(metrics), app_buckets(metrics)
         pids = {"worker": self.worker.pid, "dashboard": self.servers[phase.store].pid,
                 "load generator": os.getpid(), **{f"redis {k}": v for k, v in
                                                   self.redis_pids.items()}}
@@ -594,8 +589,9 @@ class Rig:
                               self.probe, self.store.keys.progress("offsets")))
         dt = time.perf_counter() - t0
         phase.floor = json.loads(floor.communicate(b"", timeout=30)[0])
-        v1 = view_counters(self.bases[phase.store])
-        phase.app = {b: n - app0.get(b, 0.0) for b, n in app_buckets(self.bases[phase.store]).items()}
+        metrics = metrics_text(self.bases[phase.store])
+        v1 = view_counters(metrics)
+        phase.app = {b: n - app0.get(b, 0.0) for b, n in app_buckets(metrics).items()}
         phase.view = {k: v1[k] - v0.get(k, 0) if k.endswith("_total") else v1[k] for k in v1}
         phase.worker_rate = (accepted(self.store) - a0) / dt
         phase.lag = max(0, end_offsets(self.config) - committed(self.store))
@@ -632,10 +628,10 @@ def metrics_text(base: str) -> str:
         return r.read().decode()
 
 
-def view_counters(base: str) -> dict[str, float]:
+def view_counters(metrics: str) -> dict[str, float]:
     """The dashboard's view counters (/metrics): meters held, hits, loads, resets."""
     out = {}
-    for line in metrics_text(base).splitlines():
+    for line in metrics.splitlines():
         if line.startswith("auth_dashboard_view_"):
             name, value = line.split()
             out[name.removeprefix("auth_dashboard_view_")] = float(value)

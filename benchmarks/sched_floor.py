@@ -14,20 +14,27 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Callable
 
 import uvloop
 
 TICK = 0.02   # 50 wakes a second: at 500 (2 ms) the probe itself slowed the rest
 
 
+async def wake_delays(out: list[float], stopped: Callable[[], bool]) -> None:
+    """Each wake's delay past its deadline (s) into `out`, until `stopped()`; also run
+    inside bench_dashboard's load generator, beside its clients."""
+    while not stopped():
+        t = time.perf_counter()
+        await asyncio.sleep(TICK)
+        out.append(time.perf_counter() - t - TICK)
+
+
 async def _lateness() -> list[float]:
     out: list[float] = []
     closed = asyncio.Event()
     asyncio.get_running_loop().add_reader(sys.stdin.fileno(), closed.set)
-    while not closed.is_set():
-        t = time.perf_counter()
-        await asyncio.sleep(TICK)
-        out.append(time.perf_counter() - t - TICK)
+    await wake_delays(out, closed.is_set)
     return out
 
 

@@ -263,7 +263,7 @@ class DailyLedger:
         for sid, day in self.open.items():
             self._close(sid, day)
         self.open = {}
-        self.quarters.day_date[:] = ""
+        self.quarters.untold()
 
     def similar_of(self, partition: int) -> SimilarHomes:
         return self.similar.setdefault(partition, SimilarHomes())

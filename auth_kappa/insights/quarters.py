@@ -114,6 +114,10 @@ class QuarterBuffer:
             self._fit()
         self.day_date[row], self.day_last[row] = date, last
 
+    def untold(self) -> None:
+        """No word on any meter's day (its ledger closed them all)."""
+        self.day_date[:] = ""
+
     def take(self, row: int) -> Quarter:
         self.start[row] = -1
         return Quarter(row, self.date[row], int(self.period[row]), float(self.use[row]),
