@@ -21,6 +21,8 @@ import faust
 from aiokafka import AIOKafkaProducer
 
 from auth_kappa import kafka_clients
+from auth_kappa.archive.archiver import Archiver
+from auth_kappa.archive.child_process import ArchiverProcess
 from auth_kappa.config import Config
 from auth_kappa.insights.stage import InsightRules, Insights
 from auth_kappa.kafka_admin import ensure_topics
@@ -57,9 +59,11 @@ class Worker:
             if config.insights else None,
         )
         self.source = KafkaSource(config, self.runtime, config.group, flush=self.send_pending)
-        self.archiver = None
-        if config.archive:   # its own group and progress: the archive never waits on the stream
-            from auth_kappa.archive.archiver import Archiver
+        # its own group and progress: the archive never waits on the stream
+        self.archiver: Archiver | ArchiverProcess | None = None
+        if config.archive and config.archive_process:
+            self.archiver = ArchiverProcess(config)
+        elif config.archive:
             from auth_kappa.archive.targets import open_store
 
             self.archiver = Archiver(config, open_store("s3", config))
@@ -107,7 +111,9 @@ class Worker:
 
     async def stop(self) -> None:
         self.source.stop()
-        if self.archiver is not None:
+        if isinstance(self.archiver, ArchiverProcess):
+            await self.archiver.stop()
+        elif self.archiver is not None:
             self.archiver.stop()
         if self._producer is not None:
             await self._producer.stop()

@@ -66,6 +66,7 @@ class Config:
     cache_dir: str = ".cache"
     pointer: str = POINTER            # Redis key naming the namespace readers follow
     archive: bool = True              # workers also archive every message to S3
+    archive_process: bool = True      # ... from a child process (its own core), else a task
     archive_roll_bytes: int = 64 * 1024 * 1024
     archive_roll_seconds: float = 60.0
     archive_buffer_bytes: int = 256 * 1024 * 1024  # past this, pause consuming (S3 down)
@@ -116,6 +117,7 @@ class Config:
         "AUTH_CACHE_DIR": ("cache_dir", str),
         "AUTH_POINTER": ("pointer", str),
         "AUTH_ARCHIVE": ("archive", _bool),
+        "AUTH_ARCHIVE_PROCESS": ("archive_process", _bool),
         "AUTH_ARCHIVE_ROLL_BYTES": ("archive_roll_bytes", int),
         "AUTH_ARCHIVE_ROLL_SECONDS": ("archive_roll_seconds",
                                       lambda v: parse_duration(v, name="AUTH_ARCHIVE_ROLL_SECONDS")),

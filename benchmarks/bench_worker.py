@@ -10,7 +10,7 @@ Kafka, Redis and every process measured share this machine. Per case:
    offsets it commits to Redis together with the state (auth:<ns>:offsets:<group>) cover
    every message. Startup = start -> first committed offset; steady rate = readings
    between the first and the last committed offset / that time; total = readings / all
-   of it. Peak RSS = VmHWM of the process (/proc/<pid>/status);
+   of it. Peak RSS = VmHWM of the process plus its children (/proc/<pid>/status);
 3. correctness, or the run fails loudly: per utility, the state-level 1-minute windows in
    Redis must count exactly the manifest's valid readings, and sum to its consumption;
 4. the baselines read the same topics (their own consumer groups), each for at most
@@ -178,10 +178,13 @@ def cpu_by_process() -> dict[int, tuple[str, float]]:
 
 def cpu_shares(before: dict, after: dict, pid: int, seconds: float) -> dict[str, float]:
     """Cores used during the run: the measured process, Redis, Kafka, everything else."""
-    share = {"measured": 0.0, "harness": 0.0, "redis": 0.0, "kafka": 0.0, "other": 0.0}
+    share = {"measured": 0.0, "children": 0.0, "harness": 0.0, "redis": 0.0, "kafka": 0.0,
+             "other": 0.0}
     me = os.getpid()
     for p, (name, cpu) in after.items():
         used = cpu - before.get(p, (name, 0.0))[1]
+        if p != pid and session_of(p) == pid:
+            share["children"] += used    # also in "measured": our archiver, PyFlink's JVM
         who = ("measured" if p == pid or session_of(p) == pid else "harness" if p == me else
                "redis" if name.startswith("redis") else
                "kafka" if name == "java" else "other")
@@ -234,7 +237,9 @@ def watch(run: Run, proc: subprocess.Popen, t0: float, progress: Callable[[], fl
     run.done, run.complete = last_done, last_done >= run.readings
     run.total_s = last_t - t0
     c = cpu_shares(cpu0, cpu_by_process(), proc.pid, time.perf_counter() - t0)
-    run.notes.append(f"CPU (cores) while it ran: itself {c['measured']:.2f}, Redis (shared server) "
+    children = f" (its child processes {c['children']:.2f} of it)" if c["children"] >= 0.005 else ""
+    run.notes.append(f"CPU (cores) while it ran: itself {c['measured']:.2f}{children}, "
+                     f"Redis (shared server) "
                      f"{c['redis']:.2f}, Kafka {c['kafka']:.2f}, this benchmark's polling "
                      f"{c['harness']:.2f}, other processes {c['other']:.2f}")
     if c["other"] > 0.25:
@@ -633,7 +638,8 @@ checkpoint), from topics filled beforehand by the simulator ({args.partitions} p
 per utility, no faults) until its committed offsets cover every message. Baselines read
 the same topics for at most {args.baseline_seconds:g} s each. **readings/s** is the steady
 rate (first to last progress, e.g. committed offset); *total* includes startup
-(process start to first progress, column *startup s*). Peak RSS = VmHWM of the process.
+(process start to first progress, column *startup s*). Peak RSS = VmHWM of the process
+plus its child processes'.
 
 Machine: {notes}.
 
@@ -644,10 +650,11 @@ Machine: {notes}.
 {chr(10).join(details)}
 - Our worker's check: per utility, the state-level 1-minute windows in Redis count
   exactly the manifest's valid readings and sum to its consumption (else the run fails).
-- Our worker runs as deployed, with its archiver in the same process (its own consumer
-  group, reading every message again). The archiver seals a roll (decodes it again and
-  writes Parquet, on a thread) at 64 MB per partition or after 60 s: a run shorter than
-  that measures its reading and buffering, not its sealing.
+- Our worker runs as deployed, with its archiver in a child process (`AUTH_ARCHIVE_PROCESS`,
+  its own consumer group, reading every message again); its CPU and memory count as the
+  worker's. The archiver seals a roll (decodes it again and writes Parquet, on a thread)
+  at 64 MB per partition or after 60 s: a run shorter than that measures its reading and
+  buffering, not its sealing.
 - Faust baseline (`benchmarks/baselines/faust_per_event.py`): per reading, one pipeline
   of HINCRBYFLOAT meter window, HINCRBYFLOAT state window, HINCRBY state count; 1-minute
   windows only (less work than ours: no 1h windows, no dedup, no watermark).

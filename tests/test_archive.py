@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -182,7 +185,9 @@ def read_keys(config, keys: list[str]) -> dict[str, bytes]:
 def test_worker_killed_mid_stream_restarts_and_archive_stays_exactly_once(case):
     # A roll takes at least one whole fetch: small fetches and rolls make the archive take
     # hundreds of uploads, so the kill lands while it is still archiving.
-    case.extra_env.update(AUTH_BATCH_SIZE="300", AUTH_ARCHIVE_ROLL_BYTES="20000")
+    # the archiver as a task in the worker's event loop (elsewhere: its child process)
+    case.extra_env.update(AUTH_BATCH_SIZE="300", AUTH_ARCHIVE_ROLL_BYTES="20000",
+                          AUTH_ARCHIVE_PROCESS="0")
     m = case.simulate("--meters", "400", "--duration", "8m", "--seed", "43",
                       "--duplicate-fraction", "0.01")
     first = case.start_worker()
@@ -192,6 +197,7 @@ def test_worker_killed_mid_stream_restarts_and_archive_stays_exactly_once(case):
     while archived() < total // 10:   # one read per check: a read takes ~0.5 s
         assert time.monotonic() < deadline, case.log_tail()
         time.sleep(0.1)
+    assert not _archiver_children(first.pid), "AUTH_ARCHIVE_PROCESS=0 archives in the worker"
     case.kill(first)
     at_kill = archived()
     assert at_kill < total, f"killed too late to matter: {at_kill} of {total} archived"
@@ -199,6 +205,69 @@ def test_worker_killed_mid_stream_restarts_and_archive_stays_exactly_once(case):
     case.wait_until(_messages(m))
     ends = wait_archived(case.config, log=case.log_tail)
     _assert_exactly_once(case, ends)
+
+
+def _archiver_children(worker: int) -> set[int]:
+    """Live (not zombie) archiver child processes of this worker pid."""
+    out = set()
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            status = (d / "status").read_text()
+            cmd = (d / "cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+        if b"auth_kappa.archive.child_process" in cmd and \
+                int(fields["PPid"]) == worker and not fields["State"].startswith("Z"):
+            out.add(int(d.name))
+    return out
+
+
+def _wait_child(case: LiveCase, worker: int, other_than: int = 0) -> int:
+    deadline = time.monotonic() + 60
+    while not (pids := _archiver_children(worker) - {other_than}):
+        assert time.monotonic() < deadline, case.log_tail()
+        time.sleep(0.1)
+    return pids.pop()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return not (Path(f"/proc/{pid}/status").read_text().split("State:\t")[1]
+                    .startswith("Z"))
+    except (OSError, IndexError):
+        return False
+
+
+def test_archiver_child_is_restarted_alone_and_dies_with_its_worker(case):
+    """The archiver is a child process of the worker (AUTH_ARCHIVE_PROCESS, the default).
+    Killed alone, the worker starts another and the archive stays exactly once; the
+    worker killed alone (its pid, not its group), the child goes too: no orphan reads on."""
+    case.extra_env.update(AUTH_BATCH_SIZE="300", AUTH_ARCHIVE_ROLL_BYTES="20000")
+    m = case.simulate("--meters", "400", "--duration", "8m", "--seed", "44")
+    worker = case.start_worker()
+    first = _wait_child(case, worker.pid)
+    total = sum(_messages(m).values())
+    deadline = time.monotonic() + 90
+    archived = lambda: sum(p.next_offset for p in progress(s3(case.config)).values())  # noqa: E731
+    while archived() < total // 10:
+        assert time.monotonic() < deadline, case.log_tail()
+        time.sleep(0.1)
+    os.kill(first, signal.SIGKILL)
+    at_kill = archived()
+    assert at_kill < total, f"killed too late to matter: {at_kill} of {total} archived"
+    second = _wait_child(case, worker.pid, other_than=first)
+    case.wait_until(_messages(m))
+    ends = wait_archived(case.config, log=case.log_tail)
+    _assert_exactly_once(case, ends)
+    assert "exited with -9; restarting" in "".join(case.logs())
+
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait(timeout=30)
+    deadline = time.monotonic() + 30   # SIGTERM from the kernel, then its graceful drain
+    while _alive(second):
+        assert time.monotonic() < deadline, f"archiver {second} outlived its worker"
+        time.sleep(0.2)
 
 
 def _free_s3_port() -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import ast
 import functools
-import inspect
 import json
 import re
 import shlex
@@ -23,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from auth_kappa.archive.archiver import Archiver
+from auth_kappa.archive.child_process import STOP_SECONDS
 from auth_kappa.cli import main
 from auth_kappa.config import Config
 
@@ -261,9 +260,8 @@ def test_worker_deployment():
     pod = spec["template"]["spec"]
     words = container_words(dep)
     assert words[0] == "worker" and command_problems(build_parser(), words) == []
-    # longer than a graceful stop: a checkpoint interval plus the archiver's S3 drain
-    drain = inspect.signature(Archiver._drain).parameters["timeout"].default
-    assert pod["terminationGracePeriodSeconds"] > drain + Config().commit_interval
+    # longer than a graceful stop: a checkpoint interval plus the archiver child's stop
+    assert pod["terminationGracePeriodSeconds"] > STOP_SECONDS + Config().commit_interval
     container = pod["containers"][0]
     refs = {k: r[k]["name"] for r in container["envFrom"] for k in r}
     cm = kind(load_yaml(K8S / "configmap.yaml"), "ConfigMap")[0]
@@ -310,9 +308,8 @@ def test_systemd_unit_runs_a_real_subcommand(name: str, subcommand: str, tmp_pat
     assert command_problems(build_parser(), words[1:]) == []
     for env_file in u["Service.EnvironmentFile"]:   # each has its example next to the unit
         assert (SYSTEMD / (Path(env_file.lstrip("-")).name + ".example")).is_file(), env_file
-    drain = inspect.signature(Archiver._drain).parameters["timeout"].default
     if subcommand == "worker":
-        assert float(u["Service.TimeoutStopSec"][0]) > drain
+        assert float(u["Service.TimeoutStopSec"][0]) > STOP_SECONDS
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         return

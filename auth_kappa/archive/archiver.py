@@ -35,6 +35,7 @@ from auth_kappa.topology.decode import MessageBatch
 from auth_kappa.topology.validate import Rules
 
 log = logging.getLogger("auth_kappa.archive")
+DRAIN_SECONDS = 15.0   # a graceful stop's wait for S3 to take what is buffered
 
 
 @dataclass
@@ -202,7 +203,7 @@ class Archiver:
         except Exception as exc:  # noqa: BLE001 - rebalancing or no longer ours
             log.info("archiver: Kafka commit for %s skipped (%s)", tp, exc)
 
-    async def _drain(self, uploader: asyncio.Task, timeout: float = 15.0) -> None:
+    async def _drain(self, uploader: asyncio.Task, timeout: float = DRAIN_SECONDS) -> None:
         """Graceful stop: upload what is buffered if S3 answers soon; Kafka keeps the rest."""
         for tp in list(self._rolls):
             await self._seal(tp)
