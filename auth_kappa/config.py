@@ -58,10 +58,10 @@ class Config:
     session_timeout: float = 10.0     # how soon the group notices a dead worker
     batch_size: int = 10_000
     batch_wait: float = 0.2
-    # the live worker's Kafka client: "aiokafka" (getmany), or "confluent" (librdkafka's
-    # consume(n), no Python record object per message: runtime/confluent_consumer.py;
-    # exact on the live tests, +12 % in 2 of 3 loaded runs, twice the peak RSS)
-    consumer: str = "aiokafka"
+    # the live worker's Kafka client: "aiokafka" (getmany into columns), "confluent"
+    # (librdkafka's consume(n), runtime/confluent_consumer.py), or "auto": the faster one
+    # for the topics' message sizes, sampled at start (runtime/consumer_choice.py)
+    consumer: str = "auto"
     stack_dir: str = ".stack"
     cache_dir: str = ".cache"
     pointer: str = POINTER            # Redis key naming the namespace readers follow
@@ -144,8 +144,9 @@ class Config:
                             f"choose one of {', '.join(protocols)}")
         if self.max_future < 0:
             raise UserError(f"max_future must be zero or positive, got {self.max_future}s")
-        if self.consumer not in ("aiokafka", "confluent"):
-            raise UserError(f"AUTH_CONSUMER {self.consumer!r}: choose aiokafka or confluent")
+        if self.consumer not in ("auto", "aiokafka", "confluent"):
+            raise UserError(f"AUTH_CONSUMER {self.consumer!r}: choose auto, aiokafka or "
+                            "confluent")
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:

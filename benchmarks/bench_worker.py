@@ -61,6 +61,7 @@ sys.path.insert(0, str(ROOT))
 
 from auth_kappa.config import UTILITIES, Config, parse_duration  # noqa: E402
 from auth_kappa.kafka_admin import delete_topics  # noqa: E402
+from auth_kappa.runtime import consumer_choice  # noqa: E402
 from auth_kappa.state.redis_store import RedisWindowStore  # noqa: E402
 from benchmarks.report import cpu_model  # noqa: E402
 
@@ -355,6 +356,9 @@ def run_ours(case: Case, base: str, manifest: dict, ends: dict, cfg: Config, tmp
            **({"AUTH_CONSUMER": consumer} if consumer else {})}
     store = RedisWindowStore.connect(cfg.redis_url, group, Config.load(env=env).window_specs(),
                                      group=group)
+    if Config.load(env=env).consumer == "auto":   # the worker's own probe, run here too
+        run.notes.append(f"AUTH_CONSUMER=auto read these topics with "
+                         f"{consumer_choice.choose(Config.load(env=env))}")
     prof = ["-m", "cProfile", "-o", str(profile)] if profile else []
     cmd = [PY, *prof, "-m", "faust", "-A", "auth_kappa.app", "worker", "-l", "warn",
            "--without-web"]
@@ -705,7 +709,7 @@ def main() -> int:
     p.add_argument("--profile", action="store_true",
                    help="also run our worker under cProfile per case and print hot spots")
     p.add_argument("--compare-consumer", action="append", default=[], metavar="NAME",
-                   help="also run our worker with AUTH_CONSUMER=NAME (aiokafka, confluent) "
+                   help="also run our worker with AUTH_CONSUMER=NAME (aiokafka, confluent, auto) "
                         "on the same topics, in the same run")
     p.add_argument("--worker-env", action="append", default=[], metavar="AUTH_X=VALUE",
                    help="extra environment for our worker (repeatable); reported in README")

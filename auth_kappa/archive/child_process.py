@@ -37,13 +37,8 @@ class ArchiverProcess:
     def __init__(self, config: Config, restart_max: float = 30.0) -> None:
         self.config = config
         self.restart_max = restart_max
-        self.starts = 0
         self._proc: subprocess.Popen | None = None
         self._stopping = False
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
 
     def _start(self) -> subprocess.Popen:
         # from the event loop's thread: PDEATHSIG follows the thread that forked
@@ -53,7 +48,6 @@ class ArchiverProcess:
         assert proc.stdin is not None
         proc.stdin.write(pickle.dumps(self.config))
         proc.stdin.close()
-        self.starts += 1
         log.info("archiver: child process %d started", proc.pid)
         return proc
 

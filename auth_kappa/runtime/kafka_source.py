@@ -3,11 +3,12 @@
 Faust's stream machinery costs several asyncio tasks per message (about 13k msg/s
 here); a bulk fetch hands over thousands of records per call. So the Faust worker hosts
 this loop as a task, and the consumer group, rebalance hooks and seeks are ours: on
-aiokafka by default (its record batches read straight into columns, kafka_columns.py),
-or librdkafka's consume(n) (AUTH_CONSUMER=confluent, runtime/confluent_consumer.py).
-Either way a fetch reaches the runtime as columns (MessageBatch). The fetch, ownership filter, seeks and caught-up test
-are runtime/kafka_reader.py's, shared with a rebuild's catch-up; this class adds the
-group: rebalances, checkpoints, recovery, the rebuild's freeze and switch.
+aiokafka (its record batches read straight into columns, kafka_columns.py), or
+librdkafka's consume(n) (runtime/confluent_consumer.py), whichever reads the topics'
+message sizes faster (AUTH_CONSUMER=auto, runtime/consumer_choice.py). Either way a
+fetch reaches the runtime as columns (MessageBatch). The fetch, ownership filter, seeks
+and caught-up test are runtime/kafka_reader.py's, shared with a rebuild's catch-up; this
+class adds the group: rebalances, checkpoints, recovery, the rebuild's freeze and switch.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from aiokafka.errors import KafkaError
 
 from auth_kappa.config import Config
 from auth_kappa.kafka_admin import group_consumer
+from auth_kappa.runtime import consumer_choice
 from auth_kappa.runtime.confluent_consumer import ConfluentConsumer, group_settings
 from auth_kappa.runtime.kafka_reader import FEED_BYTES, Fetch, KafkaReader, fetch_parts
 from auth_kappa.runtime.live import LiveRuntime
@@ -58,8 +60,9 @@ class KafkaSource:
 
     async def run(self) -> None:
         c = self.config
+        kind = await asyncio.to_thread(consumer_choice.choose, c)
         self.consumer = (ConfluentConsumer(group_settings(c, self.group))
-                         if c.consumer == "confluent" else group_consumer(c, self.group))
+                         if kind == "confluent" else group_consumer(c, self.group))
         self.reader = KafkaReader(c, self.runtime, self.consumer)
         self.runtime.auto_checkpoint = False      # commit() flushes side outputs first
         self.follower = NamespaceFollower(self.runtime.store, c.pointer,
