@@ -15,7 +15,8 @@ answers households from memory kept by the checkpoints' change stream
    real time: --meters x 3 utilities / 5 s x N readings/s; 2x, 5x, 10x of 25,000 meters
    = 30k, 75k, 150k/s, the last the original's claimed ~150K messages/s) and the worker
    keeps up; the first pace also runs the baselines and saturation;
-4. phases of --seconds: --clients aiohttp clients on keep-alive connections; "paced"
+4. phases of --seconds: --clients clients on keep-alive connections (benchmarks/
+   http_load.py; the reading-to-screen probe's page and SSE stream on aiohttp); "paced"
    clients send one request every --interval s from a random phase (a live page's
    refresh), "closed" ones back to back (saturation).
    - mixed (the target): 90 % household summaries of random meters (signed links), 10 %
@@ -72,8 +73,10 @@ import uvloop  # noqa: E402
 
 from auth_kappa.config import Config, parse_duration  # noqa: E402
 from auth_kappa.kafka_admin import delete_topics, ensure_topics  # noqa: E402
+from auth_kappa.stack.kafka_broker import KafkaBroker  # noqa: E402
 from auth_kappa.state.redis_store import RedisWindowStore  # noqa: E402
 from auth_kappa.topology.schema import UTILITIES  # noqa: E402
+from benchmarks.http_load import Connection  # noqa: E402
 from benchmarks.report import cpu_model, write_section  # noqa: E402
 from benchmarks.sched_floor import wake_delays  # noqa: E402
 from dashboards import acl, registry  # noqa: E402
@@ -136,19 +139,41 @@ class Phase:
 
 
 # ---- processes
-def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+def start(cmd: list[str], env: dict[str, str], log: Path, serving: bool = False
+          ) -> subprocess.Popen:
     with open(log, "wb") as fh:
         return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
-                                start_new_session=True, preexec_fn=_normal_priority)
+                                start_new_session=True,
+                                preexec_fn=_serving_side if serving else _normal_priority)
 
 
 _NICE = os.getpriority(os.PRIO_PROCESS, 0)   # as started, before any --serve-nice
+# --split-cores: the serving side (dashboards, their floor probe, this load generator) on
+# SERVE_CPUS, the live path (Kafka, Redis, worker, simulator) on INGEST_CPUS
+SERVE_CPUS: set[int] = set()
+INGEST_CPUS: set[int] = set()
 
 
 def _normal_priority() -> None:
     """Children run at the priority this process started with, whatever --serve-nice gave
-    it (unchanged, this is allowed to any user)."""
+    it (unchanged, this is allowed to any user), on the live path's cores if split."""
     os.setpriority(os.PRIO_PROCESS, 0, _NICE)
+    if INGEST_CPUS:
+        os.sched_setaffinity(0, INGEST_CPUS)
+
+
+def _serving_side() -> None:
+    os.setpriority(os.PRIO_PROCESS, 0, _NICE)
+    if SERVE_CPUS:
+        os.sched_setaffinity(0, SERVE_CPUS)
+
+
+def pin_threads(pid: int, cpus: set[int]) -> None:
+    """Every thread of a running process (Kafka's JVM) onto `cpus`; threads it starts
+    later inherit it from theirs."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(int(task.name), cpus)
 
 
 def stop(proc: subprocess.Popen | None) -> None:
@@ -269,39 +294,39 @@ def wait_healthy(base: str, server: subprocess.Popen, log: Path) -> None:
 
 
 # ---- load
-async def client(session: aiohttp.ClientSession, base: str, phase: Phase, meters: list[str],
+async def client(conn: Connection, base: str, phase: Phase, meters: list[str],
                  sigs: dict[str, str], interval: float, until: float, seed: int) -> None:
     rnd = random.Random(seed)
     household = rnd.random() < phase.mix
-    op = {"Authorization": f"Bearer {TOKEN}"}
+    op = f"Authorization: Bearer {TOKEN}\r\n".encode()
     nxt = time.perf_counter() + rnd.random() * interval
     if phase.mode == "paced":
         await asyncio.sleep(max(0.0, nxt - time.perf_counter()))
     sweep = meters if phase.mode == "sweep" else None   # one iterator for all: each once
     while time.perf_counter() < until:
+        headers = b""
         if sweep is not None:
             sid = next(sweep, None)
             if sid is None:
-                return
-            kind, headers = "household", None
-            url = f"{base}{ROUTES[phase.route]}{sid}?sig={sigs[sid]}"
+                break
+            kind, path = "household", f"{ROUTES[phase.route]}{sid}?sig={sigs[sid]}"
         elif household:
             sid = rnd.choice(meters)   # another household each time: no help from the cache
-            kind, headers = "household", None
-            url = f"{base}{ROUTES[phase.route]}{sid}?sig={sigs[sid]}"
+            kind, path = "household", f"{ROUTES[phase.route]}{sid}?sig={sigs[sid]}"
         elif rnd.random() < 0.5:
             kind, headers = "fleet states", op
-            url = (f"{base}/api/fleet/states?utility={rnd.choice(UTILITIES)}"
-                   f"&range={rnd.choice(('hour', 'day'))}")
+            path = (f"/api/fleet/states?utility={rnd.choice(UTILITIES)}"
+                    f"&range={rnd.choice(('hour', 'day'))}")
         else:
-            kind, url, headers = "fleet summary", f"{base}/api/fleet/summary", op
+            kind, path, headers = "fleet summary", "/api/fleet/summary", op
         t0 = time.perf_counter()
         try:
-            async with session.get(url, headers=headers) as resp:
-                await resp.read()
-                ok = resp.status == 200
-        except (aiohttp.ClientError, TimeoutError):
+            ok = await conn.get(path, headers) == 200
+        except (OSError, ValueError):
             ok = False
+            conn.close()
+            host, port = base.removeprefix("http://").split(":")
+            conn = await Connection.open(host, int(port))
         t1 = time.perf_counter()
         if ok:
             phase.latencies.setdefault(kind, []).append(t1 - t0)
@@ -310,6 +335,7 @@ async def client(session: aiohttp.ClientSession, base: str, phase: Phase, meters
         if phase.mode == "paced":
             nxt += interval
             await asyncio.sleep(max(0.0, nxt - time.perf_counter()))
+    conn.close()
 
 
 @dataclass
@@ -478,7 +504,9 @@ async def run_phase(base: str, redis_url: str, phase: Phase, meters: list[str],
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         # open the connections first: the measurement is steady state, not TCP handshakes
-        await asyncio.gather(*(session.get(f"{base}/healthz") for _ in range(clients)))
+        host, port = base.removeprefix("http://").split(":")
+        conns = await asyncio.gather(*(Connection.open(host, int(port))
+                                       for _ in range(clients)))
         t0 = time.perf_counter()
         until = t0 + seconds
         which = iter(meters) if phase.mode == "sweep" else meters
@@ -491,8 +519,8 @@ async def run_phase(base: str, redis_url: str, phase: Phase, meters: list[str],
         # the machine's: a response that arrives while this loop is busy is read late
         lag = asyncio.ensure_future(wake_delays(
             phase.client_lag, lambda: time.perf_counter() >= until or done.is_set()))
-        await asyncio.gather(*(client(session, base, phase, which, sigs, interval, until, i)
-                               for i in range(clients)))
+        await asyncio.gather(*(client(conn, base, phase, which, sigs, interval, until, i)
+                               for i, conn in enumerate(conns)))
         if screen is not None:   # the phase lasts its time, with or without clients
             await asyncio.sleep(max(0.0, until - time.perf_counter()))
         phase.seconds = time.perf_counter() - t0
@@ -580,7 +608,7 @@ class Rig:
         gc.freeze()   # the instrument's own GC pauses are not the dashboard's latency
         floor = subprocess.Popen([PY, "benchmarks/sched_floor.py"], cwd=ROOT,
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                 preexec_fn=_normal_priority)
+                                 preexec_fn=_serving_side)
         uvloop.run(run_phase(self.bases[phase.store], self.urls[phase.store], phase,
                               self.meters, self.sigs,
                               self.args.clients if phase.clients is None else phase.clients,
@@ -684,9 +712,25 @@ def main() -> int:
     p.add_argument("--serve-nice", type=int, default=0,
                    help="CPU priority (nice; below 0 needs root) of the dashboards and this "
                         "load generator: how much of the p99 is the shared cores' scheduling")
+    p.add_argument("--split-cores", action="store_true",
+                   help="the dashboards and this load generator on the last core, the live "
+                        "path (Kafka's threads, Redis, worker, simulator) on the others: the "
+                        "dashboard on a host of its own, as deployed")
     args = p.parse_args()
     if args.serve_nice:
         os.setpriority(os.PRIO_PROCESS, 0, args.serve_nice)
+    kafka_pid = None
+    if args.split_cores:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            sys.exit("bench: --split-cores needs at least 2 cores")
+        SERVE_CPUS.add(cpus[-1])
+        INGEST_CPUS.update(cpus[:-1])
+        os.sched_setaffinity(0, SERVE_CPUS)
+        kafka_pid = KafkaBroker(Config.load()).own_pid()
+        if kafka_pid is None:
+            sys.exit("bench: --split-cores pins this stack's Kafka; run `auth-kappa stack up`")
+        pin_threads(kafka_pid, INGEST_CPUS)
     if not shutil.which("redis-server"):
         sys.exit("bench_dashboard: redis-server not found; run `auth-kappa stack up` once")
 
@@ -743,7 +787,7 @@ def main() -> int:
             port = free_port()
             procs[f"dashboard-{store_name}"] = start(
                 [PY, "benchmarks/dashboard_server.py", "--port", str(port)], {**env, **extra},
-                work / f"dashboard-{store_name}.log")
+                work / f"dashboard-{store_name}.log", serving=True)
             bases[store_name] = f"http://127.0.0.1:{port}"
             wait_healthy(bases[store_name], procs[f"dashboard-{store_name}"],
                          work / f"dashboard-{store_name}.log")
@@ -826,11 +870,19 @@ def main() -> int:
             with contextlib.suppress(Exception):
                 delete_topics(config.kafka, contains=name)
         shutil.rmtree(work, ignore_errors=True)
+        if kafka_pid is not None:
+            pin_threads(kafka_pid, set(range(os.cpu_count() or 1)))
     return report(phases, args, backlog)
 
 
 def pace_rate(args: argparse.Namespace, pace: str) -> float:
     return args.meters * len(UTILITIES) / 5 * float(pace.rstrip("x"))
+
+
+SPLIT_TEXT = """ **--split-cores**: the dashboards, their floor probe and this load
+generator on the last core, Kafka's threads, the private Redis, the worker and the
+simulator on the others: a dashboard on a host of its own, as deployed (with 2 cores the
+live path has one, so only the slower paces keep up)."""
 
 
 def report(phases: list[Phase], args: argparse.Namespace, backlog: int) -> int:
@@ -906,8 +958,9 @@ def report(phases: list[Phase], args: argparse.Namespace, backlog: int) -> int:
     cpu_ms = head.cpu.get("dashboard", 0.0) / max(1e-9, len(head.all()) / head.seconds) * 1000
     body = f"""## Dashboard API under load (`benchmarks/bench_dashboard.py`)
 
-{args.clients} concurrent clients (aiohttp on uvloop, keep-alive) against one dashboard process
-(uvicorn + uvloop + httptools) while the live path runs. Kafka, a private Redis, one Faust
+{args.clients} concurrent clients (HTTP/1.1 keep-alive connections on uvloop, one request in
+flight each: benchmarks/http_load.py) against one dashboard process
+(uvicorn + uvloop + httptools) while the live path runs.{SPLIT_TEXT if args.split_cores else ""} Kafka, a private Redis, one Faust
 worker, the dashboards and the load generator share this machine ({os.cpu_count()} cores,
 {cpu_model()}, Python {platform.python_version()}); "everything else" is the rest of the machine, other
 people's jobs included, and "stolen by the host" the time the hypervisor gave this
@@ -1016,13 +1069,13 @@ never shown fails the goal. Goal p99 <= {SCREEN_P99_MS / 1000:.0f} s at steady 2
   with cheaper writes per reading moved nothing end to end (see below, "Tried on
   2026-12-02 and not kept").
 - Default run with no flags: the dashboards, worker, Kafka, Redis and load generator at
-  the same priority (`--serve-nice` only for the diagnosis above).
+  the same priority on every core (`--serve-nice` and `--split-cores` only for diagnosis).
 - Ours vs baselines: the household page from memory; the naive page makes 252 Redis round
   trips, the engine page 6 HGETALLs into pandas frames. Same JSON through the same code.
 
 Reproduce: `auth-kappa stack up && .venv/bin/python benchmarks/bench_dashboard.py`
 (`--clients`, `--interval`, `--seconds`, `--meters`, `--backlog`, `--paces`,
-`--skip-baselines`, `--serve-nice`).
+`--skip-baselines`, `--serve-nice`, `--split-cores`).
 """
     print(body)
     if not args.no_write:
