@@ -209,6 +209,7 @@ async def test_view_answers_exactly_fresh_late_restarted_and_after_missed_notice
     direct = _source(config, prefix, watch=0)
     fresh = _source(config, prefix, watch=METERS)
     await fresh.refresh()
+    fresh.changes.part_rows = 4   # every notice in parts, meters read in between them
     await _caught_up(fresh, store)
     try:
         # 1. watched from the start: meters read in while checkpoints run in a thread
@@ -233,6 +234,7 @@ async def test_view_answers_exactly_fresh_late_restarted_and_after_missed_notice
             changes.end(key, notes)
             changes.install(key, notes, *snapshot)
         assert fresh.changes.caught >= 3
+        assert fresh.changes.parts > 0, "no notice was applied in parts"
         await _caught_up(fresh, store)
         assert await _compare(fresh, direct, writer) > 0   # served from memory, not only loaded
         assert fresh.changes.resets == 0
