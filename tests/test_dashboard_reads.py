@@ -5,6 +5,7 @@ servers, so stalls can be staged."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import shutil
 import subprocess
 import time
@@ -180,3 +181,18 @@ async def test_stale_while_revalidate_and_single_flight():
     assert await cache.get("k", 0.1, make, 1.0) == 2        # the background refresh landed
     await asyncio.sleep(1.5)
     assert await cache.get("k", 0.1, make, 1.0) == 3        # too old to serve: wait for it
+
+
+async def test_a_loaded_answer_leaves_nothing_for_the_garbage_collector():
+    """Thousands of answers live for seconds: held as Futures, they were what the GC's
+    older generations scanned with the serving loop stopped (dashboards/cache.py)."""
+    cache = TTLCache()
+
+    async def make() -> bytes:
+        await asyncio.sleep(0)
+        return b'{"meter": 1}'
+
+    for i in range(3):
+        assert await cache.get(("meter", str(i), "day", 7), 0.5, make, 5.0) == b'{"meter": 1}'
+    gc.collect()
+    assert not any(gc.is_tracked(entry) for entry in cache._items.values())
