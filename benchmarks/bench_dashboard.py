@@ -1037,7 +1037,8 @@ never shown fails the goal. Goal p99 <= {SCREEN_P99_MS / 1000:.0f} s at steady 2
   `--paces 2x --skip-baselines --seconds 30`): a loop-lag monitor inside the view's
   dashboard found its event-loop stalls above 15 ms overlapping a notice's apply for 2 %
   of their time, so the notices are not what requests wait for (applying one of 75k
-  windows is ~13 ms since MeterView writes through flat indices). The floor column shows
+  windows is ~13 ms since MeterView writes through flat indices; since 2026-12-03 it goes
+  in parts of ~8k windows, requests served between them). The floor column shows
   the machine wakes an idle process within ~10 ms p99 under ingest. What requests wait
   for is the dashboard's own queue: 384 req/s at ~1.35 ms of CPU each is half a core,
   and under ingest this phase's processes use 1.9-2.0 of the 2 cores, so the serving
