@@ -51,6 +51,26 @@ BATCH = 8              # notices per XREAD (one can be MBs flat out)
 PART_ROWS = 8192       # a notice's meter windows applied per turn of the loop (~1.5 ms)
 
 
+Block = tuple[str, int, np.ndarray]   # (utility, window size, codec.CHANGE records)
+
+
+def by_meter(blocks: list[Block], rows: int) -> list[list[Block]]:
+    """The blocks cut into parts of about `rows` records by ranges of meter key (the top
+    bits of the key's first half, uniform for uuids): all of a meter's records, in every
+    block, fall in one part."""
+    parts = 1 << (sum(len(r) for *_, r in blocks) // rows).bit_length()
+    if parts == 1:
+        return [blocks]
+    shift = np.uint64(64 - parts.bit_length() + 1)
+    cut = []
+    for utility, size, records in blocks:
+        part = records["k0"] >> shift
+        order = np.argsort(part, kind="stable")
+        cut.append((utility, size, records[order],
+                    np.searchsorted(part[order], np.arange(parts + 1))))
+    return [[(u, z, r[b[i]:b[i + 1]]) for u, z, r, b in cut] for i in range(parts)]
+
+
 class Changes:
     """The tail and the view; `on_clocks` gets each notice's partition clocks."""
 
@@ -247,12 +267,14 @@ class Changes:
         """Notice n into the view and the fleet; False if a reset came in between.
 
         A notice of 75k windows holds the serving loop ~13 ms, and every request that
-        arrives meanwhile waits it out (the p99 under ingest), so its meter windows go in
-        parts of about `part_rows`, requests served between them. A part is a range of
+        arrives meanwhile waits it out, so its meter windows go in parts of about
+        `part_rows`, requests served between them (no gain measurable yet on 2 shared
+        cores: benchmarks/README.md, 2026-12-03). A part is a range of
         meter keys across every block, so a meter is wholly as of n-1 or wholly as of n:
         each household answer is one Redis held (not the whole notice's, which no page
         shows). The page clocks and `n` move after the last part."""
-        clocks, blocks = {}, []
+        clocks: dict[str, int] = {}
+        blocks: list[Block] = []
         for name, value in fields.items():
             kind, _, rest = name.decode().partition(":")
             if kind == "h":
@@ -264,20 +286,9 @@ class Changes:
                 utility, size = rest.rsplit(":", 1)
                 self.fleet.apply(n, utility, int(size),
                                  np.frombuffer(value, codec.STATE_DELTA))
-        parts = 1 << max(0, (sum(len(r) for *_, r in blocks) // self.part_rows).bit_length())
-        if parts > 1:   # the top bits of a key's first half (uniform: a uuid's) pick its part
-            shift = np.uint64(64 - parts.bit_length() + 1)
-            cut = []
-            for utility, size, records in blocks:
-                part = records["k0"] >> shift
-                order = np.argsort(part, kind="stable")
-                cut.append((utility, size, records[order],
-                            np.searchsorted(part[order], np.arange(parts + 1))))
-            blocks = [[(u, z, r[b[i]:b[i + 1]]) for u, z, r, b in cut] for i in range(parts)]
-        else:
-            blocks = [blocks]
+        parts = by_meter(blocks, self.part_rows)
         epoch = self.epoch
-        for i, part in enumerate(blocks):
+        for i, part in enumerate(parts):
             if i:
                 self.parts += 1
                 await asyncio.sleep(0)
