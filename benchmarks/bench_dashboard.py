@@ -325,8 +325,7 @@ async def client(conn: Connection, base: str, phase: Phase, meters: list[str],
         except (OSError, ValueError):
             ok = False
             conn.close()
-            host, port = base.removeprefix("http://").split(":")
-            conn = await Connection.open(host, int(port))
+            conn = await Connection.open(base)
         t1 = time.perf_counter()
         if ok:
             phase.latencies.setdefault(kind, []).append(t1 - t0)
@@ -504,9 +503,7 @@ async def run_phase(base: str, redis_url: str, phase: Phase, meters: list[str],
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         # open the connections first: the measurement is steady state, not TCP handshakes
-        host, port = base.removeprefix("http://").split(":")
-        conns = await asyncio.gather(*(Connection.open(host, int(port))
-                                       for _ in range(clients)))
+        conns = await asyncio.gather(*(Connection.open(base) for _ in range(clients)))
         t0 = time.perf_counter()
         until = t0 + seconds
         which = iter(meters) if phase.mode == "sweep" else meters

@@ -22,9 +22,11 @@ class Connection(asyncio.Protocol):
         self.waiter: asyncio.Future[int] | None = None
 
     @classmethod
-    async def open(cls, host: str, port: int) -> Connection:
+    async def open(cls, base: str) -> Connection:
+        """A connection to `base`, "http://host:port"."""
+        host, port = base.removeprefix("http://").split(":")
         loop = asyncio.get_running_loop()
-        _, conn = await loop.create_connection(lambda: cls(f"{host}:{port}"), host, port)
+        _, conn = await loop.create_connection(lambda: cls(f"{host}:{port}"), host, int(port))
         return conn
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
