@@ -57,6 +57,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,18 +155,18 @@ SERVE_CPUS: set[int] = set()
 INGEST_CPUS: set[int] = set()
 
 
-def _normal_priority() -> None:
-    """Children run at the priority this process started with, whatever --serve-nice gave
-    it (unchanged, this is allowed to any user), on the live path's cores if split."""
-    os.setpriority(os.PRIO_PROCESS, 0, _NICE)
-    if INGEST_CPUS:
-        os.sched_setaffinity(0, INGEST_CPUS)
+def _child_on(cpus: set[int]) -> Callable[[], None]:
+    """A child's preexec: the priority this process started with, whatever --serve-nice
+    gave it (unchanged, this is allowed to any user), on `cpus` if split."""
+    def preexec() -> None:
+        os.setpriority(os.PRIO_PROCESS, 0, _NICE)
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+    return preexec
 
 
-def _serving_side() -> None:
-    os.setpriority(os.PRIO_PROCESS, 0, _NICE)
-    if SERVE_CPUS:
-        os.sched_setaffinity(0, SERVE_CPUS)
+_normal_priority = _child_on(INGEST_CPUS)   # the live path's children
+_serving_side = _child_on(SERVE_CPUS)       # the dashboards and their floor probe
 
 
 def pin_threads(pid: int, cpus: set[int]) -> None:

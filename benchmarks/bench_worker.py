@@ -354,11 +354,12 @@ def run_ours(case: Case, base: str, manifest: dict, ends: dict, cfg: Config, tmp
            "AUTH_NAMESPACE": group, "AUTH_CACHE_DIR": str(tmp / "cache"),
            "AUTH_PARTITIONS": str(len(ends) // len(UTILITIES)), **WORKER_ENV,
            **({"AUTH_CONSUMER": consumer} if consumer else {})}
-    store = RedisWindowStore.connect(cfg.redis_url, group, Config.load(env=env).window_specs(),
+    worker_cfg = Config.load(env=env)
+    store = RedisWindowStore.connect(cfg.redis_url, group, worker_cfg.window_specs(),
                                      group=group)
-    if Config.load(env=env).consumer == "auto":   # the worker's own probe, run here too
+    if worker_cfg.consumer == "auto":   # the worker's own probe, run here too
         run.notes.append(f"AUTH_CONSUMER=auto read these topics with "
-                         f"{consumer_choice.choose(Config.load(env=env))}")
+                         f"{consumer_choice.choose(worker_cfg)}")
     prof = ["-m", "cProfile", "-o", str(profile)] if profile else []
     cmd = [PY, *prof, "-m", "faust", "-A", "auth_kappa.app", "worker", "-l", "warn",
            "--without-web"]

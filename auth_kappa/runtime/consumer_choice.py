@@ -39,9 +39,10 @@ def sample_sizes(config: Config, timeout: float = 5.0) -> list[int]:
                 continue
             for p in meta.partitions:
                 low, high = consumer.get_watermark_offsets(Partition(name, p), timeout=timeout)
-                if high > low:
-                    starts.append(Partition(name, p, max(low, high - SAMPLE)))
-                    want += high - max(low, high - SAMPLE)
+                start = max(low, high - SAMPLE)
+                if high > start:
+                    starts.append(Partition(name, p, start))
+                    want += high - start
         if not starts:
             return []
         consumer.assign(starts)
