@@ -56,9 +56,15 @@ def _free(port: int) -> bool:
 
 # ports tests/test_stack.py uses by number: a second stack's Kafka, Redis and S3, and
 # the Kafka its runs that stop before Kafka starts would listen on; never leased
-SECOND_STACK = {"kafka": 29092, "redis": 26379, "s3": 28333}
-NO_KAFKA = 39092
-FIXED = frozenset({*SECOND_STACK.values(), SECOND_STACK["kafka"] + 1, NO_KAFKA, NO_KAFKA + 1})
+SECOND_STACK = {"kafka": 29092, "redis": 26379, "s3": 16333}
+NO_KAFKA = 19092
+# SeaweedFS binds its s3 port +1000..+1002 and each of those +10000 for gRPC: all of it
+# stays below the kernel's ephemeral range (32768 up), where an outgoing connection
+# could take a port first (seen once: "address already in use" on 39334), and clear of
+# the shared stack's (8333, 9333-9335 and the same +10000).
+SEAWEED = tuple(SECOND_STACK["s3"] + d for d in (1000, 1001, 1002, 10000, 11000, 11001, 11002))
+FIXED = frozenset({*SECOND_STACK.values(), SECOND_STACK["kafka"] + 1, NO_KAFKA, NO_KAFKA + 1,
+                   *SEAWEED})
 LEASES = Path(tempfile.gettempdir()) / "auth-kappa-test-ports.json"
 LEASE_SECONDS = 300.0   # a service binds its ports well within this
 
