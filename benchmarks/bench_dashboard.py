@@ -1048,10 +1048,10 @@ never shown fails the goal. Goal p99 <= {SCREEN_P99_MS / 1000:.0f} s at steady 2
   slows the rest: a 2 ms timer probe (the first floor probe, or a lag monitor in the
   dashboard) took the direct dashboard's 2x p50 from ~55 to ~400 ms and reading-to-screen
   from ~0.45 to ~1.3 s, hence the floor probe's 20 ms timers.
-- Reading-to-screen's share on the dashboard's side: a notice reaches the view 70-120 ms
-  after its checkpoint on average at 2x (44 ms when the dashboard serves little); the
-  tail reads in a thread, so a notice of MBs arrives whole instead of 64 KB per turn of
-  the serving loop (121 -> 74 ms at 2x, one run each). The rest is the worker's
+- Reading-to-screen's share on the dashboard's side: a notice reaches the view 5-10 ms
+  after its checkpoint on average at 2x (the bench's "notices reach it" line). The tail
+  reads on the serving loop: a read handed to a thread (until 2026-12-03) stalled the
+  loop ~10 ms a notice, the main thread waiting to hand it over (py-spy). The rest is the worker's
   checkpoint writer (measured 2026-12-02 with timers around each transaction, 25,000
   meters at 2x): a reading shows when the transaction holding it lands, and the next
   checkpoint waits for the one in flight, so it waits up to two transactions. Each

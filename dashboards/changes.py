@@ -2,8 +2,8 @@
 
 Every worker checkpoint adds, in its own MULTI/EXEC, a notice to the namespace's capped
 stream (auth_kappa/state/lua/notice.lua): a sequence number n and the meter windows it
-wrote, as absolute values. One task here tails it (XREAD BLOCK, its own connection, read in a
-thread so a notice of MBs arrives whole whatever the event loop is busy with) into
+wrote, as absolute values. One task here tails it (XREAD BLOCK on its own connection, on
+the serving loop: a read handed to a thread stalled the loop ~10 ms a notice) into
 a MeterView (dashboards/meter_view.py); a household read is answered from that view
 without a Redis round trip, so it never queues behind a checkpoint transaction. The
 notices' per-state deltas keep a FleetView (dashboards/fleet_view.py) for the fleet pages,
@@ -33,7 +33,6 @@ import time
 from collections.abc import Callable, Mapping
 
 import numpy as np
-import redis
 import redis.asyncio as aredis
 from redis.exceptions import NoPermissionError, RedisError
 
@@ -99,11 +98,7 @@ class Changes:
         self._changed = asyncio.Event()
         self.changed_at = 0.0
         self._task: asyncio.Task | None = None
-        self._client: aredis.Redis | None = None   # the tail's own: position and snapshot
-        # the XREAD's own, read in a thread: a notice of MBs then arrives whole, not 64 KB
-        # per turn of an event loop that is busy serving (checkpoint to view at 2x with 200
-        # clients: 121 -> 74 ms on average)
-        self._tail: redis.Redis | None = None
+        self._client: aredis.Redis | None = None   # the tail's own: XREAD, position, snapshot
         self.reads: aredis.Redis | None = None     # the source's pool, for the loads
 
     # ---- lifecycle
@@ -116,8 +111,6 @@ class Changes:
         if self._task is None:
             self._client = aredis.Redis.from_url(self.url, socket_timeout=BLOCK_MS / 1000 + 10,
                                                  socket_connect_timeout=5)
-            self._tail = redis.Redis.from_url(self.url, socket_timeout=BLOCK_MS / 1000 + 10,
-                                              socket_connect_timeout=5)
             self._task = asyncio.create_task(self._run())
 
     async def close(self) -> None:
@@ -132,9 +125,6 @@ class Changes:
         if self._client is not None:
             await self._client.connection_pool.disconnect(inuse_connections=True)
             await self._client.aclose()
-        if self._tail is not None:   # a read still in its thread fails on the closed socket
-            self._tail.connection_pool.disconnect(inuse_connections=True)
-            self._tail.close()
         if self._task is not None:
             await asyncio.wait({self._task}, timeout=1.0)
 
@@ -234,8 +224,7 @@ class Changes:
 
     async def _step(self) -> None:
         stream = self.stream
-        got = await asyncio.to_thread(self._tail.xread, {stream: self.last_id}, count=BATCH,
-                                      block=BLOCK_MS)
+        got = await self._client.xread({stream: self.last_id}, count=BATCH, block=BLOCK_MS)
         if stream != self.stream or self.n is None:   # moved or reset while we waited
             return
         for _, entries in got or ():
