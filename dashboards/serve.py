@@ -158,12 +158,13 @@ def warn_if_exposed(host: str, settings: Settings, tls: bool, out=None) -> None:
 
 
 def server_config(context: Context, host: str, port: int, log_level: str = "warning",
-                  ssl_certfile: str | None = None, ssl_keyfile: str | None = None
-                  ) -> uvicorn.Config:
+                  ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
+                  extra_routes: list | None = None) -> uvicorn.Config:
     """uvicorn as `auth-kappa dashboard` runs it: bounded connections, a header deadline,
-    idle keep-alive timeout, header size limit (the body limit is dashboards/guards.py)."""
+    idle keep-alive timeout, header size limit (the body limit is dashboards/guards.py).
+    extra_routes: a benchmark's baselines, served the same way."""
     s = context.settings
-    return uvicorn.Config(create_app(context), host=host, port=port, log_level=log_level,
+    return uvicorn.Config(create_app(context, extra_routes), host=host, port=port, log_level=log_level,
                           access_log=False, timeout_graceful_shutdown=2, lifespan="on",
                           backlog=4096, http=with_header_timeout(s.header_timeout),
                           limit_concurrency=s.max_connections, timeout_keep_alive=s.keep_alive,
