@@ -171,7 +171,8 @@ FIELD_POOL = {   # per CSV column: plain values and ones only the per-message pa
 }
 TEXT_NUMBERS = ["0.5", "12", "007.250", ".5", "5.", "1.2.3", "", "-1.5", "1e3", "nan", " 1",
                 "1_0", "123456789012345", "1234567890123456", "0.000000000000001",
-                "99999999999999.9", "+1", "٣", "9" * 15 + ".", ".", "0.1", "2.675"]
+                "99999999999999.9", "+1", "٣", "9" * 15 + ".", ".", "0.1", "2.675",
+                "0x1f", "0X1", "1 ", "9007199254740993", "inf"]
 
 
 def _text_number(draw, odd: bool) -> str:
@@ -245,3 +246,38 @@ def test_plain_csv_is_parsed_for_the_whole_fetch_with_float_exact_values():
     assert parsed.user_name.to_pylist() == ["A"] * len(texts)
     assert parsed.state_code.tolist() == [4] * len(texts)      # CA
     assert parsed.service_id.tolist() == [SIDS[i % 3].encode() for i in range(len(texts))]
+
+
+# what Arrow's CSV reader types, but not as the per-message path would (csv_batch's guards)
+ARROW_TYPES_THESE = {3: [" 1772409600", "0x1f", "9007199254740993", "-5", "007", "1772409600"],
+                     5: ["1 ", " 0.5", "nan", "inf", "-inf", "1e3", "+.5", "1e400", "0.25"],
+                     6: ["1772409605 ", "0X1F", "-9007199254740993", "1772409605"]}
+
+
+def test_values_arrow_types_that_the_per_message_path_refuses_go_to_it(monkeypatch):
+    """Every value here is one Arrow's reader types, so the fetch stays on the Arrow path
+    (the numpy fallback would fail the test); each message's fate must still be the one
+    it has alone on the per-message path."""
+    from auth_kappa.topology import csv_batch
+    from auth_kappa.topology.readings import Readings
+
+    def no_fallback(*args):
+        raise AssertionError("the fetch left the Arrow path")
+
+    monkeypatch.setattr(csv_batch, "_by_numpy", no_fallback)
+    values = []
+    for field, texts in ARROW_TYPES_THESE.items():
+        for text in texts:
+            parts = _csv(SIDS[len(values) % 3], T0 + 5 * len(values)).decode().split(",")
+            parts[field] = text
+            values.append(",".join(parts).encode())
+    msgs = [Message(v, 0, i) for i, v in enumerate(values)]
+    taken, _ = csv_batch.parse(values, 4096)
+    assert 0 < taken.sum() < len(values)     # some taken, the odd ones left to the path
+    batch, rejects = decode("gas", msgs)
+    ref_parts, ref_rejects = _per_message(msgs)
+    ref = Readings.concat("gas", ref_parts)
+    pd.testing.assert_frame_equal(batch.to_pandas(), ref.to_pandas())
+    assert batch.consumption.tobytes() == ref.consumption.tobytes()
+    assert sorted((r.offset, r.reason) for r in rejects) == \
+        sorted((r.offset, r.reason) for r in ref_rejects)

@@ -1,12 +1,18 @@
-"""Seed CSV readings of a whole fetch parsed at once: numpy over the joined bytes.
+"""Seed CSV readings of a whole fetch parsed at once: Arrow's CSV reader, numpy to screen.
 
 Field by field in Python, decoding was about half of a worker's time on one reading per
 message. Here only messages in the plainest form are taken: printable ASCII (no quote
-handling, no line breaks), seven fields, timestamps of at most 15 digits, a consumption
-of at most 15 digits with at most one point. For those the values are exactly what the
-per-message path gives: float() is correctly rounded, and so is an integer below 2**53
-divided by an exact power of ten. Every other message is left to the per-message path,
-which gives each bad one its reason, so a message's fate never depends on its fetch.
+handling, no line breaks), seven fields. Arrow's reader types them (its numbers are
+correctly rounded, as float() is); where it takes text the per-message path would not
+(a space around a number, an integer in hex: found by trying every printable character)
+or a value it types but the per-message path may not (an integer of 2**53 or more, a
+number that is not finite), the message is left to the per-message path. A fetch holding
+a value Arrow cannot type at all is parsed field by field in numpy instead, where a
+timestamp must be at most 15 digits and a consumption at most 15 digits with at most
+one point; for those the values are exactly what the per-message path gives: an integer
+below 2**53 divided by an exact power of ten is correctly rounded. Every message not
+taken is left to the per-message path, which gives each bad one its reason, so a
+message's fate never depends on its fetch.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pcsv
 from numpy.lib.stride_tricks import sliding_window_view
 
 from auth_kappa.topology.readings import SID_WIDTH
@@ -55,34 +62,113 @@ def parse(values: list[bytes], max_bytes: int) -> tuple[np.ndarray, Parsed | Non
     ends = np.cumsum(lens) + len(_PAD)
     starts = ends - lens
     commas = np.flatnonzero(arr == _COMMA)
-    owner = np.searchsorted(ends, commas, side="right")   # an empty message owns no byte
-    taken &= np.bincount(owner, minlength=n + 1)[:n] == _FIELDS - 1
-    odd = np.flatnonzero((arr < 0x20) | (arr > 0x7E))     # not printable ASCII
-    odd = odd[(odd >= len(_PAD)) & (odd < len(arr) - len(_PAD))]
+    count = np.diff(np.searchsorted(commas, ends), prepend=0)   # commas per message
+    taken &= count == _FIELDS - 1
+    body = arr[len(_PAD):-len(_PAD)]
+    odd = np.flatnonzero((body < 0x20) | (body > 0x7E)) + len(_PAD)   # not printable ASCII
     taken[np.searchsorted(ends, odd, side="right")] = False
     taken[taken] &= arr[starts[taken]] != _BRACE          # JSON has its own path
-    commas = commas[taken[owner]].reshape(-1, _FIELDS - 1)
+    if not taken.all():
+        commas = commas[np.repeat(taken, count)]
+    commas = commas.reshape(-1, _FIELDS - 1)
     idx = np.flatnonzero(taken)
-    lo = np.empty((len(idx), _FIELDS), np.int64)
-    hi = np.empty_like(lo)
-    lo[:, 0], lo[:, 1:] = starts[idx], commas + 1
-    hi[:, :-1], hi[:, -1] = commas, ends[idx]
-    start_ts, ok_start = _integers(arr, lo[:, 3], hi[:, 3])
-    consumption, ok_cons = _decimals(arr, lo[:, 5], hi[:, 5])
-    end_ts, ok_end = _integers(arr, lo[:, 6], hi[:, 6])
-    good = ok_start & ok_cons & ok_end          # the rest: the per-message path decides
+    try:
+        parsed, good = _by_arrow(values, idx)
+        good &= ~_arrow_only(arr, ends[idx], commas)
+    except ValueError:   # ArrowInvalid: a value it cannot type; numpy decides per field
+        parsed, good = _by_numpy(arr, starts[idx], ends[idx], commas)
     if not good.all():
         taken[idx[~good]] = False
         if not good.any():
             return taken, None
-        lo, hi = lo[good], hi[good]
-        start_ts, consumption, end_ts = start_ts[good], consumption[good], end_ts[good]
-    return taken, Parsed(
+        parsed = Parsed(*(c.filter(pa.array(good)) if isinstance(c, pa.Array) else c[good]
+                          for c in parsed))
+    return taken, parsed
+
+
+_NAMES = list(CSV_FIELDS)
+_PARSE = pcsv.ParseOptions(quote_char=False, double_quote=False, escape_char=False,
+                           newlines_in_values=False, ignore_empty_lines=False)
+_TYPES = dict(zip(CSV_FIELDS, (pa.binary(), pa.string(), pa.dictionary(pa.int32(), pa.string()),
+                               pa.int64(), pa.dictionary(pa.int32(), pa.string()),
+                               pa.float64(), pa.int64()), strict=True))
+_CONVERT = pcsv.ConvertOptions(column_types=_TYPES, null_values=[], strings_can_be_null=False,
+                               quoted_strings_can_be_null=False)
+_EXACT = 2 ** 53     # below it a float64 holds every integer, as the per-message path needs
+
+
+def _by_arrow(values: list[bytes], idx: np.ndarray) -> tuple[Parsed, np.ndarray]:
+    """The taken messages typed by Arrow's CSV reader (one thread: the worker's other
+    threads and Kafka share the cores), and which of them it typed as float() would."""
+    buf = b"\n".join(values if len(idx) == len(values) else [values[i] for i in idx])
+    table = pcsv.read_csv(pa.py_buffer(buf), parse_options=_PARSE, convert_options=_CONVERT,
+                          read_options=pcsv.ReadOptions(column_names=_NAMES, use_threads=False,
+                                                        block_size=len(buf) + 1))
+    if table.num_rows != len(idx) or any(c.num_chunks != 1 for c in table.columns):
+        raise ValueError("not one row a message")      # never seen: numpy decides
+    sid, name, kind, start, state, cons, end = (c.chunk(0) for c in table.columns)
+    start_ts, end_ts = start.to_numpy(), end.to_numpy()
+    consumption = cons.to_numpy()
+    good = (np.abs(start_ts) < _EXACT) & (np.abs(end_ts) < _EXACT) & np.isfinite(consumption)
+    return Parsed(service_id=_binary_sids(sid), user_name=name,
+                  type_code=_dictionary_codes(kind, METER_TYPES), start_ts=start_ts,
+                  state_code=_dictionary_codes(state, STATES), consumption=consumption,
+                  end_ts=end_ts), good
+
+
+_X = ord("x")
+
+
+def _arrow_only(arr: np.ndarray, ends: np.ndarray, commas: np.ndarray) -> np.ndarray:
+    """Per taken message (`ends`, `commas`: theirs): a number Arrow typed from text the
+    per-message path refuses (it trims spaces, and reads 0x1f as an integer)."""
+    at = np.flatnonzero((arr == ord(" ")) | ((arr | 0x20) == _X))
+    before = np.searchsorted(commas.reshape(-1), at)    # taken messages' commas before it
+    row, field = np.divmod(before, _FIELDS - 1)
+    out = np.zeros(len(ends), bool)
+    out[row[(field == 3) | (field == 5)]] = True        # start_ts, consumption
+    # after a message's last comma: its end_ts, or a message not taken (or the padding)
+    last = row[(field == 0) & (row > 0)] - 1
+    out[last[at[(field == 0) & (row > 0)] < ends[last]]] = True
+    return out
+
+
+def _binary_sids(col: pa.Array) -> np.ndarray:
+    """S36 where the field has 36 bytes, else b"" (no uuid), as the per-message path."""
+    offsets = np.frombuffer(col.buffers()[1], np.int32)[col.offset:col.offset + len(col) + 1]
+    out = np.zeros(len(col), f"S{SID_WIDTH}")
+    whole = np.flatnonzero(np.diff(offsets) == SID_WIDTH)
+    if len(whole):   # else there may be no data buffer at all
+        data = np.frombuffer(col.buffers()[2], np.uint8)
+        rows = sliding_window_view(data, SID_WIDTH)[offsets[whole]]
+        out[whole] = np.ascontiguousarray(rows).view(f"S{SID_WIDTH}").reshape(-1)
+    return out
+
+
+def _dictionary_codes(col: pa.DictionaryArray, vocabulary: tuple[str, ...]) -> np.ndarray:
+    """Index into vocabulary (int8), -1 where the text is none of it."""
+    words = col.dictionary.to_pylist()
+    known = np.array([vocabulary.index(w) if w in vocabulary else -1 for w in words] + [-1],
+                     np.int8)
+    return known[col.indices.to_numpy()]
+
+
+def _by_numpy(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray, commas: np.ndarray
+              ) -> tuple[Parsed, np.ndarray]:
+    """Each field parsed in numpy, and which messages held only plain numbers."""
+    lo = np.empty((len(starts), _FIELDS), np.int64)
+    hi = np.empty_like(lo)
+    lo[:, 0], lo[:, 1:] = starts, commas + 1
+    hi[:, :-1], hi[:, -1] = commas, ends
+    start_ts, ok_start = _integers(arr, lo[:, 3], hi[:, 3])
+    consumption, ok_cons = _decimals(arr, lo[:, 5], hi[:, 5])
+    end_ts, ok_end = _integers(arr, lo[:, 6], hi[:, 6])
+    return Parsed(
         service_id=_sids(arr, lo[:, 0], hi[:, 0]),
         user_name=_strings(arr, lo[:, 1], hi[:, 1]),
         type_code=_codes(arr, lo[:, 2], hi[:, 2], METER_TYPES),
         start_ts=start_ts, state_code=_codes(arr, lo[:, 4], hi[:, 4], STATES),
-        consumption=consumption, end_ts=end_ts)
+        consumption=consumption, end_ts=end_ts), ok_start & ok_cons & ok_end
 
 
 def _window(arr: np.ndarray, lo: np.ndarray, hi: np.ndarray, width: int, right: bool = True
