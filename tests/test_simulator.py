@@ -406,3 +406,27 @@ def test_cli_subprocess_bad_input_and_unreachable_kafka(tmp_path: Path) -> None:
     assert down.returncode == 3
     assert down.stderr.count("\n") == 1 and "cannot reach Kafka at 127.0.0.1:1" in down.stderr
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_uuid_keys_are_the_uuid_bytes_and_refuse_every_other_byte() -> None:
+    """Against the uuid module and a regex: one valid uuid with every byte value at every
+    position (the keys are the 16 bytes as two little-endian uint64)."""
+    import re
+
+    from auth_kappa.topology.keys import uuid_keys
+
+    canonical = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+    good = [str(uuid.UUID(int=i * 0x9E3779B97F4A7C15 + 7, version=4)).encode() for i in range(50)]
+    texts = list(good)
+    for pos in range(36):
+        for b in range(256):
+            t = bytearray(good[pos % len(good)])
+            t[pos] = b
+            texts.append(bytes(t))
+    keys, valid = uuid_keys(np.array(texts, "S36"))
+    for text, key, ok in zip(texts, keys, valid, strict=True):
+        assert bool(ok) == (canonical.fullmatch(text) is not None), text
+        if ok:
+            raw = uuid.UUID(text.decode()).bytes
+            assert (int(key[0]), int(key[1])) == (int.from_bytes(raw[:8], "little"),
+                                                  int.from_bytes(raw[8:], "little"))
