@@ -116,13 +116,10 @@ def _by_arrow(values: list[bytes], idx: np.ndarray) -> tuple[Parsed, np.ndarray]
                   end_ts=end_ts), good
 
 
-_X = ord("x")
-
-
 def _arrow_only(arr: np.ndarray, ends: np.ndarray, commas: np.ndarray) -> np.ndarray:
     """Per taken message (`ends`, `commas`: theirs): a number Arrow typed from text the
     per-message path refuses (it trims spaces, and reads 0x1f as an integer)."""
-    at = np.flatnonzero((arr == ord(" ")) | ((arr | 0x20) == _X))
+    at = np.flatnonzero((arr == ord(" ")) | ((arr | 0x20) == ord("x")))   # x or X
     before = np.searchsorted(commas.reshape(-1), at)    # taken messages' commas before it
     row, field = np.divmod(before, _FIELDS - 1)
     out = np.zeros(len(ends), bool)
@@ -148,8 +145,7 @@ def _binary_sids(col: pa.Array) -> np.ndarray:
 def _dictionary_codes(col: pa.DictionaryArray, vocabulary: tuple[str, ...]) -> np.ndarray:
     """Index into vocabulary (int8), -1 where the text is none of it."""
     words = col.dictionary.to_pylist()
-    known = np.array([vocabulary.index(w) if w in vocabulary else -1 for w in words] + [-1],
-                     np.int8)
+    known = np.array([vocabulary.index(w) if w in vocabulary else -1 for w in words], np.int8)
     return known[col.indices.to_numpy()]
 
 
