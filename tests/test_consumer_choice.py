@@ -52,3 +52,23 @@ def test_frames_pick_librdkafka_unless_told_otherwise(topics):
     assert consumer_choice.choose(topics) == "confluent"
     told = Config.load(env={"AUTH_TOPIC_PREFIX": topics.topic_prefix, "AUTH_CONSUMER": "aiokafka"})
     assert consumer_choice.choose(told) == "aiokafka"
+
+
+def test_a_partition_without_a_leader_is_not_sampled(topics, caplog):
+    """A topic created a moment ago answers NOT_LEADER_FOR_PARTITION until its election
+    ends (seen once in CI): such a partition is retried until the timeout, then skipped.
+    A partition that does not exist stands in for one whose leader never comes."""
+    from confluent_kafka import Consumer
+    from confluent_kafka import TopicPartition
+
+    from auth_kappa import kafka_clients
+
+    consumer = Consumer({**kafka_clients.librdkafka(topics), "group.id": "cc-probe"})
+    try:
+        caplog.set_level("INFO", logger="auth_kappa.source")
+        topic = topics.source_topics[0]
+        assert consumer_choice._watermarks(consumer, TopicPartition(topic, 0), 5.0) == (0, 0)
+        assert consumer_choice._watermarks(consumer, TopicPartition(topic, 99), 0.5) is None
+        assert f"{topic}[99] not sampled" in caplog.text
+    finally:
+        consumer.close()

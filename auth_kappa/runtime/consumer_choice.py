@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, KafkaException
 from confluent_kafka import TopicPartition as Partition
 
 from auth_kappa import kafka_clients
@@ -38,7 +38,10 @@ def sample_sizes(config: Config, timeout: float = 5.0) -> list[int]:
             if meta is None or meta.error is not None:
                 continue
             for p in meta.partitions:
-                low, high = consumer.get_watermark_offsets(Partition(name, p), timeout=timeout)
+                marks = _watermarks(consumer, Partition(name, p), timeout)
+                if marks is None:
+                    continue
+                low, high = marks
                 start = max(low, high - SAMPLE)
                 if high > start:
                     starts.append(Partition(name, p, start))
@@ -55,6 +58,23 @@ def sample_sizes(config: Config, timeout: float = 5.0) -> list[int]:
         return sizes
     finally:
         consumer.close()
+
+
+def _watermarks(consumer: Consumer, partition: Partition, timeout: float
+                ) -> tuple[int, int] | None:
+    """(low, high) of a partition, or None when it has no leader within `timeout`: a topic
+    created a moment ago (NOT_LEADER_FOR_PARTITION until its election ends) has nothing
+    to sample anyway."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return consumer.get_watermark_offsets(partition, timeout=timeout)
+        except KafkaException as exc:
+            if time.monotonic() >= deadline:
+                log.info("consumer: %s[%d] not sampled (%s)", partition.topic,
+                         partition.partition, exc.args[0].str() if exc.args else exc)
+                return None
+            time.sleep(0.1)
 
 
 def choose(config: Config) -> str:
