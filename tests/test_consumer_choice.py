@@ -58,8 +58,7 @@ def test_a_partition_without_a_leader_is_not_sampled(topics, caplog):
     """A topic created a moment ago answers NOT_LEADER_FOR_PARTITION until its election
     ends (seen once in CI): such a partition is retried until the timeout, then skipped.
     A partition that does not exist stands in for one whose leader never comes."""
-    from confluent_kafka import Consumer
-    from confluent_kafka import TopicPartition
+    from confluent_kafka import Consumer, TopicPartition
 
     from auth_kappa import kafka_clients
 
