@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 from numpy.lib.stride_tricks import sliding_window_view
 
-from auth_kappa.topology.readings import SID_WIDTH
+from auth_kappa.topology.readings import SID_WIDTH, encode_codes
 from auth_kappa.topology.schema import CSV_FIELDS, METER_TYPES, STATES
 
 _FIELDS = len(CSV_FIELDS)
@@ -143,10 +143,9 @@ def _binary_sids(col: pa.Array) -> np.ndarray:
 
 
 def _dictionary_codes(col: pa.DictionaryArray, vocabulary: tuple[str, ...]) -> np.ndarray:
-    """Index into vocabulary (int8), -1 where the text is none of it."""
-    words = col.dictionary.to_pylist()
-    known = np.array([vocabulary.index(w) if w in vocabulary else -1 for w in words], np.int8)
-    return known[col.indices.to_numpy()]
+    """Index into vocabulary (int8), -1 where the text is none of it: each distinct word
+    looked up once, as the per-message path looks up every one."""
+    return encode_codes(col.dictionary, vocabulary)[col.indices.to_numpy()]
 
 
 def _by_numpy(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray, commas: np.ndarray
