@@ -58,6 +58,8 @@ def test_a_partition_without_a_leader_is_not_sampled(topics, caplog):
     """A topic created a moment ago answers NOT_LEADER_FOR_PARTITION until its election
     ends (seen once in CI): such a partition is retried until the timeout, then skipped.
     A partition that does not exist stands in for one whose leader never comes."""
+    import time
+
     from confluent_kafka import Consumer, TopicPartition
 
     from auth_kappa import kafka_clients
@@ -66,8 +68,10 @@ def test_a_partition_without_a_leader_is_not_sampled(topics, caplog):
     try:
         caplog.set_level("INFO", logger="auth_kappa.source")
         topic = topics.source_topics[0]
-        assert consumer_choice._watermarks(consumer, TopicPartition(topic, 0), 5.0) == (0, 0)
-        assert consumer_choice._watermarks(consumer, TopicPartition(topic, 99), 0.5) is None
+        assert consumer_choice._watermarks(consumer, TopicPartition(topic, 0),
+                                           time.monotonic() + 5.0) == (0, 0)
+        assert consumer_choice._watermarks(consumer, TopicPartition(topic, 99),
+                                           time.monotonic() + 0.5) is None
         assert f"{topic}[99] not sampled" in caplog.text
     finally:
         consumer.close()

@@ -33,12 +33,13 @@ def sample_sizes(config: Config, timeout: float = 5.0) -> list[int]:
     try:
         topics = consumer.list_topics(timeout=timeout).topics
         starts, want = [], 0
+        marks_by = time.monotonic() + timeout   # for every partition's watermarks together
         for name in config.source_topics:
             meta = topics.get(name)
             if meta is None or meta.error is not None:
                 continue
             for p in meta.partitions:
-                marks = _watermarks(consumer, Partition(name, p), timeout)
+                marks = _watermarks(consumer, Partition(name, p), marks_by)
                 if marks is None:
                     continue
                 low, high = marks
@@ -60,15 +61,15 @@ def sample_sizes(config: Config, timeout: float = 5.0) -> list[int]:
         consumer.close()
 
 
-def _watermarks(consumer: Consumer, partition: Partition, timeout: float
+def _watermarks(consumer: Consumer, partition: Partition, deadline: float
                 ) -> tuple[int, int] | None:
-    """(low, high) of a partition, or None when it has no leader within `timeout`: a topic
-    created a moment ago (NOT_LEADER_FOR_PARTITION until its election ends) has nothing
-    to sample anyway."""
-    deadline = time.monotonic() + timeout
+    """(low, high) of a partition, or None when it has no leader by `deadline` (monotonic):
+    a topic created a moment ago (NOT_LEADER_FOR_PARTITION until its election ends) has
+    nothing to sample anyway. One deadline for all partitions bounds a worker's start."""
     while True:
         try:
-            return consumer.get_watermark_offsets(partition, timeout=timeout)
+            return consumer.get_watermark_offsets(
+                partition, timeout=max(0.1, deadline - time.monotonic()))
         except KafkaException as exc:
             if time.monotonic() >= deadline:
                 log.info("consumer: %s[%d] not sampled (%s)", partition.topic,
