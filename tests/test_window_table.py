@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from auth_kappa.topology.window_table import UNKNOWN, Rows, WindowTable
+from auth_kappa.topology.window_table import UNKNOWN, Rows, WindowTable, group_labels
 
 
 def test_removals_in_any_order_keep_every_window_exact():
@@ -55,3 +55,32 @@ def test_final_rows_beside_open_ones_read_as_unknown_first_values():
     assert (both.first[:3] == UNKNOWN).all() and (both.first[5:] == UNKNOWN).all()
     assert (both.first[3:5] == wide.first).all()
     assert Rows.concat([final, final]).first.shape == (6, 0)
+
+
+def test_grouped_lookups_find_the_rows_a_lookup_per_reading_finds():
+    """Readings labelled by (state, partition, window) or by (finest row, window) reach
+    the same rows as one lookup each, windows appearing and going between batches."""
+    rng = np.random.default_rng(11)
+    plain, grouped = WindowTable(3600, dedup=False), WindowTable(3600, dedup=False)
+    for step in range(40):
+        n = int(rng.integers(1, 500))
+        k0 = rng.integers(0, 60, n).astype(np.uint64)
+        k1 = rng.integers(0, 3, n).astype(np.uint64)
+        ws = (step // 4 + rng.integers(0, 3, n)) * 3600
+        labels = group_labels([k0, k1, ws // 3600], limit=4 * n + 4096)
+        assert labels is not None
+        want = plain.locate(k0, k1, ws)
+        got = grouped.locate_grouped(labels, k0, k1, ws)
+        snap = grouped.snapshot()
+        assert (snap.k0[got] == k0).all() and (snap.k1[got] == k1).all() \
+            and (snap.window_start[got] == ws).all()
+        assert len(plain) == len(grouped) == len(set(zip(k0, k1, ws, strict=True)) |
+                                                 set(zip(snap.k0, snap.k1, snap.window_start,
+                                                         strict=True)))
+        assert len(np.unique(want)) == len(np.unique(got))
+        cut = (step // 4) * 3600
+        assert len(plain.pop_final(cut)) == len(grouped.pop_final(cut))
+    wide = [np.array([0, 2**40], np.int64), np.array([0, 1], np.int64)]
+    assert group_labels(wide, limit=10_000) is None   # ranges too wide: one lookup each
+    labels = group_labels([np.array([5, 7, 5]), np.array([1, 1, 2])], limit=100)
+    assert labels is not None and labels[0] != labels[1] != labels[2] != labels[0]

@@ -24,7 +24,7 @@ from auth_kappa.topology.readings import Readings
 from auth_kappa.topology.schema import STATES, UTILITIES
 from auth_kappa.topology.validate import Rules, placed, validate
 from auth_kappa.topology.watermark import Watermark, late_mask
-from auth_kappa.topology.window_table import Loader, Rows, WindowTable
+from auth_kappa.topology.window_table import Loader, Rows, WindowTable, group_labels
 from auth_kappa.topology.windows import WindowSpec
 
 if TYPE_CHECKING:
@@ -175,12 +175,19 @@ class Topology:
         part = batch.partition[fresh]
         s0 = batch.state_code[fresh].astype(np.uint64)
         s1 = part.astype(np.uint64) if self.state_per_partition else np.zeros(len(s0), np.uint64)
+        limit = 4 * len(rows) + 4096
         for spec in self.windows:
             starts = ws if spec == self.finest else spec.start(end)
+            slot_of = starts // spec.size
             for level, (a, b) in (("meter", (k0, k1)), ("state", (s0, s1))):
                 slot = (utility, level, spec.size)
                 table = self.tables[slot]
-                r = rows if table is fine else table.locate(a, b, starts, self.loader(slot))
+                # a finest row is one meter: with the window, it names the coarser window
+                labels = None if table is fine else group_labels(
+                    [rows, slot_of] if level == "meter" else [s0, s1, slot_of], limit)
+                r = rows if table is fine else \
+                    table.locate(a, b, starts, self.loader(slot)) if labels is None else \
+                    table.locate_grouped(labels, a, b, starts, self.loader(slot))
                 if level == "meter":
                     table.add(r, values, part, batch.state_code[fresh], batch.type_code[fresh])
                 else:

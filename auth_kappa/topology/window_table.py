@@ -149,6 +149,21 @@ class WindowTable:
             raise RuntimeError("window code collision; please report this with the input")
         return rows
 
+    def locate_grouped(self, labels: np.ndarray, k0: np.ndarray, k1: np.ndarray,
+                       window_start: np.ndarray, loader: Loader | None = None) -> np.ndarray:
+        """locate() for readings whose equal labels (small ints, see group_labels) mean the
+        same window: one hash lookup a window, not a reading (a state's or an hour's
+        readings are many to a window)."""
+        if not len(labels):
+            return np.zeros(0, np.int64)
+        pick = np.full(int(labels.max()) + 1, -1, np.int64)
+        pick[labels] = np.arange(len(labels))          # any one reading of each label
+        present = np.flatnonzero(pick >= 0)
+        idx = pick[present]
+        row_of = np.zeros(len(pick), np.int64)
+        row_of[present] = self.locate(k0[idx], k1[idx], window_start[idx], loader)
+        return row_of[labels]
+
     def _append(self, k0: np.ndarray, k1: np.ndarray, ws: np.ndarray,
                 init: dict[str, np.ndarray] | None) -> None:
         m, n = len(ws), self._n
@@ -273,6 +288,21 @@ class WindowTable:
 
     def snapshot(self) -> Rows:
         return self.take(np.ones(self._n, bool), remove=False)
+
+
+def group_labels(columns: list[np.ndarray], limit: int) -> np.ndarray | None:
+    """One int in [0, limit) per distinct tuple of the integer columns (mixed radix over
+    their ranges: equal labels, equal tuples), or None when the ranges are too wide."""
+    label, span = np.zeros(len(columns[0]), np.int64), 1
+    for col in columns:
+        col = col.astype(np.int64, copy=False)
+        lo = int(col.min()) if len(col) else 0
+        width = (int(col.max()) - lo + 1) if len(col) else 1
+        span *= width
+        if span > limit:
+            return None
+        label = label * width + (col - lo)
+    return label
 
 
 def edge_seconds(seen: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
