@@ -187,3 +187,45 @@ def test_a_window_final_and_unchanged_is_not_written_again(stack, unique):
         assert store.client.hlen(store.first_key(a, "gas", 60)) == 0
     finally:
         store.drop_namespace()
+
+
+@pytest.mark.stack
+def test_reading_goes_on_while_a_checkpoint_lands_until_it_holds_too_much(stack, unique):
+    """While Redis applies one checkpoint the next waits (readings go on), but no further
+    than max_ahead: final windows held for it, or readings a crash would replay."""
+    import threading
+
+    specs = Config.load(windows="1m,1h").window_specs()
+    store = RedisWindowStore.connect(stack.redis_url, f"ahead{unique}", specs)
+    df = readings(meters=30, minutes=12, seed=3)
+    msgs = messages(df)
+    release, real = threading.Event(), store.checkpoint
+
+    def slow(*args, **kw):
+        release.wait(30)
+        return real(*args, **kw)
+
+    store.checkpoint = slow
+    try:
+        rt = runtime(store, specs)
+        rt.commit_interval, rt.auto_checkpoint = 0.0, False   # due() asked here alone
+        feed(rt, msgs, {0: 0, 1: 0}, 0.2)
+        rt.submit(rt.prepare(), wait=False)          # Redis now "busy" with it
+        assert not rt.due()
+        feed(rt, msgs, {p: int(len(m) * 0.2) for p, m in msgs.items()}, 0.3)
+        held = rt._final_rows
+        rt.max_ahead = (10**9, held + 1)
+        assert held > 0 and not rt.due()              # minutes went final: still waits
+        feed(rt, msgs, {p: int(len(m) * 0.3) for p, m in msgs.items()}, 0.5)
+        assert rt._final_rows > held and rt.due()     # too much held: this one waits for it
+        rt.max_ahead = (1, 10**9)
+        assert rt.due()                              # readings past the bound: same
+        release.set()
+        rt.checkpoint()
+        assert rt._final_rows == 0
+        feed(rt, msgs, {p: int(len(m) * 0.5) for p, m in msgs.items()}, 1.0)
+        rt.checkpoint()
+        check(store, df)
+    finally:
+        release.set()
+        store.drop_namespace()

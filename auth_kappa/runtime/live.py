@@ -50,6 +50,9 @@ class LiveRuntime:
     outputs: Outputs = field(default_factory=Outputs)
     commit_interval: float = 0.25
     max_uncommitted: int = 250_000   # readings: bounds a checkpoint's size under load
+    # while a checkpoint is applied, reading goes on up to this far past the last one
+    # (readings a crash replays; final windows held in memory for the next checkpoint)
+    max_ahead: tuple[int, int] = (4_000_000, 250_000)
     counters: Counters = field(default_factory=Counters)
     # the failure that made memory untrustworthy; set until the next assign()
     broken: BaseException | None = None
@@ -62,6 +65,7 @@ class LiveRuntime:
     _sent_highs: dict[str, float] = field(default_factory=dict)  # clocks handed to Redis
     _sent_marks: dict[str, float] = field(default_factory=dict)  # idle advances, the same
     _final: dict[Slot, list[Rows]] = field(default_factory=dict)
+    _final_rows: int = 0
     _last_commit: float = field(default_factory=time.monotonic)
     # "gas:3" -> {"accepted:gas": n}: counters since the last checkpoint, per partition
     _stats: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -165,7 +169,7 @@ class LiveRuntime:
         """Drop everything held in memory; a checkpoint still in flight is left to land or
         be refused by the claim that follows (see assign)."""
         self._final, self._uncommitted, self._stats = {}, 0, {}
-        self._alerts = []
+        self._alerts, self._final_rows = [], 0
         if self.insights is not None:
             self.insights.reset()
         self._writer.discard()
@@ -256,6 +260,7 @@ class LiveRuntime:
         for slot, rows in final.items():
             if len(rows):
                 self._final.setdefault(slot, []).append(rows)
+                self._final_rows += len(rows)
         if self.insights is not None:
             self._alerts += self.insights.observe(self.topology, utility, final, ended)
 
@@ -292,7 +297,8 @@ class LiveRuntime:
         instead of queueing, so each Redis write covers more readings (adaptive batching,
         bounded by the open windows)."""
         self._check()
-        if self._writer.busy() and self._uncommitted < 4 * self.max_uncommitted:
+        readings, final = self.max_ahead
+        if self._writer.busy() and self._uncommitted < readings and self._final_rows < final:
             return False
         return time.monotonic() - self._last_commit >= self.commit_interval or \
             self._uncommitted >= self.max_uncommitted
@@ -338,7 +344,7 @@ class LiveRuntime:
         self._stats = {}
         if self.emit is not None:
             self._emit(self.emit)
-        self._final, self._alerts = {}, []
+        self._final, self._alerts, self._final_rows = {}, [], 0
         self._uncommitted = 0
         self._last_commit = time.monotonic()
         return todo
