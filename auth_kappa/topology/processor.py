@@ -182,12 +182,13 @@ class Topology:
             for level, (a, b) in (("meter", (k0, k1)), ("state", (s0, s1))):
                 slot = (utility, level, spec.size)
                 table = self.tables[slot]
-                # a finest row is one meter: with the window, it names the coarser window
-                labels = None if table is fine else group_labels(
-                    [rows, slot_of] if level == "meter" else [s0, s1, slot_of], limit)
-                r = rows if table is fine else \
-                    table.locate(a, b, starts, self.loader(slot)) if labels is None else \
-                    table.locate_grouped(labels, a, b, starts, self.loader(slot))
+                if table is fine:
+                    r = rows
+                else:   # a finest row is one meter: with the window, it names the coarser one
+                    labels = group_labels(
+                        [rows, slot_of] if level == "meter" else [s0, s1, slot_of], limit)
+                    r = table.locate(a, b, starts, self.loader(slot)) if labels is None \
+                        else table.locate_grouped(labels, a, b, starts, self.loader(slot))
                 if level == "meter":
                     table.add(r, values, part, batch.state_code[fresh], batch.type_code[fresh])
                 else:
