@@ -213,16 +213,16 @@ def test_reading_goes_on_while_a_checkpoint_lands_until_it_holds_too_much(stack,
         rt.submit(rt.prepare(), wait=False)          # Redis now "busy" with it
         assert not rt.due()
         feed(rt, msgs, {p: int(len(m) * 0.2) for p, m in msgs.items()}, 0.3)
-        held = rt._final_rows
+        held = rt.held_final()
         rt.max_ahead = (10**9, held + 1)
         assert held > 0 and not rt.due()              # minutes went final: still waits
         feed(rt, msgs, {p: int(len(m) * 0.3) for p, m in msgs.items()}, 0.5)
-        assert rt._final_rows > held and rt.due()     # too much held: this one waits for it
+        assert rt.held_final() > held and rt.due()     # too much held: this one waits for it
         rt.max_ahead = (1, 10**9)
         assert rt.due()                              # readings past the bound: same
         release.set()
         rt.checkpoint()
-        assert rt._final_rows == 0
+        assert rt.held_final() == 0
         feed(rt, msgs, {p: int(len(m) * 0.5) for p, m in msgs.items()}, 1.0)
         rt.checkpoint()
         check(store, df)

@@ -65,7 +65,6 @@ class LiveRuntime:
     _sent_highs: dict[str, float] = field(default_factory=dict)  # clocks handed to Redis
     _sent_marks: dict[str, float] = field(default_factory=dict)  # idle advances, the same
     _final: dict[Slot, list[Rows]] = field(default_factory=dict)
-    _final_rows: int = 0
     _last_commit: float = field(default_factory=time.monotonic)
     # "gas:3" -> {"accepted:gas": n}: counters since the last checkpoint, per partition
     _stats: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -169,7 +168,7 @@ class LiveRuntime:
         """Drop everything held in memory; a checkpoint still in flight is left to land or
         be refused by the claim that follows (see assign)."""
         self._final, self._uncommitted, self._stats = {}, 0, {}
-        self._alerts, self._final_rows = [], 0
+        self._alerts = []
         if self.insights is not None:
             self.insights.reset()
         self._writer.discard()
@@ -260,7 +259,6 @@ class LiveRuntime:
         for slot, rows in final.items():
             if len(rows):
                 self._final.setdefault(slot, []).append(rows)
-                self._final_rows += len(rows)
         if self.insights is not None:
             self._alerts += self.insights.observe(self.topology, utility, final, ended)
 
@@ -298,10 +296,14 @@ class LiveRuntime:
         bounded by the open windows)."""
         self._check()
         readings, final = self.max_ahead
-        if self._writer.busy() and self._uncommitted < readings and self._final_rows < final:
+        if self._writer.busy() and self._uncommitted < readings and self.held_final() < final:
             return False
         return time.monotonic() - self._last_commit >= self.commit_interval or \
             self._uncommitted >= self.max_uncommitted
+
+    def held_final(self) -> int:
+        """Final windows held in memory for the next checkpoint."""
+        return sum(len(rows) for parts in self._final.values() for rows in parts)
 
     def prepare(self) -> list[commits.Commit]:
         """Take what the next checkpoint writes out of memory: meter windows (absolute),
@@ -344,7 +346,7 @@ class LiveRuntime:
         self._stats = {}
         if self.emit is not None:
             self._emit(self.emit)
-        self._final, self._alerts, self._final_rows = {}, [], 0
+        self._final, self._alerts = {}, []
         self._uncommitted = 0
         self._last_commit = time.monotonic()
         return todo
