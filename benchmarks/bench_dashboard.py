@@ -80,7 +80,7 @@ from auth_kappa.topology.schema import UTILITIES  # noqa: E402
 from benchmarks.http_load import Connection  # noqa: E402
 from benchmarks.report import cpu_model, write_section  # noqa: E402
 from benchmarks.sched_floor import wake_delays  # noqa: E402
-from dashboards import acl, registry  # noqa: E402
+from dashboards import acl, cpu_priority, registry  # noqa: E402
 from dashboards.auth import Access  # noqa: E402
 from simulators.spec import DEFAULT_START, parse_start  # noqa: E402
 
@@ -604,7 +604,8 @@ class Rig:
         wait0 = run_delay(pids["dashboard"])
         gc.collect()
         gc.freeze()   # the instrument's own GC pauses are not the dashboard's latency
-        floor = subprocess.Popen([PY, "benchmarks/sched_floor.py"], cwd=ROOT,
+        floor = subprocess.Popen([PY, "benchmarks/sched_floor.py", self.args.cpu_priority],
+                                 cwd=ROOT,
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                  preexec_fn=_serving_side)
         uvloop.run(run_phase(self.bases[phase.store], self.urls[phase.store], phase,
@@ -714,7 +715,15 @@ def main() -> int:
                    help="the dashboards and this load generator on the last core, the live "
                         "path (Kafka's threads, Redis, worker, simulator) on the others: the "
                         "dashboard on a host of its own, as deployed")
+    p.add_argument("--cpu-priority", choices=cpu_priority.MODES, default="auto",
+                   help="the dashboards' (AUTH_DASHBOARD_CPU_PRIORITY), their floor probe's and "
+                        "this load generator's, which stands for browsers on other machines "
+                        "(default auto: real-time when permitted, as `auth-kappa dashboard`)")
     args = p.parse_args()
+    # a kill or a timeout still stops the servers it started (the finally below)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    print(f"bench: load generator CPU priority {cpu_priority.claim(args.cpu_priority)}",
+          flush=True)
     if args.serve_nice:
         os.setpriority(os.PRIO_PROCESS, 0, args.serve_nice)
     kafka_pid = None
@@ -741,7 +750,8 @@ def main() -> int:
     try:
         procs["redis"] = redis_server(ports["primary"], work / "redis")
         primary = f"redis://127.0.0.1:{ports['primary']}/0"
-        env = {**os.environ, "AUTH_REDIS_URL": primary, "AUTH_TOPIC_PREFIX": f"{name}-",
+        env = {**os.environ, "AUTH_REDIS_URL": primary,
+               "AUTH_DASHBOARD_CPU_PRIORITY": args.cpu_priority, "AUTH_TOPIC_PREFIX": f"{name}-",
                "AUTH_GROUP": name, "AUTH_NAMESPACE": name, "AUTH_OPERATOR_TOKEN": TOKEN,
                "AUTH_ARCHIVE": "0", "PRODUCER_MAX_REQUEST_SIZE": str(SIDE_OUTPUT_BYTES)}
         config = Config.load(env=env)

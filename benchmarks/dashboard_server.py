@@ -26,6 +26,7 @@ def main() -> None:
     config = Config.load()
     context = serve.make_context(serve.redis_reader(config))
     engine = Engine.connect(config.with_(redis_url=serve.dashboard_url(config)))
+    serve.claim_cpu(context.settings)
     uvicorn.Server(serve.server_config(context, "127.0.0.1", args.port,
                                        extra_routes=routes(engine))).run()
 

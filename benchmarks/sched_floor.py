@@ -1,11 +1,12 @@
 """What the machine gives a process that does no work: wake-up lateness of 20 ms timers.
 
-    python benchmarks/sched_floor.py < /dev/null   # stops when its stdin closes
+    python benchmarks/sched_floor.py [auto|realtime|normal] < /dev/null   # until stdin closes
 
 An event loop (uvloop, as the dashboard runs) sleeping 20 ms at a time; each wake's delay
 past its deadline is latency no code in a served process can avoid while the cores are
-shared. bench_dashboard runs it beside each phase and reports its p99 as the floor. The
-delays (seconds) go to stdout as JSON once stdin closes.
+shared. bench_dashboard runs it beside each phase, at the dashboard's CPU priority
+(dashboards/cpu_priority.py), and reports its p99 as the floor. The delays (seconds) go
+to stdout as JSON once stdin closes.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import uvloop
 
@@ -39,4 +41,7 @@ async def _lateness() -> list[float]:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from dashboards import cpu_priority
+    cpu_priority.claim(sys.argv[1] if len(sys.argv) > 1 else "normal")
     print(json.dumps(uvloop.run(_lateness())))

@@ -17,6 +17,9 @@ names and --host), AUTH_DASHBOARD_BEHIND_TLS_PROXY=1 (HSTS and Secure cookies be
 proxy), AUTH_DASHBOARD_REDIS_URL (read-only user; default the user `auth-kappa stack up`
 keeps in <AUTH_STACK_DIR>/redis/dashboard.url for the stack's Redis; AUTH_REDIS_URL, which
 can write, only with --allow-writable-redis),
+AUTH_DASHBOARD_CPU_PRIORITY (the serving loop's: auto, the default, takes real-time
+SCHED_FIFO 1 when permitted so reads do not wait for a core behind workers on the same
+host; realtime or normal, or --cpu-priority),
 AUTH_DASHBOARD_REDIS_REPLICA_URL (optional replica: household reads go there first and
 are hedged to the primary after 10 ms; a single Redis only), AUTH_REDIS_CLUSTER=1 (the
 Redis URLs name nodes of a Redis Cluster: reads go one pipeline per node, and
@@ -27,13 +30,14 @@ and every AUTH_* of the workers (namespace, group, windows, grace).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
 
 from auth_kappa.config import Config
 from auth_kappa.errors import UserError
-from dashboards import acl, registry, serve
+from dashboards import acl, cpu_priority, registry, serve
 from dashboards.auth import Access
 from dashboards.context import Context, Settings
 
@@ -57,6 +61,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ssl-certfile", default=None, metavar="PEM",
                    help="serve HTTPS with this certificate (and --ssl-keyfile)")
     p.add_argument("--ssl-keyfile", default=None, metavar="PEM", help="its private key")
+    p.add_argument("--cpu-priority", choices=cpu_priority.MODES, default=None,
+                   help="the serving loop's: realtime (SCHED_FIFO 1, or refuse to start), "
+                        "normal, or auto: realtime when permitted (default "
+                        "AUTH_DASHBOARD_CPU_PRIORITY, else auto)")
     p.set_defaults(func=run)
     cmds = p.add_subparsers(dest="dashboard_command", metavar="[COMMAND]")
     cmds.required = False
@@ -82,6 +90,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     access = Access.from_env(link_ttl=args.link_ttl)  # a bad token or TTL fails before work
     settings = Settings.from_env(args.host)
+    if args.cpu_priority:
+        settings = dataclasses.replace(settings, cpu_priority=args.cpu_priority)
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
         raise UserError("--ssl-certfile and --ssl-keyfile go together")
     if args.embedded:

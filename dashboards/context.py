@@ -10,6 +10,7 @@ from starlette.requests import HTTPConnection
 
 from auth_kappa.errors import UserError
 from auth_kappa.insights.tariff import Tariff
+from dashboards import cpu_priority
 from dashboards.alert_queries import Decoder
 from dashboards.auth import Access
 from dashboards.cache import TTLCache
@@ -39,12 +40,14 @@ class Settings:
     max_connections: int = 2500    # uvicorn limit_concurrency: 503 beyond
     allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "[::1]")
     behind_tls_proxy: bool = False  # HSTS and Secure cookies though uvicorn speaks http
+    cpu_priority: str = "auto"     # the serving thread's: auto, realtime, normal (cpu_priority.py)
 
     @classmethod
     def from_env(cls, host: str = "127.0.0.1", env: Mapping[str, str] | None = None
                  ) -> Settings:
         """AUTH_DASHBOARD_ALLOWED_HOSTS (comma list; default the loopback names, plus `host`
-        when it names one address) and AUTH_DASHBOARD_BEHIND_TLS_PROXY (1/true)."""
+        when it names one address), AUTH_DASHBOARD_BEHIND_TLS_PROXY (1/true) and
+        AUTH_DASHBOARD_CPU_PRIORITY (auto, realtime, normal)."""
         env = os.environ if env is None else env
         hosts = tuple(_bracketed(h.strip()) for h in
                       env.get("AUTH_DASHBOARD_ALLOWED_HOSTS", "").split(",") if h.strip())
@@ -55,7 +58,8 @@ class Settings:
         if proxy not in ("", "0", "1", "true", "false", "yes", "no"):
             raise UserError("AUTH_DASHBOARD_BEHIND_TLS_PROXY must be 1 or 0")
         return cls(allowed_hosts=tuple(dict.fromkeys(hosts)),
-                   behind_tls_proxy=proxy in ("1", "true", "yes"))
+                   behind_tls_proxy=proxy in ("1", "true", "yes"),
+                   cpu_priority=cpu_priority.parse_mode(env.get("AUTH_DASHBOARD_CPU_PRIORITY")))
 
 
 @dataclass

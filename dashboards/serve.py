@@ -13,7 +13,7 @@ import uvicorn
 
 from auth_kappa.config import Config
 from auth_kappa.errors import UserError
-from dashboards import audit, registry
+from dashboards import audit, cpu_priority, registry
 from dashboards.acl import stack_user_url
 from dashboards.app import create_app
 from dashboards.auth import Access, expiry_text, secret_file
@@ -177,6 +177,7 @@ def run(context: Context, host: str, port: int, log_level: str = "warning",
         ssl_keyfile: str | None = None) -> None:
     """Serve until Ctrl-C (uvicorn handles SIGINT/SIGTERM and closes streams within 2 s)."""
     check_port(host, port)
+    claim_cpu(context.settings)
     scheme = "https" if ssl_certfile else "http"
     warn_if_exposed(host, context.settings, bool(ssl_certfile))
     announce(context.access, host, port, scheme=scheme)
@@ -189,6 +190,12 @@ def run(context: Context, host: str, port: int, log_level: str = "warning",
     audit.setup()
     uvicorn.Server(server_config(context, host, port, log_level, ssl_certfile,
                                  ssl_keyfile)).run()
+
+
+def claim_cpu(settings: Settings) -> None:
+    """The calling thread's CPU priority, said in one line: call it on the thread that
+    will run the serving loop, before uvicorn starts."""
+    print(f"dashboard: CPU priority {cpu_priority.claim(settings.cpu_priority)}", flush=True)
 
 
 def make_context(reader: object, token: str | None = None,
