@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
 import redis.asyncio as aredis
@@ -53,21 +53,22 @@ PART_ROWS = 8192       # a notice's meter windows applied per turn of the loop (
 Block = tuple[str, int, np.ndarray]   # (utility, window size, codec.CHANGE records)
 
 
-def by_meter(blocks: list[Block], rows: int) -> list[list[Block]]:
+def by_meter(blocks: list[Block], rows: int) -> Iterator[list[Block]]:
     """The blocks cut into parts of about `rows` records by ranges of meter key (the top
     bits of the key's first half, uniform for uuids): all of a meter's records, in every
-    block, fall in one part."""
+    block, fall in one part. Lazily, a part per next(): the caller yields the loop
+    between them, and no step sorts or copies the whole notice (a stable argsort and
+    gather of 75k records held the loop 12 ms)."""
     parts = 1 << (sum(len(r) for *_, r in blocks) // rows).bit_length()
     if parts == 1:
-        return [blocks]
+        yield blocks
+        return
     shift = np.uint64(64 - parts.bit_length() + 1)
-    cut = []
-    for utility, size, records in blocks:
-        part = records["k0"] >> shift
-        order = np.argsort(part, kind="stable")
-        cut.append((utility, size, records[order],
-                    np.searchsorted(part[order], np.arange(parts + 1))))
-    return [[(u, z, r[b[i]:b[i + 1]]) for u, z, r, b in cut] for i in range(parts)]
+    kind = np.uint8 if parts <= 256 else np.uint32
+    labelled = [(utility, size, records, (records["k0"] >> shift).astype(kind))
+                for utility, size, records in blocks]
+    for i in range(parts):
+        yield [(utility, size, records[part == i]) for utility, size, records, part in labelled]
 
 
 class Changes:
@@ -275,14 +276,13 @@ class Changes:
                 utility, size = rest.rsplit(":", 1)
                 self.fleet.apply(n, utility, int(size),
                                  np.frombuffer(value, codec.STATE_DELTA))
-        parts = by_meter(blocks, self.part_rows)
         epoch = self.epoch
-        for i, part in enumerate(parts):
+        for i, part in enumerate(by_meter(blocks, self.part_rows)):
             if i:
                 self.parts += 1
-                await asyncio.sleep(0)
-                if self.epoch != epoch:
-                    return False
+            await asyncio.sleep(0)   # requests first: the tail's read and the fleet were a step
+            if self.epoch != epoch:
+                return False
             for utility, size, records in part:
                 self.view.apply(n, utility, size, records)
                 if self.pending:

@@ -22,6 +22,7 @@ from auth_kappa.topology.keys import uuid_keys
 from auth_kappa.topology.schema import STATES, UTILITIES
 from auth_kappa.topology.window_table import Rows
 from dashboards import queries, registry
+from dashboards.changes import by_meter
 from dashboards.meter_view import meter_key
 from dashboards.redis_reader import RedisReader
 
@@ -381,3 +382,31 @@ async def test_a_namespace_switch_starts_the_view_over(rig, unique):
         await direct.close()
         store.client.delete(pointer)
         new.drop_namespace()
+
+
+@pytest.mark.parametrize("rows", [10, 1000, 100_000])
+def test_a_notice_cut_by_meter_keeps_every_record_once_and_each_meter_in_one_part(rows):
+    """Against a brute force: each part holds, per block, exactly the block's records
+    whose meter key falls in its range, in the block's order; no meter spans two parts."""
+    rnd = np.random.default_rng(7)
+    meters = rnd.integers(0, 2**63, 3000, dtype=np.int64).astype(np.uint64) << np.uint64(1)
+    blocks = []
+    for utility, size, n in (("electricity", 60, 9000), ("electricity", 3600, 3000),
+                             ("gas", 60, 5000)):
+        records = np.zeros(n, codec.CHANGE)
+        records["k0"] = rnd.choice(meters, n)
+        records["ws"] = np.arange(n)   # the block's order, to check it is kept
+        blocks.append((utility, size, records))
+    parts = list(by_meter(blocks, rows))
+    total = sum(len(r) for *_, r in blocks)
+    assert len(parts) == 1 << (total // rows).bit_length()
+    owner: dict[int, int] = {}
+    for i, part in enumerate(parts):
+        assert [(u, z) for u, z, _ in part] == [(u, z) for u, z, _ in blocks]
+        for *_, got in part:
+            assert (np.diff(got["ws"]) > 0).all()
+            for k in set(got["k0"].tolist()):
+                assert owner.setdefault(k, i) == i, "a meter in two parts"
+    for b, (_, _, records) in enumerate(blocks):
+        kept = np.concatenate([part[b][2] for part in parts])
+        assert sorted(kept["ws"].tolist()) == records["ws"].tolist()
