@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from auth_kappa.config import Config
 from auth_kappa.state.redis_store import RedisWindowStore
-from auth_kappa.state.resp import command, decimal, pack, widths
+from auth_kappa.state.resp import RespConnection, command, decimal, pack, widths
 from auth_kappa.topology.keys import uuid_keys
 from auth_kappa.topology.window_table import Rows
 
@@ -182,3 +182,47 @@ def test_first_of_each_meter_misses_none(pairs):
     assert {pairs[i] for i in np.flatnonzero(first)} == set(pairs)
     if len({a for a, _ in set(pairs)}) == len(set(pairs)):   # no two meters share a k0
         assert np.flatnonzero(first).tolist() == want          # exactly once each
+
+
+@pytest.mark.parametrize("n", [1, 5000, 300_000])
+def test_queued_replies_read_as_one_run_equal_the_reply_by_reply_read(stack, unique, n):
+    """A transaction's replies through transaction_replies and through replies() on a
+    second connection: the same list; 300k commands span many socket reads."""
+    client = redis.Redis.from_url(stack.redis_url)
+    key = f"auth:test:txn{unique}"
+    body = pack(b"HSET", np.array([key.encode()] * n), decimal(np.arange(n, dtype=np.int64)),
+                decimal(np.arange(n, dtype=np.int64) * 3))
+    fast, slow = (RespConnection(client.connection_pool.connection_kwargs) for _ in range(2))
+    try:
+        fast.send(command("MULTI") + body + command("EXEC"))
+        got = fast.transaction_replies(n)
+        client.delete(key)
+        want = slow.roundtrip(command("MULTI") + body + command("EXEC"), n + 2, check=False)
+        assert got == want and got[-1] == [1] * n
+        assert fast.roundtrip(command("PING"), 1) == [b"PONG"]   # nothing left unread
+    finally:
+        client.delete(key)
+        fast.close()
+        slow.close()
+
+
+def test_a_command_refused_while_queued_and_a_broken_watch_come_back_as_replies(stack, unique):
+    client = redis.Redis.from_url(stack.redis_url)
+    key = f"auth:test:txnbad{unique}"
+    sock = RespConnection(client.connection_pool.connection_kwargs)
+    try:
+        good = command("HSET", key, "a", "1")
+        sock.send(command("MULTI") + good * 3 + command("HSET", key, "odd") + good
+                  + command("EXEC"))
+        got = sock.transaction_replies(5)
+        assert got[:4] == [b"OK", b"QUEUED", b"QUEUED", b"QUEUED"] and got[5] == b"QUEUED"
+        assert "wrong number of arguments" in str(got[4])
+        assert "EXECABORT" in str(got[-1]) and client.exists(key) == 0
+        sock.roundtrip(command("WATCH", key), 1)
+        client.set(key, "changed")   # another client's write breaks the WATCH
+        sock.send(command("MULTI") + command("DEL", key) + command("EXEC"))
+        assert sock.transaction_replies(1) == [b"OK", b"QUEUED", None]
+        assert client.get(key) == b"changed"
+    finally:
+        client.delete(key)
+        sock.close()

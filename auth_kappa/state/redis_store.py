@@ -212,7 +212,7 @@ class RedisWindowStore:
                         raise
                     self._send(sock, body.head, parts)
                     parts = iter(body.parts)    # packed: a retry sends them again
-                    replies = sock.replies(body.count + 2, check=False)
+                    replies = sock.transaction_replies(body.count)
                     if replies[-1] is not None:
                         self._after_exec(replies[-1], dirty, sock)
                         self.acknowledged.update(offsets)

@@ -92,6 +92,10 @@ def pack(name: bytes, *args: bytes | np.ndarray) -> bytes:
     return concat(*parts, const).tobytes()
 
 
+TRANSACTION_HEAD = b"+OK\r\n"   # MULTI's reply
+QUEUED = b"+QUEUED\r\n"
+
+
 class RespConnection:
     """A plain socket to Redis for checkpoint transactions (one writer at a time)."""
 
@@ -154,6 +158,34 @@ class RespConnection:
             for r in out:
                 raise_if_error(r)
         return out
+
+    def transaction_replies(self, queued: int) -> list:
+        """MULTI's, `queued` QUEUED and EXEC's replies, as replies(queued + 2,
+        check=False) gives them. The QUEUED ones are matched as one run of bytes instead of
+        parsed one by one (63 ms of Python per 100k commands, for a checkpoint's writer);
+        any other reply among them (a command refused while queued) is parsed as usual."""
+        sock = self._sock
+        if sock is None or self._reader.has_data():
+            return self.replies(queued + 2, check=False)
+        expected = TRANSACTION_HEAD + QUEUED * queued
+        got = bytearray()
+        try:
+            while len(got) < len(expected):
+                data = sock.recv(1 << 20)
+                if not data:
+                    raise redis.ConnectionError(f"Redis at {self.where} closed the "
+                                                "connection during a checkpoint")
+                at = len(got)
+                got += data
+                if got[at:len(expected)] != expected[at:len(got)]:
+                    self._reader.feed(bytes(got))    # something else was queued: parse all
+                    return self.replies(queued + 2, check=False)
+            self._reader.feed(bytes(got[len(expected):]))
+            (exec_reply,) = self._read(sock, 1)
+        except (OSError, redis.RedisError):
+            self.close()
+            raise
+        return [b"OK", *[b"QUEUED"] * queued, exec_reply]
 
     def _read(self, sock: socket.socket, n: int) -> list:
         out: list = []
