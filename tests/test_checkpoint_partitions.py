@@ -229,3 +229,29 @@ def test_reading_goes_on_while_a_checkpoint_lands_until_it_holds_too_much(stack,
     finally:
         release.set()
         store.drop_namespace()
+
+
+@pytest.mark.stack
+def test_a_fetch_waits_no_longer_than_until_the_next_checkpoint_is_due(stack, unique):
+    """until_due bounds a fetch's wait (KafkaSource._step): the interval's rest after a
+    checkpoint, counting down, and 0 once it passed, so a quiet stream checkpoints every
+    commit_interval, not on every other 0.2 s fetch."""
+    import time
+
+    specs = Config.load(windows="1m").window_specs()
+    store = RedisWindowStore.connect(stack.redis_url, f"due{unique}", specs)
+    rt = LiveRuntime(Topology(specs, grace=30), store, emit=lambda *x: None,
+                     commit_interval=0.3)
+    rt.assign([("gas", 0)])
+    try:
+        sid = str(uuid.UUID(int=5, version=4))
+        rt.process("gas", [Message(f"{sid},A,household,{T0},WA,1.0,{T0 + 5}".encode(), 0, 0)])
+        rt.checkpoint()
+        left = rt.until_due()
+        assert 0.2 < left <= 0.3 and not rt.due()
+        time.sleep(0.1)
+        assert rt.until_due() < left - 0.05
+        time.sleep(0.25)
+        assert rt.until_due() == 0.0 and rt.due()
+    finally:
+        store.drop_namespace()

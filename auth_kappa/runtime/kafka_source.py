@@ -37,6 +37,7 @@ log = logging.getLogger("auth_kappa.source")
 # RolledBack; its own socket raises OSError; redis-py raises RedisError; side outputs
 # that the broker did not acknowledge raise KafkaError)
 FAULTS = (redis.RedisError, OSError, Fenced, RolledBack, KafkaError)
+MIN_FETCH_WAIT = 0.02   # s: how often a due checkpoint looks again for a free writer
 Flush = Callable[[], Awaitable[None]]
 
 
@@ -96,7 +97,10 @@ class KafkaSource:
     async def _step(self, due: bool) -> Fetch | None:
         """One fetch through the runtime; None when the timer ran (idle partitions may
         have moved the watermark, a checkpoint may be due)."""
-        batch = await self.reader.fetch(self.config.batch_wait)
+        # no longer than until a checkpoint is due, and past it (one in flight) in short
+        # steps: the next lands as soon as the writer is free, not a whole wait later
+        wait = min(self.config.batch_wait, max(MIN_FETCH_WAIT, self.runtime.until_due()))
+        batch = await self.reader.fetch(wait)
         if self._taking.locked():    # an assignment is running: its seek decides what is
             async with self._taking:  # ours (this batch may predate it)
                 pass

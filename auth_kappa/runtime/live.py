@@ -301,6 +301,13 @@ class LiveRuntime:
         return time.monotonic() - self._last_commit >= self.commit_interval or \
             self._uncommitted >= self.max_uncommitted
 
+    def until_due(self) -> float:
+        """Seconds until the interval passes (0: it has; the checkpoint may still wait for
+        the one in flight). A fetch waits no longer: with librdkafka a fetch short of its
+        message count waits out its whole timeout (0.2 s), and at 2x checkpoints fell on
+        every other fetch, 0.4 s apart instead of 0.25."""
+        return max(0.0, self._last_commit + self.commit_interval - time.monotonic())
+
     def held_final(self) -> int:
         """Final windows held in memory for the next checkpoint."""
         return sum(len(rows) for parts in self._final.values() for rows in parts)
