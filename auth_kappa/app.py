@@ -49,6 +49,7 @@ class Worker:
         self._pending: list[Record] = []
         self._producer: AIOKafkaProducer | None = None
         self._sending = asyncio.Lock()
+        self._unacked: list[asyncio.Future] = []   # handed to the producer, not acked yet
         self.runtime = LiveRuntime(
             Topology.from_config(config, live=True),
             RedisWindowStore.from_config(config),
@@ -76,10 +77,13 @@ class Worker:
                       self.outputs.quarantine, self.outputs.windows, self.outputs.alerts], c.partitions,
                       replication=c.replication)
 
-    async def send_pending(self) -> None:
+    async def send_pending(self, acks: bool = True) -> None:
         """Side outputs (late, quarantine, final windows): at least once, keyed for dedup;
         our own producer, so acks=all comes with idempotence (Faust's enables it only
         inside transactions): a retried send is never written twice or out of order.
+        `acks`: also wait until the broker acknowledged every record handed over so far,
+        by any call (a checkpoint's offsets commit only then); without, the records are
+        only handed to the producer.
 
         One call at a time: a rebalance's checkpoint flushes while the loop's flush may
         still wait for acks, and it must not find the list empty and commit offsets
@@ -92,10 +96,13 @@ class Worker:
                                                   acks="all", enable_idempotence=True,
                                                   linger_ms=20)
                 await self._producer.start()
-            futures = [await self._producer.send(topic, value, key=key, headers=headers)
-                       for topic, key, value, headers in batch]
-            for fut in futures:
-                await fut
+            self._unacked += [await self._producer.send(topic, value, key=key,
+                                                        headers=headers)
+                              for topic, key, value, headers in batch]
+            if acks:
+                unacked, self._unacked = self._unacked, []
+                for fut in unacked:
+                    await fut
 
     async def consume(self) -> None:
         c = self.config

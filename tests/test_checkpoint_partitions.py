@@ -190,6 +190,47 @@ def test_a_window_final_and_unchanged_is_not_written_again(stack, unique):
 
 
 @pytest.mark.stack
+def test_first_values_of_final_windows_go_over_later_checkpoints(stack, unique):
+    """A minute turning final at once for every meter, unchanged: their first values go
+    `cleanup_step` per checkpoint (not all in the one transaction every partition's
+    next readings wait behind), windows stay exact, and a waited checkpoint leaves
+    none behind."""
+    specs = Config.load(windows="1m").window_specs()
+    store = RedisWindowStore.connect(stack.redis_url, f"spread{unique}", specs)
+    sids = [str(uuid.UUID(int=900 + n, version=4)) for n in range(30)]
+    rt = LiveRuntime(Topology(specs, grace=30), store, emit=lambda *x: None,
+                     commit_interval=3600, insights=None)
+    rt.cleanup_step = 8
+    rt.assign([("gas", 0)])
+
+    def line(sid: str, end: int) -> bytes:
+        return f"{sid},A,household,{end - 5},WA,0.5,{end}".encode()
+
+    def left() -> int:   # meters still holding minute 0's first values
+        pipe = store.client.pipeline()
+        for sid in sids:
+            pipe.hexists(store.first_key(sid, "gas", 60), str(T0))
+        return sum(pipe.execute())
+
+    try:
+        batch = [line(sid, T0 + 5 * k) for k in (1, 2) for sid in sids]
+        rt.process("gas", [Message(v, 0, i) for i, v in enumerate(batch)])
+        rt.checkpoint()
+        assert left() == 30
+        rt.process("gas", [Message(line(sids[0], T0 + 95), 0, len(batch))])
+        for remaining in (22, 14):
+            rt.submit(rt.prepare())
+            assert left() == remaining
+        assert [store.read_windows("meter", "gas", 60, key=sid)["count"].tolist()[:1]
+                for sid in sids] == [[2]] * 30
+        rt.checkpoint()
+        assert left() == 0
+        assert store.offsets() == {"gas:0": len(batch) + 1}
+    finally:
+        store.drop_namespace()
+
+
+@pytest.mark.stack
 def test_reading_goes_on_while_a_checkpoint_lands_until_it_holds_too_much(stack, unique):
     """While Redis applies one checkpoint the next waits (readings go on), but no further
     than max_ahead: final windows held for it, or readings a crash would replay."""

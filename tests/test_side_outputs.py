@@ -20,9 +20,7 @@ def test_final_windows_read_back_as_rows_frame_says():
                 rng.random(n), rng.random(n), seen=None)
     sent = []
     emit_final(lambda topic, key, value, headers: sent.append((topic, key, value, headers)),
-               Outputs(windows="w"), {("gas", "meter", 60): [rows.slice(0, 5000),
-                                                             rows.slice(5000, n)],
-                                      ("gas", "state", 60): [rows]})
+               Outputs(windows="w"), {("gas", "meter", 60): rows, ("gas", "state", 60): rows})
     assert [(t, k, h) for t, k, _, h in sent] == [("w", b"gas", [("size", b"60")])] * 3
     got = pd.concat([read_ipc(v).to_pandas() for *_, v, _ in sent], ignore_index=True)
     want = rows_frame("gas", "meter", 60, rows)

@@ -81,10 +81,8 @@ def by_partition(writes: Mapping[Slot, Rows], offsets: Mapping[str, int],
         part = rows.k1.astype(np.int64) if level == "state" else rows.part
         if not len(rows) or part is None:
             continue
-        for p in np.unique(part[part >= 0]):
-            name, mine = f"{utility}:{p}", part == p
-            commits.setdefault(name, Commit()).dirty[(utility, level, size)] = \
-                rows if mine.all() else rows.select(mine)   # one partition: no copy
+        for p, mine in _split(rows, part):
+            commits.setdefault(f"{utility}:{p}", Commit()).dirty[(utility, level, size)] = mine
     for name, offset in offsets.items():
         commits.setdefault(name, Commit()).offsets[name] = offset
     for name, counts in stats.items():
@@ -100,3 +98,20 @@ def by_partition(writes: Mapping[Slot, Rows], offsets: Mapping[str, int],
         if name in generations:
             commit.generations[name] = generations[name]
     return list(commits.values()) or [Commit()]
+
+
+def _split(rows: Rows, part: np.ndarray) -> list[tuple[int, Rows]]:
+    """Rows by partition (part >= 0), in their order within each: one partition costs no
+    copy, several one stable sort and a gather (a mask per partition copied every array
+    once per partition: 12 partitions x 75k rows at a minute's finality)."""
+    kept = np.unique(part[part >= 0])
+    if not len(kept):
+        return []
+    if len(kept) == 1 and (part >= 0).all():
+        return [(int(kept[0]), rows)]
+    order = np.argsort(part, kind="stable")
+    order = order[np.searchsorted(part[order], 0):]      # drop part -1 (nothing to write)
+    ranked = rows.select(order)
+    bounds = np.searchsorted(part[order], kept, side="right")
+    return [(int(p), ranked.slice(int(lo), int(hi)))
+            for p, lo, hi in zip(kept, [0, *bounds[:-1]], bounds, strict=True)]

@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import redis
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -38,7 +39,13 @@ log = logging.getLogger("auth_kappa.source")
 # that the broker did not acknowledge raise KafkaError)
 FAULTS = (redis.RedisError, OSError, Fenced, RolledBack, KafkaError)
 MIN_FETCH_WAIT = 0.02   # s: how often a due checkpoint looks again for a free writer
-Flush = Callable[[], Awaitable[None]]
+
+
+class Flush(Protocol):
+    """Sends the runtime's pending side outputs; with acks, until all are acknowledged."""
+
+    def __call__(self, acks: bool = True) -> Awaitable[None]: ...
+
 
 
 @dataclass
@@ -84,9 +91,9 @@ class KafkaSource:
             try:
                 if await self._step(time.monotonic() - last_tick >= 1.0) is None:
                     last_tick = time.monotonic()
+                await self.flush(acks=False)   # acknowledged while reading on
                 if self.runtime.due():
                     await self.commit(wait=False)
-                await self.flush()
                 if time.monotonic() - last_follow >= 0.5:
                     await self._follow()
                     last_follow = time.monotonic()

@@ -65,6 +65,10 @@ class LiveRuntime:
     _sent_highs: dict[str, float] = field(default_factory=dict)  # clocks handed to Redis
     _sent_marks: dict[str, float] = field(default_factory=dict)  # idle advances, the same
     _final: dict[Slot, list[Rows]] = field(default_factory=dict)
+    # held final windows whose first values are still to delete (see _settle)
+    _cleanup: dict[Slot, Rows] = field(default_factory=dict)
+    cleanup_step: int = 2_000
+    cleanup_limit: int = 200_000
     _last_commit: float = field(default_factory=time.monotonic)
     # "gas:3" -> {"accepted:gas": n}: counters since the last checkpoint, per partition
     _stats: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -73,7 +77,6 @@ class LiveRuntime:
     # gaps and leaks (auth_kappa/insights): state per partition, in its checkpoint; None:
     # off; Insights(keep_all=True): kept whole in memory, nothing persisted or restored
     insights: Insights | None = field(default_factory=lambda: Insights(keep_all=False))
-    _alerts: list[Alert] = field(default_factory=list)   # events not yet sent
 
     def __post_init__(self) -> None:
         self.topology.state_per_partition = True   # state deltas commit per partition
@@ -168,7 +171,7 @@ class LiveRuntime:
         """Drop everything held in memory; a checkpoint still in flight is left to land or
         be refused by the claim that follows (see assign)."""
         self._final, self._uncommitted, self._stats = {}, 0, {}
-        self._alerts = []
+        self._cleanup = {}
         if self.insights is not None:
             self.insights.reset()
         self._writer.discard()
@@ -255,12 +258,17 @@ class LiveRuntime:
 
     def _keep_final(self, utility: str, final: dict[Slot, Rows], ended: bool = False
                     ) -> None:
-        """Final windows go out with the next checkpoint, and feed the insights."""
+        """Final windows go to the store with the next checkpoint, and feed the insights.
+        Their side-output records (and the alerts) are emitted now: a minute's finality
+        is one window per meter, and the broker acknowledges them while the loop reads on
+        instead of while the checkpoint waits (KafkaSource flushes after each step)."""
         for slot, rows in final.items():
             if len(rows):
                 self._final.setdefault(slot, []).append(rows)
-        if self.insights is not None:
-            self._alerts += self.insights.observe(self.topology, utility, final, ended)
+        alerts = [] if self.insights is None else \
+            self.insights.observe(self.topology, utility, final, ended)
+        if self.emit is not None:
+            self._emit(self.emit, final, alerts)
 
     def _check(self) -> None:
         if self.broken is not None:
@@ -284,10 +292,11 @@ class LiveRuntime:
 
     def checkpoint(self, wait: bool = True) -> int:
         """prepare() then submit(): for callers whose side outputs need no acknowledgement
-        in between (tests, benchmarks, replay's catch-up)."""
+        in between (tests, benchmarks, replay's catch-up). One waited for leaves nothing
+        behind, no spread cleanup either."""
         if not wait and not self.due():
             return 0
-        return self.submit(self.prepare(), wait)
+        return self.submit(self.prepare(everything=wait), wait)
 
     def due(self) -> bool:
         """A checkpoint is due: the interval passed, or too much is uncommitted. While one
@@ -312,19 +321,22 @@ class LiveRuntime:
         """Final windows held in memory for the next checkpoint."""
         return sum(len(rows) for parts in self._final.values() for rows in parts)
 
-    def prepare(self) -> list[commits.Commit]:
+    def prepare(self, everything: bool = False) -> list[commits.Commit]:
         """Take what the next checkpoint writes out of memory: meter windows (absolute),
         state deltas, offsets, clocks and counters, one transaction per partition
         (runtime/commits.py); final windows go out as side outputs now. A caller that
         needs side outputs acknowledged before the offsets that produced them are
-        committed flushes between prepare and submit (KafkaSource does)."""
+        committed flushes between prepare and submit (KafkaSource does).
+        `everything`: no final window's cleanup is left for later (see _settle)."""
         self._check()
         writes: dict[Slot, Rows] = {}
         for slot, table in self.topology.tables.items():
-            level = slot[1]
-            rows = table.pop_dirty() if level == "meter" else \
-                table.take(np.ones(len(table), bool), remove=True)  # deltas: hand over, reset
-            writes[slot] = Rows.concat([*self._final.get(slot, []), rows])
+            if slot[1] == "meter":
+                writes[slot] = Rows.concat([*self._settle(slot, everything),
+                                            table.pop_dirty()])
+            else:   # deltas: hand over, reset
+                writes[slot] = Rows.concat([*self._final.get(slot, []), table.take(
+                    np.ones(len(table), bool), remove=True)])
         clocks = {f"{t}:{p}": (wm.high(p), wm.mark(p))
                   for t, wm in self.topology.watermarks.items() for p in wm.partitions()}
         moved = {n: h for n, (h, _) in clocks.items()
@@ -351,17 +363,43 @@ class LiveRuntime:
         self._sent_highs.update(moved)
         self._sent_marks.update(marks)
         self._stats = {}
-        if self.emit is not None:
-            self._emit(self.emit)
-        self._final, self._alerts = {}, []
+        self._final = {}
         self._uncommitted = 0
         self._last_commit = time.monotonic()
         return todo
 
-    def _emit(self, emit: Emit) -> None:
+    def _settle(self, slot: Slot, everything: bool) -> list[Rows]:
+        """This checkpoint's final windows of a meter slot. Those the store already holds
+        unchanged ("held") need no write but the deletion of their first values (finest
+        size only; others need nothing). A minute's finality makes that one per meter at
+        once, which stalled every partition's checkpoint for ~0.5 s at 75k meters, so it
+        is spread: at most `cleanup_step` per checkpoint and slot (more once the backlog
+        passes `cleanup_limit`). Cleanup dropped by a crash or a rebalance is left to
+        retention's trim (trim_meters.lua sweeps first values too)."""
+        out: list[Rows] = []
+        debt = [self._cleanup[slot]] if slot in self._cleanup else []
+        for rows in self._final.get(slot, []):
+            if rows.held is None or not rows.held.any():
+                out.append(rows)
+                continue
+            if not rows.held.all():
+                out.append(rows.select(~rows.held))
+            if slot[2] == self.topology.finest.size:
+                debt.append(rows.select(rows.held))
+        if not debt:
+            return out
+        backlog = Rows.concat(debt)
+        take = len(backlog) if everything else \
+            max(self.cleanup_step, len(backlog) - self.cleanup_limit)
+        self._cleanup[slot] = backlog.slice(take, len(backlog))
+        if not len(self._cleanup[slot]):
+            del self._cleanup[slot]
+        return [*out, backlog.slice(0, take)]
+
+    def _emit(self, emit: Emit, final: dict[Slot, Rows], alerts: list[Alert]) -> None:
         """Final windows and alerts as records (the `windows` and `alerts` topics)."""
-        emit_final(emit, self.outputs, self._final)
-        for alert in self._alerts:   # at least once: (kind, service_id, start, end) is its id
+        emit_final(emit, self.outputs, final)
+        for alert in alerts:   # at least once: (kind, service_id, start, end) is its id
             emit(self.outputs.alerts, alert.service_id.encode(), encode(alert).encode(),
                  [("kind", alert.kind.encode()),
                   ("event", b"open" if alert.is_open else b"close")])

@@ -45,12 +45,12 @@ def emit_rejected(emit: Emit, outputs: Outputs, result: StepResult) -> None:
         emit(outputs.quarantine, None, raw, headers)
 
 
-def emit_final(emit: Emit, outputs: Outputs, final: dict[Slot, list[Rows]]) -> None:
+def emit_final(emit: Emit, outputs: Outputs, final: dict[Slot, Rows]) -> None:
     """Final per-meter windows, many small messages, each well under a broker's 1 MB."""
-    for (utility, level, size), parts in final.items():
-        if level != "meter" or not parts:
+    for (utility, level, size), rows in final.items():
+        if level != "meter" or not len(rows):
             continue
-        table = meter_windows_table(utility, size, Rows.concat(parts))
+        table = meter_windows_table(utility, size, rows)
         for lo in range(0, len(table), WINDOWS_PER_MESSAGE):
             emit(outputs.windows, utility.encode(),
                  write_ipc(table.slice(lo, WINDOWS_PER_MESSAGE)), [("size", str(size).encode())])

@@ -448,8 +448,9 @@ class RedisWindowStore:
             out.append((pack(b"EXPIRE", keys[once], str(ttl).encode()), len(once)))
         if size == self._finest:
             out += self._index_meters(utility, rows, sid, new)
+        fhead = self.keys.meter_parts("f", utility, size, partition)[0] if words else b""
         trims = [command("EVAL", self._trim_lua, 1, anchor, head, tail,
-                         codec.meter_starts_blob(sid[part], starts[part]), keep)
+                         codec.meter_starts_blob(sid[part], starts[part]), keep, fhead)
                  for part in np.array_split(fresh, -(-len(fresh) // TRIM_CHUNK))] \
             if len(fresh) else []
         return out, trims

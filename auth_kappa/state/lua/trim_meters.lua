@@ -5,32 +5,44 @@
 -- predecessor (ws - size) is in the key continues a run: only the one window its cut
 -- passed can have left, one HDEL. Otherwise (the key's first window, a gap in the meter's
 -- readings) the small hash is swept: at most retention / size + the new windows fields.
+-- The meter's first values (the `f:` key, finest size) obey the same cut: a final window's
+-- are deleted by a later checkpoint (runtime/live.py _settle), and those a crash or a
+-- rebalance left behind go here.
 -- Runs after the checkpoint transaction, in small batches: trimming is idempotent.
 -- ARGV: key head and tail around the service_id (state/layout.py meter_parts),
 --       blob of [service_id 36][window_start i64],
---       retention s
+--       retention s, the first values' key head ("": none at this size)
 local prefix, suffix, blob, ret = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local firsts = ARGV[5] or ""
 local size = tonumber(string.match(suffix, ":(%d+)$"))
 local function cut_of(n) return math.floor((n - ret) / size) * size end
+local function sweep(key, cut)   -- every field at or below the cut
+  local old = {}
+  for _, f in ipairs(redis.call("HKEYS", key)) do
+    local start = tonumber(f)
+    if start and start <= cut then old[#old + 1] = f end
+  end
+  for lo = 1, #old, 1000 do
+    redis.call("HDEL", key, unpack(old, lo, math.min(lo + 999, #old)))
+  end
+end
 for i = 1, #blob, 44 do
-  local key = prefix .. string.sub(blob, i, i + 35) .. suffix
+  local sid = string.sub(blob, i, i + 35)
+  local key = prefix .. sid .. suffix
   local ws = struct.unpack("<i8", blob, i + 36)
   if redis.call("HEXISTS", key, string.format("%d", ws - size)) == 1 then
-    redis.call("HDEL", key, string.format("%d", cut_of(ws)))
+    local cut = string.format("%d", cut_of(ws))
+    redis.call("HDEL", key, cut)
+    if firsts ~= "" then redis.call("HDEL", firsts .. sid .. suffix, cut) end
   else
-    local fields, starts, newest = redis.call("HKEYS", key), {}, nil
-    for j, f in ipairs(fields) do
-      starts[j] = tonumber(f)
-      if starts[j] and (newest == nil or starts[j] > newest) then newest = starts[j] end
+    local newest = nil
+    for _, f in ipairs(redis.call("HKEYS", key)) do
+      local start = tonumber(f)
+      if start and (newest == nil or start > newest) then newest = start end
     end
     if newest then
-      local cut, old = cut_of(newest), {}
-      for j, f in ipairs(fields) do
-        if starts[j] and starts[j] <= cut then old[#old + 1] = f end
-      end
-      for lo = 1, #old, 1000 do
-        redis.call("HDEL", key, unpack(old, lo, math.min(lo + 999, #old)))
-      end
+      sweep(key, cut_of(newest))
+      if firsts ~= "" then sweep(firsts .. sid .. suffix, cut_of(newest)) end
     end
   end
 end
