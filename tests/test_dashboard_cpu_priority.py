@@ -3,7 +3,9 @@ never inherited by the threads it starts, refused in one line where it cannot be
 
 from __future__ import annotations
 
+import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -40,7 +42,6 @@ print(json.dumps(out))
 
 
 def _child(mode: str) -> dict:
-    import json
     run = subprocess.run([sys.executable, "-c", CHILD, mode], capture_output=True, text=True,
                          cwd=ROOT, timeout=60)
     assert run.returncode == 0, run.stderr
@@ -48,7 +49,6 @@ def _child(mode: str) -> dict:
 
 
 def _permitted() -> bool:
-    import resource
     return os.geteuid() == 0 or resource.getrlimit(resource.RLIMIT_RTPRIO)[0] > 0
 
 

@@ -312,9 +312,7 @@ class LiveRuntime:
 
     def until_due(self) -> float:
         """Seconds until the interval passes (0: it has; the checkpoint may still wait for
-        the one in flight). A fetch waits no longer: with librdkafka a fetch short of its
-        message count waits out its whole timeout (0.2 s), and at 2x checkpoints fell on
-        every other fetch, 0.4 s apart instead of 0.25."""
+        the one in flight): how long a fetch may wait (KafkaSource._step)."""
         return max(0.0, self._last_commit + self.commit_interval - time.monotonic())
 
     def held_final(self) -> int:

@@ -171,10 +171,7 @@ class RespConnection:
         got = bytearray()
         try:
             while len(got) < len(expected):
-                data = sock.recv(1 << 20)
-                if not data:
-                    raise redis.ConnectionError(f"Redis at {self.where} closed the "
-                                                "connection during a checkpoint")
+                data = self._recv(sock)
                 at = len(got)
                 got += data
                 if got[at:len(expected)] != expected[at:len(got)]:
@@ -194,12 +191,15 @@ class RespConnection:
             if reply is not False:
                 out.append(reply)
                 continue
-            data = sock.recv(1 << 20)
-            if not data:
-                raise redis.ConnectionError(f"Redis at {self.where} closed the "
-                                            "connection during a checkpoint")
-            self._reader.feed(data)
+            self._reader.feed(self._recv(sock))
         return out
+
+    def _recv(self, sock: socket.socket) -> bytes:
+        data = sock.recv(1 << 20)
+        if not data:
+            raise redis.ConnectionError(f"Redis at {self.where} closed the connection "
+                                        "during a checkpoint")
+        return data
 
     def close(self) -> None:
         if self._sock is not None:
