@@ -80,7 +80,7 @@ def test_a_fetch_of_frames_is_fed_in_parts_with_the_loop_turning_between(
         runtime = LiveRuntime(Topology.from_config(config, live=True), store, emit=None,
                               commit_interval=config.commit_interval)
 
-        async def nothing() -> None:
+        async def nothing(acks: bool = True) -> None:
             return None
 
         source = KafkaSource(config, runtime, config.group, flush=nothing,
