@@ -4,6 +4,7 @@ between two of them (runtime/commits.py)."""
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 
 import numpy as np
@@ -192,15 +193,15 @@ def test_a_window_final_and_unchanged_is_not_written_again(stack, unique):
 @pytest.mark.stack
 def test_first_values_of_final_windows_go_over_later_checkpoints(stack, unique):
     """A minute turning final at once for every meter, unchanged: their first values go
-    `cleanup_step` per checkpoint (not all in the one transaction every partition's
-    next readings wait behind), windows stay exact, and a waited checkpoint leaves
-    none behind."""
+    `cleanup_rate` a second since the last checkpoint (not all in the one transaction
+    every partition's next readings wait behind), windows stay exact, and a waited
+    checkpoint leaves none behind."""
     specs = Config.load(windows="1m").window_specs()
     store = RedisWindowStore.connect(stack.redis_url, f"spread{unique}", specs)
     sids = [str(uuid.UUID(int=900 + n, version=4)) for n in range(30)]
     rt = LiveRuntime(Topology(specs, grace=30), store, emit=lambda *x: None,
                      commit_interval=3600, insights=None)
-    rt.cleanup_step = 8
+    rt.cleanup_rate = 8
     rt.assign([("gas", 0)])
 
     def line(sid: str, end: int) -> bytes:
@@ -219,6 +220,7 @@ def test_first_values_of_final_windows_go_over_later_checkpoints(stack, unique):
         assert left() == 30
         rt.process("gas", [Message(line(sids[0], T0 + 95), 0, len(batch))])
         for remaining in (22, 14):
+            rt._last_commit = time.monotonic() - 1.0   # a second since the last one
             rt.submit(rt.prepare())
             assert left() == remaining
         assert [store.read_windows("meter", "gas", 60, key=sid)["count"].tolist()[:1]

@@ -67,8 +67,8 @@ class LiveRuntime:
     _final: dict[Slot, list[Rows]] = field(default_factory=dict)
     # held final windows whose first values are still to delete (see _settle)
     _cleanup: dict[Slot, Rows] = field(default_factory=dict)
-    cleanup_step: int = 2_000
-    cleanup_limit: int = 200_000
+    cleanup_rate: float = 20_000     # held final windows cleaned a second, per slot
+    cleanup_limit: int = 200_000     # held final windows waiting, per slot, at most
     _last_commit: float = field(default_factory=time.monotonic)
     # "gas:3" -> {"accepted:gas": n}: counters since the last checkpoint, per partition
     _stats: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -371,9 +371,9 @@ class LiveRuntime:
         unchanged ("held") need no write but the deletion of their first values (finest
         size only; others need nothing). A minute's finality makes that one per meter at
         once, which stalled every partition's checkpoint for ~0.5 s at 75k meters, so it
-        is spread: at most `cleanup_step` per checkpoint and slot (more once the backlog
-        passes `cleanup_limit`). Cleanup dropped by a crash or a rebalance is left to
-        retention's trim (trim_meters.lua sweeps first values too)."""
+        is spread: `cleanup_rate` a second since the last checkpoint, per slot (more
+        once the backlog passes `cleanup_limit`). Cleanup dropped by a crash or a
+        rebalance is left to retention's trim (trim_meters.lua sweeps first values too)."""
         out: list[Rows] = []
         debt = [self._cleanup[slot]] if slot in self._cleanup else []
         for rows in self._final.get(slot, []):
@@ -387,8 +387,9 @@ class LiveRuntime:
         if not debt:
             return out
         backlog = Rows.concat(debt)
+        elapsed = time.monotonic() - self._last_commit
         take = len(backlog) if everything else \
-            max(self.cleanup_step, len(backlog) - self.cleanup_limit)
+            max(int(self.cleanup_rate * elapsed), len(backlog) - self.cleanup_limit)
         self._cleanup[slot] = backlog.slice(take, len(backlog))
         if not len(self._cleanup[slot]):
             del self._cleanup[slot]
