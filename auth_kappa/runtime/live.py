@@ -67,7 +67,7 @@ class LiveRuntime:
     _final: dict[Slot, list[Rows]] = field(default_factory=dict)
     # held final windows whose first values are still to delete (see _settle)
     _cleanup: dict[Slot, Rows] = field(default_factory=dict)
-    cleanup_rate: float = 20_000     # held final windows cleaned a second, per slot
+    cleanup_rate: float = 8_000      # held final windows cleaned a second, per slot
     cleanup_limit: int = 200_000     # held final windows waiting, per slot, at most
     _last_commit: float = field(default_factory=time.monotonic)
     # "gas:3" -> {"accepted:gas": n}: counters since the last checkpoint, per partition
