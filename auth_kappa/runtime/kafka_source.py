@@ -47,7 +47,6 @@ class Flush(Protocol):
     def __call__(self, acks: bool = True) -> Awaitable[None]: ...
 
 
-
 @dataclass
 class KafkaSource:
     config: Config

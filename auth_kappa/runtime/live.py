@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -66,7 +67,7 @@ class LiveRuntime:
     _sent_marks: dict[str, float] = field(default_factory=dict)  # idle advances, the same
     _final: dict[Slot, list[Rows]] = field(default_factory=dict)
     # held final windows whose first values are still to delete (see _settle)
-    _cleanup: dict[Slot, Rows] = field(default_factory=dict)
+    _cleanup: dict[Slot, deque[Rows]] = field(default_factory=dict)
     cleanup_rate: float = 8_000      # held final windows cleaned a second, per slot
     cleanup_limit: int = 200_000     # held final windows waiting, per slot, at most
     _last_commit: float = field(default_factory=time.monotonic)
@@ -322,9 +323,9 @@ class LiveRuntime:
     def prepare(self, everything: bool = False) -> list[commits.Commit]:
         """Take what the next checkpoint writes out of memory: meter windows (absolute),
         state deltas, offsets, clocks and counters, one transaction per partition
-        (runtime/commits.py); final windows go out as side outputs now. A caller that
-        needs side outputs acknowledged before the offsets that produced them are
-        committed flushes between prepare and submit (KafkaSource does).
+        (runtime/commits.py); final windows went out as side outputs when they closed. A
+        caller that needs side outputs acknowledged before the offsets that produced them
+        are committed flushes between prepare and submit (KafkaSource does).
         `everything`: no final window's cleanup is left for later (see _settle)."""
         self._check()
         writes: dict[Slot, Rows] = {}
@@ -375,7 +376,7 @@ class LiveRuntime:
         once the backlog passes `cleanup_limit`). Cleanup dropped by a crash or a
         rebalance is left to retention's trim (trim_meters.lua sweeps first values too)."""
         out: list[Rows] = []
-        debt = [self._cleanup[slot]] if slot in self._cleanup else []
+        queue = self._cleanup.get(slot, deque())   # oldest first, never copied whole
         for rows in self._final.get(slot, []):
             if rows.held is None or not rows.held.any():
                 out.append(rows)
@@ -383,17 +384,23 @@ class LiveRuntime:
             if not rows.held.all():
                 out.append(rows.select(~rows.held))
             if slot[2] == self.topology.finest.size:
-                debt.append(rows.select(rows.held))
-        if not debt:
-            return out
-        backlog = Rows.concat(debt)
+                queue.append(rows.select(rows.held))
+        waiting = sum(len(rows) for rows in queue)
         elapsed = time.monotonic() - self._last_commit
-        take = len(backlog) if everything else \
-            max(int(self.cleanup_rate * elapsed), len(backlog) - self.cleanup_limit)
-        self._cleanup[slot] = backlog.slice(take, len(backlog))
-        if not len(self._cleanup[slot]):
-            del self._cleanup[slot]
-        return [*out, backlog.slice(0, take)]
+        take = waiting if everything else \
+            max(int(self.cleanup_rate * elapsed), waiting - self.cleanup_limit)
+        while take > 0 and queue:
+            head = queue.popleft()
+            if len(head) > take:
+                queue.appendleft(head.slice(take, len(head)))
+                head = head.slice(0, take)
+            out.append(head)
+            take -= len(head)
+        if queue:
+            self._cleanup[slot] = queue
+        else:
+            self._cleanup.pop(slot, None)
+        return out
 
     def _emit(self, emit: Emit, final: dict[Slot, Rows], alerts: list[Alert]) -> None:
         """Final windows and alerts as records (the `windows` and `alerts` topics)."""

@@ -16,9 +16,9 @@ local prefix, suffix, blob, ret = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local firsts = ARGV[5] or ""
 local size = tonumber(string.match(suffix, ":(%d+)$"))
 local function cut_of(n) return math.floor((n - ret) / size) * size end
-local function sweep(key, cut)   -- every field at or below the cut
+local function sweep(key, cut, fields)   -- every field at or below the cut
   local old = {}
-  for _, f in ipairs(redis.call("HKEYS", key)) do
+  for _, f in ipairs(fields or redis.call("HKEYS", key)) do
     local start = tonumber(f)
     if start and start <= cut then old[#old + 1] = f end
   end
@@ -35,13 +35,13 @@ for i = 1, #blob, 44 do
     redis.call("HDEL", key, cut)
     if firsts ~= "" then redis.call("HDEL", firsts .. sid .. suffix, cut) end
   else
-    local newest = nil
-    for _, f in ipairs(redis.call("HKEYS", key)) do
+    local fields, newest = redis.call("HKEYS", key), nil
+    for _, f in ipairs(fields) do
       local start = tonumber(f)
       if start and (newest == nil or start > newest) then newest = start end
     end
     if newest then
-      sweep(key, cut_of(newest))
+      sweep(key, cut_of(newest), fields)
       if firsts ~= "" then sweep(firsts .. sid .. suffix, cut_of(newest)) end
     end
   end
