@@ -46,6 +46,7 @@ log = logging.getLogger("auth_kappa.source")
 # and the read-ahead's timeout is fixed a call early, so a long one (the 0.2 s batch wait)
 # made every fetch of a slow stream 0.2 s and checkpoints fall 0.4 s apart, not 0.25
 AHEAD_WAIT = 0.05
+BACKLOG_WAIT = 0.2   # s: the read-ahead's wait while the broker holds more than a fetch took
 
 
 def group_settings(config: Config, group: str) -> dict[str, Any]:
@@ -89,6 +90,7 @@ class ConfluentConsumer:
         self._closing = False
         self._epoch = 0            # bumped by seek, pause, resume: older fetches are stale
         self._ahead: asyncio.Future | None = None   # the fetch started after the last one
+        self._backlog = False   # the last fetch left more in the broker than it took
 
     # -- lifecycle
     def subscribe(self, topics: Iterable[str], listener: ConsumerRebalanceListener) -> None:
@@ -122,7 +124,8 @@ class ConfluentConsumer:
         for tp, batch in out.items():
             self._position[tp] = int(batch.offset[-1]) + 1
         if not self._closing:
-            self._ahead = self._start(min(timeout_ms / 1000, AHEAD_WAIT), max_records)
+            wait = BACKLOG_WAIT if self._backlog else min(timeout_ms / 1000, AHEAD_WAIT)
+            self._ahead = self._start(wait, max_records)
         return out
 
     def _start(self, timeout: float, limit: int) -> asyncio.Future:
@@ -149,6 +152,10 @@ class ConfluentConsumer:
                 continue
             if high is not None and high >= 0:
                 self._high[tp] = high
+        after = {tp: int(b.offset[-1]) + 1 for tp, b in out.items()}
+        waiting = sum(max(0, h - after.get(tp, self._position.get(tp, h)))
+                      for tp, h in self._high.items() if tp in self._assigned)
+        self._backlog = waiting > len(records)   # catching up: batches of BACKLOG_WAIT
         return out
 
     async def idle(self, seconds: float) -> None:
