@@ -103,3 +103,37 @@ async def _scenario(stack: Config, topic: str, unique: str) -> None:
         assert starts == {tp0: 0, tp1: 0}
     finally:
         await consumer.stop()
+
+
+def test_backlog_says_when_the_broker_holds_more_than_a_fetch_took(stack, unique):
+    """The read-ahead waits for full batches only while catching up (BACKLOG_WAIT), and
+    briefly once caught up (AHEAD_WAIT): the flag that picks the wait follows the broker."""
+    topic = f"cb-{unique}"
+    ensure_topics(stack.kafka, [topic], 2)
+    try:
+        for p in (0, 1):
+            _produce(stack, topic, p, 0, PER_PARTITION)
+        asyncio.run(_backlog_scenario(stack, topic, unique))
+    finally:
+        delete_topics(stack.kafka, [topic])
+
+
+async def _backlog_scenario(stack: Config, topic: str, unique: str) -> None:
+    consumer = ConfluentConsumer(group_settings(stack, f"cb-{unique}"))
+    consumer.subscribe([topic], _Seeks(consumer, {0: 0, 1: 0}))
+    await consumer.start()
+    try:
+        seen, flags = 0, []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while seen < 2 * PER_PARTITION and loop.time() < deadline:
+            got = await consumer.getmany(timeout_ms=200, max_records=100)
+            if got:
+                seen += sum(len(b.offset) for b in got.values())
+                flags.append(consumer.backlog)
+        assert seen == 2 * PER_PARTITION
+        assert flags[0] and not flags[-1], flags   # catching up first, caught up last
+        assert await consumer.getmany(timeout_ms=200, max_records=100) == {}
+        assert not consumer.backlog
+    finally:
+        await consumer.stop()

@@ -27,13 +27,14 @@ def _cut(newest: int, retention: int) -> int:
     return (newest - retention) // SIZE * SIZE
 
 
-def _rows(k0, k1, ws, sums, seen_words: int = 0, new=None) -> Rows:
+def _rows(k0, k1, ws, sums, seen_words: int = 0, new=None, cont=None) -> Rows:
     n = len(ws)
     s = np.asarray(sums, np.float64)
     return Rows(np.asarray(k0, np.uint64), np.asarray(k1, np.uint64), np.asarray(ws, np.int64),
                 s, np.ones(n, np.int64), s.copy(), s.copy(),
                 np.zeros((n, seen_words), np.uint64) if seen_words else None,
-                None if new is None else np.asarray(new, bool))
+                None if new is None else np.asarray(new, bool),
+                cont=None if cont is None else np.asarray(cont, bool))
 
 
 @pytest.fixture
@@ -92,7 +93,10 @@ def test_state_retention_is_exact_for_sparse_states(store, retention):
 
 @pytest.mark.stack
 @pytest.mark.parametrize("retention", [90, 120, 300])
-def test_meter_retention_is_exact_for_sparse_meters(store, retention):
+@pytest.mark.parametrize("runs", [False, True], ids=["script", "runs"])
+def test_meter_retention_is_exact_for_sparse_meters(store, retention, runs):
+    """runs: each row says whether the store holds its predecessor (Rows.cont, as the
+    window table does), and those are trimmed by plain HDELs, the rest by the script."""
     s = store(48 * 3600, retention)
     rng = random.Random(retention + 1)
     sids = [f"00000000-0000-4000-8000-00000000000{i}" for i in range(6)]
@@ -103,7 +107,9 @@ def test_meter_retention_is_exact_for_sparse_meters(store, retention):
         who = [i for i in range(len(sids)) if rng.random() < (1.0, 0.5, 0.2, 0.05, 1, 1)[i]]
         ws = [now - SIZE * (rng.random() < 0.2) * rng.randint(1, 4) for _ in who]
         new = [w not in written[i] for i, w in zip(who, ws, strict=True)]
-        rows = _rows(keys[who, 0], keys[who, 1], ws, [1.0] * len(who), s.words(SIZE), new)
+        cont = [w - SIZE in written[i] for i, w in zip(who, ws, strict=True)] if runs else None
+        rows = _rows(keys[who, 0], keys[who, 1], ws, [1.0] * len(who), s.words(SIZE), new,
+                     cont)
         s.checkpoint({("water", "meter", SIZE): rows}, {}, {})
         for i, w in zip(who, ws, strict=True):
             written[i].add(w)
@@ -145,7 +151,8 @@ def test_embedded_store_keeps_what_redis_keeps():
 
 
 @pytest.mark.stack
-def test_first_values_left_behind_go_with_retention(store):
+@pytest.mark.parametrize("runs", [False, True], ids=["script", "runs"])
+def test_first_values_left_behind_go_with_retention(store, runs):
     """First values a crash or a rebalance left behind (their deletion rides a later
     checkpoint: runtime/live.py _settle) obey the meter windows' cut, on a meter's run
     of windows and after a gap alike; an open window's stay."""
@@ -154,14 +161,15 @@ def test_first_values_left_behind_go_with_retention(store):
     keys, _ = uuid_keys(np.array([sid], "S36"))
     fkey = s.first_key(sid, "water", SIZE)
 
-    def write(ws: int) -> None:
-        rows = _rows(keys[:, 0], keys[:, 1], [ws], [1.0], s.words(SIZE), [True])
+    def write(ws: int, cont: bool = False) -> None:
+        rows = _rows(keys[:, 0], keys[:, 1], [ws], [1.0], s.words(SIZE), [True],
+                     [cont and runs])
         s.checkpoint({("water", "meter", SIZE): rows}, {}, {})
 
     write(T0)
-    write(T0 + SIZE)
+    write(T0 + SIZE, cont=True)
     s.client.hset(fkey, mapping={str(T0): b"x", str(T0 + SIZE): b"x"})
-    write(T0 + 2 * SIZE)     # a run: its cut is T0
+    write(T0 + 2 * SIZE, cont=True)     # a run: its cut is T0
     assert s.client.hkeys(fkey) == [str(T0 + SIZE).encode()]
     s.client.hset(fkey, mapping={str(T0 + 2 * SIZE): b"x", str(T0 + 10 * SIZE): b"x"})
     write(T0 + 10 * SIZE)    # after a gap: swept up to its cut, T0 + 8 minutes

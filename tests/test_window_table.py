@@ -9,14 +9,19 @@ from auth_kappa.topology.window_table import UNKNOWN, Rows, WindowTable, group_l
 
 
 def test_removals_in_any_order_keep_every_window_exact():
+    """Also each window's `cont`: whether the window before it was held when it opened
+    (before this batch, or opened in it), what retention trims as a run."""
     rng = np.random.default_rng(7)
-    table, truth = WindowTable(60, dedup=True), {}
+    table, truth, runs, checked = WindowTable(60, dedup=True), {}, {}, set()
     for step in range(60):
         n = int(rng.integers(1, 400))
         k0 = rng.integers(0, 50, n).astype(np.uint64)
         k1 = np.zeros(n, np.uint64)
         ws = (step // 3 + rng.integers(0, 4, n)) * 60
         values = rng.random(n)
+        opened = {(a, w) for a, w in zip(k0.tolist(), ws.tolist(), strict=True)} - set(truth)
+        for a, w in opened:
+            runs[(a, w)] = (a, w - 60) in truth or (a, w - 60) in opened
         rows = table.locate(k0, k1, ws)
         table.add(rows, values)
         for a, w, v in zip(k0.tolist(), ws.tolist(), values.tolist(), strict=True):
@@ -29,6 +34,9 @@ def test_removals_in_any_order_keep_every_window_exact():
             assert w < cut
             ts, tc = truth.pop((a, w))
             assert (c, round(s, 9)) == (tc, round(ts, 9))
+        assert out.cont.tolist() == [runs.pop((a, w)) for a, w in
+                                     zip(out.k0.tolist(), out.window_start.tolist(), strict=True)]
+        checked |= set(out.cont.tolist())
         assert out.first.shape == (len(out), 0)   # final: no first values kept
         left = table.snapshot()
         assert len(left) == len(truth)
@@ -38,6 +46,7 @@ def test_removals_in_any_order_keep_every_window_exact():
             assert (c, round(s, 9)) == (truth[(a, w)][1], round(truth[(a, w)][0], 9))
         held = table.locate(left.k0, left.k1, left.window_start)   # all found, none added
         assert len(table) == len(left) and sorted(held.tolist()) == list(range(len(left)))
+    assert checked == {False, True}
 
 
 def _rows(first: np.ndarray) -> Rows:

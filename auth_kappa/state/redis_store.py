@@ -217,7 +217,8 @@ class RedisWindowStore:
                         self._after_exec(replies[-1], dirty, sock)
                         self.acknowledged.update(offsets)
                         if body.trims:   # pipelined: each call is still its own short step
-                            sock.roundtrip(b"".join(body.trims), len(body.trims))
+                            sock.roundtrip(b"".join(c for c, _ in body.trims),
+                                           sum(n for _, n in body.trims))
                         return body.written
                     # someone's rebalance touched the generations: check again
             except (OSError, redis.RedisError):
@@ -405,7 +406,7 @@ class RedisWindowStore:
         return [(int(p), part == p) for p in np.unique(part)]
 
     def _meter_commands(self, utility: str, size: int, rows: Rows, keep: int, ttl: int,
-                        anchor: str) -> tuple[list[tuple[bytes, int]], list[bytes]]:
+                        anchor: str) -> tuple[list[tuple[bytes, int]], list[tuple[bytes, int]]]:
         """Every window is a plain HSET; a new one also refreshes its key's TTL. Trimming
         the window that left retention is idempotent, so it runs after the transaction in
         small script calls (`trims`), keeping every blocking step short."""
@@ -426,7 +427,7 @@ class RedisWindowStore:
 
     def _meter_commands_at(self, utility: str, size: int, rows: Rows, keep: int, ttl: int,
                            anchor: str, partition: int | None
-                           ) -> tuple[list[tuple[bytes, int]], list[bytes]]:
+                           ) -> tuple[list[tuple[bytes, int]], list[tuple[bytes, int]]]:
         words = self.words(size)
         new = np.ones(len(rows), bool) if rows.new is None else rows.new
         sid = uuid_bytes(rows.k0, rows.k1)
@@ -449,11 +450,34 @@ class RedisWindowStore:
         if size == self._finest:
             out += self._index_meters(utility, rows, sid, new)
         fhead = self.keys.meter_parts("f", utility, size, partition)[0] if words else b""
-        trims = [command("EVAL", self._trim_lua, 1, anchor, head, tail,
-                         codec.meter_starts_blob(sid[part], starts[part]), keep, fhead)
-                 for part in np.array_split(fresh, -(-len(fresh) // TRIM_CHUNK))] \
-            if len(fresh) else []
-        return out, trims
+        return out, self._trims(rows, fresh, sid, size, keep, anchor, head, tail, fhead)
+
+    def _trims(self, rows: Rows, fresh: np.ndarray, sid: np.ndarray, size: int, keep: int,
+               anchor: str, head: bytes, tail: bytes, fhead: bytes
+               ) -> list[tuple[bytes, int]]:
+        """Retention for new windows. One whose predecessor the store holds (rows.cont)
+        continues a run: the one window its cut passed goes, by a plain HDEL (and its
+        first values': fhead, "" at sizes that keep none); ~2.8 us of Redis a window
+        against ~6.5 us in trim_meters.lua, which takes the others (a meter's first
+        window, one after a gap) in small calls."""
+        cont = np.zeros(len(rows), bool) if rows.cont is None else rows.cont
+        run, rest = fresh[cont[fresh]], fresh[~cont[fresh]]
+        out: list[tuple[bytes, int]] = []
+        cut = (rows.window_start[run] - keep) // size * size
+        run, cut = run[cut >= 0], cut[cut >= 0]   # below 0: no window start to delete
+        wide = widths(cut)
+        for w in np.unique(wide):
+            pick = run[wide == w]
+            field = decimal(cut[wide == w])
+            for kind_head in (head, fhead) if fhead else (head,):
+                out.append((pack(b"HDEL", concat(kind_head, sid[pick], tail), field),
+                            len(pick)))
+        starts = rows.window_start
+        out += [(command("EVAL", self._trim_lua, 1, anchor, head, tail,
+                         codec.meter_starts_blob(sid[part], starts[part]), keep, fhead), 1)
+                for part in np.array_split(rest, -(-len(rest) // TRIM_CHUNK))] \
+            if len(rest) else []
+        return out
 
     def _first_commands(self, utility: str, size: int, rows: Rows, sid: np.ndarray,
                         new: np.ndarray, wide: np.ndarray, ttl: int, partition: int | None
@@ -744,7 +768,8 @@ class _Body:
     count: int                      # commands, for their replies
     parts: list[bytes] = field(default_factory=list)
     written: int = 0                # windows
-    trims: list[bytes] = field(default_factory=list)   # retention, after the transaction
+    # retention, after the transaction: (commands, how many)
+    trims: list[tuple[bytes, int]] = field(default_factory=list)
 
     def add(self, commands: list[tuple[bytes, int]]) -> bytes:
         part = b"".join(c for c, _ in commands)

@@ -20,7 +20,7 @@ from auth_kappa.topology.keys import mix
 Loader = Callable[[np.ndarray, np.ndarray, np.ndarray], dict[str, np.ndarray] | None]
 VALUE_COLUMNS = ("sum", "count", "min", "max")
 # Rows fields some parts of a concat may lack (final windows' extras): dropped then
-NOT_ALWAYS = frozenset({"edges", "state", "mtype"})
+NOT_ALWAYS = frozenset({"edges", "state", "mtype", "cont"})
 # "first value not known" (windows stored before values were kept): a NaN's bits, which no
 # accepted reading has; a resend of such a second counts as an exact duplicate
 UNKNOWN = np.uint64(0x7FF8_0000_DEAD_0001)
@@ -55,6 +55,9 @@ class Rows:
     # final windows: True where the store already holds the values (unchanged since the
     # checkpoint that wrote them): nothing to write but the dropped first values
     held: np.ndarray | None = None
+    # True where the window before it (start - size, same key) was held when this one
+    # opened, so the store holds it too: retention trims it as a run (state/redis_store.py)
+    cont: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.window_start)
@@ -119,6 +122,7 @@ class WindowTable:
             "max": np.zeros(0, np.float64), "dirty": np.zeros(0, bool),
             "stored": np.zeros(0, bool), "part": np.zeros(0, np.int32),
             "state": np.zeros(0, np.int16), "mtype": np.zeros(0, np.int8),
+            "cont": np.zeros(0, bool),
             "seen": np.zeros((0, self.words), np.uint64),
             "first": np.zeros((0, 64 * self.words), np.uint64),
         }
@@ -141,8 +145,11 @@ class WindowTable:
         if missing.any():
             pick = np.flatnonzero(missing)
             pick = pick[~pd.Series(codes[pick]).duplicated().to_numpy()]
+            before = mix(k0[pick], k1[pick], (window_start[pick] - self.size).astype(np.uint64))
+            cont = (self._index.get_indexer(before) >= 0) | np.isin(before, codes[pick])
             self._append(k0[pick], k1[pick], window_start[pick],
-                         loader(k0[pick], k1[pick], window_start[pick]) if loader else None)
+                         loader(k0[pick], k1[pick], window_start[pick]) if loader else None,
+                         cont)
             rows = self._index.get_indexer(codes)
         if not ((self._cols["k0"][rows] == k0).all() and (self._cols["k1"][rows] == k1).all()
                 and (self._cols["window_start"][rows] == window_start).all()):
@@ -165,7 +172,7 @@ class WindowTable:
         return row_of[labels]
 
     def _append(self, k0: np.ndarray, k1: np.ndarray, ws: np.ndarray,
-                init: dict[str, np.ndarray] | None) -> None:
+                init: dict[str, np.ndarray] | None, cont: np.ndarray | bool = False) -> None:
         m, n = len(ws), self._n
         if n + m > len(self._cols["k0"]):
             cap = max(1024, 2 * (n + m))
@@ -184,6 +191,7 @@ class WindowTable:
         c["part"][n:n + m] = -1
         c["state"][n:n + m] = -1
         c["mtype"][n:n + m] = -1
+        c["cont"][n:n + m] = cont
         if init:
             for name, values in init.items():
                 c[name][n:n + m] = values
@@ -236,7 +244,7 @@ class WindowTable:
                      ("k0", "k1", "window_start", *VALUE_COLUMNS)),
                    seen=c["seen"][idx] if self.words else None,
                    new=~c["stored"][idx], part=c["part"][idx],
-                   state=c["state"][idx], mtype=c["mtype"][idx],
+                   state=c["state"][idx], mtype=c["mtype"][idx], cont=c["cont"][idx],
                    first=None if not self.words else c["first"][idx] if firsts else
                    np.zeros((len(idx), 0), np.uint64))
         if remove and len(idx):
