@@ -55,15 +55,19 @@ async def _read(consumer: ConfluentConsumer, want: int, seconds: float = 30.0
     return got
 
 
-def test_assignment_seek_pause_and_resume_keep_aiokafka_semantics(stack, unique):
-    topic = f"cc-{unique}"
+def _on_two_partitions(stack: Config, topic: str, scenario) -> None:
+    """`scenario(topic)` run on a fresh topic of 2 partitions, PER_PARTITION records each."""
     ensure_topics(stack.kafka, [topic], 2)
     try:
         for p in (0, 1):
             _produce(stack, topic, p, 0, PER_PARTITION)
-        asyncio.run(_scenario(stack, topic, unique))
+        asyncio.run(scenario(topic))
     finally:
         delete_topics(stack.kafka, [topic])
+
+
+def test_assignment_seek_pause_and_resume_keep_aiokafka_semantics(stack, unique):
+    _on_two_partitions(stack, f"cc-{unique}", lambda t: _scenario(stack, t, unique))
 
 
 async def _scenario(stack: Config, topic: str, unique: str) -> None:
@@ -108,14 +112,7 @@ async def _scenario(stack: Config, topic: str, unique: str) -> None:
 def test_backlog_says_when_the_broker_holds_more_than_a_fetch_took(stack, unique):
     """The read-ahead waits for full batches only while catching up (BACKLOG_WAIT), and
     briefly once caught up (AHEAD_WAIT): the flag that picks the wait follows the broker."""
-    topic = f"cb-{unique}"
-    ensure_topics(stack.kafka, [topic], 2)
-    try:
-        for p in (0, 1):
-            _produce(stack, topic, p, 0, PER_PARTITION)
-        asyncio.run(_backlog_scenario(stack, topic, unique))
-    finally:
-        delete_topics(stack.kafka, [topic])
+    _on_two_partitions(stack, f"cb-{unique}", lambda t: _backlog_scenario(stack, t, unique))
 
 
 async def _backlog_scenario(stack: Config, topic: str, unique: str) -> None:

@@ -409,7 +409,7 @@ class RedisWindowStore:
                         anchor: str) -> tuple[list[tuple[bytes, int]], list[tuple[bytes, int]]]:
         """Every window is a plain HSET; a new one also refreshes its key's TTL. Trimming
         the window that left retention is idempotent, so it runs after the transaction in
-        small script calls (`trims`), keeping every blocking step short."""
+        short steps (`trims`, see _trims), keeping every blocking step short."""
         if self.cluster:   # keys by the meter's partition (one per call, see _home)
             parts = np.full(len(rows), -1) if rows.part is None else rows.part.astype(np.int64)
             unknown = parts < 0   # rows no reading touched: placed by the partitioner
