@@ -174,3 +174,38 @@ def test_first_values_left_behind_go_with_retention(store, runs):
     s.client.hset(fkey, mapping={str(T0 + 2 * SIZE): b"x", str(T0 + 10 * SIZE): b"x"})
     write(T0 + 10 * SIZE)    # after a gap: swept up to its cut, T0 + 8 minutes
     assert s.client.hkeys(fkey) == [str(T0 + 10 * SIZE).encode()]
+
+
+def test_runs_reach_the_checkpoint_as_the_window_table_saw_them():
+    """`cont` survives the runtime's checkpoint path (final and open rows concatenated,
+    split by partition): a new window is a run exactly when its meter's window before it
+    was held, whether that one is still open, final in the same checkpoint, or written by
+    an earlier one; a meter's first window and one after a gap are not."""
+    from auth_kappa.testing import TopologyTestDriver
+    from auth_kappa.topology.keys import uuid_text
+
+    drv = TopologyTestDriver(windows=("1m",), grace="0s")
+    runtime, seen = drv.runtime, {}
+    prepare = runtime.prepare
+
+    def spy(*args, **kwargs):
+        todo = prepare(*args, **kwargs)
+        for commit in todo:
+            rows = commit.dirty.get(("water", "meter", SIZE))
+            if rows is not None and rows.new is not None:
+                for sid, ws, new, cont in zip(uuid_text(rows.k0, rows.k1), rows.window_start,
+                                              rows.new, rows.cont, strict=True):
+                    if new:
+                        seen[(sid, int(ws))] = bool(cont)
+        return todo
+
+    runtime.prepare = spy
+    sids = [f"00000000-0000-4000-8000-00000000c0{i:02d}" for i in range(3)]
+    minutes = {0: (0, 1, 2, 3), 1: (0, 2, 3), 2: (1, 2)}   # meter -> minutes it reports
+    for pipe in ((0,), (1, 2), (3,)):                     # minutes fed per pipe()
+        lines = [f"{sid},u,household,{T0 + m * SIZE + s - 5},CA,0.25,{T0 + m * SIZE + s}"
+                 for m in pipe for s in range(5, 60, 5)
+                 for i, sid in enumerate(sids) if m in minutes[i]]
+        drv.pipe("water", lines)
+    want = {(sids[i], T0 + m * SIZE): m - 1 in ms for i, ms in minutes.items() for m in ms}
+    assert seen == want
