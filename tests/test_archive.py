@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -246,17 +247,25 @@ def test_archiver_child_is_restarted_alone_and_dies_with_its_worker(case):
     Killed alone, the worker starts another and the archive stays exactly once; the
     worker killed alone (its pid, not its group), the child goes too: no orphan reads on."""
     case.extra_env.update(AUTH_BATCH_SIZE="300", AUTH_ARCHIVE_ROLL_BYTES="20000")
-    m = case.simulate("--meters", "400", "--duration", "8m", "--seed", "44")
+    case.create_topics()
     worker = case.start_worker()
     first = _wait_child(case, worker.pid)
-    total = sum(_messages(m).values())
+    # a stream that goes on while the child is killed (8 minutes at 20x: 24 s): produced
+    # beforehand, the child archived all of it between two looks on a fast host
+    m: dict = {}
+    stream = threading.Thread(target=lambda: m.update(case.simulate(
+        "--meters", "400", "--duration", "8m", "--seed", "44", "--pace", "20x")), daemon=True)
+    stream.start()
     deadline = time.monotonic() + 90
     archived = lambda: sum(p.next_offset for p in progress(s3(case.config)).values())  # noqa: E731
-    while archived() < total // 10:
+    while archived() < 2_000:
         assert time.monotonic() < deadline, case.log_tail()
         time.sleep(0.1)
     os.kill(first, signal.SIGKILL)
     at_kill = archived()
+    stream.join(timeout=120)
+    assert m, "the simulator did not finish"
+    total = sum(_messages(m).values())
     assert at_kill < total, f"killed too late to matter: {at_kill} of {total} archived"
     second = _wait_child(case, worker.pid, other_than=first)
     case.wait_until(_messages(m))
