@@ -183,18 +183,35 @@ def read_keys(config, keys: list[str]) -> dict[str, bytes]:
     return asyncio.run(go())
 
 
+class _Stream(threading.Thread):
+    """The simulator producing at 20x while the test runs (8 minutes in 24 s), so a kill
+    lands mid-stream: produced beforehand, an archiver archived all of it between two of
+    a test's looks on a fast host."""
+
+    def __init__(self, case: LiveCase, *args: str) -> None:
+        super().__init__(daemon=True)
+        self.case, self.args, self.result = case, args, {}
+        self.start()
+
+    def run(self) -> None:
+        self.result = self.case.simulate(*self.args, "--pace", "20x")
+
+    def manifest(self) -> dict:
+        self.join(timeout=120)
+        assert self.result, "the simulator did not finish"
+        return self.result
+
+
 def test_worker_killed_mid_stream_restarts_and_archive_stays_exactly_once(case):
-    # A roll takes at least one whole fetch: small fetches and rolls make the archive take
-    # hundreds of uploads, so the kill, at the first progress seen, lands while it is still
-    # archiving (7-17k of 115k messages in three runs; at 20 KB rolls and 10 % first, a
-    # fetch that no longer waits out its timeout let one run archive everything first).
-    # the archiver as a task in the worker's event loop (elsewhere: its child process)
+    # small fetches and rolls (hundreds of uploads) and a stream still being produced: the
+    # kill, at the first progress seen, lands while the archive is still being written.
+    # The archiver as a task in the worker's event loop (elsewhere: its child process)
     case.extra_env.update(AUTH_BATCH_SIZE="300", AUTH_ARCHIVE_ROLL_BYTES="6000",
                           AUTH_ARCHIVE_PROCESS="0")
-    m = case.simulate("--meters", "400", "--duration", "8m", "--seed", "43",
-                      "--duplicate-fraction", "0.01")
+    case.create_topics()
     first = case.start_worker()
-    total = sum(_messages(m).values())
+    stream = _Stream(case, "--meters", "400", "--duration", "8m", "--seed", "43",
+                     "--duplicate-fraction", "0.01")
     deadline = time.monotonic() + 90
     archived = lambda: sum(p.next_offset for p in progress(s3(case.config)).values())  # noqa: E731
     while archived() == 0:   # one read per check: a read takes ~0.5 s
@@ -203,6 +220,8 @@ def test_worker_killed_mid_stream_restarts_and_archive_stays_exactly_once(case):
     assert not _archiver_children(first.pid), "AUTH_ARCHIVE_PROCESS=0 archives in the worker"
     case.kill(first)
     at_kill = archived()
+    m = stream.manifest()
+    total = sum(_messages(m).values())
     assert at_kill < total, f"killed too late to matter: {at_kill} of {total} archived"
     case.start_worker()
     case.wait_until(_messages(m))
@@ -250,12 +269,7 @@ def test_archiver_child_is_restarted_alone_and_dies_with_its_worker(case):
     case.create_topics()
     worker = case.start_worker()
     first = _wait_child(case, worker.pid)
-    # a stream that goes on while the child is killed (8 minutes at 20x: 24 s): produced
-    # beforehand, the child archived all of it between two looks on a fast host
-    m: dict = {}
-    stream = threading.Thread(target=lambda: m.update(case.simulate(
-        "--meters", "400", "--duration", "8m", "--seed", "44", "--pace", "20x")), daemon=True)
-    stream.start()
+    stream = _Stream(case, "--meters", "400", "--duration", "8m", "--seed", "44")
     deadline = time.monotonic() + 90
     archived = lambda: sum(p.next_offset for p in progress(s3(case.config)).values())  # noqa: E731
     while archived() < 2_000:
@@ -263,8 +277,7 @@ def test_archiver_child_is_restarted_alone_and_dies_with_its_worker(case):
         time.sleep(0.1)
     os.kill(first, signal.SIGKILL)
     at_kill = archived()
-    stream.join(timeout=120)
-    assert m, "the simulator did not finish"
+    m = stream.manifest()
     total = sum(_messages(m).values())
     assert at_kill < total, f"killed too late to matter: {at_kill} of {total} archived"
     second = _wait_child(case, worker.pid, other_than=first)
