@@ -450,10 +450,10 @@ class RedisWindowStore:
         if size == self._finest:
             out += self._index_meters(utility, rows, sid, new)
         fhead = self.keys.meter_parts("f", utility, size, partition)[0] if words else b""
-        return out, self._trims(rows, fresh, sid, size, keep, anchor, head, tail, fhead)
+        return out, self._trims(rows, fresh, sid, keys, size, keep, anchor, head, tail, fhead)
 
-    def _trims(self, rows: Rows, fresh: np.ndarray, sid: np.ndarray, size: int, keep: int,
-               anchor: str, head: bytes, tail: bytes, fhead: bytes
+    def _trims(self, rows: Rows, fresh: np.ndarray, sid: np.ndarray, keys: np.ndarray,
+               size: int, keep: int, anchor: str, head: bytes, tail: bytes, fhead: bytes
                ) -> list[tuple[bytes, int]]:
         """Retention for new windows. One whose predecessor the store holds (rows.cont)
         continues a run: the one window its cut passed goes, by a plain HDEL (and its
@@ -469,9 +469,9 @@ class RedisWindowStore:
         for w in np.unique(wide):
             pick = run[wide == w]
             field = decimal(cut[wide == w])
-            for kind_head in (head, fhead) if fhead else (head,):
-                out.append((pack(b"HDEL", concat(kind_head, sid[pick], tail), field),
-                            len(pick)))
+            out.append((pack(b"HDEL", keys[pick], field), len(pick)))
+            if fhead:
+                out.append((pack(b"HDEL", concat(fhead, sid[pick], tail), field), len(pick)))
         starts = rows.window_start
         out += [(command("EVAL", self._trim_lua, 1, anchor, head, tail,
                          codec.meter_starts_blob(sid[part], starts[part]), keep, fhead), 1)
