@@ -138,6 +138,37 @@ def test_windows_open_at_a_crash_are_published_when_they_close(stack, unique):
 
 
 @pytest.mark.stack
+@pytest.mark.parametrize("refresh", [0.0, 3600.0], ids=["due", "not-due"])
+def test_the_meter_set_lives_while_its_partition_writes(stack, unique, refresh):
+    """A fleet with no new meter still renews its partition's meter set (a restart reads
+    it to reopen windows and to know which meters' retention needs a sweep): at most
+    every `index_refresh` s, with the partition's next new window."""
+    specs = Config.load(windows="1m").window_specs()
+    store = RedisWindowStore.connect(stack.redis_url, f"ttl{unique}", specs)
+    sid = str(uuid.UUID(int=801, version=4))
+    rt = LiveRuntime(Topology(specs, grace=0), store, emit=None, commit_interval=3600)
+    rt.assign([("gas", 0)])
+    key = store.meters_key("gas", 0)
+
+    def minute(m: int, offset: int) -> None:
+        end = T0 + 60 * m + 5
+        rt.process("gas", [Message(f"{sid},A,household,{end - 5},WA,1.0,{end}".encode(),
+                                   0, offset)])
+        rt.checkpoint()
+
+    try:
+        minute(0, 0)
+        full = store.client.ttl(key)
+        assert full > 86400
+        store.client.expire(key, 100)     # as if no meter had joined for ~the whole TTL
+        store.index_refresh = refresh
+        minute(1, 1)                      # a known meter's new window
+        assert (store.client.ttl(key) > 100) == (refresh == 0.0)
+    finally:
+        store.drop_namespace()
+
+
+@pytest.mark.stack
 def test_a_window_final_and_unchanged_is_not_written_again(stack, unique):
     """A window already in Redis that turns final with no reading since is not rewritten
     (no HSET, not in the change notice); only its first values go (HDEL). One that got a

@@ -27,13 +27,14 @@ def _cut(newest: int, retention: int) -> int:
     return (newest - retention) // SIZE * SIZE
 
 
-def _rows(k0, k1, ws, sums, seen_words: int = 0, new=None, cont=None) -> Rows:
+def _rows(k0, k1, ws, sums, seen_words: int = 0, new=None, cont=None, part=None) -> Rows:
     n = len(ws)
     s = np.asarray(sums, np.float64)
     return Rows(np.asarray(k0, np.uint64), np.asarray(k1, np.uint64), np.asarray(ws, np.int64),
                 s, np.ones(n, np.int64), s.copy(), s.copy(),
                 np.zeros((n, seen_words), np.uint64) if seen_words else None,
                 None if new is None else np.asarray(new, bool),
+                None if part is None else np.full(n, part, np.int64),
                 cont=None if cont is None else np.asarray(cont, bool))
 
 
@@ -94,22 +95,32 @@ def test_state_retention_is_exact_for_sparse_states(store, retention):
 @pytest.mark.stack
 @pytest.mark.parametrize("retention", [90, 120, 300])
 @pytest.mark.parametrize("runs", [False, True], ids=["script", "runs"])
-def test_meter_retention_is_exact_for_sparse_meters(store, retention, runs):
+@pytest.mark.parametrize("indexed", [False, True], ids=["unplaced", "indexed"])
+def test_meter_retention_is_exact_for_sparse_meters(store, retention, runs, indexed):
     """runs: each row says whether the store holds its predecessor (Rows.cont, as the
-    window table does), and those are trimmed by plain HDELs, the rest by the script."""
+    window table does), and those are trimmed by plain HDELs, the rest by the script.
+    indexed: the rows come from a partition whose meter set the store read (as a worker's
+    assignment does), so a meter's first window skips the script; half-way a new store
+    (a restarted worker) reads the set again and its meters are known."""
     s = store(48 * 3600, retention)
     rng = random.Random(retention + 1)
     sids = [f"00000000-0000-4000-8000-00000000000{i}" for i in range(6)]
     keys, _ = uuid_keys(np.array(sids, "S36"))
     written: dict[int, set[int]] = {i: set() for i in range(len(sids))}
-    for now in _steps(rng, 160):
+    if indexed:
+        s.indexed_meters("water", 0)
+    for step, now in enumerate(_steps(rng, 160)):
+        if indexed and step == 80:
+            s = RedisWindowStore(s.client, s.namespace, s.windows, group=s.group)
+            assert len(s.indexed_meters("water", 0)[0]) == \
+                sum(bool(w) for w in written.values())
         # each meter reports with its own sparsity: every window, every few, rarely
         who = [i for i in range(len(sids)) if rng.random() < (1.0, 0.5, 0.2, 0.05, 1, 1)[i]]
         ws = [now - SIZE * (rng.random() < 0.2) * rng.randint(1, 4) for _ in who]
         new = [w not in written[i] for i, w in zip(who, ws, strict=True)]
         cont = [w - SIZE in written[i] for i, w in zip(who, ws, strict=True)] if runs else None
         rows = _rows(keys[who, 0], keys[who, 1], ws, [1.0] * len(who), s.words(SIZE), new,
-                     cont)
+                     cont, 0 if indexed else None)
         s.checkpoint({("water", "meter", SIZE): rows}, {}, {})
         for i, w in zip(who, ws, strict=True):
             written[i].add(w)

@@ -192,13 +192,12 @@ class LiveRuntime:
         reach the `windows` topic when they close even if no reading touches them again
         (after a kill -9 or a rebalance they would otherwise never be published). They are
         found from the partition's meter set and its clock: for each size, the windows
-        from the partition's final cut up to its high."""
+        from the partition's final cut up to its high. (Reading the meter set also tells
+        the store which meters it holds nothing of, at every partition.)"""
         for utility, p in partitions:
-            high = self.topology.watermarks[utility].high(p)
-            if high <= NO_WATERMARK:
-                continue
             k0, k1 = self.store.indexed_meters(utility, p)
-            if not len(k0):
+            high = self.topology.watermarks[utility].high(p)
+            if high <= NO_WATERMARK or not len(k0):
                 continue
             for spec in self.topology.windows:
                 top = int(high) // spec.size * spec.size

@@ -87,6 +87,12 @@ class RedisWindowStore:
         # a later reload below them means Redis lost acknowledged writes (LiveRuntime.assign)
         self.acknowledged: dict[str, int] = {}
         self._indexed: dict[tuple[str, int], set[bytes]] = {}   # in meters:... already
+        # partitions whose _indexed set started from Redis's (indexed_meters): a meter
+        # not in it has no stored windows there; _joining: this checkpoint's additions
+        self._loaded: set[tuple[str, int]] = set()
+        self._joining: dict[tuple[str, int], set[bytes]] = {}
+        self._renewed: dict[str, float] = {}   # meter set key -> when its TTL was renewed
+        self.index_refresh = 3600.0
         self._specs = {s.size: s for s in self.windows}
         self._finest = min(self._specs)
 
@@ -310,6 +316,7 @@ class RedisWindowStore:
             raise StoreCorrupted(f"checkpoint commands failed: {errors[0]}")
         self.client.delete(*bad)
         self._indexed.clear()
+        self._loaded.clear()
         body, n = b"", 0
         for (utility, level, size), rows in dirty.items():
             if level == "meter" and len(rows):
@@ -352,6 +359,7 @@ class RedisWindowStore:
         Scripts name one key of the slot (the offsets hash) so a cluster routes and checks
         them."""
         anchor = self.keys.progress("offsets", home)
+        self._joining = {}
         blocks: list[tuple] = []            # state deltas: applied by commit.lua, last
         notice: list = []                   # the change notice's field/value pairs
         for (utility, level, size), rows in dirty.items():
@@ -375,6 +383,7 @@ class RedisWindowStore:
                                    self.keys.newest(utility, size, p), blob, rs, keep, ttl, size))
                     notice += [f"s:{utility}:{size}", blob]   # deltas (one share on a cluster)
             body.written += len(rows)
+        self._joined()
         notice += [a for k, v in highs.items() for a in (f"h:{k}", int(v))]
         out: list[tuple[bytes, int]] = []   # (commands, how many)
         if notice and (home is not None or not self.cluster):   # one slot: the checkpoint's
@@ -450,18 +459,21 @@ class RedisWindowStore:
         if size == self._finest:
             out += self._index_meters(utility, rows, sid, new)
         fhead = self.keys.meter_parts("f", utility, size, partition)[0] if words else b""
-        return out, self._trims(rows, fresh, sid, keys, size, keep, anchor, head, tail, fhead)
+        return out, self._trims(utility, rows, fresh, sid, keys, size, keep, anchor, head,
+                                tail, fhead)
 
-    def _trims(self, rows: Rows, fresh: np.ndarray, sid: np.ndarray, keys: np.ndarray,
-               size: int, keep: int, anchor: str, head: bytes, tail: bytes, fhead: bytes
-               ) -> list[tuple[bytes, int]]:
+    def _trims(self, utility: str, rows: Rows, fresh: np.ndarray, sid: np.ndarray,
+               keys: np.ndarray, size: int, keep: int, anchor: str, head: bytes, tail: bytes,
+               fhead: bytes) -> list[tuple[bytes, int]]:
         """Retention for new windows. One whose predecessor the store holds (rows.cont)
         continues a run: the one window its cut passed goes, by a plain HDEL (and its
         first values': fhead, "" at sizes that keep none); ~2.8 us of Redis a window
-        against ~6.5 us in trim_meters.lua, which takes the others (a meter's first
-        window, one after a gap) in small calls."""
+        against ~6.5 us in trim_meters.lua, which takes the others (a window after a gap,
+        a meter's first here) in small calls. A meter's first window in the store needs
+        neither (see _unstored): ~11 us of Redis each, a third of a short run's."""
         cont = np.zeros(len(rows), bool) if rows.cont is None else rows.cont
         run, rest = fresh[cont[fresh]], fresh[~cont[fresh]]
+        rest = rest[~self._unstored(utility, rows, sid, rest)]
         out: list[tuple[bytes, int]] = []
         cut = (rows.window_start[run] - keep) // size * size
         run, cut = run[cut >= 0], cut[cut >= 0]   # below 0: no window start to delete
@@ -518,20 +530,51 @@ class RedisWindowStore:
                       new: np.ndarray) -> list[tuple[bytes, int]]:
         """Meters not yet in their partition's set join it, in the transaction that first
         stores one of their windows. Steady state costs nothing: only a meter's first
-        window on a partition is unknown here."""
+        window on a partition is unknown here. The set's TTL is renewed at least every
+        `index_refresh` s while the partition writes: a fleet with no new meter must not
+        lose it (reopen and retention read it after a restart)."""
         if rows.part is None:
             return []
         out: list[tuple[bytes, int]] = []
         ttl = max(s.keep("meter") for s in self.windows) + TTL_SLACK
         pick = new & (rows.part >= 0)
+        now = time.monotonic()
         for p in np.unique(rows.part[pick]):
             known = self._indexed.setdefault((utility, int(p)), set())
             cand = sid[pick & (rows.part == p)].tolist()
-            unknown = [m for m in dict.fromkeys(cand) if m not in known]
+            joining = self._joining.setdefault((utility, int(p)), set())
+            unknown = [m for m in dict.fromkeys(cand) if m not in known and m not in joining]
+            key = self.meters_key(utility, int(p))
             if unknown:
-                key = self.meters_key(utility, int(p))
-                out += [(command("SADD", key, *unknown), 1), (command("EXPIRE", key, ttl), 1)]
-                known.update(unknown)
+                out.append((command("SADD", key, *unknown), 1))
+                joining.update(unknown)
+            if unknown or now - self._renewed.get(key, -np.inf) >= self.index_refresh:
+                out.append((command("EXPIRE", key, ttl), 1))
+                self._renewed[key] = now
+        return out
+
+    def _joined(self) -> None:
+        """The checkpoint's commands are built: the meters it indexes count as known."""
+        for key, meters in self._joining.items():
+            self._indexed.setdefault(key, set()).update(meters)
+        self._joining = {}
+
+    def _unstored(self, utility: str, rows: Rows, sid: np.ndarray, pick: np.ndarray
+                  ) -> np.ndarray:
+        """Of the rows at `pick`, each meter's earliest whose meter the store holds no
+        window of (not in its partition's index as loaded, before this checkpoint): its
+        retention sweep would find nothing to delete."""
+        if rows.part is None or not len(pick):
+            return np.zeros(len(pick), bool)
+        order = np.lexsort((rows.window_start[pick], rows.k1[pick], rows.k0[pick]))
+        k0, k1 = rows.k0[pick][order], rows.k1[pick][order]
+        first = np.ones(len(pick), bool)
+        first[1:] = (k0[1:] != k0[:-1]) | (k1[1:] != k1[:-1])
+        out = np.zeros(len(pick), bool)
+        for i in order[first]:
+            p = int(rows.part[pick[i]])
+            if (utility, p) in self._loaded and sid[pick[i]] not in self._indexed[(utility, p)]:
+                out[i] = True
         return out
 
     def indexed_meters(self, utility: str, partition: int) -> tuple[np.ndarray, np.ndarray]:
@@ -539,6 +582,7 @@ class RedisWindowStore:
         then knows not to add again."""
         raw = sorted(self.client.smembers(self.meters_key(utility, partition)))
         self._indexed[(utility, partition)] = set(raw)
+        self._loaded.add((utility, partition))
         keys, _ = uuid_keys(np.array(raw, "S36"))
         return keys[:, 0].copy(), keys[:, 1].copy()
 
