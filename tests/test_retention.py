@@ -220,3 +220,27 @@ def test_runs_reach_the_checkpoint_as_the_window_table_saw_them():
         drv.pipe("water", lines)
     want = {(sids[i], T0 + m * SIZE): m - 1 in ms for i, ms in minutes.items() for m in ms}
     assert seen == want
+
+
+@pytest.mark.stack
+def test_a_reporting_meter_key_renews_its_ttl_hourly(store):
+    """A meter key's TTL (retention + a day) is set by a window that starts a run and
+    renewed by the first new window of each hour, not by every new minute."""
+    s = store(48 * 3600, 7200)
+    sid = "00000000-0000-4000-8000-0000000000e1"
+    keys, _ = uuid_keys(np.array([sid], "S36"))
+    key = s.meter_key(sid, "water", SIZE)
+    hour = T0 // 3600 * 3600 + 3600
+
+    def write(ws: int, cont: bool) -> int:
+        rows = _rows(keys[:, 0], keys[:, 1], [ws], [1.0], s.words(SIZE), [True], [cont])
+        s.checkpoint({("water", "meter", SIZE): rows}, {}, {})
+        return s.client.ttl(key)
+
+    assert write(hour - 3 * SIZE, cont=False) > 7200 + 86400 - 60   # a run starts
+    s.client.expire(key, 100)
+    assert write(hour - 2 * SIZE, cont=True) <= 100                  # same hour: left as is
+    assert write(hour - SIZE, cont=True) <= 100
+    assert write(hour, cont=True) > 7200 + 86400 - 60                # a new hour: renewed
+    s.client.expire(key, 100)
+    assert write(hour + 5 * SIZE, cont=False) > 100                  # after a gap: renewed

@@ -58,6 +58,7 @@ TRIM_CHUNK = 500        # new windows per trim call: ~1 ms of Redis, between tra
 NOTICES_KEPT = 64       # change notices a stream keeps (~1 MB each flat out): a reader
                         # further behind reads Redis again (dashboards/changes.py)
 TTL_SLACK = 86400       # idle keys outlive their retention by a day, then Redis drops them
+RENEW_EVERY = 3600      # s of event time between two renewals of a reporting meter's TTL
 log = logging.getLogger("auth_kappa.store")
 ALL_STATES = "".join(STATES)   # 2 characters each: the state script deletes a window whole
 
@@ -453,7 +454,7 @@ class RedisWindowStore:
                         int(pick.sum())))
         out += self._first_commands(utility, size, rows, sid, new, wide, ttl, partition)
         fresh = np.flatnonzero(new)
-        once = fresh[first_of_each(rows.k0[fresh], rows.k1[fresh])]   # a key's TTL: once
+        once = _renewals(rows, fresh, size)
         if len(once):
             out.append((pack(b"EXPIRE", keys[once], str(ttl).encode()), len(once)))
         if size == self._finest:
@@ -820,6 +821,19 @@ class _Body:
         self.parts.append(part)
         self.count += sum(n for _, n in commands)
         return part
+
+
+def _renewals(rows: Rows, fresh: np.ndarray, size: int) -> np.ndarray:
+    """The new windows whose meter key gets its TTL (retention + TTL_SLACK) renewed, one a
+    key: any that starts a run (the key may be new), else the first of each RENEW_EVERY
+    of event time. A meter key is never empty while its meter reports (retention trims
+    run after the window's HSET), so hourly keeps it a day past retention; renewing it
+    with every new minute cost a quarter of a meter's Redis commands."""
+    due = np.ones(len(fresh), bool) if rows.cont is None else ~rows.cont[fresh]
+    ws, step = rows.window_start[fresh], max(size, RENEW_EVERY)
+    due |= ws // step != (ws - size) // step
+    pick = fresh[due]
+    return pick[first_of_each(rows.k0[pick], rows.k1[pick])]
 
 
 def _flat(pairs) -> list:
