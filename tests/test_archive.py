@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import threading
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from tests.support.archive import (
     valid_lines,
     wait_archived,
 )
-from tests.support.live import LiveCase
+from tests.support.live import LiveCase, Streaming
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 UTILS = ("electricity", "gas", "water")
@@ -183,25 +182,6 @@ def read_keys(config, keys: list[str]) -> dict[str, bytes]:
     return asyncio.run(go())
 
 
-class _Stream(threading.Thread):
-    """The simulator producing at 20x while the test runs (8 minutes in 24 s), so a kill
-    lands mid-stream: produced beforehand, an archiver archived all of it between two of
-    a test's looks on a fast host."""
-
-    def __init__(self, case: LiveCase, *args: str) -> None:
-        super().__init__(daemon=True)
-        self.case, self.args, self.result = case, args, {}
-        self.start()
-
-    def run(self) -> None:
-        self.result = self.case.simulate(*self.args, "--pace", "20x")
-
-    def manifest(self) -> dict:
-        self.join(timeout=120)
-        assert self.result, "the simulator did not finish"
-        return self.result
-
-
 def test_worker_killed_mid_stream_restarts_and_archive_stays_exactly_once(case):
     # small fetches and rolls (hundreds of uploads) and a stream still being produced: the
     # kill, at the first progress seen, lands while the archive is still being written.
@@ -210,7 +190,7 @@ def test_worker_killed_mid_stream_restarts_and_archive_stays_exactly_once(case):
                           AUTH_ARCHIVE_PROCESS="0")
     case.create_topics()
     first = case.start_worker()
-    stream = _Stream(case, "--meters", "400", "--duration", "8m", "--seed", "43",
+    stream = Streaming(case, "--meters", "400", "--duration", "8m", "--seed", "43",
                      "--duplicate-fraction", "0.01")
     deadline = time.monotonic() + 90
     archived = lambda: sum(p.next_offset for p in progress(s3(case.config)).values())  # noqa: E731
@@ -269,7 +249,7 @@ def test_archiver_child_is_restarted_alone_and_dies_with_its_worker(case):
     case.create_topics()
     worker = case.start_worker()
     first = _wait_child(case, worker.pid)
-    stream = _Stream(case, "--meters", "400", "--duration", "8m", "--seed", "44")
+    stream = Streaming(case, "--meters", "400", "--duration", "8m", "--seed", "44")
     deadline = time.monotonic() + 90
     archived = lambda: sum(p.next_offset for p in progress(s3(case.config)).values())  # noqa: E731
     while archived() < 2_000:

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 
 import pytest
 import redis
 
-from tests.support.live import LiveCase, assert_windows_exact
+from tests.support.live import LiveCase, Streaming, assert_windows_exact
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 UTILS = ("electricity", "gas", "water")
@@ -26,23 +25,15 @@ def case(stack, redis_cluster, tmp_path, unique):
     c.cleanup()
 
 
-class Paced(threading.Thread):
-    """The simulator producing to Kafka at 30x event time (10 minutes in 20 s), so the
-    faults land mid-stream; the same readings go to CSV files for the brute force."""
+def _paced(case: LiveCase, seed: str) -> Streaming:
+    """At 30x event time (10 minutes in 20 s); the same readings go to CSV files first,
+    for the brute force."""
+    case.simulate(*ARGS, "--seed", seed, to="files")
+    return Streaming(case, *ARGS, "--seed", seed, pace="30x")
 
-    def __init__(self, case: LiveCase, seed: str) -> None:
-        super().__init__(daemon=True)
-        self.case, self.seed, self.target = case, seed, {}
-        case.simulate(*ARGS, "--seed", seed, to="files")
 
-    def run(self) -> None:
-        m = self.case.simulate(*ARGS, "--seed", self.seed, "--pace", "30x")
-        self.target = {u: m["utilities"][u]["messages"] for u in UTILS}
-
-    def done(self) -> dict[str, int]:
-        self.join(timeout=120)
-        assert self.target, "the simulator did not finish"
-        return self.target
+def _target(manifest: dict) -> dict[str, int]:
+    return {u: manifest["utilities"][u]["messages"] for u in UTILS}
 
 
 def _wait_committed(case: LiveCase, n: int) -> None:
@@ -63,15 +54,14 @@ def test_four_workers_joining_and_killed_mid_stream_stay_exact(case):
     case.start_worker()
     case.start_worker()
     case.wait_for_log("assigned [(", workers=2)
-    sim = Paced(case, "31")
-    sim.start()
+    sim = _paced(case, "31")
     _wait_committed(case, 10_000)
     case.start_worker()          # two join while the stream flows
     case.start_worker()
     case.wait_for_log("assigned [(", workers=4)
     case.kill(case.workers[0])   # one of the first two, mid-stream: SIGKILL
     assert sim.is_alive(), "killed after the stream ended: too late to matter"
-    _exact(case, sim.done())
+    _exact(case, _target(sim.manifest()))
     assert sum("recovered from" in log or "assigned [(" in log for log in case.logs()) >= 4
 
 
@@ -81,8 +71,7 @@ def test_a_primary_killed_mid_stream_fails_over_and_stays_exact(case, redis_clus
     then the primary is killed -9 and the replica, thawed, takes over without them."""
     case.start_worker()
     case.wait_for_log("assigned [(", workers=1)
-    sim = Paced(case, "32")
-    sim.start()
+    sim = _paced(case, "32")
     _wait_committed(case, 20_000)
     victim = redis_cluster.primary_of("{gas:0}")
     replica = redis_cluster.replica_of(victim)
@@ -105,7 +94,7 @@ def test_a_primary_killed_mid_stream_fails_over_and_stays_exact(case, redis_clus
         assert sim.is_alive(), "killed after the stream ended: too late to matter"
         redis_cluster.wait_primary("{gas:0}", replica)
         took_over = time.monotonic() - killed_at
-        _exact(case, sim.done())
+        _exact(case, _target(sim.manifest()))
         log = "\n".join(case.logs())
         assert "store failure" in log, "the worker never saw the failover"
         assert "Redis lost acknowledged checkpoints" in log and "'gas:0'" in log, \

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,6 +144,25 @@ class LiveCase:
             return got
 
         return asyncio.run(go())
+
+
+class Streaming(threading.Thread):
+    """The simulator producing to Kafka at `pace` while a test runs, so the test's fault
+    lands mid-stream: produced beforehand, a fast host did all the work between two of the
+    test's looks. Starts at once; manifest() waits for it to end."""
+
+    def __init__(self, case: LiveCase, *args: str, pace: str = "20x") -> None:
+        super().__init__(daemon=True)
+        self.case, self.args, self.pace, self.result = case, args, pace, {}
+        self.start()
+
+    def run(self) -> None:
+        self.result = self.case.simulate(*self.args, "--pace", self.pace)
+
+    def manifest(self) -> dict:
+        self.join(timeout=120)
+        assert self.result, "the simulator did not finish"
+        return self.result
 
 
 def brute_force_windows(csv_dir: Path, utility: str, size: int,
