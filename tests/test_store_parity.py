@@ -214,3 +214,35 @@ def test_a_checkpoint_sent_twice_counts_once(make):
         store.checkpoint(deltas, {"gas:0": 7}, {"gas:0": T0 + 9}, expected={"gas:0": 4})
     assert store.offsets() == {"gas:0": 7}
     assert _table(store.read_windows("state", "gas", 3600)) == {(STATES[2], T0): (2.5, 1)}
+
+
+def test_a_new_owner_drops_first_values_left_behind(make):
+    """A final window's first values are deleted by a checkpoint after the one that made
+    it final (spread: runtime/live.py _settle); the worker died in between. The next
+    owner of the partition deletes them as it takes it; an open window's stay."""
+    from auth_kappa.topology.decode import Message
+
+    store = make()
+    sid = SIDS[0]
+
+    def line(end: int) -> bytes:
+        return f"{sid},A,household,{end - 5},WA,0.5,{end}".encode()
+
+    rt = _runtime(store)
+    rt.cleanup_rate, rt.cleanup_limit = 0, 10**9       # no cleanup until `everything`
+    rt.process("gas", [Message(line(T0 + 10), 0, 0)])
+    rt.submit(rt.prepare(), wait=True)                 # minute 0 open: its firsts stored
+    rt.process("gas", [Message(line(T0 + 130), 0, 1)])  # minute 0 final, minute 2 open
+    rt.submit(rt.prepare(), wait=True)                 # ... and then the worker dies
+    load = store.loader(("gas", "meter", 60), newer_than=T0 + 3600)
+    k0, k1 = KEYS[[0, 0], 0], KEYS[[0, 0], 1]
+    starts = np.array([T0, T0 + 120], np.int64)
+
+    def firsts() -> list[bool]:
+        return (load(k0, k1, starts)["first"] != UNKNOWN).any(axis=1).tolist()
+
+    assert firsts() == [True, True]
+    _runtime(store)                                    # its successor takes partition 0
+    assert firsts() == [False, True]
+    assert store.read_windows("meter", "gas", 60, key=sid)["count"].tolist() == [1, 1]
+

@@ -193,12 +193,15 @@ class LiveRuntime:
         (after a kill -9 or a rebalance they would otherwise never be published). They are
         found from the partition's meter set and its clock: for each size, the windows
         from the partition's final cut up to its high. (Reading the meter set also tells
-        the store which meters it holds nothing of, at every partition.)"""
+        the store which meters it holds nothing of, at every partition.) First values
+        of final windows that the last owner never got to delete go first."""
         for utility, p in partitions:
             k0, k1 = self.store.indexed_meters(utility, p)
             high = self.topology.watermarks[utility].high(p)
             if high <= NO_WATERMARK or not len(k0):
                 continue
+            self.store.drop_final_firsts(utility, p, k0, k1, self.topology.final_cut(
+                self.topology.finest, high))
             for spec in self.topology.windows:
                 top = int(high) // spec.size * spec.size
                 first = max(self.topology.final_cut(spec, high), top - 8 * spec.size)

@@ -139,6 +139,12 @@ class MemoryWindowStore:
         k1 = np.array([m[1] for m in meters], np.uint64)
         return k0, k1
 
+    def drop_final_firsts(self, utility: str, partition: int, k0: np.ndarray,
+                          k1: np.ndarray, cut: float) -> int:
+        finest = min((s.size for s in self.windows), default=0)
+        held = self._meters.get((utility, finest))
+        return 0 if held is None or not np.isfinite(cut) else held.drop_firsts(k0, k1, cut)
+
     def loader(self, slot: Slot, newer_than: float) -> Loader | None:
         utility, level, size = slot
         if level != "meter":

@@ -130,6 +130,20 @@ class MeterColumns:
             kept = np.where(seen_mask(rows.seen[idx]), rows.first[idx], UNKNOWN)
             self.first.update(zip(codes[idx].tolist(), kept, strict=True))
 
+    def drop_firsts(self, k0: np.ndarray, k1: np.ndarray, cut: float) -> int:
+        """First values of these meters' windows that start before `cut`."""
+        if not self.first:
+            return 0
+        codes = np.fromiter(self.first, np.uint64, len(self.first))
+        pos = self._index.get_indexer(codes)
+        c, zero = self._cols, np.zeros(len(codes), np.uint64)
+        mine = np.isin(mix(c["k0"][pos], c["k1"][pos], zero),
+                       mix(k0, k1, np.zeros(len(k0), np.uint64)))
+        gone = codes[(pos >= 0) & mine & (c["window_start"][pos] < cut)]
+        for code in gone.tolist():
+            del self.first[code]
+        return len(gone)
+
     def _trim(self, rows: Rows, meter: np.ndarray, spec: WindowSpec) -> None:
         """Each meter with a new window in `rows` keeps only windows after its cut, N its
         newest window (WindowSpec.retention_cut)."""

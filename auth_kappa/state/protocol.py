@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
+import numpy as np
 import pandas as pd
 
 from auth_kappa.topology.processor import Slot
@@ -74,6 +75,12 @@ class WindowStore(Protocol):
     def indexed_meters(self, utility: str, partition: int) -> tuple:
         """(k0, k1) of the meters a partition stored windows for: whose open windows to
         reopen after a restart."""
+        ...
+
+    def drop_final_firsts(self, utility: str, partition: int, k0: np.ndarray,
+                          k1: np.ndarray, cut: float) -> int:
+        """Delete the first values of these meters' windows starting before `cut` (final:
+        never read again) that a crash or a rebalance left behind; how many went."""
         ...
 
     def set_partitions(self, counts: Mapping[str, int]) -> None:

@@ -78,6 +78,7 @@ class RedisWindowStore:
         self.cluster = is_cluster(self.client)
         self.keys = Layout(self.namespace, self.group, self.cluster)
         self._trim_lua = _script("trim_meters.lua")
+        self._drop_firsts_lua = _script("drop_firsts.lua")
         self._commit_lua = _script("commit.lua")
         self._notice_lua = _script("notice.lua")
         self._lock = threading.Lock()   # one checkpoint at a time
@@ -467,11 +468,13 @@ class RedisWindowStore:
                keys: np.ndarray, size: int, keep: int, anchor: str, head: bytes, tail: bytes,
                fhead: bytes) -> list[tuple[bytes, int]]:
         """Retention for new windows. One whose predecessor the store holds (rows.cont)
-        continues a run: the one window its cut passed goes, by a plain HDEL (and its
-        first values': fhead, "" at sizes that keep none); ~2.8 us of Redis a window
-        against ~6.5 us in trim_meters.lua, which takes the others (a window after a gap,
-        a meter's first here) in small calls. A meter's first window in the store needs
-        neither (see _unstored): ~11 us of Redis each, a third of a short run's."""
+        continues a run: the one window its cut passed goes, by a plain HDEL (~1.4 us of
+        Redis a window against ~6.5 us in trim_meters.lua, which takes the others, a
+        window after a gap or a meter's first here, in small calls, sweeping the meter's
+        first values too: fhead, "" at sizes that keep none). A run leaves the first
+        values alone: a final window's go with a later checkpoint, or with the sweep of
+        the partition's next owner (drop_final_firsts). A meter's first window in the
+        store needs no trim at all (see _unstored): ~11 us of Redis each."""
         cont = np.zeros(len(rows), bool) if rows.cont is None else rows.cont
         run, rest = fresh[cont[fresh]], fresh[~cont[fresh]]
         rest = rest[~self._unstored(utility, rows, sid, rest)]
@@ -483,8 +486,6 @@ class RedisWindowStore:
             pick = run[wide == w]
             field = decimal(cut[wide == w])
             out.append((pack(b"HDEL", keys[pick], field), len(pick)))
-            if fhead:
-                out.append((pack(b"HDEL", concat(fhead, sid[pick], tail), field), len(pick)))
         starts = rows.window_start
         out += [(command("EVAL", self._trim_lua, 1, anchor, head, tail,
                          codec.meter_starts_blob(sid[part], starts[part]), keep, fhead), 1)
@@ -517,6 +518,22 @@ class RedisWindowStore:
             pick = gone[wide[gone] == w]
             out.append((pack(b"HDEL", keys[pick], decimal(starts[pick])), len(pick)))
         return out
+
+    def drop_final_firsts(self, utility: str, partition: int, k0: np.ndarray,
+                          k1: np.ndarray, cut: float) -> int:
+        """First values of these meters' final windows (start < cut) that a crash or a
+        rebalance left behind (drop_firsts.lua), swept by the partition's new owner;
+        ~3 us of Redis a meter, in calls of TRIM_CHUNK meters. Returns how many went."""
+        if not self.words(self._finest) or not len(k0) or not np.isfinite(cut):
+            return 0
+        home = f"{utility}:{partition}" if self.cluster else None
+        head, tail = self.keys.meter_parts("f", utility, self._finest,
+                                           partition if self.cluster else None)
+        anchor = self.keys.progress("offsets", home)
+        sid = uuid_bytes(k0, k1)
+        return sum(int(self.client.eval(self._drop_firsts_lua, 1, anchor, head, tail,
+                                        b"".join(part.tolist()), int(cut)))
+                   for part in np.array_split(sid, -(-len(sid) // TRIM_CHUNK)))
 
     def first_key(self, service_id: str, utility: str, size: int,
                   partition: int | None = None) -> str:

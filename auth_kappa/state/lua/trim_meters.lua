@@ -5,12 +5,13 @@
 -- predecessor (ws - size) is in the key continues a run: only the one window its cut
 -- passed can have left, one HDEL. Otherwise (the key's first window, a gap in the meter's
 -- readings) the small hash is swept: at most retention / size + the new windows fields.
--- The meter's first values (the `f:` key, finest size) obey the same cut: a final window's
--- are deleted by a later checkpoint (runtime/live.py _settle), and those a crash or a
--- rebalance left behind go here.
+-- The meter's first values (the `f:` key, finest size) obey the same cut in a sweep: a
+-- final window's are deleted by a later checkpoint (runtime/live.py _settle), and those
+-- a crash or a rebalance left behind go with the partition's next owner (drop_firsts.lua)
+-- or here.
 -- Runs after the checkpoint transaction, in small batches: trimming is idempotent. A new
 -- window whose predecessor the worker knows is stored (Rows.cont) skips this script: its
--- continuation's two HDELs are sent plainly (state/redis_store.py _trims).
+-- continuation's HDEL is sent plainly (state/redis_store.py _trims).
 -- ARGV: key head and tail around the service_id (state/layout.py meter_parts),
 --       blob of [service_id 36][window_start i64],
 --       retention s, the first values' key head ("": none at this size)
