@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from auth_kappa.topology import csv_batch
-from auth_kappa.topology.frames import DECIMAL, decode_frame_with_reference, frame_table, is_frame
+from auth_kappa.topology.frames import DECIMAL, decode_frames, frame_table, is_frame
 from auth_kappa.topology.quarantine import Rejected
 from auth_kappa.topology.readings import SID_WIDTH, Readings, encode_codes, reading_json
 from auth_kappa.topology.schema import CSV_FIELDS, METER_TYPES, STATES, UTILITIES
@@ -152,7 +152,8 @@ def _decode_each(utility: str, messages: Sequence[Message]
     tables: list[pa.Table] = []       # frames, typed once together (per-frame cost is fixed)
     origin: list[tuple[int, int, int]] = []
     refs: list[np.ndarray] = []       # each frame's reference times (epoch s, NaN: unknown)
-    framed: list[Message] = []
+    framed: list[Message] = []        # frames, read together after the loop
+    kept: list[Message] = []          # those read: one per table
     rejects: list[Rejected] = []
     for msg in messages:
         value, reason = msg.value, None
@@ -163,15 +164,7 @@ def _decode_each(utility: str, messages: Sequence[Message]
                 if len(value) > MAX_FRAME_BYTES:
                     reason = f"frame of {len(value)} bytes exceeds {MAX_FRAME_BYTES}"
                 else:
-                    try:
-                        table, ref = decode_frame_with_reference(value)
-                        ref = _reference(msg.timestamp, ref, table.num_rows)
-                        tables.append(table)
-                        refs.append(ref)
-                        origin.append((msg.partition, msg.offset, table.num_rows))
-                        framed.append(msg)
-                    except ValueError as exc:
-                        reason = str(exc)
+                    framed.append(msg)    # read together, below
             elif len(value) > MAX_READING_BYTES:
                 reason = f"message of {len(value)} bytes exceeds {MAX_READING_BYTES} (not a reading)"
             else:
@@ -183,13 +176,22 @@ def _decode_each(utility: str, messages: Sequence[Message]
             reason = _undecodable(exc)
         if reason:
             rejects.append(Rejected(utility, msg.partition, msg.offset, value or b"", reason))
+    for msg, got in zip(framed, _frames(framed), strict=True):
+        if isinstance(got, str):
+            rejects.append(Rejected(utility, msg.partition, msg.offset, msg.value, got))
+            continue
+        table, ref = got
+        tables.append(table)
+        refs.append(_reference(msg.timestamp, ref, table.num_rows))
+        origin.append((msg.partition, msg.offset, table.num_rows))
+        kept.append(msg)
     parts: list[Readings] = []
     if tables:
         try:
             parts.append(_from_table(utility, pa.concat_tables(tables), origin,
                                      np.concatenate(refs)))
         except Exception:   # one frame at a time: only the one that raises is quarantined
-            for table, o, ref, msg in zip(tables, origin, refs, framed, strict=True):
+            for table, o, ref, msg in zip(tables, origin, refs, kept, strict=True):
                 try:
                     parts.append(_from_table(utility, table, [o], ref))
                 except Exception as exc:
@@ -211,6 +213,20 @@ def _decode_each(utility: str, messages: Sequence[Message]
                                             _undecodable(exc)))
     rejects.sort(key=lambda r: (r.partition, r.offset))
     return parts, rejects
+
+
+def _frames(framed: list[Message]) -> list[tuple[pa.Table, np.ndarray | None] | str]:
+    """decode_frames; what it did not foresee is quarantined frame by frame."""
+    try:
+        return decode_frames([m.value for m in framed])
+    except Exception:   # noqa: BLE001 - no input may escape
+        out: list = []
+        for m in framed:
+            try:
+                out += decode_frames([m.value])
+            except Exception as exc:   # noqa: BLE001
+                out.append(_undecodable(exc))
+        return out
 
 
 def _undecodable(exc: BaseException) -> str:

@@ -65,14 +65,60 @@ def decode_frame(value: bytes) -> pa.Table:
 def decode_frame_with_reference(value: bytes) -> tuple[pa.Table, np.ndarray | None]:
     """The frame's readings, and its optional ingest_time column as epoch seconds (float,
     NaN where null): the reference clock replay hands the topology for each row."""
+    return frame_table(_readable(value))
+
+
+def decode_frames(values: list[bytes]) -> list[tuple[pa.Table, np.ndarray | None] | str]:
+    """decode_frame_with_reference of each frame, or the reason it is rejected. Frames
+    already in FRAME_SCHEMA (a concentrator's) are validated together: one by one, the
+    full validation and the frame checks cost more than reading the frame. Any failure
+    among them sends them one by one, so a frame's fate never depends on its fetch."""
+    out: list = []
+    plain: list[int] = []
+    for value in values:
+        try:
+            table = read_ipc(value)
+        except _UNREADABLE as exc:
+            out.append(_unreadable(exc))
+            continue
+        if table.num_rows and table.schema.equals(FRAME_SCHEMA):
+            plain.append(len(out))
+        out.append(table)
     try:
-        table = read_ipc(value)
-        # every offset, length and UTF-8 string checked before anything reads the buffers:
-        # a corrupt offset would otherwise be dereferenced later (wrong data, or SIGSEGV)
+        whole = pa.concat_tables([out[i] for i in plain]) if plain else None
+        if whole is not None:
+            whole.validate(full=True)
+            if not whole.column("end_ts").null_count + whole.column("start_ts").null_count:
+                for i in plain:
+                    out[i] = (out[i], None)
+    except _UNREADABLE:
+        pass     # one by one below: each bad one gets its own reason
+    for i, got in enumerate(out):
+        if isinstance(got, pa.Table):
+            try:
+                out[i] = frame_table(_readable(got))
+            except ValueError as exc:
+                out[i] = str(exc)
+    return out
+
+
+_UNREADABLE = (pa.ArrowException, OSError, ValueError)   # ValueError: UnicodeDecodeError too
+
+
+def _unreadable(exc: BaseException) -> str:
+    return f"frame is not a readable Arrow IPC stream: {str(exc)[:80]}"
+
+
+def _readable(value: bytes | pa.Table) -> pa.Table:
+    """Read, and every offset, length and UTF-8 string checked before anything reads the
+    buffers: a corrupt offset would otherwise be dereferenced later (wrong data, or
+    SIGSEGV). Raises ValueError with the reason."""
+    try:
+        table = value if isinstance(value, pa.Table) else read_ipc(value)
         table.validate(full=True)
-    except (pa.ArrowException, OSError, ValueError) as exc:   # also UnicodeDecodeError
-        raise ValueError(f"frame is not a readable Arrow IPC stream: {str(exc)[:80]}") from None
-    return frame_table(table)
+    except _UNREADABLE as exc:
+        raise ValueError(_unreadable(exc)) from None
+    return table
 
 
 def frame_table(table: pa.Table) -> tuple[pa.Table, np.ndarray | None]:
